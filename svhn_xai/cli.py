@@ -1,0 +1,193 @@
+"""``python -m svhn_xai COMMAND``: train, test, explain, evaluate, methods, download.
+
+Every command takes ``--json`` for machine-readable output. Errors about the user's input or
+environment print one line to stderr and exit with status 2; nothing already on disk is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from svhn_xai.errors import SvhnXaiError
+
+DIGITS_ALL = tuple(range(10))
+
+
+def _digit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a digit 0-9") from None
+    if not 0 <= value <= 9:
+        raise argparse.ArgumentTypeError(f"{value} is not a digit 0-9")
+    return value
+
+
+def _digits(text: str) -> tuple[int, ...]:
+    if text == "all":
+        return DIGITS_ALL
+    values = tuple(_digit(t) for t in text.split(","))
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"digits repeat in {text!r}")
+    return values
+
+
+def _data_options(p: argparse.ArgumentParser, split: str) -> None:
+    p.add_argument("--data", choices=("synthetic", "svhn"), default="synthetic",
+                   help="synthetic house numbers (offline default) or real SVHN Format 1")
+    p.add_argument("--root", help="svhn: folder holding the split folders (ROOT/test/1.png …)")
+    p.add_argument("--split", choices=("train", "test", "extra"), default=split)
+    p.add_argument("--indices", help="0-based slice 'START:STOP' of the split (e.g. 0:128)")  # fmt: skip
+
+
+def _print(payload: dict[str, Any], as_json: bool, text: Callable[[dict[str, Any]], str]) -> None:
+    print(json.dumps(payload, indent=2) if as_json else text(payload))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from svhn_xai.config import TrainConfig
+    from svhn_xai.train import main
+
+    digits = (args.target_digit,) if args.target_digit is not None else args.digits
+    cfg = TrainConfig(
+        data=args.data, root=args.root, split=args.split, indices=args.indices,
+        train_size=args.train_size, test_split=args.test_split, test_indices=args.test_indices,
+        test_size=args.test_size, real_eval=args.real_eval,
+        real_eval_indices=args.real_eval_indices, digits=digits, input_size=args.input_size,
+        stem=args.stem, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, augment=not args.no_augment, init=args.init,
+        device=args.device, amp=args.amp, seed=args.seed, workers=args.workers,
+        wandb=args.wandb, out=args.out, resume=args.resume,
+    )  # fmt: skip
+    metrics = main(cfg, command="python -m svhn_xai " + shlex.join(args.argv))
+    final = metrics.get("test", {})
+    payload = {
+        "checkpoint": cfg.out,
+        "epochs": cfg.epochs,
+        "balanced_accuracy": final.get("balanced_accuracy"),
+        "real_balanced_accuracy": metrics.get("real", {}).get("balanced_accuracy"),
+        "history": metrics.get("history", []),
+    }
+    _print(payload, args.json, lambda p: f"saved {p['checkpoint']}")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from svhn_xai.checkpoint import load_model
+    from svhn_xai.config import TrainConfig
+    from svhn_xai.train import evaluate, load_tensors, resolve_device, use_amp
+
+    model, card = load_model(args.checkpoint)
+    device = resolve_device(args.device)
+    cfg = TrainConfig(
+        root=args.root, input_size=model.input_size, margin=card["config"].get("margin", 0.15)
+    )
+    size = args.size if args.data == "synthetic" else None
+    tensors = load_tensors(cfg, args.data, args.split, args.indices, size, 0.0)
+    amp = use_amp(args.amp, device)
+    scores = evaluate(model.to(device), tensors, model.digits, device, amp=amp)
+    payload = {
+        "checkpoint": card["path"],
+        "data": args.data,
+        "split": args.split,
+        "n_images": scores["n_images"],
+        "balanced_accuracy": scores["balanced_accuracy"],
+        "accuracy": scores["accuracy"],
+        "loss": scores["loss"],
+        "per_digit": scores["per_digit"],
+    }
+
+    def text(p: dict[str, Any]) -> str:
+        lines = [f"{p['n_images']} images  balanced accuracy {p['balanced_accuracy']:.4f}"]
+        for d, s in p["per_digit"].items():
+            bal = "n/a" if s["balanced_accuracy"] is None else f"{s['balanced_accuracy']:.4f}"
+            lines.append(f"  digit {d}: balanced accuracy {bal}  positives {s['positives']}")
+        return "\n".join(lines)
+
+    _print(payload, args.json, text)
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from svhn_xai.data.download import download_split
+
+    folder = download_split(args.split, args.root, base_url=args.base_url)
+    _print({"split": args.split, "folder": str(folder)}, args.json, lambda p: f"ready: {p['folder']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m svhn_xai", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model and write a checkpoint with its card and curves")
+    _data_options(p, "train")
+    p.add_argument("--train-size", type=int, help="synthetic: images in the training split")
+    p.add_argument("--test-split", choices=("train", "test", "extra"), default="test")
+    p.add_argument("--test-indices", help="0-based slice of the test split")
+    p.add_argument("--test-size", type=int, help="synthetic: images in the test split")
+    p.add_argument("--real-eval", metavar="FOLDER",
+                   help="also score this real SVHN split folder after every epoch")  # fmt: skip
+    p.add_argument("--real-eval-indices", help="0-based slice of --real-eval")
+    p.add_argument("--digits", type=_digits, default=DIGITS_ALL,
+                   help="comma-separated digits to learn one head each for (default: all)")  # fmt: skip
+    p.add_argument("--target-digit", type=_digit,
+                   help="train the single-head binary classifier for this digit only")  # fmt: skip
+    p.add_argument("--input-size", type=int, default=64)
+    p.add_argument("--stem", choices=("imagenet", "small"), default="imagenet")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--init", metavar="CHECKPOINT", help="start from these weights (fine-tune)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 …")
+    p.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
+                   help="bf16 autocast; auto = on CUDA and on CPUs with native bf16")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, help="processes preparing images (default: all cores)")
+    p.add_argument("--wandb", choices=("online", "offline", "disabled"), default="disabled")
+    p.add_argument("--out", default="checkpoints/run.pt", help="checkpoint to write")
+    p.add_argument("--resume", action="store_true", help="continue --out from its last epoch")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("test", help="score a checkpoint: balanced accuracy per digit")
+    _data_options(p, "test")
+    p.add_argument("--size", type=int, default=2000, help="synthetic: images in the split")
+    p.add_argument("--checkpoint", help="default: checkpoints/default.pt")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", choices=("auto", "on", "off"), default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("download", help="fetch and unpack an official SVHN Format 1 split")
+    p.add_argument("--split", choices=("train", "test", "extra"), default="test")
+    p.add_argument("--root", default="data/svhn", help="where the split folder goes")
+    p.add_argument("--base-url", help="mirror to fetch from (default: the official site)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_download)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = argv
+    if args.command == "train" and args.target_digit is not None and args.digits != DIGITS_ALL:
+        parser.error("--target-digit and --digits exclude each other")
+    try:
+        return args.func(args)
+    except SvhnXaiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

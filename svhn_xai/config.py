@@ -1,0 +1,48 @@
+"""Training configuration: one dataclass with commented defaults; the same dict goes to W&B."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    # data
+    data: str = "synthetic"  # "synthetic" (generated, offline) or "svhn" (Format 1 folders)
+    root: str | None = None  # svhn: folder holding train/, test/, extra/
+    split: str = "train"  # split to train on
+    indices: str | None = None  # "a:b": train on this 0-based slice of the split only
+    train_size: int | None = None  # synthetic: images in the training split (default 60,000)
+    test_split: str = "test"  # split to test on after every epoch (same source as data)
+    test_indices: str | None = None  # "a:b" slice of the test split
+    test_size: int | None = None  # synthetic: images in the test split (default 2,000)
+    real_eval: str | None = None  # also score a real SVHN split folder every epoch (e.g. the sample)
+    real_eval_indices: str | None = None  # "a:b" slice of real_eval
+    # what to learn
+    digits: tuple[int, ...] = tuple(range(10))  # one binary "is D present?" head per digit
+    input_size: int = 64  # model input side in pixels
+    stem: str = "imagenet"  # "imagenet" (fast on CPU) or "small" (2x finer feature maps)
+    margin: float = 0.15  # crop margin around the digits, per side, fraction of their extent
+    jitter: float = 0.08  # random movement of each crop side (training only), same unit
+    # optimisation
+    epochs: int = 12
+    batch_size: int = 128
+    lr: float = 2e-3  # AdamW peak learning rate, after a one-epoch linear warm-up
+    weight_decay: float = 0.05
+    augment: bool = True  # random shift/zoom, colour permutation, inversion, contrast
+    init: str | None = None  # start from this checkpoint's weights (fine-tuning)
+    # machinery
+    device: str = "auto"  # "auto" = CUDA when present, else CPU
+    amp: str = "auto"  # bf16 autocast: "auto" = on CUDA and on CPUs with native bf16; "on"; "off"
+    seed: int = 0
+    workers: int | None = None  # processes preparing images (default: all cores)
+    wandb: str = "disabled"  # "online", "offline" or "disabled"
+    out: str = "checkpoints/run.pt"  # checkpoint path; model card and curves go beside it
+    resume: bool = False  # continue from `out` if it exists
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept in the card
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["digits"] = list(self.digits)
+        return data
