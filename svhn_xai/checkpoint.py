@@ -73,13 +73,18 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"checkpoint {path} refused: it holds objects other than tensors and plain data "
-            f"({str(exc).splitlines()[0][:160]})"
-        ) from exc
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if zipfile.is_zipfile(path) or head[:1] == b"\x80":  # torch.save's zip, or a raw pickle
+            raise CheckpointError(
+                f"checkpoint {path} refused: it holds objects other than tensors and plain "
+                "data, and loading it could run code"
+            ) from exc
+        raise CheckpointError(f"checkpoint {path} is truncated or not a PyTorch file") from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(
-            f"checkpoint {path} is truncated or not a PyTorch file ({str(exc).splitlines()[0][:160]})"
+            f"checkpoint {path} is truncated or not a PyTorch file "
+            f"({str(exc).splitlines()[0][:160]})"
         ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an svhn_xai checkpoint (no '{FORMAT}' format tag)")
@@ -106,7 +111,9 @@ def model_from_checkpoint(
         model.load_state_dict(checkpoint["model_state"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
-        raise CheckpointError(f"{source}: weights do not fit DigitResNet18 {arch} ({first})") from exc
+        raise CheckpointError(
+            f"{source}: weights do not fit DigitResNet18 {arch} ({first})"
+        ) from exc
     return model.float().eval()
 
 

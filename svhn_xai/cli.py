@@ -38,11 +38,15 @@ def _digits(text: str) -> tuple[int, ...]:
 
 
 def _data_options(p: argparse.ArgumentParser, split: str) -> None:
-    p.add_argument("--data", choices=("synthetic", "svhn"), default="synthetic",
-                   help="synthetic house numbers (offline default) or real SVHN Format 1")
+    p.add_argument(
+        "--data",
+        choices=("synthetic", "svhn"),
+        default="synthetic",
+        help="synthetic house numbers (offline default) or real SVHN Format 1",
+    )
     p.add_argument("--root", help="svhn: folder holding the split folders (ROOT/test/1.png …)")
     p.add_argument("--split", choices=("train", "test", "extra"), default=split)
-    p.add_argument("--indices", help="0-based slice 'START:STOP' of the split (e.g. 0:128)")  # fmt: skip
+    p.add_argument("--indices", help="0-based slice 'START:STOP' of the split (e.g. 0:128)")
 
 
 def _print(payload: dict[str, Any], as_json: bool, text: Callable[[dict[str, Any]], str]) -> None:
@@ -55,15 +59,33 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     digits = (args.target_digit,) if args.target_digit is not None else args.digits
     cfg = TrainConfig(
-        data=args.data, root=args.root, split=args.split, indices=args.indices,
-        train_size=args.train_size, test_split=args.test_split, test_indices=args.test_indices,
-        test_size=args.test_size, real_eval=args.real_eval,
-        real_eval_indices=args.real_eval_indices, digits=digits, input_size=args.input_size,
-        stem=args.stem, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, augment=not args.no_augment, init=args.init,
-        device=args.device, amp=args.amp, seed=args.seed, workers=args.workers,
-        wandb=args.wandb, out=args.out, resume=args.resume,
-    )  # fmt: skip
+        data=args.data,
+        root=args.root,
+        split=args.split,
+        indices=args.indices,
+        train_size=args.train_size,
+        test_split=args.test_split,
+        test_indices=args.test_indices,
+        test_size=args.test_size,
+        real_eval=args.real_eval,
+        real_eval_indices=args.real_eval_indices,
+        digits=digits,
+        input_size=args.input_size,
+        stem=args.stem,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        augment=not args.no_augment,
+        init=args.init,
+        device=args.device,
+        amp=args.amp,
+        seed=args.seed,
+        workers=args.workers,
+        wandb=args.wandb,
+        out=args.out,
+        resume=args.resume,
+    )
     metrics = main(cfg, command="python -m svhn_xai " + shlex.join(args.argv))
     final = metrics.get("test", {})
     payload = {
@@ -117,7 +139,9 @@ def cmd_download(args: argparse.Namespace) -> int:
     from svhn_xai.data.download import download_split
 
     folder = download_split(args.split, args.root, base_url=args.base_url)
-    _print({"split": args.split, "folder": str(folder)}, args.json, lambda p: f"ready: {p['folder']}")
+    _print(
+        {"split": args.split, "folder": str(folder)}, args.json, lambda p: f"ready: {p['folder']}"
+    )
     return 0
 
 
@@ -125,19 +149,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m svhn_xai", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a model and write a checkpoint with its card and curves")
+    p = sub.add_parser(
+        "train", help="train a model and write a checkpoint with its card and curves"
+    )
     _data_options(p, "train")
     p.add_argument("--train-size", type=int, help="synthetic: images in the training split")
     p.add_argument("--test-split", choices=("train", "test", "extra"), default="test")
     p.add_argument("--test-indices", help="0-based slice of the test split")
     p.add_argument("--test-size", type=int, help="synthetic: images in the test split")
-    p.add_argument("--real-eval", metavar="FOLDER",
-                   help="also score this real SVHN split folder after every epoch")  # fmt: skip
+    p.add_argument(
+        "--real-eval",
+        metavar="FOLDER",
+        help="also score this real SVHN split folder after every epoch",
+    )
     p.add_argument("--real-eval-indices", help="0-based slice of --real-eval")
-    p.add_argument("--digits", type=_digits, default=DIGITS_ALL,
-                   help="comma-separated digits to learn one head each for (default: all)")  # fmt: skip
-    p.add_argument("--target-digit", type=_digit,
-                   help="train the single-head binary classifier for this digit only")  # fmt: skip
+    p.add_argument(
+        "--digits",
+        type=_digits,
+        default=DIGITS_ALL,
+        help="comma-separated digits to learn one head each for (default: all)",
+    )
+    p.add_argument(
+        "--target-digit",
+        type=_digit,
+        help="train the single-head binary classifier for this digit only",
+    )
     p.add_argument("--input-size", type=int, default=64)
     p.add_argument("--stem", choices=("imagenet", "small"), default="imagenet")
     p.add_argument("--epochs", type=int, default=12)
@@ -147,8 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--init", metavar="CHECKPOINT", help="start from these weights (fine-tune)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 …")
-    p.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
-                   help="bf16 autocast; auto = on CUDA and on CPUs with native bf16")  # fmt: skip
+    p.add_argument(
+        "--amp",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="bf16 autocast; auto = on CUDA and on CPUs with native bf16",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, help="processes preparing images (default: all cores)")
     p.add_argument("--wandb", choices=("online", "offline", "disabled"), default="disabled")

@@ -46,7 +46,9 @@ class Tracker:
         if mode == "disabled":
             return
         if mode == "online" and not _has_api_key():
-            warnings.warn("W&B: no API key (run `wandb login`); logging offline instead", stacklevel=2)
+            warnings.warn(
+                "W&B: no API key (run `wandb login`); logging offline instead", stacklevel=2
+            )
             mode = "offline"
         elif mode == "online" and not _server_reachable():
             warnings.warn("W&B: server unreachable; logging offline instead", stacklevel=2)

@@ -297,22 +297,14 @@ def main(
 
     # rank 0 builds the image cache first; the others then read it
     if rank == 0:
-        train_set = load_tensors(
-            cfg, cfg.data, cfg.split, cfg.indices, cfg.train_size, cfg.jitter
-        )
-        test_set = load_tensors(
-            cfg, cfg.data, cfg.test_split, cfg.test_indices, cfg.test_size, 0.0
-        )
+        train_set = load_tensors(cfg, cfg.data, cfg.split, cfg.indices, cfg.train_size, cfg.jitter)
+        test_set = load_tensors(cfg, cfg.data, cfg.test_split, cfg.test_indices, cfg.test_size, 0.0)
         real_set = _real_eval_tensors(cfg)
     if distributed:
         dist.barrier()
     if rank != 0:
-        train_set = load_tensors(
-            cfg, cfg.data, cfg.split, cfg.indices, cfg.train_size, cfg.jitter
-        )
-        test_set = load_tensors(
-            cfg, cfg.data, cfg.test_split, cfg.test_indices, cfg.test_size, 0.0
-        )
+        train_set = load_tensors(cfg, cfg.data, cfg.split, cfg.indices, cfg.train_size, cfg.jitter)
+        test_set = load_tensors(cfg, cfg.data, cfg.test_split, cfg.test_indices, cfg.test_size, 0.0)
         real_set = None
     positive_rate = train_set.positive_rate()
     rate = positive_rate[list(digits)].clip(1e-3, 1 - 1e-3)
@@ -320,8 +312,7 @@ def main(
     pos_weight = torch.tensor((1 - rate) / rate, dtype=torch.float32, device=device)
     log(
         f"{cfg.data}/{cfg.split}: {len(train_set)} training images, {len(test_set)} test; "
-        "positive rate per digit: "
-        + " ".join(f"{d}:{positive_rate[d]:.2f}" for d in range(10))
+        "positive rate per digit: " + " ".join(f"{d}:{positive_rate[d]:.2f}" for d in range(10))
     )
 
     model = DigitResNet18(digits, cfg.stem, cfg.input_size)
@@ -391,7 +382,7 @@ def main(
         "positive_rate": {str(d): round(float(positive_rate[d]), 4) for d in range(10)},
         "commit": _git_commit(),
         "command": command or " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "device": str(device),
         "bf16_autocast": amp,
         "world_size": world,
@@ -405,9 +396,18 @@ def main(
             sampler.generator.manual_seed(cfg.seed * 1000 + epoch)
         tic = time.perf_counter()
         train_scores = train_one_epoch(
-            net, loader, optimizer, scheduler, digits, pos_weight, device, cfg, epoch, amp,
+            net,
+            loader,
+            optimizer,
+            scheduler,
+            digits,
+            pos_weight,
+            device,
+            cfg,
+            epoch,
+            amp,
             on_batch if rank == 0 else None,
-        )  # fmt: skip
+        )
         seconds = time.perf_counter() - tic
         if rank != 0:
             continue
@@ -424,7 +424,8 @@ def main(
         history.append(record)
         line = (
             f"epoch {epoch + 1}/{cfg.epochs}  train loss {train_scores['loss']:.4f} "
-            f"bal.acc {train_scores['balanced_accuracy']:.4f}  test loss {record['test']['loss']:.4f}"
+            f"bal.acc {train_scores['balanced_accuracy']:.4f}  "
+            f"test loss {record['test']['loss']:.4f}"
             f" bal.acc {record['test']['balanced_accuracy']:.4f}"
         )
         if "real" in record:

@@ -51,7 +51,9 @@ def _read_hdf5(path: Path) -> Table:
                 else:  # several digits store one reference each
                     columns[key] = [float(f[ds[j][0]][0][0]) for j in range(ds.shape[0])]
             count = len(columns["label"])
-            table.append((name, [_digit({k: columns[k][j] for k in _FIELDS}) for j in range(count)]))
+            table.append(
+                (name, [_digit({k: columns[k][j] for k in _FIELDS}) for j in range(count)])
+            )
     return table
 
 
@@ -83,7 +85,9 @@ def read_digit_struct(path: str | os.PathLike[str]) -> Table:
     except DataError:
         raise
     except Exception as exc:  # h5py and scipy raise many types for a damaged file
-        raise DataError(f"{path} is not a readable digitStruct.mat ({type(exc).__name__}: {exc})") from exc
+        raise DataError(
+            f"{path} is not a readable digitStruct.mat ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _fingerprint(path: Path) -> dict[str, Any]:

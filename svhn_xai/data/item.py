@@ -32,7 +32,8 @@ class HouseNumber:
     def __post_init__(self) -> None:
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:
             raise ValueError(
-                f"{self.name}: image must be uint8 (H, W, 3), got {self.image.dtype} {self.image.shape}"
+                f"{self.name}: image must be uint8 (H, W, 3), "
+                f"got {self.image.dtype} {self.image.shape}"
             )
         boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
         if len(boxes) != len(self.labels):

@@ -88,7 +88,9 @@ class SVHNFolder:
         image = load_rgb(self.folder / name)
         boxes = _boxes(digits, (image.shape[1], image.shape[0]))
         labels = tuple(int(d["label"]) for d in digits)
-        return HouseNumber(image=image, labels=labels, boxes=boxes, name=f"{self.folder.name}/{name}")
+        return HouseNumber(
+            image=image, labels=labels, boxes=boxes, name=f"{self.folder.name}/{name}"
+        )
 
 
 def split_folder(root: str | os.PathLike[str], split: str) -> Path:

@@ -147,7 +147,9 @@ def make_house_number(rng: np.random.Generator, name: str = "synthetic") -> Hous
     # neighbouring signs: an unlabelled glyph whose body the model's crop will cut in half
     distractors = []
     if rng.random() < 0.25:
-        char = str(rng.integers(10)) if rng.random() < 0.6 else _LETTERS[rng.integers(len(_LETTERS))]
+        char = (
+            str(rng.integers(10)) if rng.random() < 0.6 else _LETTERS[rng.integers(len(_LETTERS))]
+        )
         ink = np.maximum.reduce(masks)
         box = _ink_box(ink)
         if box is not None:

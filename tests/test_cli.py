@@ -1,0 +1,88 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from svhn_xai.checkpoint import save_checkpoint
+from svhn_xai.cli import run
+from svhn_xai.model import DigitResNet18
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures" / "svhn"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    model = DigitResNet18()
+    save_checkpoint(
+        path,
+        {
+            "architecture": model.architecture(),
+            "model_state": model.state_dict(),
+            "epoch": 0,
+            "config": {"margin": 0.15},
+            "metrics": {},
+        },
+    )
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SVHN_XAI_CACHE", str(tmp_path / "cache"))
+
+
+def test_test_command_json_on_real_images(checkpoint, capsys):
+    code = run(
+        [
+            "test",
+            "--data",
+            "svhn",
+            "--root",
+            str(FIXTURES),
+            "--split",
+            "train",
+            "--checkpoint",
+            str(checkpoint),
+            "--json",
+        ]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_images"] == 12
+    assert set(out["per_digit"]) == {str(d) for d in range(10)}
+    for scores in out["per_digit"].values():
+        assert set(scores) >= {"balanced_accuracy", "precision", "recall", "positives"}
+    assert out["per_digit"]["1"]["positives"] == 4  # four of the twelve photos hold a 1
+
+
+def test_missing_checkpoint_is_one_line_exit_2(tmp_path, capsys):
+    code = run(["test", "--checkpoint", str(tmp_path / "nope.pt")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: checkpoint") and err.count("\n") == 1
+
+
+def test_missing_data_folder(checkpoint, tmp_path, capsys):
+    code = run(["test", "--data", "svhn", "--root", str(tmp_path), "--checkpoint", str(checkpoint)])
+    assert code == 2 and "download it" in capsys.readouterr().err
+
+
+def test_unknown_digit_is_refused(capsys):
+    with pytest.raises(SystemExit) as info:
+        run(["train", "--target-digit", "12"])
+    assert info.value.code == 2 and "not a digit" in capsys.readouterr().err
+
+
+def test_module_entry_point_prints_no_traceback(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "svhn_xai", "test", "--checkpoint", str(tmp_path / "x.pt")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "not found" in done.stderr

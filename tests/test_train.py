@@ -1,0 +1,131 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from svhn_xai.checkpoint import load_checkpoint
+from svhn_xai.config import TrainConfig
+from svhn_xai.train import curves_path, main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _tiny(tmp_path: Path, **overrides) -> TrainConfig:
+    values = dict(
+        train_size=48,
+        test_size=16,
+        epochs=2,
+        batch_size=16,
+        workers=1,
+        out=str(tmp_path / "run.pt"),
+        seed=3,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SVHN_XAI_CACHE", str(tmp_path / "cache"))
+
+
+def test_training_writes_checkpoint_card_and_curves(tmp_path):
+    epochs = []
+    metrics = main(_tiny(tmp_path), on_epoch=epochs.append)
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    ckpt = load_checkpoint(tmp_path / "run.pt")
+    assert ckpt["epoch"] == 2 and len(ckpt["metrics"]["history"]) == 2
+    assert set(ckpt["provenance"]["positive_rate"]) == {str(d) for d in range(10)}
+    assert "optimizer_state" in ckpt and (tmp_path / "run.json").is_file()
+    assert curves_path(tmp_path / "run.pt").stat().st_size > 1000
+    assert 0 <= metrics["test"]["balanced_accuracy"] <= 1
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    straight = tmp_path / "a"
+    main(_tiny(straight))
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(record):
+        raise Stop
+
+    broken = tmp_path / "b"
+    with pytest.raises(Stop):
+        main(_tiny(broken), on_epoch=stop_after_first)
+    assert load_checkpoint(broken / "run.pt")["epoch"] == 1
+    main(_tiny(broken, resume=True))
+    a = load_checkpoint(straight / "run.pt")
+    b = load_checkpoint(broken / "run.pt")
+    assert b["epoch"] == 2
+    for key, value in a["model_state"].items():
+        torch.testing.assert_close(b["model_state"][key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_single_digit_head_trains(tmp_path):
+    main(_tiny(tmp_path, digits=(4,), epochs=1))
+    ckpt = load_checkpoint(tmp_path / "run.pt")
+    assert ckpt["architecture"]["digits"] == [4]
+    assert list(ckpt["metrics"]["test"]["per_digit"]) == ["4"]
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ranks_agree(tmp_path):
+    env = {**os.environ, "SVHN_XAI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=0",
+        "-m",
+        "svhn_xai",
+        "train",
+        "--train-size",
+        "64",
+        "--test-size",
+        "16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--workers",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "ddp.pt"),
+    ]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ckpt = load_checkpoint(tmp_path / "ddp.pt")
+    assert ckpt["provenance"]["world_size"] == 2
+    assert ckpt["metrics"]["ddp_replicas_agree"] is True
+    sums = ckpt["metrics"]["ddp_param_checksums"]
+    assert len(sums) == 2 and sums[0] == sums[1]
+
+
+@pytest.mark.slow
+def test_wandb_online_without_server_falls_back_quickly(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    from svhn_xai.tracking import Tracker
+
+    tic = time.perf_counter()
+    with pytest.warns(UserWarning, match="unreachable"):
+        tracker = Tracker("online", {"lr": 1.0})
+    tracker.log({"loss": 1.0}, step=1)
+    tracker.finish()
+    assert tracker.mode in ("offline", "disabled")
+    assert time.perf_counter() - tic < 60
