@@ -135,6 +135,110 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _box(text: str) -> tuple[float, float, float, float]:
+    try:
+        x0, y0, x1, y1 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a box is x0,y0,x1,y1 in pixels, got {text!r}") from None
+    if x1 <= x0 or y1 <= y0:
+        raise argparse.ArgumentTypeError(f"a box needs x0 < x1 and y0 < y1, got {text!r}")
+    return x0, y0, x1, y1
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"a parameter is name=value, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _model_input(args: argparse.Namespace, input_size: int, margin: float):
+    """The explained image (model input, boxes of every digit) from --image or --data."""
+    from svhn_xai.data.image_io import load_rgb
+    from svhn_xai.data.sources import open_source
+    from svhn_xai.data.target import photo_to_model_input, to_model_input
+
+    if args.image is not None:
+        if not args.box:
+            raise SvhnXaiError("--image needs at least one --box x0,y0,x1,y1 around the digit")
+        image = load_rgb(args.image)
+        return photo_to_model_input(image, args.box, args.digit, input_size, args.crop, margin)
+    source = open_source(args.data, args.split, args.root)
+    if not 0 <= args.index < len(source):
+        raise SvhnXaiError(f"--index {args.index} is outside 0..{len(source) - 1} of {args.split}")
+    return to_model_input(source[args.index], input_size, margin)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from svhn_xai.checkpoint import load_model
+    from svhn_xai.explain import explain
+    from svhn_xai.localisation import localise
+
+    model, card = load_model(args.checkpoint)
+    model_input = _model_input(args, model.input_size, card["config"].get("margin", 0.15))
+    item = model_input.item
+    explanation = explain(model, item.image, args.digit, args.method, **dict(args.param or []))
+    result = localise(
+        explanation,
+        item.boxes_of(args.digit),
+        args.threshold_mode,
+        args.threshold,
+        args.reduction,
+        args.clip_percentile,
+    )
+    result["image"] = args.image or f"{args.data}/{args.split}/{args.index}"
+    result["checkpoint"] = card["path"]
+    if args.save_attribution:
+        np.save(args.save_attribution, explanation.attribution)
+    if args.save_overlay:
+        from PIL import Image
+
+        from svhn_xai.figures import overlay
+
+        heat = explanation.heatmap(args.reduction, args.clip_percentile)
+        picture = overlay(
+            item.image, heat, gt_boxes=item.boxes_of(args.digit), heat_box=result.get("heatmap_box")
+        )
+        Image.fromarray(picture).save(args.save_overlay)
+
+    def text(r: dict[str, Any]) -> str:
+        head = f"{r['method']} for digit {r['digit']}: p = {r['probability']:.3f}"
+        head += f", {r['seconds']:.3f} s"
+        if not r["scored"]:
+            return head + "\n" + "\n".join(r["notes"])
+        lines = [
+            head,
+            f"  IoU_1 {r['iou_1']:.3f}  IoU_2 {r['iou_2']:.3f}  pointing "
+            f"{r['pointing_game']:.2f}  mass in box {r['relevance_mass']:.3f}",
+        ]
+        for name, b in r["baselines"].items():
+            lines.append(f"  baseline {name:16s} IoU_1 {b['iou_1']:.3f}  IoU_2 {b['iou_2']:.3f}")
+        return "\n".join(lines + [f"  note: {n}" for n in r["notes"]])
+
+    _print(result, args.json, text)
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from svhn_xai.explain import REGISTRY
+
+    payload = {key: spec.to_dict() for key, spec in REGISTRY.items()}
+
+    def text(p: dict[str, Any]) -> str:
+        lines = []
+        for key, spec in p.items():
+            lines.append(f"{key:24s} {spec['name']} ({spec['family']}): {spec['description']}")
+            for name, param in spec["params"].items():
+                allowed = param.get("range") or param.get("choices") or ""
+                lines.append(f"    {name} = {param['default']!r}  {allowed}")
+        return "\n".join(lines)
+
+    _print(payload, args.json, text)
+    return 0
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     from svhn_xai.data.download import download_split
 
@@ -206,6 +310,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_test)
 
+    p = sub.add_parser("explain", help="explain one image for one digit and score the heatmap")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image", help="a photo (PNG/JPEG/WebP …) of a house number")
+    source.add_argument("--index", type=int, help="0-based image of --data/--split (1.png is 0)")
+    p.add_argument(
+        "--box",
+        type=_box,
+        action="append",
+        help="with --image: x0,y0,x1,y1 of the digit in the photo's pixels (repeatable)",
+    )
+    p.add_argument(
+        "--crop",
+        action="store_true",
+        help="with --image: crop around the boxes (+15 %% margin) before resizing",
+    )
+    p.add_argument("--data", choices=("synthetic", "svhn"), default="synthetic")
+    p.add_argument("--root", help="svhn: folder holding the split folders")
+    p.add_argument("--split", choices=("train", "test", "extra"), default="test")
+    p.add_argument("--digit", type=_digit, required=True, help="the digit to explain")
+    p.add_argument("--method", default="integrated_gradients", help="see `methods`")
+    p.add_argument("--param", type=_param, action="append", help="name=value (repeatable)")
+    p.add_argument("--threshold-mode", choices=("value", "topk", "otsu"), default="value")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="value mode: in [0, 1]; topk mode: per cent of pixels",
+    )
+    p.add_argument(
+        "--reduction",
+        choices=("sum", "abs", "positive"),
+        help="channel reduction of the heatmap (default: the method's own)",
+    )
+    p.add_argument(
+        "--clip-percentile",
+        type=float,
+        default=100.0,
+        help="saturate the heatmap above this percentile (outlier clipping)",
+    )
+    p.add_argument("--checkpoint", help="default: checkpoints/default.pt")
+    p.add_argument("--save-overlay", metavar="PNG")
+    p.add_argument("--save-attribution", metavar="NPY")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("methods", help="list the explainers and their parameters")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_methods)
+
     p = sub.add_parser("download", help="fetch and unpack an official SVHN Format 1 split")
     p.add_argument("--split", choices=("train", "test", "extra"), default="test")
     p.add_argument("--root", default="data/svhn", help="where the split folder goes")
@@ -225,7 +378,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         parser.error("--target-digit and --digits exclude each other")
     try:
         return args.func(args)
-    except SvhnXaiError as exc:
+    except (SvhnXaiError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -108,3 +108,35 @@ def to_model_input(
     boxes = transform_boxes(item.boxes, window, size)
     cropped = HouseNumber(image=image, labels=item.labels, boxes=boxes, name=item.name)
     return ModelInput(item=cropped, window=window, source_size=item.size)
+
+
+def photo_to_model_input(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    digit: int,
+    size: int = DEFAULT_SIZE,
+    crop: bool = False,
+    margin: float = DEFAULT_MARGIN,
+) -> ModelInput:
+    """A user's photo with the target digit's boxes marked -> model input.
+
+    ``crop=False`` takes the whole photo as the frame (it should already show the house number
+    the way the dataset's crops do); ``crop=True`` crops around the marked boxes with
+    ``margin`` first. Either way the photo is resized to ``size`` x ``size`` and the boxes follow.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    height, width = image.shape[:2]
+    if len(boxes) and ((boxes[:, 2] <= boxes[:, 0]).any() or (boxes[:, 3] <= boxes[:, 1]).any()):
+        raise ValueError("each box needs x0 < x1 and y0 < y1")
+    boxes = np.clip(boxes, 0, [width, height, width, height])
+    item = HouseNumber(image=image, labels=(digit,) * len(boxes), boxes=boxes, name="photo")
+    if crop and len(boxes):
+        return to_model_input(item, size, margin)
+    window = (0, 0, width, height)
+    resized = HouseNumber(
+        image=resize_rgb(image, size),
+        labels=item.labels,
+        boxes=transform_boxes(boxes, window, size),
+        name=item.name,
+    )
+    return ModelInput(item=resized, window=window, source_size=(width, height))

@@ -1,0 +1,18 @@
+"""Attribution methods: one registry, one call, ``explain(model, image, digit, method)``."""
+
+from svhn_xai.explain import gradient, lrp, perturbation  # noqa: F401  (fill the registry)
+from svhn_xai.explain.base import (
+    FAMILIES,
+    REGISTRY,
+    Explanation,
+    count_hooks,
+    explain,
+    get_spec,
+    model_lock,
+)
+
+# list by family (gradient, perturbation, relevance propagation), each in registration order
+for _key in sorted(REGISTRY, key=lambda k: FAMILIES.index(REGISTRY[k].family)):
+    REGISTRY[_key] = REGISTRY.pop(_key)
+
+__all__ = ["REGISTRY", "Explanation", "count_hooks", "explain", "get_spec", "model_lock"]

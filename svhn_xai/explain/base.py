@@ -1,0 +1,242 @@
+"""The explainer contract: one registry of specs, one ``explain()`` call, one result type.
+
+A method is a function ``run(ctx) -> attribution`` registered with its name, family and
+parameters (:func:`register`). :func:`explain` validates the parameters, runs the method on a
+(1, 3, S, S) input under the model's lock, counts model passes, and guarantees that no hook
+added during the run survives it, also when the method raises.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from svhn_xai.errors import ParameterError
+from svhn_xai.explain.params import Param, validate
+from svhn_xai.heatmap import normalise, reduce_channels
+from svhn_xai.model import DigitResNet18
+
+FAMILIES = ("gradient", "perturbation", "relevance propagation")
+
+
+@dataclass
+class Context:
+    """What a method gets: the model, the input (1, 3, S, S) in [0, 1], the head to explain."""
+
+    model: DigitResNet18
+    x: torch.Tensor
+    head: int
+    params: dict[str, Any]
+    progress: Callable[[float], None] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Model logits without autograd bookkeeping, for perturbation methods."""
+        with torch.no_grad():
+            return self.model(x)
+
+
+@dataclass(frozen=True)
+class ExplainerSpec:
+    key: str
+    name: str
+    description: str
+    family: str
+    params: tuple[Param, ...]
+    run: Callable[[Context], torch.Tensor]
+    reduction: str  # default channel reduction for the heatmap (see heatmap.reduce_channels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "family": self.family,
+            "reduction": self.reduction,
+            "params": {p.name: p.to_dict() for p in self.params},
+        }
+
+
+REGISTRY: dict[str, ExplainerSpec] = {}
+
+
+def register(
+    key: str, name: str, family: str, description: str, params: tuple[Param, ...] = (),
+    reduction: str = "positive",
+) -> Callable[[Callable[[Context], torch.Tensor]], Callable[[Context], torch.Tensor]]:  # fmt: skip
+    """Decorator: add ``run`` to :data:`REGISTRY` under ``key``."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}")
+
+    def decorate(run: Callable[[Context], torch.Tensor]) -> Callable[[Context], torch.Tensor]:
+        REGISTRY[key] = ExplainerSpec(key, name, description, family, params, run, reduction)
+        return run
+
+    return decorate
+
+
+def get_spec(method: str) -> ExplainerSpec:
+    if method not in REGISTRY:
+        raise ParameterError(f"unknown method {method!r}; choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[method]
+
+
+@dataclass
+class Explanation:
+    """The result of :func:`explain`.
+
+    Attributes:
+        attribution: float32 (3, S, S), the method's raw attribution for the digit's logit.
+        relevance: float32 (S, S), the attribution summed over colour channels (signed).
+        probability: the model's sigmoid probability that the digit is present.
+        logit: the explained head's output.
+        params: every parameter as used, defaults included.
+        seconds: wall time of the attribution alone.
+        model_passes: images pushed through the model (forward passes x batch size).
+    """
+
+    method: str
+    digit: int
+    attribution: np.ndarray
+    relevance: np.ndarray
+    probability: float
+    logit: float
+    params: dict[str, Any]
+    seconds: float
+    model_passes: int
+    reduction: str
+    notes: list[str] = field(default_factory=list)
+
+    def heatmap(self, reduction: str | None = None, clip_percentile: float = 100.0) -> np.ndarray:
+        """Normalised [0, 1] heatmap (S, S); ``reduction`` defaults to the method's own."""
+        reduced = reduce_channels(self.attribution, reduction or self.reduction)
+        return normalise(reduced, clip_percentile)
+
+
+_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: torch.nn.Module) -> threading.RLock:
+    """The lock every user of a shared model holds while its hooks may be attached."""
+    with _LOCKS_GUARD:
+        if model not in _LOCKS:
+            _LOCKS[model] = threading.RLock()
+        return _LOCKS[model]
+
+
+def _hook_dicts(module: torch.nn.Module) -> list[dict]:
+    names = (
+        "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+        "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs",
+        "_forward_hooks_always_called",
+    )  # fmt: skip
+    return [getattr(module, n) for n in names if isinstance(getattr(module, n, None), dict)]
+
+
+def count_hooks(model: torch.nn.Module) -> int:
+    """Hooks attached anywhere in ``model`` (a clean model has none)."""
+    return sum(len(d) for m in model.modules() for d in _hook_dicts(m))
+
+
+@contextmanager
+def hooks_released(model: torch.nn.Module) -> Iterator[None]:
+    """Remove, on exit, every hook that was added to ``model`` inside the block."""
+    before = {id(d): set(d) for m in model.modules() for d in _hook_dicts(m)}
+    try:
+        yield
+    finally:
+        for m in model.modules():
+            for d in _hook_dicts(m):
+                for key in set(d) - before.get(id(d), set()):
+                    d.pop(key, None)
+
+
+def as_input(image: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (S, S, 3) or float (3, S, S) / (1, 3, S, S) in [0, 1] -> float32 (1, 3, S, S)."""
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ParameterError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255)
+    else:
+        x = image.detach().float()
+    x = x.reshape(1, *x.shape[-3:])
+    if tuple(x.shape[1:]) != (3, size, size):
+        raise ParameterError(
+            f"image must be the model's input, 3x{size}x{size}; got {tuple(x.shape[1:])} "
+            "(crop and resize it with svhn_xai.data.target.to_model_input)"
+        )
+    return x
+
+
+def explain(
+    model: DigitResNet18,
+    image: np.ndarray | torch.Tensor,
+    target_digit: int,
+    method: str,
+    progress: Callable[[float], None] | None = None,
+    **params: Any,
+) -> Explanation:
+    """Explain why ``model`` thinks ``target_digit`` is (or is not) in ``image``.
+
+    Args:
+        model: a :class:`DigitResNet18` in eval mode.
+        image: the model input, uint8 (S, S, 3) or float (3, S, S) in [0, 1].
+        target_digit: the digit whose head is explained.
+        method: a registry key (see ``python -m svhn_xai methods``).
+        progress: optional callback with the fraction done, for slow perturbation methods.
+        **params: the method's parameters; unknown or out-of-range ones raise ParameterError.
+    """
+    spec = get_spec(method)
+    values = validate(spec.params, params, method)
+    if not isinstance(target_digit, int) or not 0 <= target_digit <= 9:
+        raise ParameterError(f"digit must be 0-9, got {target_digit!r}")
+    try:
+        head = model.head(target_digit)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    x = as_input(image, model.input_size)
+    passes = [0]
+
+    def count(_module: torch.nn.Module, args: tuple) -> None:
+        first = args[0]
+        while isinstance(first, (tuple, list)):  # DeepLift hands the model a tuple of inputs
+            first = first[0]
+        passes[0] += first.shape[0]
+
+    with model_lock(model), hooks_released(model):
+        if model.training:
+            raise ParameterError("the model must be in eval() mode to be explained")
+        with torch.no_grad():
+            logit = float(model(x)[0, head])
+        model.register_forward_pre_hook(count)
+        ctx = Context(model, x, head, values, progress)
+        tic = time.perf_counter()
+        attribution = spec.run(ctx)
+        seconds = time.perf_counter() - tic
+    attribution = attribution.detach().float().reshape(3, *x.shape[-2:]).cpu().numpy()
+    notes = []
+    if not np.isfinite(attribution).all():
+        attribution = np.nan_to_num(attribution, nan=0.0, posinf=0.0, neginf=0.0)
+        notes.append("non-finite attribution values were set to 0")
+    if not np.any(attribution):
+        notes.append("the attribution is zero everywhere: the heatmap is empty")
+    return Explanation(
+        method=method,
+        digit=target_digit,
+        attribution=attribution,
+        relevance=attribution.sum(0),
+        probability=float(torch.sigmoid(torch.tensor(logit))),
+        logit=logit,
+        params=values,
+        seconds=seconds,
+        model_passes=passes[0],
+        reduction=spec.reduction,
+        notes=notes,
+    )

@@ -1,0 +1,194 @@
+"""Perturbation-family explainers (Captum): change parts of the image, watch the logit.
+
+Features are square superpixels of ``superpixel`` pixels (64 at the defaults: 8x8 cells on a
+64x64 input), evaluated ``perturbations_per_eval`` at a time in one batched model pass.
+
+Captum gives every input value of a feature the feature's whole attribution; we spread it
+evenly over the feature's values instead, so that a map's sum is the features' sum (Shapley
+values then add up to f(image) - f(baseline), as they should) and relevance mass is fair to
+the smaller superpixels at the image's edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import captum.attr as ca
+import torch
+from captum._utils.models.linear_model import SkLearnLasso
+
+from svhn_xai.explain.base import Context, register
+from svhn_xai.explain.gradient import BASELINE, SEED
+from svhn_xai.explain.params import Param
+from svhn_xai.explain.references import baseline, dataset_images, grid_mask
+
+SUPERPIXEL = Param(
+    "superpixel", "int", 8,
+    "Side of the square superpixels that are removed or kept together, in pixels.",
+    low=1, high=32, cost=True,
+)  # fmt: skip
+PER_EVAL = Param(
+    "perturbations_per_eval", "int", 64,
+    "Perturbed images per batched model pass (speed vs memory).", low=1, high=1024,
+)  # fmt: skip
+
+
+def _features(ctx: Context) -> tuple[torch.Tensor, int]:
+    mask = grid_mask(ctx.x.shape[-1], ctx.params["superpixel"])
+    return mask, int(mask.max()) + 1
+
+
+def _spread(attribution: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Divide each feature's attribution among its input values (channels x pixels)."""
+    sizes = torch.bincount(mask.flatten()).to(attribution.dtype) * attribution.shape[1]
+    return attribution / sizes[mask.expand_as(attribution)]
+
+
+def _forward(ctx: Context, expected: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``ctx.forward`` that reports progress as a fraction of ``expected`` images."""
+    seen = [0]
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        out = ctx.forward(x)
+        seen[0] += x.shape[0]
+        if ctx.progress is not None:
+            ctx.progress(min(seen[0] / max(expected, 1), 1.0))
+        return out
+
+    return forward
+
+
+@register(
+    "feature_ablation", "Feature Ablation", "perturbation",
+    "Replace each superpixel by the baseline, one at a time; attribution = drop in the logit.",
+    (SUPERPIXEL, BASELINE, PER_EVAL),
+)  # fmt: skip
+def feature_ablation(ctx: Context) -> torch.Tensor:
+    mask, n = _features(ctx)
+    out = ca.FeatureAblation(_forward(ctx, n + 1)).attribute(
+        ctx.x, baselines=baseline(ctx.x, ctx.params["baseline"]), target=ctx.head,
+        feature_mask=mask, perturbations_per_eval=ctx.params["perturbations_per_eval"],
+    )  # fmt: skip
+    return _spread(out, mask)
+
+
+@register(
+    "occlusion", "Occlusion", "perturbation",
+    "Slide a baseline-filled window over the image; attribution = mean drop in the logit "
+    "(Zeiler & Fergus 2014).",
+    (
+        Param("window", "int", 12, "Side of the square occluding window, pixels (the seed's "
+              "sliding_window_shapes).", low=2, high=64, cost=True),
+        Param("stride", "int", 4, "Step of the window, pixels (the seed's strides).",
+              low=1, high=32, cost=True),
+        BASELINE, PER_EVAL,
+    ),
+)  # fmt: skip
+def occlusion(ctx: Context) -> torch.Tensor:
+    p = ctx.params
+    side = ctx.x.shape[-1]
+    window = min(p["window"], side)
+    steps = ((side - window) // p["stride"] + 1) ** 2
+    return ca.Occlusion(_forward(ctx, steps + 1)).attribute(
+        ctx.x, sliding_window_shapes=(3, window, window), strides=(3, p["stride"], p["stride"]),
+        baselines=baseline(ctx.x, p["baseline"]), target=ctx.head,
+        perturbations_per_eval=p["perturbations_per_eval"],
+    )  # fmt: skip
+
+
+@register(
+    "feature_permutation", "Feature Permutation", "perturbation",
+    "Shuffle each superpixel across a batch (the image plus held-out house numbers) and "
+    "measure the change in the logit; needs a real batch, so one is built around the image.",
+    (
+        SUPERPIXEL,
+        Param("batch_size", "int", 16, "Images in the batch the superpixels are shuffled in: "
+              "the explained image plus this many minus one held-out synthetic images.",
+              low=2, high=64),
+        SEED, PER_EVAL,
+    ),
+)  # fmt: skip
+def feature_permutation(ctx: Context) -> torch.Tensor:
+    p = ctx.params
+    others = dataset_images(p["batch_size"] - 1, ctx.x.shape[-1]).to(ctx.x)
+    batch = torch.cat([ctx.x, others])
+    mask, n = _features(ctx)
+    torch.manual_seed(p["seed"])  # Captum permutes with the global generator
+    out = ca.FeaturePermutation(_forward(ctx, (n + 1) * len(batch))).attribute(
+        batch, target=ctx.head, feature_mask=mask,
+        perturbations_per_eval=max(1, p["perturbations_per_eval"] // len(batch)),
+    )  # fmt: skip
+    return _spread(out[:1], mask)
+
+
+@register(
+    "shapley_value_sampling", "Shapley Value Sampling", "perturbation",
+    "Average marginal contribution of each superpixel over random orderings (Castro et al. "
+    "2009).",
+    (
+        Param("n_samples", "int", 4, "Random feature orderings averaged.", low=1, high=200,
+              cost=True),
+        SUPERPIXEL, BASELINE, SEED, PER_EVAL,
+    ),
+)  # fmt: skip
+def shapley_value_sampling(ctx: Context) -> torch.Tensor:
+    p = ctx.params
+    mask, n = _features(ctx)
+    torch.manual_seed(p["seed"])
+    out = ca.ShapleyValueSampling(_forward(ctx, p["n_samples"] * n + 1)).attribute(
+        ctx.x, baselines=baseline(ctx.x, p["baseline"]), target=ctx.head, feature_mask=mask,
+        n_samples=p["n_samples"], perturbations_per_eval=p["perturbations_per_eval"],
+    )  # fmt: skip
+    return _spread(out, mask)
+
+
+@register(
+    "lime", "LIME", "perturbation",
+    "A sparse linear model fitted to the logit of random superpixel subsets, weighted by "
+    "closeness to the image (Ribeiro et al. 2016).",
+    (
+        Param("n_samples", "int", 256, "Random superpixel subsets evaluated.", low=10,
+              high=5000, cost=True),
+        SUPERPIXEL, BASELINE,
+        Param("alpha", "float", 0.001, "L1 strength of the Lasso surrogate.", low=0.0, high=1.0),
+        Param("kernel_width", "float", 1.0, "Width of the cosine-distance similarity kernel.",
+              low=0.01, high=10.0),
+        SEED, PER_EVAL,
+    ),
+)  # fmt: skip
+def lime(ctx: Context) -> torch.Tensor:
+    from captum.attr._core.lime import get_exp_kernel_similarity_function
+
+    p = ctx.params
+    mask, _ = _features(ctx)
+    torch.manual_seed(p["seed"])
+    explainer = ca.Lime(
+        _forward(ctx, p["n_samples"]),
+        interpretable_model=SkLearnLasso(alpha=p["alpha"]),
+        similarity_func=get_exp_kernel_similarity_function("cosine", p["kernel_width"]),
+    )
+    out = explainer.attribute(
+        ctx.x, baselines=baseline(ctx.x, p["baseline"]), target=ctx.head, feature_mask=mask,
+        n_samples=p["n_samples"], perturbations_per_eval=p["perturbations_per_eval"],
+    )  # fmt: skip
+    return _spread(out, mask)
+
+
+@register(
+    "kernel_shap", "KernelShap", "perturbation",
+    "Shapley values estimated by LIME with the Shapley kernel (Lundberg & Lee 2017).",
+    (
+        Param("n_samples", "int", 256, "Random superpixel coalitions evaluated.", low=10,
+              high=5000, cost=True),
+        SUPERPIXEL, BASELINE, SEED, PER_EVAL,
+    ),
+)  # fmt: skip
+def kernel_shap(ctx: Context) -> torch.Tensor:
+    p = ctx.params
+    mask, _ = _features(ctx)
+    torch.manual_seed(p["seed"])
+    out = ca.KernelShap(_forward(ctx, p["n_samples"])).attribute(
+        ctx.x, baselines=baseline(ctx.x, p["baseline"]), target=ctx.head, feature_mask=mask,
+        n_samples=p["n_samples"], perturbations_per_eval=p["perturbations_per_eval"],
+    )  # fmt: skip
+    return _spread(out, mask)

@@ -1,0 +1,89 @@
+"""Reference inputs for attribution: single baselines, baseline distributions, dataset images.
+
+All tensors are float in [0, 1] with the image's shape (1, 3, H, W) or a batch (N, 3, H, W).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+BASELINES = ("black", "white", "blur", "mean", "noise")
+DISTRIBUTIONS = ("noise", "blur", "dataset", "black_white")
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, 3, H, W) with reflected borders; sigma in pixels."""
+    radius = max(1, int(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = x.shape[1]
+    padded = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    out = F.conv2d(padded, kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
+    return F.conv2d(out, kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
+
+
+def baseline(x: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
+    """One reference image for ``x`` (1, 3, H, W): what "absence of the digit" looks like.
+
+    ``black``/``white``: constant 0/1; ``blur``: the image blurred with sigma = H/8, which
+    keeps its colours but wipes out digit shapes; ``mean``: the image's mean colour;
+    ``noise``: uniform noise seeded by ``seed``.
+    """
+    if kind == "black":
+        return torch.zeros_like(x)
+    if kind == "white":
+        return torch.ones_like(x)
+    if kind == "blur":
+        return gaussian_blur(x, x.shape[-1] / 8)
+    if kind == "mean":
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
+    if kind == "noise":
+        g = torch.Generator().manual_seed(seed)
+        return torch.rand(x.shape, generator=g, dtype=x.dtype).to(x.device)
+    raise ValueError(f"baseline must be one of {BASELINES}, got {kind!r}")
+
+
+@functools.lru_cache(maxsize=4)
+def dataset_images(count: int, size: int) -> torch.Tensor:
+    """``count`` held-out synthetic house numbers at the model's input size (N, 3, S, S).
+
+    Taken from the synthetic *test* split, never seen in training; the same images every call.
+    """
+    from svhn_xai.data.sources import open_source
+    from svhn_xai.data.target import to_model_input
+
+    source = open_source("synthetic", "test")
+    images = [to_model_input(source[i], size).item.image for i in range(count)]
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255)
+
+
+def distribution(x: torch.Tensor, kind: str, count: int, seed: int = 0) -> torch.Tensor:
+    """``count`` reference images (count, 3, H, W) for DeepLiftShap / GradientShap / KernelShap.
+
+    ``noise``: uniform noise; ``blur``: the image blurred at sigmas from H/16 to H/4;
+    ``dataset``: held-out synthetic house numbers; ``black_white``: black and white alternating.
+    """
+    if kind == "noise":
+        g = torch.Generator().manual_seed(seed)
+        return torch.rand((count, *x.shape[1:]), generator=g, dtype=x.dtype).to(x.device)
+    if kind == "blur":
+        sigmas = np.geomspace(x.shape[-1] / 16, x.shape[-1] / 4, count)
+        return torch.cat([gaussian_blur(x, float(s)) for s in sigmas])
+    if kind == "dataset":
+        return dataset_images(count, x.shape[-1]).to(x.device, x.dtype)
+    if kind == "black_white":
+        values = torch.arange(count, dtype=x.dtype, device=x.device) % 2
+        return values.view(-1, 1, 1, 1).expand(count, *x.shape[1:]).clone()
+    raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {kind!r}")
+
+
+def grid_mask(size: int, cell: int) -> torch.Tensor:
+    """Square-superpixel feature mask (1, 1, S, S): cells of ``cell`` x ``cell`` pixels, ids 0.."""
+    ids = torch.arange(size) // cell
+    per_row = (size + cell - 1) // cell
+    return (ids[:, None] * per_row + ids[None, :]).view(1, 1, size, size)

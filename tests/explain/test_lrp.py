@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import torch
+
+from svhn_xai.explain import count_hooks, explain
+from svhn_xai.explain.lrp import RULES, relevance
+from tests.explain.conftest import random_model
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_epsilon_relevance_sums_to_the_logit_without_biases(seed, image_tensor):
+    """Conservation: with no biases to absorb relevance, every layer passes it all on."""
+    model = random_model(seed, biases=False).double()
+    x = image_tensor.double()
+    head = seed % 10
+    with torch.no_grad():
+        logit = float(model(x)[0, head])
+    rel = relevance(model, x, head, "epsilon", epsilon=1e-12, gamma=0.25)
+    assert float(rel.sum()) == pytest.approx(logit, rel=1e-6, abs=1e-9)
+    assert count_hooks(model) == 0
+
+
+def test_canonizer_leaves_the_weights_as_they_were(image_tensor):
+    model = random_model(0).double()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    relevance(model, image_tensor.double(), 3, "epsilon_plus", 1e-6, 0.25)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_explain_never_touches_the_shared_model(model, house):
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    explain(model, house[0], house[1], "lrp")
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_rules_give_different_maps(model, house):
+    maps = {rule: explain(model, house[0], house[1], "lrp", rule=rule).relevance for rule in RULES}
+    # Z+ is alpha1-beta0 when every layer's input is non-negative (ReLU outputs, pixels in [0, 1])
+    np.testing.assert_allclose(maps["zplus"], maps["alpha1beta0"], rtol=1e-5, atol=1e-9)
+    for i, a in enumerate(RULES):
+        for b in RULES[i + 1 :]:
+            if {a, b} != {"zplus", "alpha1beta0"}:
+                assert not np.allclose(maps[a], maps[b]), (a, b)
+    # alpha1beta0 and Z+ only pass positive contributions: no negative relevance reaches a pixel
+    # through the convolutions, but the linear head (epsilon) can flip the sign of the whole map
+    for rule in ("zplus", "alpha1beta0"):
+        r = maps[rule]
+        assert (r >= -1e-6).all() or (r <= 1e-6).all(), rule

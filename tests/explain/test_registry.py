@@ -1,0 +1,140 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from svhn_xai.cli import run
+from svhn_xai.errors import ParameterError
+from svhn_xai.explain import REGISTRY, count_hooks, explain
+from svhn_xai.explain.base import register
+
+KEYS = [
+    "integrated_gradients", "saliency", "deep_lift", "deep_lift_shap", "gradient_shap",
+    "input_x_gradient", "guided_backprop", "guided_gradcam", "deconvolution", "feature_ablation",
+    "occlusion", "feature_permutation", "shapley_value_sampling", "lime", "kernel_shap", "lrp",
+]  # fmt: skip
+# cheap settings so that every method runs in the default test suite
+FAST = {
+    "integrated_gradients": {"n_steps": 8},
+    "deep_lift_shap": {"n_baselines": 2},
+    "gradient_shap": {"n_samples": 4, "n_baselines": 2},
+    "feature_ablation": {"superpixel": 16},
+    "occlusion": {"window": 16, "stride": 16},
+    "feature_permutation": {"superpixel": 16, "batch_size": 3},
+    "shapley_value_sampling": {"superpixel": 16, "n_samples": 1},
+    "lime": {"superpixel": 16, "n_samples": 20},
+    "kernel_shap": {"superpixel": 16, "n_samples": 20},
+}
+
+
+def test_registry_holds_all_sixteen_with_documented_params():
+    assert list(REGISTRY) == KEYS
+    for spec in REGISTRY.values():
+        assert spec.name and spec.description and spec.family
+        for p in spec.params:
+            assert p.help, (spec.key, p.name)
+            p.parse(p.default)  # every default lies in its own range
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_method_runs_leaves_no_hook_and_is_not_all_zero(model, house, key):
+    image, digit, _ = house
+    e = explain(model, image, digit, key, **FAST.get(key, {}))
+    assert e.attribution.shape == (3, 64, 64) and e.relevance.shape == (64, 64)
+    assert np.isfinite(e.attribution).all()
+    if key == "guided_gradcam" and not e.attribution.any():
+        # Grad-CAM's ReLU may zero a random network's map: allowed, but never silently
+        assert "zero everywhere" in e.notes[0]
+    else:
+        assert np.abs(e.attribution).sum() > 0, key
+    assert 0 <= e.probability <= 1 and e.model_passes >= 1
+    assert count_hooks(model) == 0
+
+
+def test_heads_differ(model, house):
+    image = house[0]
+    a = explain(model, image, 1, "saliency").attribution
+    b = explain(model, image, 2, "saliency").attribution
+    assert not np.allclose(a, b)
+
+
+def test_hooks_are_removed_when_a_method_raises(model, house):
+    @register("_raiser", "Raiser", "gradient", "adds a hook, then fails")
+    def _raiser(ctx):
+        ctx.model.layer1.register_forward_hook(lambda *a: None)
+        ctx.model.relu.register_full_backward_hook(lambda *a: None)
+        raise RuntimeError("boom")
+
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            explain(model, house[0], 1, "_raiser")
+        assert count_hooks(model) == 0
+    finally:
+        REGISTRY.pop("_raiser")
+
+
+@pytest.mark.parametrize(
+    "method, params, message",
+    [
+        ("integrated_gradients", {"n_steps": 0}, r"n_steps must be an integer in \[2, 512\]"),
+        ("occlusion", {"window": 1000}, "window must be"),
+        ("lrp", {"rule": "magic"}, "rule must be one of epsilon"),
+        ("saliency", {"n_steps": 5}, "saliency has no parameter n_steps"),
+        ("nonsense", {}, "unknown method 'nonsense'"),
+        ("gradient_shap", {"stdevs": float("nan")}, "stdevs must be"),
+    ],
+)
+def test_bad_parameters_are_refused_by_name(model, house, method, params, message):
+    with pytest.raises(ParameterError, match=message):
+        explain(model, house[0], 1, method, **params)
+
+
+def test_wrong_image_size_and_missing_head_are_refused(model, house):
+    with pytest.raises(ParameterError, match="3x64x64"):
+        explain(model, np.zeros((32, 32, 3), np.uint8), 1, "saliency")
+    from svhn_xai.model import DigitResNet18
+
+    single = DigitResNet18(digits=(3,)).eval()
+    with pytest.raises(ParameterError, match="no head for digit 5"):
+        explain(single, house[0], 5, "saliency")
+
+
+def test_integrated_gradients_completeness(model, house):
+    """IG sums to f(x) - f(baseline) (Sundararajan et al., axiom of completeness)."""
+    image, digit, _ = house
+    e = explain(model, image, digit, "integrated_gradients", n_steps=256, baseline="black")
+    with torch.no_grad():
+        base = float(model(torch.zeros(1, 3, 64, 64))[0, model.head(digit)])
+    assert e.relevance.sum() == pytest.approx(
+        e.logit - base, abs=0.02 * max(1, abs(e.logit - base))
+    )
+
+
+def test_shapley_efficiency_is_exact(model, house):
+    image, digit, _ = house
+    e = explain(model, image, digit, "shapley_value_sampling", superpixel=32, n_samples=2,
+                baseline="black")  # fmt: skip
+    with torch.no_grad():
+        base = float(model(torch.zeros(1, 3, 64, 64))[0, model.head(digit)])
+    assert e.relevance.sum() == pytest.approx(e.logit - base, rel=1e-3, abs=1e-4)
+
+
+def test_feature_ablation_by_hand(model, house, image_tensor):
+    image, digit, _ = house
+    e = explain(model, image, digit, "feature_ablation", superpixel=32, baseline="black")
+    ablated = image_tensor.clone()
+    ablated[..., :32, :32] = 0
+    with torch.no_grad():
+        drop = e.logit - float(model(ablated)[0, model.head(digit)])
+    # the cell's attribution is spread over its 3 x 32 x 32 values and sums to the drop
+    assert e.attribution[:, :32, :32].sum() == pytest.approx(drop, rel=1e-3, abs=1e-5)
+    assert np.allclose(e.attribution[:, :32, :32], drop / (3 * 32 * 32), rtol=1e-3, atol=1e-8)
+
+
+def test_methods_command_lists_registry_as_json(capsys):
+    assert run(["methods", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert list(listed) == KEYS
+    assert listed["integrated_gradients"]["params"]["n_steps"]["range"] == [2, 512]
+    assert "epsilon_plus" in listed["lrp"]["params"]["rule"]["choices"]

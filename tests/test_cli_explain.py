@@ -1,0 +1,81 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from svhn_xai.checkpoint import save_checkpoint
+from svhn_xai.cli import run
+from tests.explain.conftest import random_model
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "svhn"
+KEYS = {"method", "digit", "probability", "iou_1", "iou_2", "pointing_game", "threshold",
+        "heatmap_box", "gt_boxes", "seconds", "params"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "random.pt"
+    model = random_model(0)
+    save_checkpoint(path, {"architecture": model.architecture(), "model_state": model.state_dict(),
+                           "epoch": 0, "config": {"margin": 0.15}, "metrics": {}})  # fmt: skip
+    return path
+
+
+def test_explain_dataset_image_json(checkpoint, capsys, tmp_path):
+    overlay, npy = tmp_path / "o.png", tmp_path / "a.npy"
+    code = run(["explain", "--data", "svhn", "--root", str(FIXTURES), "--split", "train",
+                "--index", "1", "--digit", "3", "--method", "saliency", "--checkpoint",
+                str(checkpoint), "--json", "--save-overlay", str(overlay),
+                "--save-attribution", str(npy)])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= KEYS
+    # 2.png holds "23"; the 3 is [98, 25, 124, 57]. Union of both digits [77, 25, 124, 61]
+    # (47 x 36) grown by 15 %: [69.95, 19.6, 131.05, 66.4] -> window (69, 19, 132, 67), 63 x 48
+    # px, resized to 64 x 64: x -> (x - 69) * 64 / 63, y -> (y - 19) * 64 / 48
+    expected = [(98 - 69) * 64 / 63, (25 - 19) * 64 / 48, (124 - 69) * 64 / 63, (57 - 19) * 64 / 48]
+    assert out["gt_boxes"] == [pytest.approx(expected)]
+    assert set(out["baselines"]) == {"whole_image", "centre_gaussian", "uniform_random"}
+    assert np.load(npy).shape == (3, 64, 64)
+    assert Image.open(overlay).size == (256, 256)
+
+
+def test_explain_uploaded_image_with_box_and_params(checkpoint, capsys, tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((40, 80, 3), 200, np.uint8)).save(photo)
+    code = run(["explain", "--image", str(photo), "--box", "20,10,40,30", "--digit", "7",
+                "--method", "occlusion", "--param", "window=16", "--param", "stride=8",
+                "--threshold-mode", "topk", "--threshold", "10", "--checkpoint", str(checkpoint),
+                "--json"])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["gt_boxes"] == [[16.0, 16.0, 32.0, 48.0]]  # x scaled by 64/80, y by 64/40
+    assert out["params"]["window"] == 16 and out["threshold_mode"] == "topk"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--method", "saliency", "--param", "abs=maybe"], "abs must be true or false"),
+        (["--method", "occlusion", "--param", "window=0"], "window must be"),
+        (["--method", "magic"], "unknown method"),
+    ],
+)
+def test_bad_explain_options_are_one_line(checkpoint, capsys, args, message):
+    code = run(["explain", "--index", "0", "--digit", "1", "--checkpoint", str(checkpoint), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_image_without_box_and_corrupt_image(checkpoint, capsys, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_text("not a png")
+    assert (
+        run(["explain", "--image", str(bad), "--digit", "1", "--checkpoint", str(checkpoint)]) == 2
+    )
+    assert "--box" in capsys.readouterr().err
+    code = run(["explain", "--image", str(bad), "--box", "1,1,5,5", "--digit", "1",
+                "--checkpoint", str(checkpoint)])  # fmt: skip
+    assert code == 2 and "not an image" in capsys.readouterr().err
