@@ -1,38 +1,51 @@
-"""svhn-xai dashboard: the entry page. Run with `streamlit run app/Home.py`."""
+"""svhn-xai dashboard, the entry page: `streamlit run app/Home.py`.
+
+What the tool does, and the loaded model's card. The other pages are in pages/.
+"""
 
 import streamlit as st
+from common import current, page_setup
 
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, load_model
-from svhn_xai.errors import CheckpointError
-
-st.set_page_config(page_title="svhn-xai", page_icon="🔢", layout="wide")
-
-
-@st.cache_resource(show_spinner="Loading model…")
-def _model(path: str):
-    return load_model(path)
-
+page_setup("svhn-xai", "🔢")
 
 st.title("svhn-xai")
 st.write(
     "A ResNet-18 learns whether a target digit appears in a Street View House Numbers photo. "
-    "Attribution methods then show *why* it decided, and every heatmap is scored against the "
-    "digit's ground-truth box (IoU₁ on pixels, IoU₂ on boxes), next to trivial baselines."
+    "Attribution methods then show *why* it decided. Every heatmap is scored against the "
+    "digit's ground-truth box (IoU₁ on pixels, IoU₂ on boxes), next to baselines that know "
+    "nothing about the image."
 )
-try:
-    model, card = _model(str(DEFAULT_CHECKPOINT))
-except CheckpointError as exc:
-    st.warning(f"{exc}")
-    st.stop()
+c1, c2, c3 = st.columns(3)
+c1.page_link("pages/1_Explain.py", label="Explain an image", icon="🔍")
+c2.page_link("pages/2_Compare.py", label="Compare methods", icon="⚖️")
+c3.page_link("pages/3_Train.py", label="Train a model", icon="🏋️")
+
+model, card, _, _ = current()
 
 st.subheader("Model card")
-test = card["metrics"].get("test", {})
-real = card["metrics"].get("real", {})
+metrics = card["metrics"]
+test, real = metrics.get("test", {}), metrics.get("real", {})
+prov = card.get("provenance") or {}
 cols = st.columns(4)
-cols[0].metric("Digits", ", ".join(map(str, model.digits)))
+cols[0].metric("Heads (digits)", ", ".join(map(str, model.digits)))
 cols[1].metric("Epochs", card["epoch"])
 if test.get("balanced_accuracy") is not None:
-    cols[2].metric("Balanced acc. (synthetic test)", f"{test['balanced_accuracy']:.1%}")
+    cols[2].metric("Balanced acc., held-out test", f"{test['balanced_accuracy']:.1%}")
 if real.get("balanced_accuracy") is not None:
-    cols[3].metric("Balanced acc. (real SVHN sample)", f"{real['balanced_accuracy']:.1%}")
-st.json(card.get("provenance", {}), expanded=False)
+    cols[3].metric("Balanced acc., real SVHN photos", f"{real['balanced_accuracy']:.1%}")
+st.caption(
+    f"Trained on {prov.get('data', '?')} data ({prov.get('n_train', '?')} images), stem "
+    f"{model.stem}, input {model.input_size}×{model.input_size}, commit {prov.get('commit', '?')}."
+)
+per_digit = test.get("per_digit", {})
+if per_digit:
+    rows = {
+        d: {
+            "held-out test": s["balanced_accuracy"],
+            "real photos": real.get("per_digit", {}).get(d, {}).get("balanced_accuracy"),
+        }
+        for d, s in per_digit.items()
+    }
+    st.dataframe(rows, key="per_digit")
+with st.expander("Full model card (JSON)"):
+    st.json(card, expanded=False)

@@ -10,10 +10,12 @@ HEAT_COLOUR = (255, 40, 40)
 
 
 def colourise(heat: np.ndarray, cmap: str = "jet") -> np.ndarray:
-    """[0, 1] heatmap (H, W) -> uint8 RGB (H, W, 3) through a matplotlib colour map."""
+    """[0, 1] heatmap (H, W) -> uint8 RGB (H, W, 3) through a matplotlib colour map
+    (Plotly's capitalised names such as ``"Jet"`` work too)."""
     import matplotlib
 
-    colours = matplotlib.colormaps[cmap](np.clip(heat, 0, 1))[..., :3]
+    name = cmap if cmap in matplotlib.colormaps else cmap.lower()
+    colours = matplotlib.colormaps[name](np.clip(heat, 0, 1))[..., :3]
     return (colours * 255).round().astype(np.uint8)
 
 
@@ -41,3 +43,118 @@ def overlay(
         x0, y0, x1, y1 = (float(v) * scale for v in box)
         draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=2)
     return np.asarray(picture)
+
+
+def _box_shapes(boxes, colour: str, dash: str = "solid") -> list[dict]:
+    """Plotly rectangle shapes for half-open pixel boxes on an image drawn with pixel centres
+    at integer coordinates (so a box's left edge sits at x0 - 0.5)."""
+    shapes = []
+    for x0, y0, x1, y1 in boxes:
+        shapes.append(
+            dict(
+                type="rect",
+                x0=x0 - 0.5,
+                y0=y0 - 0.5,
+                x1=x1 - 0.5,
+                y1=y1 - 0.5,
+                line=dict(color=colour, width=2, dash=dash),
+            )
+        )
+    return shapes
+
+
+def image_figure(
+    image: np.ndarray,
+    heat: np.ndarray | None = None,
+    opacity: float = 0.5,
+    colorscale: str = "Jet",
+    gt_boxes: np.ndarray | None = None,
+    heat_box: list[float] | None = None,
+    title: str | None = None,
+    height: int = 360,
+):
+    """A Plotly figure of ``image`` (H, W, 3) uint8, optionally with a [0, 1] heatmap on top
+    (``opacity``, ``colorscale``), the ground-truth boxes (green) and the heatmap's box (red,
+    dashed). Box-select on it reports pixel coordinates of the image."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Image(z=image, hoverinfo="x+y"))
+    if heat is not None:
+        fig.add_trace(
+            go.Heatmap(
+                z=heat,
+                zmin=0,
+                zmax=1,
+                colorscale=colorscale,
+                opacity=opacity,
+                showscale=True,
+                colorbar=dict(thickness=10, len=0.8),
+                hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>",
+            )
+        )
+    shapes = []
+    if gt_boxes is not None:
+        shapes += _box_shapes(np.asarray(gt_boxes).reshape(-1, 4), GT_COLOUR_CSS)
+    if heat_box is not None:
+        shapes += _box_shapes([heat_box], HEAT_COLOUR_CSS, "dash")
+    fig.update_layout(
+        shapes=shapes,
+        height=height,
+        margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+        title=dict(text=title or "", font=dict(size=14)),
+        dragmode="select",
+    )
+    fig.update_xaxes(showticklabels=False, range=[-0.5, image.shape[1] - 0.5])
+    fig.update_yaxes(showticklabels=False, range=[image.shape[0] - 0.5, -0.5], scaleanchor="x")
+    return fig
+
+
+GT_COLOUR_CSS = "rgb(0,230,0)"
+HEAT_COLOUR_CSS = "rgb(255,40,40)"
+
+
+def curve_figure(curves: dict[str, dict], threshold: float | None = None, height: int = 300):
+    """IoU vs threshold: ``curves`` maps a label to :func:`svhn_xai.metrics.iou_curve` output."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for label, curve in curves.items():
+        for key, dash in (("iou_1", "solid"), ("iou_2", "dot")):
+            name = f"{label} IoU₁" if key == "iou_1" else f"{label} IoU₂"
+            fig.add_trace(
+                go.Scatter(
+                    x=curve["thresholds"],
+                    y=curve[key],
+                    name=name,
+                    mode="lines",
+                    line=dict(dash=dash),
+                )
+            )
+    if threshold is not None:
+        fig.add_vline(x=threshold, line=dict(color="grey", dash="dash"))
+    fig.update_layout(
+        height=height,
+        margin=dict(l=0, r=0, t=10, b=0),
+        xaxis_title="threshold on the normalised heatmap",
+        yaxis_title="IoU",
+        yaxis_range=[0, 1],
+        legend=dict(orientation="h"),
+    )
+    return fig
+
+
+def selected_box(selection: dict | None) -> list[float] | None:
+    """The box ``[x0, y0, x1, y1]`` of a Plotly box-select event on :func:`image_figure`, in
+    half-open pixel coordinates; None if nothing (or no box) is selected."""
+    if not selection:
+        return None
+    boxes = selection.get("selection", {}).get("box") or []
+    if not boxes:
+        return None
+    xs, ys = boxes[-1].get("x"), boxes[-1].get("y")
+    if not xs or not ys:
+        return None
+    # pixel c is drawn over [c - 0.5, c + 0.5): a drag from u to v covers columns round(u+0.5)..
+    x0, x1 = sorted(float(v) + 0.5 for v in xs)
+    y0, y1 = sorted(float(v) + 0.5 for v in ys)
+    return [round(x0, 1), round(y0, 1), round(x1, 1), round(y1, 1)]

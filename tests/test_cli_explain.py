@@ -10,25 +10,64 @@ from svhn_xai.cli import run
 from tests.explain.conftest import random_model
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "svhn"
-KEYS = {"method", "digit", "probability", "iou_1", "iou_2", "pointing_game", "threshold",
-        "heatmap_box", "gt_boxes", "seconds", "params"}  # fmt: skip
+KEYS = {
+    "method",
+    "digit",
+    "probability",
+    "iou_1",
+    "iou_2",
+    "pointing_game",
+    "threshold",
+    "heatmap_box",
+    "gt_boxes",
+    "seconds",
+    "params",
+}
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "random.pt"
     model = random_model(0)
-    save_checkpoint(path, {"architecture": model.architecture(), "model_state": model.state_dict(),
-                           "epoch": 0, "config": {"margin": 0.15}, "metrics": {}})  # fmt: skip
+    save_checkpoint(
+        path,
+        {
+            "architecture": model.architecture(),
+            "model_state": model.state_dict(),
+            "epoch": 0,
+            "config": {"margin": 0.15},
+            "metrics": {},
+        },
+    )
     return path
 
 
 def test_explain_dataset_image_json(checkpoint, capsys, tmp_path):
     overlay, npy = tmp_path / "o.png", tmp_path / "a.npy"
-    code = run(["explain", "--data", "svhn", "--root", str(FIXTURES), "--split", "train",
-                "--index", "1", "--digit", "3", "--method", "saliency", "--checkpoint",
-                str(checkpoint), "--json", "--save-overlay", str(overlay),
-                "--save-attribution", str(npy)])  # fmt: skip
+    code = run(
+        [
+            "explain",
+            "--data",
+            "svhn",
+            "--root",
+            str(FIXTURES),
+            "--split",
+            "train",
+            "--index",
+            "1",
+            "--digit",
+            "3",
+            "--method",
+            "saliency",
+            "--checkpoint",
+            str(checkpoint),
+            "--json",
+            "--save-overlay",
+            str(overlay),
+            "--save-attribution",
+            str(npy),
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) >= KEYS
@@ -45,10 +84,30 @@ def test_explain_dataset_image_json(checkpoint, capsys, tmp_path):
 def test_explain_uploaded_image_with_box_and_params(checkpoint, capsys, tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(np.full((40, 80, 3), 200, np.uint8)).save(photo)
-    code = run(["explain", "--image", str(photo), "--box", "20,10,40,30", "--digit", "7",
-                "--method", "occlusion", "--param", "window=16", "--param", "stride=8",
-                "--threshold-mode", "topk", "--threshold", "10", "--checkpoint", str(checkpoint),
-                "--json"])  # fmt: skip
+    code = run(
+        [
+            "explain",
+            "--image",
+            str(photo),
+            "--box",
+            "20,10,40,30",
+            "--digit",
+            "7",
+            "--method",
+            "occlusion",
+            "--param",
+            "window=16",
+            "--param",
+            "stride=8",
+            "--threshold-mode",
+            "topk",
+            "--threshold",
+            "10",
+            "--checkpoint",
+            str(checkpoint),
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["gt_boxes"] == [[16.0, 16.0, 32.0, 48.0]]  # x scaled by 64/80, y by 64/40
@@ -76,6 +135,17 @@ def test_image_without_box_and_corrupt_image(checkpoint, capsys, tmp_path):
         run(["explain", "--image", str(bad), "--digit", "1", "--checkpoint", str(checkpoint)]) == 2
     )
     assert "--box" in capsys.readouterr().err
-    code = run(["explain", "--image", str(bad), "--box", "1,1,5,5", "--digit", "1",
-                "--checkpoint", str(checkpoint)])  # fmt: skip
+    code = run(
+        [
+            "explain",
+            "--image",
+            str(bad),
+            "--box",
+            "1,1,5,5",
+            "--digit",
+            "1",
+            "--checkpoint",
+            str(checkpoint),
+        ]
+    )
     assert code == 2 and "not an image" in capsys.readouterr().err

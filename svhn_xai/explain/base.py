@@ -67,9 +67,13 @@ REGISTRY: dict[str, ExplainerSpec] = {}
 
 
 def register(
-    key: str, name: str, family: str, description: str, params: tuple[Param, ...] = (),
+    key: str,
+    name: str,
+    family: str,
+    description: str,
+    params: tuple[Param, ...] = (),
     reduction: str = "positive",
-) -> Callable[[Callable[[Context], torch.Tensor]], Callable[[Context], torch.Tensor]]:  # fmt: skip
+) -> Callable[[Callable[[Context], torch.Tensor]], Callable[[Context], torch.Tensor]]:
     """Decorator: add ``run`` to :data:`REGISTRY` under ``key``."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}")
@@ -133,10 +137,14 @@ def model_lock(model: torch.nn.Module) -> threading.RLock:
 
 def _hook_dicts(module: torch.nn.Module) -> list[dict]:
     names = (
-        "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-        "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs",
+        "_forward_hooks",
+        "_forward_pre_hooks",
+        "_backward_hooks",
+        "_backward_pre_hooks",
+        "_forward_hooks_with_kwargs",
+        "_forward_pre_hooks_with_kwargs",
         "_forward_hooks_always_called",
-    )  # fmt: skip
+    )
     return [getattr(module, n) for n in names if isinstance(getattr(module, n, None), dict)]
 
 
@@ -163,7 +171,7 @@ def as_input(image: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ParameterError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255)
+        x = torch.from_numpy(image.copy()).permute(2, 0, 1).float().div(255)
     else:
         x = image.detach().float()
     x = x.reshape(1, *x.shape[-3:])

@@ -11,72 +11,115 @@ from svhn_xai.explain.references import BASELINES, DISTRIBUTIONS, baseline, dist
 from svhn_xai.model import STAGES
 
 BASELINE = Param(
-    "baseline", "choice", "black",
+    "baseline",
+    "choice",
+    "black",
     "Reference input meaning 'no digit': black, white, the image blurred (sigma = side/8), "
     "its mean colour, or uniform noise.",
     choices=BASELINES,
-)  # fmt: skip
+)
 DISTRIBUTION = Param(
-    "baselines", "choice", "blur",
+    "baselines",
+    "choice",
+    "blur",
     "Distribution of reference inputs: the image blurred at several strengths, uniform "
     "noise, held-out synthetic house numbers, or black and white.",
     choices=DISTRIBUTIONS,
-)  # fmt: skip
+)
 N_BASELINES = Param(
-    "n_baselines", "int", 8, "How many reference inputs to draw from the distribution.",
-    low=2, high=64, cost=True,
-)  # fmt: skip
+    "n_baselines",
+    "int",
+    8,
+    "How many reference inputs to draw from the distribution.",
+    low=2,
+    high=64,
+    cost=True,
+)
 SEED = Param("seed", "int", 0, "Seed for random references and samples.", low=0, high=2**31 - 1)
 
 
 @register(
-    "integrated_gradients", "Integrated Gradients", "gradient",
+    "integrated_gradients",
+    "Integrated Gradients",
+    "gradient",
     "Path integral of gradients from a baseline to the image (Sundararajan et al. 2017).",
     (
-        Param("n_steps", "int", 32, "Points on the straight path from baseline to image.",
-              low=2, high=512, cost=True),
-        Param("integration", "choice", "gausslegendre",
-              "Quadrature rule for the path integral.",
-              choices=("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
-                       "riemann_middle")),
+        Param(
+            "n_steps",
+            "int",
+            32,
+            "Points on the straight path from baseline to image.",
+            low=2,
+            high=512,
+            cost=True,
+        ),
+        Param(
+            "integration",
+            "choice",
+            "gausslegendre",
+            "Quadrature rule for the path integral.",
+            choices=(
+                "gausslegendre",
+                "riemann_trapezoid",
+                "riemann_left",
+                "riemann_right",
+                "riemann_middle",
+            ),
+        ),
         BASELINE,
-        Param("internal_batch_size", "int", 64,
-              "Path points evaluated per model pass (memory vs speed).", low=1, high=512),
+        Param(
+            "internal_batch_size",
+            "int",
+            64,
+            "Path points evaluated per model pass (memory vs speed).",
+            low=1,
+            high=512,
+        ),
     ),
-)  # fmt: skip
+)
 def integrated_gradients(ctx: Context) -> torch.Tensor:
     p = ctx.params
     return ca.IntegratedGradients(ctx.model).attribute(
-        ctx.x, baselines=baseline(ctx.x, p["baseline"]), target=ctx.head, n_steps=p["n_steps"],
-        method=p["integration"], internal_batch_size=p["internal_batch_size"],
-    )  # fmt: skip
+        ctx.x,
+        baselines=baseline(ctx.x, p["baseline"]),
+        target=ctx.head,
+        n_steps=p["n_steps"],
+        method=p["integration"],
+        internal_batch_size=p["internal_batch_size"],
+    )
 
 
 @register(
-    "saliency", "Saliency", "gradient",
+    "saliency",
+    "Saliency",
+    "gradient",
     "Gradient of the digit's logit with respect to each input pixel (Simonyan et al. 2014).",
     (Param("abs", "bool", True, "Take the gradient's magnitude (the classic saliency map)."),),
     reduction="abs",
-)  # fmt: skip
+)
 def saliency(ctx: Context) -> torch.Tensor:
     return ca.Saliency(ctx.model).attribute(ctx.x, target=ctx.head, abs=ctx.params["abs"])
 
 
 @register(
-    "deep_lift", "DeepLift", "gradient",
+    "deep_lift",
+    "DeepLift",
+    "gradient",
     "Difference from a baseline propagated with DeepLift's rescale rule (Shrikumar et al. 2017).",
     (BASELINE,),
-)  # fmt: skip
+)
 def deep_lift(ctx: Context) -> torch.Tensor:
     base = baseline(ctx.x, ctx.params["baseline"])
     return ca.DeepLift(ctx.model).attribute(ctx.x, baselines=base, target=ctx.head)
 
 
 @register(
-    "deep_lift_shap", "DeepLiftShap", "gradient",
+    "deep_lift_shap",
+    "DeepLiftShap",
+    "gradient",
     "DeepLift averaged over a distribution of baselines: approximate SHAP values.",
     (DISTRIBUTION, N_BASELINES, SEED),
-)  # fmt: skip
+)
 def deep_lift_shap(ctx: Context) -> torch.Tensor:
     p = ctx.params
     refs = distribution(ctx.x, p["baselines"], p["n_baselines"], p["seed"])
@@ -84,17 +127,27 @@ def deep_lift_shap(ctx: Context) -> torch.Tensor:
 
 
 @register(
-    "gradient_shap", "GradientShap", "gradient",
+    "gradient_shap",
+    "GradientShap",
+    "gradient",
     "Expected gradients x (input - baseline) over noisy points between baselines and image.",
     (
-        DISTRIBUTION, N_BASELINES,
-        Param("n_samples", "int", 32, "Random points sampled per image.", low=1, high=512,
-              cost=True),
-        Param("stdevs", "float", 0.09, "Std. dev. of the Gaussian noise added to each sample.",
-              low=0.0, high=1.0),
+        DISTRIBUTION,
+        N_BASELINES,
+        Param(
+            "n_samples", "int", 32, "Random points sampled per image.", low=1, high=512, cost=True
+        ),
+        Param(
+            "stdevs",
+            "float",
+            0.09,
+            "Std. dev. of the Gaussian noise added to each sample.",
+            low=0.0,
+            high=1.0,
+        ),
         SEED,
     ),
-)  # fmt: skip
+)
 def gradient_shap(ctx: Context) -> torch.Tensor:
     p = ctx.params
     refs = distribution(ctx.x, p["baselines"], p["n_baselines"], p["seed"])
@@ -105,18 +158,22 @@ def gradient_shap(ctx: Context) -> torch.Tensor:
 
 
 @register(
-    "input_x_gradient", "Input × Gradient", "gradient",
+    "input_x_gradient",
+    "Input × Gradient",
+    "gradient",
     "The input times the gradient of the logit: first-order contribution of each pixel.",
-)  # fmt: skip
+)
 def input_x_gradient(ctx: Context) -> torch.Tensor:
     return ca.InputXGradient(ctx.model).attribute(ctx.x, target=ctx.head)
 
 
 @register(
-    "guided_backprop", "Guided Backprop", "gradient",
+    "guided_backprop",
+    "Guided Backprop",
+    "gradient",
     "Gradient where every ReLU also blocks negative gradients (Springenberg et al. 2015).",
     reduction="abs",
-)  # fmt: skip
+)
 def guided_backprop(ctx: Context) -> torch.Tensor:
     return ca.GuidedBackprop(ctx.model).attribute(ctx.x, target=ctx.head)
 
@@ -125,18 +182,30 @@ GRADCAM_LAYER = "layer3"
 
 
 @register(
-    "guided_gradcam", "Guided GradCAM", "gradient",
+    "guided_gradcam",
+    "Guided GradCAM",
+    "gradient",
     "Grad-CAM of a stage, upsampled, times Guided Backprop (Selvaraju et al. 2017).",
     (
-        Param("layer", "choice", GRADCAM_LAYER,
-              "Stage whose feature maps Grad-CAM weighs. With a 64 px input they are 16, 8, 4 "
-              "and 2 px wide: a later stage knows more about digits, an earlier one localises "
-              "more finely.", choices=STAGES),
-        Param("interpolate_mode", "choice", "bilinear", "How the coarse map is upsampled.",
-              choices=("bilinear", "nearest", "bicubic")),
+        Param(
+            "layer",
+            "choice",
+            GRADCAM_LAYER,
+            "Stage whose feature maps Grad-CAM weighs. With a 64 px input they are 16, 8, 4 "
+            "and 2 px wide: a later stage knows more about digits, an earlier one localises "
+            "more finely.",
+            choices=STAGES,
+        ),
+        Param(
+            "interpolate_mode",
+            "choice",
+            "bilinear",
+            "How the coarse map is upsampled.",
+            choices=("bilinear", "nearest", "bicubic"),
+        ),
     ),
     reduction="abs",
-)  # fmt: skip
+)
 def guided_gradcam(ctx: Context) -> torch.Tensor:
     layer = getattr(ctx.model, ctx.params["layer"])
     return ca.GuidedGradCam(ctx.model, layer).attribute(
@@ -145,9 +214,11 @@ def guided_gradcam(ctx: Context) -> torch.Tensor:
 
 
 @register(
-    "deconvolution", "Deconvolution", "gradient",
+    "deconvolution",
+    "Deconvolution",
+    "gradient",
     "Backward pass where ReLUs pass only positive gradients (Zeiler & Fergus 2014).",
     reduction="abs",
-)  # fmt: skip
+)
 def deconvolution(ctx: Context) -> torch.Tensor:
     return ca.Deconvolution(ctx.model).attribute(ctx.x, target=ctx.head)

@@ -34,9 +34,15 @@ from svhn_xai.explain.params import Param
 from svhn_xai.model import Add
 
 RULES = (
-    "epsilon", "zplus", "alpha1beta0", "alpha2beta1", "gamma",
-    "epsilon_plus", "epsilon_gamma_box", "epsilon_alpha2beta1",
-)  # fmt: skip
+    "epsilon",
+    "zplus",
+    "alpha1beta0",
+    "alpha2beta1",
+    "gamma",
+    "epsilon_plus",
+    "epsilon_gamma_box",
+    "epsilon_alpha2beta1",
+)
 
 
 class AddCanonizer(AttributeCanonizer):
@@ -85,8 +91,9 @@ def composite(rule: str, epsilon: float = 1e-6, gamma: float = 0.25) -> Composit
     if rule == "epsilon_plus":
         return EpsilonPlus(epsilon=epsilon, canonizers=canonizers())
     if rule == "epsilon_gamma_box":
-        return EpsilonGammaBox(low=0.0, high=1.0, epsilon=epsilon, gamma=gamma,
-                               canonizers=canonizers())  # fmt: skip
+        return EpsilonGammaBox(
+            low=0.0, high=1.0, epsilon=epsilon, gamma=gamma, canonizers=canonizers()
+        )
     if rule == "epsilon_alpha2beta1":
         return EpsilonAlpha2Beta1(epsilon=epsilon, canonizers=canonizers())
     raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
@@ -109,20 +116,38 @@ def relevance(
 
 
 @register(
-    "lrp", "LRP", "relevance propagation",
+    "lrp",
+    "LRP",
+    "relevance propagation",
     "Layer-wise Relevance Propagation (Bach et al. 2015) via zennit, with ResNet-aware "
     "canonizers; relevance is conserved from the digit's logit down to the pixels.",
     (
-        Param("rule", "choice", "epsilon_plus",
-              "Propagation rule on the convolutions: epsilon (Z), Z+, alpha-beta, gamma, or a "
-              "standard composite (epsilon-plus, epsilon-gamma-box, epsilon-alpha2-beta1).",
-              choices=RULES),
-        Param("epsilon", "float", 1e-6, "Stabiliser of the epsilon rule (larger = sparser, "
-              "less noisy).", low=1e-9, high=10.0),
-        Param("gamma", "float", 0.25, "Weight of positive contributions in the gamma rule.",
-              low=0.0, high=10.0),
+        Param(
+            "rule",
+            "choice",
+            "epsilon_plus",
+            "Propagation rule on the convolutions: epsilon (Z), Z+, alpha-beta, gamma, or a "
+            "standard composite (epsilon-plus, epsilon-gamma-box, epsilon-alpha2-beta1).",
+            choices=RULES,
+        ),
+        Param(
+            "epsilon",
+            "float",
+            1e-6,
+            "Stabiliser of the epsilon rule (larger = sparser, less noisy).",
+            low=1e-9,
+            high=10.0,
+        ),
+        Param(
+            "gamma",
+            "float",
+            0.25,
+            "Weight of positive contributions in the gamma rule.",
+            low=0.0,
+            high=10.0,
+        ),
     ),
-)  # fmt: skip
+)
 def lrp(ctx: Context) -> torch.Tensor:
     p = ctx.params
     private = copy.deepcopy(ctx.model)

@@ -23,14 +23,22 @@ from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import baseline, dataset_images, grid_mask
 
 SUPERPIXEL = Param(
-    "superpixel", "int", 8,
+    "superpixel",
+    "int",
+    8,
     "Side of the square superpixels that are removed or kept together, in pixels.",
-    low=1, high=32, cost=True,
-)  # fmt: skip
+    low=1,
+    high=32,
+    cost=True,
+)
 PER_EVAL = Param(
-    "perturbations_per_eval", "int", 64,
-    "Perturbed images per batched model pass (speed vs memory).", low=1, high=1024,
-)  # fmt: skip
+    "perturbations_per_eval",
+    "int",
+    64,
+    "Perturbed images per batched model pass (speed vs memory).",
+    low=1,
+    high=1024,
+)
 
 
 def _features(ctx: Context) -> tuple[torch.Tensor, int]:
@@ -59,55 +67,89 @@ def _forward(ctx: Context, expected: int) -> Callable[[torch.Tensor], torch.Tens
 
 
 @register(
-    "feature_ablation", "Feature Ablation", "perturbation",
+    "feature_ablation",
+    "Feature Ablation",
+    "perturbation",
     "Replace each superpixel by the baseline, one at a time; attribution = drop in the logit.",
     (SUPERPIXEL, BASELINE, PER_EVAL),
-)  # fmt: skip
+)
 def feature_ablation(ctx: Context) -> torch.Tensor:
     mask, n = _features(ctx)
     out = ca.FeatureAblation(_forward(ctx, n + 1)).attribute(
-        ctx.x, baselines=baseline(ctx.x, ctx.params["baseline"]), target=ctx.head,
-        feature_mask=mask, perturbations_per_eval=ctx.params["perturbations_per_eval"],
-    )  # fmt: skip
+        ctx.x,
+        baselines=baseline(ctx.x, ctx.params["baseline"]),
+        target=ctx.head,
+        feature_mask=mask,
+        perturbations_per_eval=ctx.params["perturbations_per_eval"],
+    )
     return _spread(out, mask)
 
 
 @register(
-    "occlusion", "Occlusion", "perturbation",
+    "occlusion",
+    "Occlusion",
+    "perturbation",
     "Slide a baseline-filled window over the image; attribution = mean drop in the logit "
     "(Zeiler & Fergus 2014).",
     (
-        Param("window", "int", 12, "Side of the square occluding window, pixels (the seed's "
-              "sliding_window_shapes).", low=2, high=64, cost=True),
-        Param("stride", "int", 4, "Step of the window, pixels (the seed's strides).",
-              low=1, high=32, cost=True),
-        BASELINE, PER_EVAL,
+        Param(
+            "window",
+            "int",
+            12,
+            "Side of the square occluding window, pixels (the seed's sliding_window_shapes).",
+            low=2,
+            high=64,
+            cost=True,
+        ),
+        Param(
+            "stride",
+            "int",
+            4,
+            "Step of the window, pixels (the seed's strides).",
+            low=1,
+            high=32,
+            cost=True,
+        ),
+        BASELINE,
+        PER_EVAL,
     ),
-)  # fmt: skip
+)
 def occlusion(ctx: Context) -> torch.Tensor:
     p = ctx.params
     side = ctx.x.shape[-1]
     window = min(p["window"], side)
     steps = ((side - window) // p["stride"] + 1) ** 2
     return ca.Occlusion(_forward(ctx, steps + 1)).attribute(
-        ctx.x, sliding_window_shapes=(3, window, window), strides=(3, p["stride"], p["stride"]),
-        baselines=baseline(ctx.x, p["baseline"]), target=ctx.head,
+        ctx.x,
+        sliding_window_shapes=(3, window, window),
+        strides=(3, p["stride"], p["stride"]),
+        baselines=baseline(ctx.x, p["baseline"]),
+        target=ctx.head,
         perturbations_per_eval=p["perturbations_per_eval"],
-    )  # fmt: skip
+    )
 
 
 @register(
-    "feature_permutation", "Feature Permutation", "perturbation",
+    "feature_permutation",
+    "Feature Permutation",
+    "perturbation",
     "Shuffle each superpixel across a batch (the image plus held-out house numbers) and "
     "measure the change in the logit; needs a real batch, so one is built around the image.",
     (
         SUPERPIXEL,
-        Param("batch_size", "int", 16, "Images in the batch the superpixels are shuffled in: "
-              "the explained image plus this many minus one held-out synthetic images.",
-              low=2, high=64),
-        SEED, PER_EVAL,
+        Param(
+            "batch_size",
+            "int",
+            16,
+            "Images in the batch the superpixels are shuffled in: "
+            "the explained image plus this many minus one held-out synthetic images.",
+            low=2,
+            high=64,
+        ),
+        SEED,
+        PER_EVAL,
     ),
-)  # fmt: skip
+)
 def feature_permutation(ctx: Context) -> torch.Tensor:
     p = ctx.params
     others = dataset_images(p["batch_size"] - 1, ctx.x.shape[-1]).to(ctx.x)
@@ -115,47 +157,75 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
     mask, n = _features(ctx)
     torch.manual_seed(p["seed"])  # Captum permutes with the global generator
     out = ca.FeaturePermutation(_forward(ctx, (n + 1) * len(batch))).attribute(
-        batch, target=ctx.head, feature_mask=mask,
+        batch,
+        target=ctx.head,
+        feature_mask=mask,
         perturbations_per_eval=max(1, p["perturbations_per_eval"] // len(batch)),
-    )  # fmt: skip
+    )
     return _spread(out[:1], mask)
 
 
 @register(
-    "shapley_value_sampling", "Shapley Value Sampling", "perturbation",
-    "Average marginal contribution of each superpixel over random orderings (Castro et al. "
-    "2009).",
+    "shapley_value_sampling",
+    "Shapley Value Sampling",
+    "perturbation",
+    "Average marginal contribution of each superpixel over random orderings (Castro et al. 2009).",
     (
-        Param("n_samples", "int", 4, "Random feature orderings averaged.", low=1, high=200,
-              cost=True),
-        SUPERPIXEL, BASELINE, SEED, PER_EVAL,
+        Param(
+            "n_samples", "int", 4, "Random feature orderings averaged.", low=1, high=200, cost=True
+        ),
+        SUPERPIXEL,
+        BASELINE,
+        SEED,
+        PER_EVAL,
     ),
-)  # fmt: skip
+)
 def shapley_value_sampling(ctx: Context) -> torch.Tensor:
     p = ctx.params
     mask, n = _features(ctx)
     torch.manual_seed(p["seed"])
     out = ca.ShapleyValueSampling(_forward(ctx, p["n_samples"] * n + 1)).attribute(
-        ctx.x, baselines=baseline(ctx.x, p["baseline"]), target=ctx.head, feature_mask=mask,
-        n_samples=p["n_samples"], perturbations_per_eval=p["perturbations_per_eval"],
-    )  # fmt: skip
+        ctx.x,
+        baselines=baseline(ctx.x, p["baseline"]),
+        target=ctx.head,
+        feature_mask=mask,
+        n_samples=p["n_samples"],
+        perturbations_per_eval=p["perturbations_per_eval"],
+    )
     return _spread(out, mask)
 
 
 @register(
-    "lime", "LIME", "perturbation",
+    "lime",
+    "LIME",
+    "perturbation",
     "A sparse linear model fitted to the logit of random superpixel subsets, weighted by "
     "closeness to the image (Ribeiro et al. 2016).",
     (
-        Param("n_samples", "int", 256, "Random superpixel subsets evaluated.", low=10,
-              high=5000, cost=True),
-        SUPERPIXEL, BASELINE,
+        Param(
+            "n_samples",
+            "int",
+            256,
+            "Random superpixel subsets evaluated.",
+            low=10,
+            high=5000,
+            cost=True,
+        ),
+        SUPERPIXEL,
+        BASELINE,
         Param("alpha", "float", 0.001, "L1 strength of the Lasso surrogate.", low=0.0, high=1.0),
-        Param("kernel_width", "float", 1.0, "Width of the cosine-distance similarity kernel.",
-              low=0.01, high=10.0),
-        SEED, PER_EVAL,
+        Param(
+            "kernel_width",
+            "float",
+            1.0,
+            "Width of the cosine-distance similarity kernel.",
+            low=0.01,
+            high=10.0,
+        ),
+        SEED,
+        PER_EVAL,
     ),
-)  # fmt: skip
+)
 def lime(ctx: Context) -> torch.Tensor:
     from captum.attr._core.lime import get_exp_kernel_similarity_function
 
@@ -168,27 +238,47 @@ def lime(ctx: Context) -> torch.Tensor:
         similarity_func=get_exp_kernel_similarity_function("cosine", p["kernel_width"]),
     )
     out = explainer.attribute(
-        ctx.x, baselines=baseline(ctx.x, p["baseline"]), target=ctx.head, feature_mask=mask,
-        n_samples=p["n_samples"], perturbations_per_eval=p["perturbations_per_eval"],
-    )  # fmt: skip
+        ctx.x,
+        baselines=baseline(ctx.x, p["baseline"]),
+        target=ctx.head,
+        feature_mask=mask,
+        n_samples=p["n_samples"],
+        perturbations_per_eval=p["perturbations_per_eval"],
+    )
     return _spread(out, mask)
 
 
 @register(
-    "kernel_shap", "KernelShap", "perturbation",
+    "kernel_shap",
+    "KernelShap",
+    "perturbation",
     "Shapley values estimated by LIME with the Shapley kernel (Lundberg & Lee 2017).",
     (
-        Param("n_samples", "int", 256, "Random superpixel coalitions evaluated.", low=10,
-              high=5000, cost=True),
-        SUPERPIXEL, BASELINE, SEED, PER_EVAL,
+        Param(
+            "n_samples",
+            "int",
+            256,
+            "Random superpixel coalitions evaluated.",
+            low=10,
+            high=5000,
+            cost=True,
+        ),
+        SUPERPIXEL,
+        BASELINE,
+        SEED,
+        PER_EVAL,
     ),
-)  # fmt: skip
+)
 def kernel_shap(ctx: Context) -> torch.Tensor:
     p = ctx.params
     mask, _ = _features(ctx)
     torch.manual_seed(p["seed"])
     out = ca.KernelShap(_forward(ctx, p["n_samples"])).attribute(
-        ctx.x, baselines=baseline(ctx.x, p["baseline"]), target=ctx.head, feature_mask=mask,
-        n_samples=p["n_samples"], perturbations_per_eval=p["perturbations_per_eval"],
-    )  # fmt: skip
+        ctx.x,
+        baselines=baseline(ctx.x, p["baseline"]),
+        target=ctx.head,
+        feature_mask=mask,
+        n_samples=p["n_samples"],
+        perturbations_per_eval=p["perturbations_per_eval"],
+    )
     return _spread(out, mask)

@@ -10,10 +10,23 @@ from svhn_xai.explain import REGISTRY, count_hooks, explain
 from svhn_xai.explain.base import register
 
 KEYS = [
-    "integrated_gradients", "saliency", "deep_lift", "deep_lift_shap", "gradient_shap",
-    "input_x_gradient", "guided_backprop", "guided_gradcam", "deconvolution", "feature_ablation",
-    "occlusion", "feature_permutation", "shapley_value_sampling", "lime", "kernel_shap", "lrp",
-]  # fmt: skip
+    "integrated_gradients",
+    "saliency",
+    "deep_lift",
+    "deep_lift_shap",
+    "gradient_shap",
+    "input_x_gradient",
+    "guided_backprop",
+    "guided_gradcam",
+    "deconvolution",
+    "feature_ablation",
+    "occlusion",
+    "feature_permutation",
+    "shapley_value_sampling",
+    "lime",
+    "kernel_shap",
+    "lrp",
+]
 # cheap settings so that every method runs in the default test suite
 FAST = {
     "integrated_gradients": {"n_steps": 8},
@@ -113,8 +126,9 @@ def test_integrated_gradients_completeness(model, house):
 
 def test_shapley_efficiency_is_exact(model, house):
     image, digit, _ = house
-    e = explain(model, image, digit, "shapley_value_sampling", superpixel=32, n_samples=2,
-                baseline="black")  # fmt: skip
+    e = explain(
+        model, image, digit, "shapley_value_sampling", superpixel=32, n_samples=2, baseline="black"
+    )
     with torch.no_grad():
         base = float(model(torch.zeros(1, 3, 64, 64))[0, model.head(digit)])
     assert e.relevance.sum() == pytest.approx(e.logit - base, rel=1e-3, abs=1e-4)

@@ -1,0 +1,138 @@
+"""Explainer speed at default parameters on one 64x64 image, against a floor and plain Captum.
+
+    python benchmarks/explainers.py [--checkpoint PATH] [--repeats 3] [--methods a,b]
+
+For each method: median wall time of ``explain()``; P, the images it pushes through the model;
+the floor, P x the measured per-image cost of a batched pass (forward only for perturbation
+methods, forward+backward on a batch of P for gradient methods); time / floor; and the time of
+the same method called the plain way, ``captum.attr.X(model).attribute(x, target=k)`` with
+Captum's own defaults. Plain calls that would take minutes (a feature per input value) are
+timed on a prefix of their passes and extrapolated; those rows say "est.".
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import captum.attr as ca
+import torch
+
+from svhn_xai.checkpoint import load_model
+from svhn_xai.data.sources import open_source
+from svhn_xai.data.target import to_model_input
+from svhn_xai.explain import REGISTRY, explain
+from svhn_xai.explain.base import as_input
+
+
+def _median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - tic)
+    return statistics.median(times)
+
+
+def forward_cost(model, x: torch.Tensor, batch: int = 64, repeats: int = 3) -> float:
+    """Seconds per image of a no-grad forward pass in batches of ``batch``."""
+    xb = x.expand(batch, -1, -1, -1).contiguous()
+
+    def run() -> None:
+        with torch.no_grad():
+            model(xb)
+
+    return _median_time(run, repeats) / batch
+
+
+def backward_cost(model, x: torch.Tensor, batch: int, head: int, repeats: int = 3) -> float:
+    """Seconds for one forward+backward on a batch of ``batch`` images."""
+    xb = x.expand(batch, -1, -1, -1).contiguous()
+
+    def run() -> None:
+        inp = xb.clone().requires_grad_(True)
+        model(inp)[:, head].sum().backward()
+
+    return _median_time(run, repeats)
+
+
+def plain_captum(model, x: torch.Tensor, head: int, key: str, forward_time: float):
+    """(seconds, estimated?) of the plain Captum call with Captum's defaults."""
+    plain = {
+        "integrated_gradients": lambda: ca.IntegratedGradients(model).attribute(x, target=head),
+        "saliency": lambda: ca.Saliency(model).attribute(x, target=head),
+        "deep_lift": lambda: ca.DeepLift(model).attribute(x, target=head),
+        "deep_lift_shap": lambda: ca.DeepLiftShap(model).attribute(
+            x, baselines=torch.zeros(2, *x.shape[1:]), target=head
+        ),
+        "gradient_shap": lambda: ca.GradientShap(model).attribute(
+            x, baselines=torch.zeros(2, *x.shape[1:]), target=head
+        ),
+        "input_x_gradient": lambda: ca.InputXGradient(model).attribute(x, target=head),
+        "guided_backprop": lambda: ca.GuidedBackprop(model).attribute(x, target=head),
+        "guided_gradcam": lambda: ca.GuidedGradCam(model, model.layer3).attribute(x, target=head),
+        "deconvolution": lambda: ca.Deconvolution(model).attribute(x, target=head),
+        "occlusion": lambda: ca.Occlusion(model).attribute(
+            x, sliding_window_shapes=(3, 12, 12), strides=(3, 4, 4), target=head
+        ),
+        "lime": lambda: ca.Lime(model).attribute(x, target=head),
+        "kernel_shap": lambda: ca.KernelShap(model).attribute(x, target=head),
+        "lrp": lambda: ca.LRP(model).attribute(x, target=head),
+    }
+    if key in plain:
+        try:
+            return _median_time(plain[key], 1), False
+        except Exception as exc:  # e.g. Captum's LRP refuses our Add module
+            return f"fails ({type(exc).__name__})", False
+    # a feature per input value, evaluated one perturbed image per pass (Captum's defaults):
+    values = x.numel()
+    per_pass = forward_time * 4  # a batch of one costs several times a batched image
+    passes = {
+        "feature_ablation": values + 1,
+        "shapley_value_sampling": 25 * values + 1,
+        "feature_permutation": values + 1,
+    }[key]
+    return passes * per_pass, True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--checkpoint")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--methods", default="all")
+    args = parser.parse_args()
+    model, _ = load_model(args.checkpoint)
+    item = to_model_input(open_source("synthetic", "test")[0], model.input_size).item
+    digit = item.labels[0]
+    head = model.head(digit)
+    x = as_input(item.image, model.input_size)
+    keys = list(REGISTRY) if args.methods == "all" else args.methods.split(",")
+    fwd = forward_cost(model, x)
+    print(f"torch threads {torch.get_num_threads()}; batched forward {fwd * 1e3:.2f} ms/image")
+    header = f"{'method':24s} {'time s':>8s} {'passes':>7s} {'floor s':>8s} {'/floor':>7s}"
+    print(header + f" {'captum s':>10s} {'speed-up':>9s}")
+    for key in keys:
+        spec = REGISTRY[key]
+        passes = explain(model, item.image, digit, key).model_passes
+        seconds = _median_time(lambda k=key: explain(model, item.image, digit, k), args.repeats)
+        if spec.family == "perturbation":
+            floor = passes * fwd
+        else:
+            floor = backward_cost(model, x, passes, head)
+        plain, estimated = plain_captum(model, x, head, key, fwd)
+        if isinstance(plain, str):
+            captum_col, speed = plain, "-"
+        else:
+            captum_col = f"{plain:9.3f}{'*' if estimated else ' '}"
+            speed = f"{plain / seconds:8.1f}x"
+        print(
+            f"{key:24s} {seconds:8.3f} {passes:7d} {floor:8.3f} {seconds / floor:7.2f} "
+            f"{captum_col:>10s} {speed:>9s}"
+        )
+    print("* estimated: Captum's default feature mask makes every input value a feature")
+
+
+if __name__ == "__main__":
+    main()

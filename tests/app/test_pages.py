@@ -1,0 +1,145 @@
+"""AppTest on every page: what the page shows must equal what svhn_xai computes."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from svhn_xai.checkpoint import load_model
+from svhn_xai.data.sources import open_source
+from svhn_xai.data.target import to_model_input
+from svhn_xai.explain import count_hooks, explain
+from svhn_xai.localisation import localise
+
+APP = Path(__file__).resolve().parents[2] / "app"
+HOME = str(APP / "Home.py")
+
+
+def _app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP / page) if page else HOME, default_timeout=300).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.fixture(scope="module")
+def synthetic_case():
+    model, card = load_model()
+    item = to_model_input(open_source("synthetic", "test")[0], model.input_size).item
+    return model, item, item.labels[0]
+
+
+def test_home_shows_the_model_card():
+    at = _app()
+    _, card = load_model()
+    shown = _metric(at, "Balanced acc., held-out test")
+    assert shown == f"{card['metrics']['test']['balanced_accuracy']:.1%}"
+
+
+def test_explain_shows_the_library_iou_and_moves_with_the_threshold(synthetic_case):
+    model, item, digit = synthetic_case
+    at = _app("pages/1_Explain.py")
+    at.selectbox(key="sidebar_digit").set_value(digit).run()
+    at.selectbox(key="method").set_value("saliency").run()
+    e = explain(model, item.image, digit, "saliency")
+    seconds = None
+    for t in (0.3, 0.6):
+        at.slider(key="threshold_value").set_value(t).run()
+        assert not at.exception
+        expected = localise(e, item.boxes_of(digit), "value", t)
+        assert _metric(at, "IoU₁ (pixels)") == f"{expected['iou_1']:.3f}"
+        assert _metric(at, "IoU₂ (boxes)") == f"{expected['iou_2']:.3f}"
+        assert _metric(at, "Pointing game") == f"{expected['pointing_game']:.2f}"
+        # the attribution comes from the cache: the same compute time both times
+        seconds = seconds or _metric(at, "Compute time")
+        assert _metric(at, "Compute time") == seconds
+    assert count_hooks(model) == 0
+
+
+def test_topk_and_otsu_modes_match_the_library(synthetic_case):
+    model, item, digit = synthetic_case
+    at = _app("pages/1_Explain.py")
+    at.selectbox(key="sidebar_digit").set_value(digit).run()
+    at.selectbox(key="method").set_value("input_x_gradient").run()
+    e = explain(model, item.image, digit, "input_x_gradient")
+    at.radio(key="threshold_mode").set_value("topk").run()
+    at.slider(key="threshold_topk").set_value(20.0).run()
+    expected = localise(e, item.boxes_of(digit), "topk", 20.0)
+    assert _metric(at, "IoU₁ (pixels)") == f"{expected['iou_1']:.3f}"
+    at.radio(key="threshold_mode").set_value("otsu").run()
+    expected = localise(e, item.boxes_of(digit), "otsu", 0.0)
+    assert _metric(at, "IoU₂ (boxes)") == f"{expected['iou_2']:.3f}"
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name, payload, message",
+    [
+        ("empty.png", b"", "empty"),
+        ("notes.png", b"this is text, not a picture", "not an image"),
+        ("cut.png", _png(np.zeros((40, 40, 3), np.uint8))[:50], "corrupt or truncated"),
+    ],
+)
+def test_bad_uploads_show_a_message_not_a_traceback(name, payload, message):
+    at = _app("pages/1_Explain.py")
+    at.radio(key="source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value((name, payload, "image/png")).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_upload_with_a_typed_box_is_scored():
+    photo = np.full((40, 80, 3), 230, np.uint8)
+    photo[10:30, 30:45] = 20  # a dark stroke where the box is
+    at = _app("pages/1_Explain.py")
+    at.radio(key="source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value(("p.png", _png(photo), "image/png")).run()
+    for name, value in zip(("x0", "y0", "x1", "y1"), (28.0, 8.0, 47.0, 32.0)):
+        at.number_input(key=f"box_{name}").set_value(value).run()
+    assert not at.exception
+    assert _metric(at, "IoU₁ (pixels)")  # scored against the typed box
+
+
+def test_compare_page_table_has_methods_and_baselines(synthetic_case):
+    _, _, digit = synthetic_case
+    at = _app("pages/2_Compare.py")
+    at.selectbox(key="sidebar_digit").set_value(digit).run()
+    at.multiselect(key="compare_methods").set_value(["saliency", "lrp"]).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table.index) == [
+        "Saliency", "LRP", "baseline: whole image", "baseline: centre gaussian",
+        "baseline: uniform random",
+    ]  # fmt: skip
+
+
+def test_no_checkpoint_leads_to_the_train_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("SVHN_XAI_CHECKPOINTS", str(tmp_path))
+    import common
+
+    monkeypatch.setattr(common, "CHECKPOINTS", tmp_path)
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    assert any("train one first" in w.value for w in at.warning)
+
+
+def test_broken_checkpoint_falls_back_to_the_default(tmp_path, monkeypatch):
+    import common
+
+    (tmp_path / "broken.pt").write_bytes(b"\x00" * 100)
+    monkeypatch.setattr(common, "CHECKPOINTS", tmp_path)
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    assert any("broken.pt" in e.value for e in at.sidebar.error)
+    assert _metric(at, "Epochs")  # the default model's card is shown
