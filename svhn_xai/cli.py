@@ -239,6 +239,106 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cell(row: dict[str, Any], key: str, width: int = 6) -> str:
+    return f"{row[key]:{width}.3f}" if key in row else " " * (width - 1) + "-"
+
+
+def _leaderboard_text(s: dict[str, Any]) -> str:
+    lines = [
+        f"{s['n_images']} images, {s['n_pairs']} (image, digit) pairs; "
+        f"threshold {s['threshold_mode']} {s['threshold']}",
+        f"{'':26s} {'IoU_1':>13s} {'IoU_2':>13s} {'AUC IoU_1':>9s} {'point':>6s} "
+        f"{'mass':>6s} {'del.':>6s} {'ins.':>6s} {'s/img':>7s}",
+    ]
+    rows = [*s["methods"].items(), *((f"baseline {k}", v) for k, v in s["baselines"].items())]
+    for name, r in rows:
+        iou1 = f"{r['iou_1']:.3f}±{r['iou_1_ci95']:.3f}"
+        iou2 = f"{r['iou_2']:.3f}±{r['iou_2_ci95']:.3f}"
+        lines.append(
+            f"{name:26s} {iou1:>13s} {iou2:>13s} {_cell(r, 'auc_iou_1', 9)} "
+            f"{_cell(r, 'pointing_game')} {_cell(r, 'relevance_mass')} "
+            f"{_cell(r, 'auc_deletion')} {_cell(r, 'auc_insertion')} {_cell(r, 'seconds', 7)}"
+        )
+    for key, r in s.get("sanity", {}).get("methods", {}).items():
+        if r["flagged"]:
+            lines.append(
+                f"sanity: {key} barely changes when the model is randomised "
+                f"(rank correlation {r['correlation'][-1]:.2f})"
+            )
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from svhn_xai.checkpoint import load_model
+    from svhn_xai.data.sources import open_source
+    from svhn_xai.data.target import to_model_input
+    from svhn_xai.evaluate import evaluate_localisation, randomisation_check
+    from svhn_xai.explain import REGISTRY
+
+    model, card = load_model(args.checkpoint)
+    methods = list(REGISTRY) if args.methods == "all" else args.methods.split(",")
+    unknown = [m for m in methods if m not in REGISTRY]
+    if unknown:
+        raise SvhnXaiError(f"unknown method(s) {', '.join(unknown)}; see `methods`")
+    margin = card["config"].get("margin", 0.15)
+    source = open_source(args.data, args.split, args.root, indices=args.indices)
+
+    class Inputs:  # crops made lazily, so --limit and --resume cost nothing up front
+        def __len__(self) -> int:
+            return len(source)
+
+        def __getitem__(self, i: int):
+            return to_model_input(source[i], model.input_size, margin).item
+
+    digits = None if args.digit == "all" else [_digit(args.digit)]
+    partial = None
+    if args.json:
+        partial = Path(args.json).with_suffix(".partial.jsonl")
+        if not args.resume:
+            partial.unlink(missing_ok=True)
+    bar = tqdm(desc="evaluating", unit="pair", disable=args.quiet)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    inputs = Inputs()
+    summary = evaluate_localisation(
+        model,
+        inputs,
+        methods,
+        digits,
+        args.threshold_mode,
+        args.threshold,
+        args.limit,
+        partial,
+        progress,
+    )
+    bar.close()
+    if args.sanity:
+        count = min(args.sanity, len(inputs))
+        pairs = [(inputs[i].image, inputs[i].labels[0]) for i in range(count)]
+        summary["sanity"] = randomisation_check(model, pairs, methods)
+    summary.update(
+        {
+            "checkpoint": card["path"],
+            "data": args.data,
+            "split": args.split,
+            "indices": args.indices,
+            "limit": args.limit,
+        }
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+
+    print(_leaderboard_text(summary))
+    return 0
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     from svhn_xai.data.download import download_split
 
@@ -354,6 +454,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-attribution", metavar="NPY")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="localisation leaderboard with baselines, faithfulness "
+        "and a randomisation sanity check, over a dataset",
+    )
+    _data_options(p, "test")
+    p.add_argument("--methods", default="all", help="all, or comma-separated registry keys")
+    p.add_argument("--digit", default="all", help="a digit 0-9, or all (every digit present)")
+    p.add_argument("--limit", type=int, help="use the first N images")
+    p.add_argument("--threshold-mode", choices=("value", "topk", "otsu"), default="value")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument(
+        "--sanity",
+        type=int,
+        default=8,
+        metavar="N",
+        help="images for the cascading randomisation check (0 = skip)",
+    )
+    p.add_argument("--checkpoint", help="default: checkpoints/default.pt")
+    p.add_argument("--json", metavar="OUT", help="write the results to this JSON file")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the per-image records of an interrupted run with the same --json",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("methods", help="list the explainers and their parameters")
     p.add_argument("--json", action="store_true")
