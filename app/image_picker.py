@@ -139,12 +139,12 @@ def _upload(size: int, margin: float, digit: int) -> HouseNumber | None:
         for name, value, limit in zip(names, picked, limits):
             st.session_state[f"box_{name}"] = float(min(max(value, 0), limit))
     default = [width * 0.25, height * 0.25, width * 0.75, height * 0.75]
-    cols = st.columns(5)
+    cols = st.columns(4)
     box = [
         cols[i].number_input(name, 0.0, float(limit), float(default[i]), key=f"box_{name}")
         for i, (name, limit) in enumerate(zip(names, limits))
     ]
-    crop = cols[4].checkbox(
+    crop = st.checkbox(
         "Crop to box",
         key="crop",
         help="Crop around the box (+15 % margin) before resizing; "

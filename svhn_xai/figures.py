@@ -87,7 +87,7 @@ def image_figure(
                 zmax=1,
                 colorscale=colorscale,
                 opacity=opacity,
-                showscale=True,
+                showscale=False,
                 colorbar=dict(thickness=10, len=0.8),
                 hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>",
             )
