@@ -15,10 +15,11 @@ st.write(
     "digit's ground-truth box (IoU₁ on pixels, IoU₂ on boxes), next to baselines that know "
     "nothing about the image."
 )
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 c1.page_link("pages/1_Explain.py", label="Explain an image", icon="🔍")
 c2.page_link("pages/2_Compare.py", label="Compare methods", icon="⚖️")
 c3.page_link("pages/3_Train.py", label="Train a model", icon="🏋️")
+c4.page_link("pages/4_Evaluate.py", label="Evaluate methods", icon="📊")
 
 model, card, _, _ = current()
 

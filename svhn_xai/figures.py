@@ -158,3 +158,52 @@ def selected_box(selection: dict | None) -> list[float] | None:
     x0, x1 = sorted(float(v) + 0.5 for v in xs)
     y0, y1 = sorted(float(v) + 0.5 for v in ys)
     return [round(x0, 1), round(y0, 1), round(x1, 1), round(y1, 1)]
+
+
+def faithfulness_figure(methods: dict[str, dict], height: int = 300):
+    """Mean deletion (solid) and insertion (dotted) curves per method, from an evaluation
+    summary's ``methods`` block: the digit's probability against the share of pixels changed."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for key, row in methods.items():
+        if "deletion" not in row:
+            continue
+        xs = np.linspace(0, 1, len(row["deletion"]))
+        fig.add_trace(go.Scatter(x=xs, y=row["deletion"], name=f"{key} deletion", mode="lines"))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=row["insertion"],
+                name=f"{key} insertion",
+                mode="lines",
+                line=dict(dash="dot"),
+            )
+        )
+    fig.update_layout(
+        height=height,
+        margin=dict(l=0, r=0, t=10, b=0),
+        yaxis_range=[0, 1],
+        xaxis_title="share of pixels deleted / inserted, hottest first",
+        yaxis_title="P(digit present)",
+    )
+    return fig
+
+
+def sanity_figure(sanity: dict, height: int = 300):
+    """Rank correlation with the trained model's maps as layers are randomised top-down."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for key, row in sanity["methods"].items():
+        fig.add_trace(
+            go.Scatter(x=sanity["layers"], y=row["correlation"], name=key, mode="lines+markers")
+        )
+    fig.update_layout(
+        height=height,
+        margin=dict(l=0, r=0, t=10, b=0),
+        yaxis_range=[-0.2, 1],
+        xaxis_title="randomised down to",
+        yaxis_title="Spearman ρ with original",
+    )
+    return fig

@@ -119,9 +119,12 @@ def test_compare_page_table_has_methods_and_baselines(synthetic_case):
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table.index) == [
-        "Saliency", "LRP", "baseline: whole image", "baseline: centre gaussian",
+        "Saliency",
+        "LRP",
+        "baseline: whole image",
+        "baseline: centre gaussian",
         "baseline: uniform random",
-    ]  # fmt: skip
+    ]
 
 
 def test_no_checkpoint_leads_to_the_train_page(tmp_path, monkeypatch):
@@ -143,3 +146,34 @@ def test_broken_checkpoint_falls_back_to_the_default(tmp_path, monkeypatch):
     assert not at.exception
     assert any("broken.pt" in e.value for e in at.sidebar.error)
     assert _metric(at, "Epochs")  # the default model's card is shown
+
+
+def test_evaluate_page_shows_a_saved_leaderboard(tmp_path, monkeypatch):
+    from svhn_xai.evaluate import evaluate_localisation
+
+    model, _ = load_model()
+    src = open_source("synthetic", "test")
+    items = [to_model_input(src[i], model.input_size).item for i in range(2)]
+    summary = evaluate_localisation(model, items, ["saliency"])
+    summary.update({"data": "synthetic", "split": "test"})
+    (tmp_path / "run.json").write_text(__import__("json").dumps(summary))
+    monkeypatch.setenv("SVHN_XAI_RESULTS", str(tmp_path))
+    at = _app("pages/4_Evaluate.py")
+    table = at.dataframe[0].value
+    assert list(table.index) == [
+        "Saliency",
+        "baseline: whole image",
+        "baseline: centre gaussian",
+        "baseline: uniform random",
+    ]
+    assert table.loc["Saliency", "IoU₁"] == pytest.approx(summary["methods"]["saliency"]["iou_1"])
+
+
+def test_evaluate_page_computes_with_progress():
+    at = _app("pages/4_Evaluate.py")
+    at.radio(key="eval_source").set_value("Compute now").run()
+    at.multiselect(key="eval_methods").set_value(["saliency"]).run()
+    at.slider(key="eval_limit").set_value(2).run()
+    at.button(key="eval_run").click().run()
+    assert not at.exception
+    assert "Saliency" in list(at.dataframe[0].value.index)
