@@ -326,10 +326,12 @@ def main(
             "test": start["metrics"].get("test"),
             "real": start["metrics"].get("real"),
         }
-        try:
-            model.load_state_dict(model_from_checkpoint(start, cfg.init).state_dict())
-        except RuntimeError as exc:
-            raise CheckpointError(f"--init {cfg.init} does not fit this model ({exc})") from exc
+        if start["architecture"] != model.architecture():
+            raise CheckpointError(
+                f"--init {cfg.init} is a {start['architecture']}, but this run trains a "
+                f"{model.architecture()}: digits, stem and input size must match"
+            )
+        model.load_state_dict(model_from_checkpoint(start, cfg.init).state_dict())
     model.to(device, memory_format=torch.channels_last)
     net = DistributedDataParallel(model) if distributed else model
 
@@ -362,6 +364,8 @@ def main(
     out = Path(cfg.out)
     if cfg.resume and out.is_file():
         state = load_checkpoint(out)
+        if state["architecture"] != model.architecture():
+            raise CheckpointError(f"--resume: {out} holds a {state['architecture']}, not this run")
         model.load_state_dict(state["model_state"])
         optimizer.load_state_dict(state["optimizer_state"])
         scheduler.load_state_dict(state["scheduler_state"])
