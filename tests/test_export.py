@@ -1,0 +1,59 @@
+import json
+from pathlib import Path
+
+import torch
+
+from svhn_xai.checkpoint import card_path, load_checkpoint, load_model, save_checkpoint
+from svhn_xai.cli import run
+from tests.explain.conftest import random_model
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "svhn" / "train"
+
+
+def test_export_halves_weights_and_measures_its_own_card(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SVHN_XAI_CACHE", str(tmp_path / "cache"))
+    m = random_model(0)
+    src = tmp_path / "run.pt"
+    save_checkpoint(
+        src,
+        {
+            "architecture": m.architecture(),
+            "model_state": m.state_dict(),
+            "optimizer_state": {"state": {}, "param_groups": []},
+            "epoch": 4,
+            "config": {"margin": 0.15},
+            "metrics": {"history": [{"epoch": 1}]},
+            "provenance": {"data": "synthetic"},
+        },
+    )
+    out = tmp_path / "default.pt"
+    code = run(
+        [
+            "export",
+            str(src),
+            "--out",
+            str(out),
+            "--real-eval",
+            str(FIXTURES),
+            "--real-eval-indices",
+            "6:12",
+            "--synthetic-size",
+            "32",
+            "--json",
+        ]
+    )
+    assert code == 0
+    ckpt = load_checkpoint(out)
+    assert "optimizer_state" not in ckpt
+    assert all(
+        v.dtype == torch.float16 for v in ckpt["model_state"].values() if v.is_floating_point()
+    )
+    assert out.stat().st_size < src.stat().st_size * 0.6
+    card = json.loads(card_path(out).read_text())
+    assert card["metrics"]["test"]["n_images"] == 32
+    assert card["metrics"]["real"]["n_images"] == 6 and card["metrics"]["real"]["indices"] == "6:12"
+    assert card["provenance"]["export"]["command"].startswith("python -m svhn_xai export")
+    model, _ = load_model(out)
+    reported = json.loads(capsys.readouterr().out)["synthetic_balanced_accuracy"]
+    assert reported == card["metrics"]["test"]["balanced_accuracy"]
+    assert model.digits == tuple(range(10))
