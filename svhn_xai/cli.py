@@ -67,6 +67,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         test_split=args.test_split,
         test_indices=args.test_indices,
         test_size=args.test_size,
+        mix_synthetic=args.mix_synthetic,
         real_eval=args.real_eval,
         real_eval_indices=args.real_eval_indices,
         digits=digits,
@@ -518,6 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="ship a checkpoint: half precision, measured model card")
     p.add_argument("checkpoint", help="the trained checkpoint")
     p.add_argument("--out", required=True, help="e.g. checkpoints/default.pt")
+    p.add_argument(
+        "--mix-synthetic",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N synthetic images (the data repeated to match): fine-tuning",
+    )
     p.add_argument("--real-eval", metavar="FOLDER", help="real SVHN split folder to score on")
     p.add_argument("--real-eval-indices", help="the part of --real-eval not trained on")
     p.add_argument("--synthetic-size", type=int, default=2000)

@@ -17,9 +17,8 @@ class TrainConfig:
     test_split: str = "test"  # split to test on after every epoch (same source as data)
     test_indices: str | None = None  # "a:b" slice of the test split
     test_size: int | None = None  # synthetic: images in the test split (default 2,000)
-    real_eval: str | None = (
-        None  # also score a real SVHN split folder every epoch (e.g. the sample)
-    )
+    mix_synthetic: int = 0  # add this many synthetic training images (fine-tuning on few photos)
+    real_eval: str | None = None  # also score this real SVHN split folder after every epoch
     real_eval_indices: str | None = None  # "a:b" slice of real_eval
     # what to learn
     digits: tuple[int, ...] = tuple(range(10))  # one binary "is D present?" head per digit

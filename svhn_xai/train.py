@@ -219,6 +219,20 @@ def load_tensors(
     )
 
 
+def _training_set(cfg: TrainConfig) -> TensorSet:
+    """The training split; with ``mix_synthetic``, plus that many synthetic images, the
+    original split repeated until it is at least as large (so few photos are not drowned)."""
+    train = load_tensors(cfg, cfg.data, cfg.split, cfg.indices, cfg.train_size, cfg.jitter)
+    if not cfg.mix_synthetic:
+        return train
+    extra = load_tensors(cfg, "synthetic", "train", None, cfg.mix_synthetic, cfg.jitter)
+    repeats = max(1, -(-cfg.mix_synthetic // len(train)))
+    return TensorSet(
+        torch.cat([train.images.repeat(repeats, 1, 1, 1), extra.images]),
+        torch.cat([train.presence.repeat(repeats, 1), extra.presence]),
+    )
+
+
 def _real_eval_tensors(cfg: TrainConfig) -> TensorSet | None:
     if cfg.real_eval is None:
         return None
@@ -297,13 +311,13 @@ def main(
 
     # rank 0 builds the image cache first; the others then read it
     if rank == 0:
-        train_set = load_tensors(cfg, cfg.data, cfg.split, cfg.indices, cfg.train_size, cfg.jitter)
+        train_set = _training_set(cfg)
         test_set = load_tensors(cfg, cfg.data, cfg.test_split, cfg.test_indices, cfg.test_size, 0.0)
         real_set = _real_eval_tensors(cfg)
     if distributed:
         dist.barrier()
     if rank != 0:
-        train_set = load_tensors(cfg, cfg.data, cfg.split, cfg.indices, cfg.train_size, cfg.jitter)
+        train_set = _training_set(cfg)
         test_set = load_tensors(cfg, cfg.data, cfg.test_split, cfg.test_indices, cfg.test_size, 0.0)
         real_set = None
     positive_rate = train_set.positive_rate()
@@ -382,6 +396,7 @@ def main(
         "split": cfg.split,
         "indices": cfg.indices,
         "n_train": len(train_set),
+        "mix_synthetic": cfg.mix_synthetic,
         "n_test": len(test_set),
         "positive_rate": {str(d): round(float(positive_rate[d]), 4) for d in range(10)},
         "commit": _git_commit(),

@@ -129,3 +129,22 @@ def test_wandb_online_without_server_falls_back_quickly(tmp_path, monkeypatch):
     tracker.finish()
     assert tracker.mode in ("offline", "disabled")
     assert time.perf_counter() - tic < 60
+
+
+def test_fine_tuning_mixes_synthetic_images_with_repeated_photos(tmp_path):
+    fixtures = REPO / "tests" / "fixtures" / "svhn"
+    cfg = _tiny(
+        tmp_path,
+        data="svhn",
+        root=str(fixtures),
+        split="train",
+        indices="0:4",
+        test_split="train",
+        test_indices="4:12",
+        mix_synthetic=8,
+        epochs=1,
+    )
+    main(cfg)
+    ckpt = load_checkpoint(tmp_path / "run.pt")
+    assert ckpt["provenance"]["n_train"] == 4 * 2 + 8  # four photos twice, eight synthetic
+    assert ckpt["metrics"]["test"]["n_images"] == 8
