@@ -5,37 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from svhn_xai.checkpoint import save_checkpoint
 from svhn_xai.cli import run
-from svhn_xai.model import DigitResNet18
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "svhn"
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    model = DigitResNet18()
-    save_checkpoint(
-        path,
-        {
-            "architecture": model.architecture(),
-            "model_state": model.state_dict(),
-            "epoch": 0,
-            "config": {"margin": 0.15},
-            "metrics": {},
-        },
-    )
-    return path
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SVHN_XAI_CACHE", str(tmp_path / "cache"))
-
-
-def test_test_command_json_on_real_images(checkpoint, capsys):
+def test_test_command_json_on_real_images(random_checkpoint, capsys):
     code = run(
         [
             "test",
@@ -46,7 +22,7 @@ def test_test_command_json_on_real_images(checkpoint, capsys):
             "--split",
             "train",
             "--checkpoint",
-            str(checkpoint),
+            str(random_checkpoint),
             "--json",
         ]
     )
@@ -65,8 +41,10 @@ def test_missing_checkpoint_is_one_line_exit_2(tmp_path, capsys):
     assert code == 2 and err.startswith("error: checkpoint") and err.count("\n") == 1
 
 
-def test_missing_data_folder(checkpoint, tmp_path, capsys):
-    code = run(["test", "--data", "svhn", "--root", str(tmp_path), "--checkpoint", str(checkpoint)])
+def test_missing_data_folder(random_checkpoint, tmp_path, capsys):
+    code = run(
+        ["test", "--data", "svhn", "--root", str(tmp_path), "--checkpoint", str(random_checkpoint)]
+    )
     assert code == 2 and "download it" in capsys.readouterr().err
 
 

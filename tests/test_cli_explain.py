@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svhn_xai.checkpoint import save_checkpoint
 from svhn_xai.cli import run
-from tests.explain.conftest import random_model
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "svhn"
 KEYS = {
@@ -25,24 +23,7 @@ KEYS = {
 }
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "random.pt"
-    model = random_model(0)
-    save_checkpoint(
-        path,
-        {
-            "architecture": model.architecture(),
-            "model_state": model.state_dict(),
-            "epoch": 0,
-            "config": {"margin": 0.15},
-            "metrics": {},
-        },
-    )
-    return path
-
-
-def test_explain_dataset_image_json(checkpoint, capsys, tmp_path):
+def test_explain_dataset_image_json(random_checkpoint, capsys, tmp_path):
     overlay, npy = tmp_path / "o.png", tmp_path / "a.npy"
     code = run(
         [
@@ -60,7 +41,7 @@ def test_explain_dataset_image_json(checkpoint, capsys, tmp_path):
             "--method",
             "saliency",
             "--checkpoint",
-            str(checkpoint),
+            str(random_checkpoint),
             "--json",
             "--save-overlay",
             str(overlay),
@@ -81,7 +62,7 @@ def test_explain_dataset_image_json(checkpoint, capsys, tmp_path):
     assert Image.open(overlay).size == (256, 256)
 
 
-def test_explain_uploaded_image_with_box_and_params(checkpoint, capsys, tmp_path):
+def test_explain_uploaded_image_with_box_and_params(random_checkpoint, capsys, tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(np.full((40, 80, 3), 200, np.uint8)).save(photo)
     code = run(
@@ -104,7 +85,7 @@ def test_explain_uploaded_image_with_box_and_params(checkpoint, capsys, tmp_path
             "--threshold",
             "10",
             "--checkpoint",
-            str(checkpoint),
+            str(random_checkpoint),
             "--json",
         ]
     )
@@ -122,17 +103,22 @@ def test_explain_uploaded_image_with_box_and_params(checkpoint, capsys, tmp_path
         (["--method", "magic"], "unknown method"),
     ],
 )
-def test_bad_explain_options_are_one_line(checkpoint, capsys, args, message):
-    code = run(["explain", "--index", "0", "--digit", "1", "--checkpoint", str(checkpoint), *args])
+def test_bad_explain_options_are_one_line(random_checkpoint, capsys, args, message):
+    code = run(
+        ["explain", "--index", "0", "--digit", "1", "--checkpoint", str(random_checkpoint), *args]
+    )
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
 
 
-def test_image_without_box_and_corrupt_image(checkpoint, capsys, tmp_path):
+def test_image_without_box_and_corrupt_image(random_checkpoint, capsys, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_text("not a png")
     assert (
-        run(["explain", "--image", str(bad), "--digit", "1", "--checkpoint", str(checkpoint)]) == 2
+        run(
+            ["explain", "--image", str(bad), "--digit", "1", "--checkpoint", str(random_checkpoint)]
+        )
+        == 2
     )
     assert "--box" in capsys.readouterr().err
     code = run(
@@ -145,7 +131,7 @@ def test_image_without_box_and_corrupt_image(checkpoint, capsys, tmp_path):
             "--digit",
             "1",
             "--checkpoint",
-            str(checkpoint),
+            str(random_checkpoint),
         ]
     )
     assert code == 2 and "not an image" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import REGISTRY
 from svhn_xai.explain.base import register
 from svhn_xai.explain.references import gaussian_blur
-from tests.explain.conftest import random_model
+from tests.models import random_model
 
 
 @pytest.fixture(scope="module")

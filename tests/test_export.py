@@ -5,7 +5,7 @@ import torch
 
 from svhn_xai.checkpoint import card_path, load_checkpoint, load_model, save_checkpoint
 from svhn_xai.cli import run
-from tests.explain.conftest import random_model
+from tests.models import random_model
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "svhn" / "train"
 

@@ -13,38 +13,21 @@ import numpy as np
 import pytest
 import torch
 
-from svhn_xai.checkpoint import card_path, load_checkpoint, load_model, save_checkpoint
+from svhn_xai.checkpoint import card_path, load_checkpoint, load_model
 from svhn_xai.cli import run
 from svhn_xai.config import TrainConfig
 from svhn_xai.data.image_io import load_rgb
 from svhn_xai.errors import CheckpointError, ParameterError
 from svhn_xai.explain import REGISTRY, count_hooks, explain
 from svhn_xai.train import main
-from tests.explain.conftest import random_model
 from tests.faults import bad_images, odd_images
+from tests.models import random_model
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "random.pt"
-    m = random_model(0)
-    save_checkpoint(
-        path,
-        {
-            "architecture": m.architecture(),
-            "model_state": m.state_dict(),
-            "epoch": 0,
-            "config": {"margin": 0.15},
-            "metrics": {},
-        },
-    )
-    return path
-
-
 @pytest.mark.parametrize("case", list(bad_images()))
-def test_cli_refuses_bad_images_in_one_line(case, checkpoint, tmp_path, capsys):
+def test_cli_refuses_bad_images_in_one_line(case, random_checkpoint, tmp_path, capsys):
     path = tmp_path / "upload.png"
     path.write_bytes(bad_images()[case])
     code = run(
@@ -59,7 +42,7 @@ def test_cli_refuses_bad_images_in_one_line(case, checkpoint, tmp_path, capsys):
             "--method",
             "saliency",
             "--checkpoint",
-            str(checkpoint),
+            str(random_checkpoint),
         ]
     )
     err = capsys.readouterr().err
@@ -67,7 +50,7 @@ def test_cli_refuses_bad_images_in_one_line(case, checkpoint, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", list(odd_images()))
-def test_cli_explains_odd_images(case, checkpoint, tmp_path, capsys):
+def test_cli_explains_odd_images(case, random_checkpoint, tmp_path, capsys):
     data = odd_images()[case]
     image = load_rgb(data)
     h, w = image.shape[:2]
@@ -85,7 +68,7 @@ def test_cli_explains_odd_images(case, checkpoint, tmp_path, capsys):
             "--method",
             "saliency",
             "--checkpoint",
-            str(checkpoint),
+            str(random_checkpoint),
             "--json",
         ]
     )
@@ -101,15 +84,15 @@ def test_exif_rotation_and_transparency_are_honoured():
     assert rgba.shape == (40, 80, 3)
 
 
-def test_checkpoint_without_its_card_still_loads(checkpoint, tmp_path):
+def test_checkpoint_without_its_card_still_loads(random_checkpoint, tmp_path):
     copy = tmp_path / "nocard.pt"
-    copy.write_bytes(checkpoint.read_bytes())
+    copy.write_bytes(random_checkpoint.read_bytes())
     assert not card_path(copy).exists()
     model, card = load_model(copy)
     assert card["epoch"] == 0 and model.digits == tuple(range(10))
 
 
-def test_init_from_another_input_size_is_refused(tmp_path, checkpoint, monkeypatch):
+def test_init_from_another_input_size_is_refused(tmp_path, random_checkpoint, monkeypatch):
     monkeypatch.setenv("SVHN_XAI_CACHE", str(tmp_path / "cache"))
     cfg = TrainConfig(
         train_size=16,
@@ -118,7 +101,7 @@ def test_init_from_another_input_size_is_refused(tmp_path, checkpoint, monkeypat
         batch_size=8,
         workers=1,
         input_size=48,
-        init=str(checkpoint),
+        init=str(random_checkpoint),
         out=str(tmp_path / "x.pt"),
     )
     with pytest.raises(CheckpointError, match="input size must match"):

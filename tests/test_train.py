@@ -28,11 +28,6 @@ def _tiny(tmp_path: Path, **overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SVHN_XAI_CACHE", str(tmp_path / "cache"))
-
-
 def test_training_writes_checkpoint_card_and_curves(tmp_path):
     epochs = []
     metrics = main(_tiny(tmp_path), on_epoch=epochs.append)

@@ -11,8 +11,10 @@ Safety rules, in order:
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import zlib
 import shutil
 import tarfile
 import urllib.error
@@ -98,6 +100,14 @@ def fetch(
     return target
 
 
+def _verify_gzip(archive: Path) -> None:
+    """Read the whole gzip stream: its CRC-32 and length trailer catch corruption that tar,
+    which stops at its end-of-archive marker, would never read."""
+    with gzip.open(archive, "rb") as stream:
+        while stream.read(_CHUNK):
+            pass
+
+
 def extract_split(archive: Path, root: Path, split: str) -> Path:
     """Unpack ``archive`` so that ``root/split`` appears whole, or not at all."""
     final = root / split
@@ -105,9 +115,10 @@ def extract_split(archive: Path, root: Path, split: str) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
+        _verify_gzip(archive)
         with tarfile.open(archive, "r:gz") as tar:
             tar.extractall(staging, filter="data")  # refuses absolute paths, .., devices
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         archive.unlink(missing_ok=True)  # a corrupt archive must not be taken as good next time
         raise DownloadError(f"{archive} is corrupt ({exc}); it was removed, run again") from exc

@@ -4,7 +4,7 @@ import torch
 
 from svhn_xai.explain import count_hooks, explain
 from svhn_xai.explain.lrp import RULES, relevance
-from tests.explain.conftest import random_model
+from tests.models import random_model
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
