@@ -94,6 +94,12 @@ def page_setup(title: str, icon: str, with_model: bool = True) -> None:
     st.session_state["loaded"] = sidebar() if with_model else None
 
 
+def use_digit(digit: int) -> None:
+    """Button callback: make ``digit`` the target (runs before the sidebar is drawn)."""
+    st.session_state["sidebar_digit"] = digit
+    st.session_state["digit"] = digit
+
+
 def current() -> tuple[Any, dict, str, int]:
     """The model picked in the sidebar; without one, say why and offer the Train page."""
     loaded = st.session_state.get("loaded")

@@ -6,7 +6,7 @@ from io import BytesIO
 import numpy as np
 import pandas as pd
 import streamlit as st
-from common import current, explanation, page_setup, param_widgets
+from common import current, explanation, page_setup, param_widgets, use_digit
 from image_picker import choose_input
 from PIL import Image
 
@@ -43,10 +43,11 @@ with left:
     present = sorted(set(item.labels))
     st.caption(f"Digits in this image: {', '.join(map(str, present)) or 'unknown'}")
     if present and digit not in present:
-        st.info(
-            f"Digit {digit} is not in this image, so there is no box to score against: pick "
-            f"{' or '.join(map(str, present))} as the target digit in the sidebar."
-        )
+        st.info(f"Digit {digit} is not in this image: there is no box to score against.")
+        for i, d in enumerate(present):
+            st.button(
+                f"Explain digit {d} instead", key=f"switch_digit_{i}", on_click=use_digit, args=(d,)
+            )
     eta = estimated_seconds(model, method, params)
     go = True
     if eta > 30:

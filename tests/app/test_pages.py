@@ -177,3 +177,15 @@ def test_evaluate_page_computes_with_progress():
     at.button(key="eval_run").click().run()
     assert not at.exception
     assert "Saliency" in list(at.dataframe[0].value.index)
+
+
+def test_absent_digit_offers_the_digits_present(synthetic_case):
+    _, item, _ = synthetic_case
+    absent = next(d for d in range(10) if d not in item.labels)
+    at = _app("pages/1_Explain.py")
+    at.selectbox(key="sidebar_digit").set_value(absent).run()
+    assert any("not in this image" in i.value for i in at.info)
+    at.button(key="switch_digit_0").click().run()
+    assert not at.exception
+    assert at.selectbox(key="sidebar_digit").value == sorted(set(item.labels))[0]
+    assert _metric(at, "IoU₁ (pixels)")
