@@ -391,6 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-indices", help="0-based slice of the test split")
     p.add_argument("--test-size", type=int, help="synthetic: images in the test split")
     p.add_argument(
+        "--mix-synthetic",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N synthetic images (the data repeated to match): fine-tuning on few photos",
+    )
+    p.add_argument(
         "--real-eval",
         metavar="FOLDER",
         help="also score this real SVHN split folder after every epoch",
@@ -519,13 +526,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="ship a checkpoint: half precision, measured model card")
     p.add_argument("checkpoint", help="the trained checkpoint")
     p.add_argument("--out", required=True, help="e.g. checkpoints/default.pt")
-    p.add_argument(
-        "--mix-synthetic",
-        type=int,
-        default=0,
-        metavar="N",
-        help="add N synthetic images (the data repeated to match): fine-tuning",
-    )
     p.add_argument("--real-eval", metavar="FOLDER", help="real SVHN split folder to score on")
     p.add_argument("--real-eval-indices", help="the part of --real-eval not trained on")
     p.add_argument("--synthetic-size", type=int, default=2000)

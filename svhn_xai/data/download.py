@@ -14,11 +14,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import zlib
 import shutil
 import tarfile
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
