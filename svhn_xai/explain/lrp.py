@@ -125,9 +125,10 @@ def relevance(
         Param(
             "rule",
             "choice",
-            "epsilon_plus",
-            "Propagation rule on the convolutions: epsilon (Z), Z+, alpha-beta, gamma, or a "
-            "standard composite (epsilon-plus, epsilon-gamma-box, epsilon-alpha2-beta1).",
+            "epsilon_gamma_box",
+            "Propagation rule on every layer: epsilon (Z), Z+, alpha-beta, gamma; or a standard "
+            "composite: epsilon-plus, epsilon-alpha2-beta1, or the default epsilon-gamma-box "
+            "(ZBox on the pixels, gamma on the convolutions, epsilon on the head).",
             choices=RULES,
         ),
         Param(
