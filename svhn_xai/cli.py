@@ -10,6 +10,7 @@ import argparse
 import json
 import shlex
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -545,6 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Captum narrates its hooks and gradient settings on every call; the CLI's output is ours
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"captum(\.|$)")
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
