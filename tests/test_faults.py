@@ -162,8 +162,9 @@ def test_every_parameter_at_its_limits_runs_or_is_refused(key):
             continue
         try:
             e = explain(model, image, 3, key, **params)
-        except ParameterError as exc:
-            pytest.fail(f"{key} {params}: the registry allows it but the method refused: {exc}")
+        except ParameterError as exc:  # refused, with a message naming what is wrong
+            assert any(name in str(exc) for name in params), (key, params, exc)
+            continue
         assert np.isfinite(e.attribution).all(), (key, params)
         assert count_hooks(model) == 0
         for p_ in p.params:

@@ -17,6 +17,7 @@ import captum.attr as ca
 import torch
 from captum._utils.models.linear_model import SkLearnLasso
 
+from svhn_xai.errors import ParameterError
 from svhn_xai.explain.base import Context, register
 from svhn_xai.explain.gradient import BASELINE, SEED
 from svhn_xai.explain.params import Param
@@ -118,6 +119,8 @@ def occlusion(ctx: Context) -> torch.Tensor:
     p = ctx.params
     side = ctx.x.shape[-1]
     window = min(p["window"], side)
+    if p["stride"] > window:  # a gap between windows would leave pixels never occluded
+        raise ParameterError(f"stride ({p['stride']}) must not exceed window ({window})")
     steps = ((side - window) // p["stride"] + 1) ** 2
     return ca.Occlusion(_forward(ctx, steps + 1)).attribute(
         ctx.x,
