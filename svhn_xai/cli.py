@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import warnings
@@ -89,6 +90,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
     )
     metrics = main(cfg, command="python -m svhn_xai " + shlex.join(args.argv))
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
+        return 0
     final = metrics.get("test", {})
     payload = {
         "checkpoint": cfg.out,

@@ -69,6 +69,14 @@ def test_single_digit_head_trains(tmp_path):
     assert list(ckpt["metrics"]["test"]["per_digit"]) == ["4"]
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # torchrun's --master_port=0 leaves the workers waiting forever
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.mark.slow
 def test_two_process_gloo_ranks_agree(tmp_path):
     env = {**os.environ, "SVHN_XAI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
@@ -77,7 +85,8 @@ def test_two_process_gloo_ranks_agree(tmp_path):
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        "--master_port=0",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
         "-m",
         "svhn_xai",
         "train",
