@@ -67,15 +67,17 @@ def sidebar() -> tuple[Any, dict, str, int] | None:
     )
     st.session_state["checkpoint"] = name
     path = CHECKPOINTS / name
+    digest = file_digest(path)  # hashed once per rerun: it keys the model and every explanation
     try:
-        model, card = cached_model(str(path), file_digest(path))
+        model, card = cached_model(str(path), digest)
     except CheckpointError as exc:
         st.sidebar.error(str(exc))
         if path == DEFAULT_CHECKPOINT or not DEFAULT_CHECKPOINT.is_file():
             return None
         st.sidebar.info("Using the shipped default checkpoint instead.")
         path = DEFAULT_CHECKPOINT
-        model, card = cached_model(str(path), file_digest(path))
+        digest = file_digest(path)
+        model, card = cached_model(str(path), digest)
     digits = list(model.digits)
     digit = st.sidebar.selectbox(
         "Target digit",
@@ -85,7 +87,7 @@ def sidebar() -> tuple[Any, dict, str, int] | None:
         help="The explanations answer: why does the model think this digit is (not) here?",
     )
     st.session_state["digit"] = digit
-    return model, card, file_digest(path), digit
+    return model, card, digest, digit
 
 
 def page_setup(title: str, icon: str, with_model: bool = True) -> None:

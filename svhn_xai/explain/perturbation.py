@@ -53,6 +53,21 @@ def _spread(attribution: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return attribution / sizes[mask.expand_as(attribution)]
 
 
+def _sampled(explainer: ca.Lime, ctx: Context, mask: torch.Tensor) -> torch.Tensor:
+    """LIME-style ``attribute`` (random superpixel subsets against the baseline), spread."""
+    p = ctx.params
+    torch.manual_seed(p["seed"])  # Captum draws the subsets from the global generator
+    out = explainer.attribute(
+        ctx.x,
+        baselines=baseline(ctx.x, p["baseline"]),
+        target=ctx.head,
+        feature_mask=mask,
+        n_samples=p["n_samples"],
+        perturbations_per_eval=p["perturbations_per_eval"],
+    )
+    return _spread(out, mask)
+
+
 def _forward(ctx: Context, expected: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """``ctx.forward`` that reports progress as a fraction of ``expected`` images."""
     seen = [0]
@@ -234,21 +249,12 @@ def lime(ctx: Context) -> torch.Tensor:
 
     p = ctx.params
     mask, _ = _features(ctx)
-    torch.manual_seed(p["seed"])
     explainer = ca.Lime(
         _forward(ctx, p["n_samples"]),
         interpretable_model=SkLearnLasso(alpha=p["alpha"]),
         similarity_func=get_exp_kernel_similarity_function("cosine", p["kernel_width"]),
     )
-    out = explainer.attribute(
-        ctx.x,
-        baselines=baseline(ctx.x, p["baseline"]),
-        target=ctx.head,
-        feature_mask=mask,
-        n_samples=p["n_samples"],
-        perturbations_per_eval=p["perturbations_per_eval"],
-    )
-    return _spread(out, mask)
+    return _sampled(explainer, ctx, mask)
 
 
 @register(
@@ -273,15 +279,5 @@ def lime(ctx: Context) -> torch.Tensor:
     ),
 )
 def kernel_shap(ctx: Context) -> torch.Tensor:
-    p = ctx.params
     mask, _ = _features(ctx)
-    torch.manual_seed(p["seed"])
-    out = ca.KernelShap(_forward(ctx, p["n_samples"])).attribute(
-        ctx.x,
-        baselines=baseline(ctx.x, p["baseline"]),
-        target=ctx.head,
-        feature_mask=mask,
-        n_samples=p["n_samples"],
-        perturbations_per_eval=p["perturbations_per_eval"],
-    )
-    return _spread(out, mask)
+    return _sampled(ca.KernelShap(_forward(ctx, ctx.params["n_samples"])), ctx, mask)
