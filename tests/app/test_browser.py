@@ -28,6 +28,34 @@ def photo(tmp_path_factory) -> Path:
     return REPO / "tests" / "fixtures" / "svhn" / "train" / "2.png"
 
 
+def drag_until_picked(page, x0_input, box: tuple, size: tuple, tries: int = 3) -> float:
+    """Drag ``box`` (photo pixels) on the first Plotly image; returns the x0 the page shows.
+
+    A drag that lands while Plotly is still laying out the figure is lost, so it is retried
+    (at most ``tries`` times) until the number input below the photo moves."""
+    start = x0_input.input_value()
+    for _ in range(tries):
+        chart = page.locator('[data-testid="stPlotlyChart"]').first
+        chart.scroll_into_view_if_needed()
+        plot = chart.locator(".nsewdrag").first
+        plot.wait_for(state="visible", timeout=60_000)
+        page.wait_for_timeout(500)  # let Plotly finish its layout before reading the geometry
+        frame = plot.bounding_box()
+        sx, sy = frame["width"] / size[0], frame["height"] / size[1]
+        x0, y0, x1, y1 = box
+        page.mouse.move(frame["x"] + x0 * sx, frame["y"] + y0 * sy)
+        page.mouse.down()
+        page.mouse.move(frame["x"] + (x0 + x1) / 2 * sx, frame["y"] + (y0 + y1) / 2 * sy, steps=5)
+        page.mouse.move(frame["x"] + x1 * sx, frame["y"] + y1 * sy, steps=5)
+        page.mouse.up()
+        for _ in range(40):  # up to 20 s for the rerun that moves the numbers
+            page.wait_for_timeout(500)
+            if x0_input.input_value() != start:
+                wait_idle(page)
+                return float(x0_input.input_value())
+    return float(start)
+
+
 def test_upload_mark_box_change_method_and_threshold(photo):
     from playwright.sync_api import sync_playwright
 
@@ -43,18 +71,9 @@ def test_upload_mark_box_change_method_and_threshold(photo):
         page.locator('input[type="file"]').set_input_files(str(photo))
         wait_idle(page)
         # the target digit is 3; drag a box over it on the photo (199 x 83 px, "3" at x 98-124)
-        chart = page.locator('[data-testid="stPlotlyChart"]').first
-        chart.scroll_into_view_if_needed()
-        plot = chart.locator(".nsewdrag").first
-        box = plot.bounding_box()
-        sx, sy = box["width"] / 199, box["height"] / 83
-        page.mouse.move(box["x"] + 98 * sx, box["y"] + 25 * sy)
-        page.mouse.down()
-        page.mouse.move(box["x"] + 110 * sx, box["y"] + 40 * sy, steps=5)
-        page.mouse.move(box["x"] + 124 * sx, box["y"] + 57 * sy, steps=5)
-        page.mouse.up()
-        wait_idle(page)
-        x0 = float(page.get_by_label("x0").input_value())
+        x0_input = page.get_by_label("x0")
+        x0_input.wait_for(timeout=60_000)  # the upload has been decoded and the figure drawn
+        x0 = drag_until_picked(page, x0_input, (98, 25, 124, 57), size=(199, 83))
         assert 90 <= x0 <= 106, f"box select did not reach the inputs (x0 = {x0})"
         page.screenshot(path=str(ARTEFACTS / "explain_upload.png"), full_page=True)
         page.locator('[data-testid="stSelectbox"]').filter(has_text="Method").click()
