@@ -4,10 +4,10 @@
 
 For each method: median wall time of ``explain()``; P, the images it pushes through the model;
 the floor, P x the measured per-image cost of a batched pass (forward only for perturbation
-methods, forward+backward on a batch of P for gradient methods); time / floor; and the time of
-the same method called the plain way, ``captum.attr.X(model).attribute(x, target=k)`` with
-Captum's own defaults. Plain calls that would take minutes (a feature per input value) are
-timed on a prefix of their passes and extrapolated; those rows say "est.".
+methods, forward plus the input gradient on a batch of P for gradient methods); time / floor;
+and the time of the same method called the plain way, ``captum.attr.X(model).attribute(x,
+target=k)`` with Captum's own defaults. Plain calls that would take minutes (a feature per
+input value) are estimated from the per-image cost; those rows carry a "*".
 """
 
 from __future__ import annotations
@@ -48,12 +48,13 @@ def forward_cost(model, x: torch.Tensor, batch: int = 64, repeats: int = 3) -> f
 
 
 def backward_cost(model, x: torch.Tensor, batch: int, head: int, repeats: int = 3) -> float:
-    """Seconds for one forward+backward on a batch of ``batch`` images."""
+    """Seconds for one forward and input gradient (no weight gradients, as in every gradient
+    method) on a batch of ``batch`` images."""
     xb = x.expand(batch, -1, -1, -1).contiguous()
 
     def run() -> None:
         inp = xb.clone().requires_grad_(True)
-        model(inp)[:, head].sum().backward()
+        torch.autograd.grad(model(inp)[:, head].sum(), inp)
 
     return _median_time(run, repeats)
 

@@ -36,6 +36,7 @@ class Context:
     head: int
     params: dict[str, Any]
     progress: Callable[[float], None] | None = None
+    model_passes: int = 0  # images through the model; a hook on ``model`` counts its passes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Model logits without autograd bookkeeping, for perturbation methods."""
@@ -148,6 +149,14 @@ def _hook_dicts(module: torch.nn.Module) -> list[dict]:
     return [getattr(module, n) for n in names if isinstance(getattr(module, n, None), dict)]
 
 
+def without_hooks(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with every hook removed (for private copies that deepcopy gave ours)."""
+    for m in model.modules():
+        for d in _hook_dicts(m):
+            d.clear()
+    return model
+
+
 def count_hooks(model: torch.nn.Module) -> int:
     """Hooks attached anywhere in ``model`` (a clean model has none)."""
     return sum(len(d) for m in model.modules() for d in _hook_dicts(m))
@@ -210,21 +219,18 @@ def explain(
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
     x = as_input(image, model.input_size)
-    passes = [0]
+    ctx = Context(model, x, head, values, progress)
 
-    def count(_module: torch.nn.Module, args: tuple) -> None:
-        first = args[0]
-        while isinstance(first, (tuple, list)):  # DeepLift hands the model a tuple of inputs
-            first = first[0]
-        passes[0] += first.shape[0]
+    def count(_module: torch.nn.Module, _args: tuple, out: torch.Tensor) -> None:
+        # counted on the output: DeepLift's own pre-hook doubles the batch with its baselines
+        ctx.model_passes += out.shape[0]
 
     with model_lock(model), hooks_released(model):
         if model.training:
             raise ParameterError("the model must be in eval() mode to be explained")
         with torch.no_grad():
             logit = float(model(x)[0, head])
-        model.register_forward_pre_hook(count)
-        ctx = Context(model, x, head, values, progress)
+        model.register_forward_hook(count)
         tic = time.perf_counter()
         attribution = spec.run(ctx)
         seconds = time.perf_counter() - tic
@@ -244,7 +250,7 @@ def explain(
         logit=logit,
         params=values,
         seconds=seconds,
-        model_passes=passes[0],
+        model_passes=ctx.model_passes,
         reduction=spec.reduction,
         notes=notes,
     )

@@ -28,10 +28,10 @@ def estimated_passes(method: str, params: dict[str, Any], size: int = 64) -> int
         "guided_gradcam": lambda: 2,
         "feature_ablation": lambda: cells + 1,
         "occlusion": lambda: ((size - min(p["window"], size)) // p["stride"] + 1) ** 2 + 1,
-        "feature_permutation": lambda: (cells + 1) * p["batch_size"],
+        "feature_permutation": lambda: cells * (p["batch_size"] - 1) + 1,
         "shapley_value_sampling": lambda: p["n_samples"] * cells + 1,
-        "lime": lambda: p["n_samples"] + 1,
-        "kernel_shap": lambda: p["n_samples"] + 1,
+        "lime": lambda: p["n_samples"],
+        "kernel_shap": lambda: p["n_samples"],
     }
     return int(formulas.get(method, lambda: 1)())
 

@@ -151,36 +151,45 @@ def occlusion(ctx: Context) -> torch.Tensor:
     "feature_permutation",
     "Feature Permutation",
     "perturbation",
-    "Shuffle each superpixel across a batch (the image plus held-out house numbers) and "
-    "measure the change in the logit; needs a real batch, so one is built around the image.",
+    "Permutation importance across a batch (the image plus held-out house numbers): each "
+    "superpixel of the image is swapped for the same superpixel of every other batch image; "
+    "attribution = mean drop in the logit.",
     (
         SUPERPIXEL,
         Param(
             "batch_size",
             "int",
-            16,
-            "Images in the batch the superpixels are shuffled in: "
-            "the explained image plus this many minus one held-out synthetic images.",
+            5,
+            "Images in the batch whose superpixels are swapped into the explained image: "
+            "the image plus this many minus one held-out synthetic images.",
             low=2,
             high=64,
+            cost=True,
         ),
-        SEED,
         PER_EVAL,
     ),
 )
 def feature_permutation(ctx: Context) -> torch.Tensor:
+    # Captum's FeaturePermutation shuffles a feature across the whole batch and attributes
+    # every batch image; we need the explained image only. Its expected drop over the random
+    # permutations is the mean over donors, computed here exactly: (features x donors) images
+    # instead of Captum's (features + 1) x batch, and no permutation that leaves the image its
+    # own superpixel (a zero drop that says nothing).
     p = ctx.params
-    others = dataset_images(p["batch_size"] - 1, ctx.x.shape[-1]).to(ctx.x)
-    batch = torch.cat([ctx.x, others])
+    donors = dataset_images(p["batch_size"] - 1, ctx.x.shape[-1]).to(ctx.x)
     mask, n = _features(ctx)
-    torch.manual_seed(p["seed"])  # Captum permutes with the global generator
-    out = ca.FeaturePermutation(_forward(ctx, (n + 1) * len(batch))).attribute(
-        batch,
-        target=ctx.head,
-        feature_mask=mask,
-        perturbations_per_eval=max(1, p["perturbations_per_eval"] // len(batch)),
-    )
-    return _spread(out[:1], mask)
+    cells = mask[0, 0]
+    pairs = torch.cartesian_prod(torch.arange(n), torch.arange(len(donors)))  # (feature, donor)
+    forward = _forward(ctx, len(pairs) + 1)
+    logit = forward(ctx.x)[0, ctx.head]
+    drops = torch.empty(len(pairs), dtype=ctx.x.dtype)
+    for start in range(0, len(pairs), p["perturbations_per_eval"]):
+        feature, donor = pairs[start : start + p["perturbations_per_eval"]].T
+        swapped = (cells[None] == feature[:, None, None])[:, None]  # (B, 1, S, S)
+        batch = torch.where(swapped, donors[donor], ctx.x)
+        drops[start : start + len(feature)] = logit - forward(batch)[:, ctx.head]
+    per_feature = drops.view(n, len(donors)).mean(1)
+    return _spread(per_feature[mask].expand_as(ctx.x).clone(), mask)
 
 
 @register(

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from svhn_xai.explain import count_hooks, explain
-from svhn_xai.explain.lrp import RULES, relevance
+from svhn_xai.explain.lrp import RULES, canonized, relevance
 from tests.models import random_model
 
 
@@ -15,17 +15,32 @@ def test_epsilon_relevance_sums_to_the_logit_without_biases(seed, image_tensor):
     head = seed % 10
     with torch.no_grad():
         logit = float(model(x)[0, head])
-    rel = relevance(model, x, head, "epsilon", epsilon=1e-12, gamma=0.25)
+    private = canonized(model)
+    rel = relevance(private, x, head, "epsilon", epsilon=1e-12, gamma=0.25)
     assert float(rel.sum()) == pytest.approx(logit, rel=1e-6, abs=1e-9)
+    assert count_hooks(private) == 0
+
+
+def test_canonizing_leaves_the_weights_as_they_were(image_tensor):
+    model = random_model(0).double()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    relevance(canonized(model), image_tensor.double(), 3, "epsilon_plus", 1e-6, 0.25)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
     assert count_hooks(model) == 0
 
 
-def test_canonizer_leaves_the_weights_as_they_were(image_tensor):
-    model = random_model(0).double()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    relevance(model, image_tensor.double(), 3, "epsilon_plus", 1e-6, 0.25)
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, before[key]), key
+def test_the_private_copy_follows_new_weights(house):
+    """The cached LRP copy is rebuilt when the shared model's weights change in place."""
+    model, other = random_model(0), random_model(1)
+    assert canonized(model) is canonized(model)
+    first = explain(model, house[0], house[1], "lrp").relevance
+    model.load_state_dict(other.state_dict())
+    after = explain(model, house[0], house[1], "lrp").relevance
+    expected = explain(other, house[0], house[1], "lrp").relevance
+    np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(first, after)
+    assert count_hooks(canonized(model)) == 0
 
 
 def test_explain_never_touches_the_shared_model(model, house):
