@@ -31,6 +31,14 @@ def synthetic_input(index: int, size: int, margin: float) -> HouseNumber:
     return to_model_input(open_source("synthetic", "test")[index], size, margin).item
 
 
+@st.cache_data(show_spinner=False)
+def first_synthetic_with(digit: int) -> int:
+    """Index of the first held-out synthetic image that shows ``digit`` (the page's default, so
+    that the first result already has a box to score against)."""
+    source = open_source("synthetic", "test")
+    return next((i for i in range(len(source)) if digit in source[i].labels), 0)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def svhn_input(folder: str, index: int, size: int, margin: float) -> HouseNumber:
     return to_model_input(SVHNFolder(folder)[index], size, margin).item
@@ -89,7 +97,7 @@ def choose_input(size: int, margin: float, digit: int) -> HouseNumber | None:
             "Synthetic test image",
             0,
             SYNTHETIC_SIZES["test"] - 1,
-            0,
+            first_synthetic_with(digit),
             key="synthetic_index",
             help="Held-out synthetic house numbers (never trained on).",
         )

@@ -42,9 +42,17 @@ def test_home_shows_the_model_card():
     assert shown == f"{card['metrics']['test']['balanced_accuracy']:.1%}"
 
 
+def test_the_first_result_is_scored_without_any_choice():
+    """The default image shows the default digit, so the first page already has an IoU."""
+    at = _app("pages/1_Explain.py")
+    assert not at.exception
+    assert _metric(at, "IoU₁ (pixels)") and _metric(at, "IoU₂ (boxes)")
+
+
 def test_explain_shows_the_library_iou_and_moves_with_the_threshold(synthetic_case):
     model, item, digit = synthetic_case
     at = _app("pages/1_Explain.py")
+    at.number_input(key="synthetic_index").set_value(0).run()
     at.selectbox(key="sidebar_digit").set_value(digit).run()
     at.selectbox(key="method").set_value("saliency").run()
     e = explain(model, item.image, digit, "saliency")
@@ -65,6 +73,7 @@ def test_explain_shows_the_library_iou_and_moves_with_the_threshold(synthetic_ca
 def test_topk_and_otsu_modes_match_the_library(synthetic_case):
     model, item, digit = synthetic_case
     at = _app("pages/1_Explain.py")
+    at.number_input(key="synthetic_index").set_value(0).run()
     at.selectbox(key="sidebar_digit").set_value(digit).run()
     at.selectbox(key="method").set_value("input_x_gradient").run()
     e = explain(model, item.image, digit, "input_x_gradient")
@@ -114,6 +123,7 @@ def test_upload_with_a_typed_box_is_scored():
 def test_compare_page_table_has_methods_and_baselines(synthetic_case):
     _, _, digit = synthetic_case
     at = _app("pages/2_Compare.py")
+    at.number_input(key="synthetic_index").set_value(0).run()
     at.selectbox(key="sidebar_digit").set_value(digit).run()
     at.multiselect(key="compare_methods").set_value(["saliency", "lrp"]).run()
     assert not at.exception
@@ -183,6 +193,7 @@ def test_absent_digit_offers_the_digits_present(synthetic_case):
     _, item, _ = synthetic_case
     absent = next(d for d in range(10) if d not in item.labels)
     at = _app("pages/1_Explain.py")
+    at.number_input(key="synthetic_index").set_value(0).run()
     at.selectbox(key="sidebar_digit").set_value(absent).run()
     assert any("not in this image" in i.value for i in at.info)
     at.button(key="switch_digit_0").click().run()

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from svhn_xai.explain import count_hooks, explain
-from svhn_xai.explain.lrp import RULES, canonized, relevance
+from svhn_xai.explain.lrp import RULES, canonized
+from svhn_xai.explain.zennit_rules import relevance
 from tests.models import random_model
 
 
