@@ -29,6 +29,7 @@ def rss_mb() -> float:
 
 def session(seed: int, stop: float, latencies: list, errors: list) -> None:
     rng = random.Random(seed)
+    at, action = None, -1.0
     try:
         at = AppTest.from_file(PAGE, default_timeout=300).run()
         while time.monotonic() < stop:
@@ -44,8 +45,9 @@ def session(seed: int, stop: float, latencies: list, errors: list) -> None:
             latencies.append(time.perf_counter() - tic)
             if at.exception:
                 errors.append(at.exception[0].value)
-    except Exception as exc:  # counted, never hidden
-        errors.append(repr(exc))
+    except Exception as exc:  # counted, never hidden, with what the page showed at the time
+        shown = [m.value for m in (*at.error, *at.warning)] if at is not None else []
+        errors.append(f"{exc!r} after action {action:.2f}; page showed {shown}")
 
 
 def main() -> None:
