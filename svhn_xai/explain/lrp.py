@@ -73,10 +73,11 @@ def canonized(model: torch.nn.Module) -> torch.nn.Module:
         Param(
             "rule",
             "choice",
-            "epsilon_gamma_box",
-            "Propagation rule on every layer: epsilon (Z), Z+, alpha-beta, gamma; or a standard "
-            "composite: epsilon-plus, epsilon-alpha2-beta1, or the default epsilon-gamma-box "
-            "(ZBox on the pixels, gamma on the convolutions, epsilon on the head).",
+            "epsilon",
+            "Propagation rule on every layer: epsilon (Z, the default: it finds the digit most "
+            "often, pointing game 0.76 synthetic / 0.78 real), Z+, alpha-beta, gamma; or a "
+            "standard composite: epsilon-plus, epsilon-alpha2-beta1, epsilon-gamma-box (ZBox "
+            "on the pixels, gamma on the convolutions, epsilon on the head).",
             choices=RULES,
         ),
         Param(
