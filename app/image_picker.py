@@ -137,8 +137,13 @@ def _upload(size: int, margin: float, digit: int) -> HouseNumber | None:
         return None
     height, width = image.shape[:2]
     st.caption(f"Mark digit {digit}: drag a box on the photo (box select), or type it below.")
+    # as tall as the photo's shape needs in the left column, so a wide plate leaves no gap
+    fig_height = int(min(max(400 * height / width + 20, 150), 420))
     event = st.plotly_chart(
-        image_figure(image, height=300), on_select="rerun", selection_mode="box", key="box_select"
+        image_figure(image, height=fig_height),
+        on_select="rerun",
+        selection_mode="box",
+        key="box_select",
     )
     names, limits = ("x0", "y0", "x1", "y1"), (width, height) * 2
     picked = selected_box(event)
@@ -155,8 +160,9 @@ def _upload(size: int, margin: float, digit: int) -> HouseNumber | None:
     crop = st.checkbox(
         "Crop to box",
         key="crop",
-        help="Crop around the box (+15 % margin) before resizing; "
-        "otherwise the whole photo is the frame.",
+        help="Crop around the box (+15 % margin) before resizing; otherwise the whole photo "
+        "is the frame. The model was trained on crops around the house number: a photo with "
+        "much background around small digits is outside what it has seen.",
     )
     try:
         model_input = photo_to_model_input(image, np.array([box]), digit, size, crop, margin)

@@ -17,6 +17,8 @@ from svhn_xai.figures import curve_figure, image_figure, overlay
 from svhn_xai.heatmap import REDUCTIONS, threshold
 from svhn_xai.localisation import localise
 
+FIG = 250  # px: three square images side by side fill a third of the right column each
+
 page_setup("Explain · svhn-xai", "🔍")
 
 model, card, digest, digit = current()
@@ -115,15 +117,18 @@ with right:
     m[0].metric("P(digit present)", f"{e.probability:.3f}")
     if result["scored"]:
         whole = result["baselines"]["whole_image"]
+        versus = "Arrow: the difference from the whole-image baseline (a map that is 1 everywhere)."
         m[1].metric(
             "IoU₁ (pixels)",
             f"{result['iou_1']:.3f}",
-            f"{result['iou_1'] - whole['iou_1']:+.3f} vs whole image",
+            f"{result['iou_1'] - whole['iou_1']:+.3f}",
+            help="Pixels of the thresholded heatmap vs pixels of the digit's box(es). " + versus,
         )
         m[2].metric(
             "IoU₂ (boxes)",
             f"{result['iou_2']:.3f}",
-            f"{result['iou_2'] - whole['iou_2']:+.3f} vs whole image",
+            f"{result['iou_2'] - whole['iou_2']:+.3f}",
+            help="Bounding box of the thresholded heatmap vs the digit's box. " + versus,
         )
         m[3].metric("Pointing game", f"{result['pointing_game']:.2f}")
     m[4].metric("Compute time", f"{e.seconds:.2f} s", f"{e.model_passes} passes", "off")
@@ -137,10 +142,19 @@ with right:
     )
     boxes = item.boxes_of(digit)
     f1, f2, f3 = st.columns(3)
-    f1.plotly_chart(image_figure(item.image, gt_boxes=boxes, title="Model input"), key="fig_input")
+    f1.plotly_chart(
+        image_figure(item.image, gt_boxes=boxes, title="Model input", height=FIG), key="fig_input"
+    )
     f2.plotly_chart(
         image_figure(
-            item.image, heat, opacity, scale, boxes, result.get("heatmap_box"), title="Heatmap"
+            item.image,
+            heat,
+            opacity,
+            scale,
+            boxes,
+            result.get("heatmap_box"),
+            title="Heatmap",
+            height=FIG,
         ),
         key="fig_heat",
     )
@@ -151,6 +165,7 @@ with right:
             gt_boxes=boxes,
             heat_box=result.get("heatmap_box"),
             title="Mask",
+            height=FIG,
         ),
         key="fig_mask",
     )

@@ -66,6 +66,10 @@ def test_upload_mark_box_change_method_and_threshold(photo):
         page.goto(url + "/Explain", timeout=120_000)
         page.get_by_text("Explain", exact=True).first.wait_for(timeout=120_000)
         wait_idle(page)
+        target = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
+        target.filter(has_text="Target digit").click()
+        page.get_by_role("option", name="3", exact=True).click()
+        wait_idle(page)
         page.get_by_text("Upload", exact=True).click()
         wait_idle(page)
         page.locator('input[type="file"]').set_input_files(str(photo))
@@ -73,6 +77,7 @@ def test_upload_mark_box_change_method_and_threshold(photo):
         # the target digit is 3; drag a box over it on the photo (199 x 83 px, "3" at x 98-124)
         x0_input = page.get_by_label("x0")
         x0_input.wait_for(timeout=60_000)  # the upload has been decoded and the figure drawn
+        assert "Mark digit 3" in page.get_by_text("Mark digit").inner_text()
         x0 = drag_until_picked(page, x0_input, (98, 25, 124, 57), size=(199, 83))
         assert 90 <= x0 <= 106, f"box select did not reach the inputs (x0 = {x0})"
         page.screenshot(path=str(ARTEFACTS / "explain_upload.png"), full_page=True)
