@@ -2,9 +2,10 @@
 
     python benchmarks/explainers.py [--checkpoint PATH] [--repeats 3] [--methods a,b]
 
-For each method: median wall time of ``explain()``; P, the images it pushes through the model;
-the floor, P x the measured per-image cost of a batched pass (forward only for perturbation
-methods, forward plus the input gradient on a batch of P for gradient methods); time / floor;
+For each method: median wall time of ``explain()``; P, the images the method pushes through the
+model; the floor: P x the measured per-image cost of a batched pass (forward only for
+perturbation methods, forward plus the input gradient on a batch of P for gradient methods),
+plus the lone forward pass in which ``explain()`` reads the probability; time / floor;
 and the time of the same method called the plain way, ``captum.attr.X(model).attribute(x,
 target=k)`` with Captum's own defaults. Plain calls that would take minutes (a feature per
 input value) are estimated from the per-image cost; those rows carry a "*".
@@ -111,7 +112,11 @@ def main() -> None:
     x = as_input(item.image, model.input_size)
     keys = list(REGISTRY) if args.methods == "all" else args.methods.split(",")
     fwd = forward_cost(model, x)
-    print(f"torch threads {torch.get_num_threads()}; batched forward {fwd * 1e3:.2f} ms/image")
+    single = forward_cost(model, x, batch=1)  # explain()'s own pass for the probability
+    print(
+        f"torch threads {torch.get_num_threads()}; batched forward {fwd * 1e3:.2f} ms/image; "
+        f"a lone forward {single * 1e3:.2f} ms"
+    )
     header = f"{'method':24s} {'time s':>8s} {'passes':>7s} {'floor s':>8s} {'/floor':>7s}"
     print(header + f" {'captum s':>10s} {'speed-up':>9s}")
     for key in keys:
@@ -119,9 +124,9 @@ def main() -> None:
         passes = explain(model, item.image, digit, key).model_passes
         seconds = _median_time(lambda k=key: explain(model, item.image, digit, k), args.repeats)
         if spec.family == "perturbation":
-            floor = passes * fwd
+            floor = passes * fwd + single
         else:
-            floor = backward_cost(model, x, passes, head)
+            floor = backward_cost(model, x, passes, head) + single
         plain, estimated = plain_captum(model, x, head, key, fwd)
         if isinstance(plain, str):
             captum_col, speed = plain, "-"
