@@ -63,3 +63,14 @@ def test_rules_give_different_maps(model, house):
     for rule in ("zplus", "alpha1beta0"):
         r = maps[rule]
         assert (r >= -1e-6).all() or (r <= 1e-6).all(), rule
+
+
+def test_epsilon_near_zero_is_input_times_gradient(model, house):
+    """On a ReLU network LRP-0 is Input x Gradient exactly (Ancona et al. 2018), biases and
+    residual sums included: a known answer for the whole propagation, canonizers and all."""
+    image, digit, _ = house
+    lrp0 = explain(model, image, digit, "lrp", rule="epsilon", epsilon=1e-9).attribution
+    ixg = explain(model, image, digit, "input_x_gradient").attribution
+    np.testing.assert_allclose(lrp0, ixg, rtol=1e-3, atol=1e-4 * np.abs(ixg).max())
+    default = explain(model, image, digit, "lrp").attribution  # epsilon 0.1: its own map
+    assert not np.allclose(default, ixg, rtol=1e-2, atol=1e-3 * np.abs(ixg).max())
