@@ -5,8 +5,8 @@ choice on held-out images, beside the whole-image baseline.
         --split train --indices 128:256]
 
 Prints pointing game, area under the IoU_1-vs-threshold curve and relevance mass in the box
-for Guided GradCAM at every stage (16, 8, 4 and 2 px wide at a 64 px input) and for every LRP
-rule.
+for Guided GradCAM at every stage (16, 8, 4 and 2 px wide at a 64 px input), for every LRP
+rule (epsilon 1e-6) and for the epsilon and gamma rules at other strengths.
 """
 
 from __future__ import annotations
@@ -36,11 +36,13 @@ def main() -> None:
     items = [to_model_input(source[i], model.input_size, margin).item for i in range(args.limit)]
     sizes = model.stage_sizes()
     print(f"{args.limit} {args.data} images; {'':28s} pointing  AUC IoU_1  mass")
-    variants = [("guided_gradcam", "layer", s, f"{s} ({sizes[s]}x{sizes[s]})") for s in STAGES]
-    variants += [("lrp", "rule", r, r) for r in RULES]
+    variants = [("guided_gradcam", {"layer": s}, f"{s} ({sizes[s]}x{sizes[s]})") for s in STAGES]
+    variants += [("lrp", {"rule": r, "epsilon": 1e-6}, f"{r} (eps 1e-6)") for r in RULES]
+    variants += [("lrp", {"rule": "epsilon", "epsilon": e}, f"epsilon (eps {e})") for e in (0.1, 1)]
+    variants += [("lrp", {"rule": "gamma", "gamma": g}, f"gamma (gamma {g})") for g in (0.1, 1)]
     summary = None
-    for method, name, value, label in variants:
-        summary = evaluate_localisation(model, items, [method], params={method: {name: value}})
+    for method, params, label in variants:
+        summary = evaluate_localisation(model, items, [method], params={method: params})
         r = summary["methods"][method]
         print(
             f"{method:16s} {label:28s} {r['pointing_game']:8.3f} {r['auc_iou_1']:9.3f} "
