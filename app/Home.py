@@ -3,6 +3,7 @@
 What the tool does, and the loaded model's card. The other pages are in pages/.
 """
 
+import pandas as pd
 import streamlit as st
 from common import current, page_setup
 
@@ -28,7 +29,10 @@ metrics = card["metrics"]
 test, real = metrics.get("test", {}), metrics.get("real", {})
 prov = card.get("provenance") or {}
 cols = st.columns(4)
-cols[0].metric("Heads (digits)", ", ".join(map(str, model.digits)))
+digits = list(model.digits)
+contiguous = len(digits) > 2 and digits == list(range(digits[0], digits[-1] + 1))
+heads = f"{len(digits)} ({digits[0]}–{digits[-1]})" if contiguous else ", ".join(map(str, digits))
+cols[0].metric("Heads (digits)", heads, help="One presence head per digit.")
 cols[1].metric("Epochs", card["epoch"])
 if test.get("balanced_accuracy") is not None:
     cols[2].metric("Balanced acc., held-out test", f"{test['balanced_accuracy']:.1%}")
@@ -47,6 +51,7 @@ if per_digit:
         }
         for d, s in per_digit.items()
     }
-    st.dataframe(rows, key="per_digit")
+    st.caption("Balanced accuracy per digit head")
+    st.dataframe(pd.DataFrame(rows).style.format("{:.1%}", na_rep="–"), key="per_digit")
 with st.expander("Full model card (JSON)"):
     st.json(card, expanded=False)

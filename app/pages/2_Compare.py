@@ -90,10 +90,11 @@ with right:
                     "IoU₂": b["iou_2"],
                     "pointing game": b["pointing_game"],
                     "mass in box": b["relevance_mass"],
-                    "seconds": 0.0,
+                    "seconds": float("nan"),  # nothing computed: shown as "–"
                 }
             )
     st.dataframe(
         pd.DataFrame(rows).set_index("method").style.format("{:.3f}", na_rep="–"),
+        height="content",
         key="compare_table",
     )

@@ -82,7 +82,7 @@ if summary is not None:
         "seconds_per_image": "s / image",
     }
     table = pd.DataFrame({n: {c: r.get(k) for k, c in columns.items()} for n, r in rows.items()}).T
-    st.dataframe(table.style.format("{:.3f}", na_rep="–"), key="leaderboard")
+    st.dataframe(table.style.format("{:.3f}", na_rep="–"), height="content", key="leaderboard")
     st.caption(
         f"Threshold: {summary['threshold_mode']} {summary['threshold']}; ± is the "
         "half-width of a 95 % confidence interval. Click a column to sort."
