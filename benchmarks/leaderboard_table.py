@@ -36,7 +36,8 @@ def main() -> None:
     flagged = [k for k, r in s.get("sanity", {}).get("methods", {}).items() if r["flagged"]]
     if flagged:
         print(
-            f"\nRandomisation check: {', '.join(flagged)} barely change when the model's "
+            f"\nRandomisation check: {', '.join(flagged)} barely "
+            f"{'change' if len(flagged) > 1 else 'changes'} when the model's "
             "weights are randomised (Spearman ρ > 0.5 after re-initialising every layer)."
         )
 
