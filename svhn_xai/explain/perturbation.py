@@ -53,8 +53,11 @@ def _spread(attribution: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return attribution / sizes[mask.expand_as(attribution)]
 
 
-def _sampled(explainer: ca.Lime, ctx: Context, mask: torch.Tensor) -> torch.Tensor:
-    """LIME-style ``attribute`` (random superpixel subsets against the baseline), spread."""
+def _sampled(
+    explainer: ca.Lime | ca.ShapleyValueSampling, ctx: Context, mask: torch.Tensor
+) -> torch.Tensor:
+    """``attribute`` of a sampling explainer (random superpixel subsets or orderings against
+    the baseline, ``n_samples`` of them, seeded), spread over each superpixel's values."""
     p = ctx.params
     torch.manual_seed(p["seed"])  # Captum draws the subsets from the global generator
     out = explainer.attribute(
@@ -208,18 +211,9 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
     ),
 )
 def shapley_value_sampling(ctx: Context) -> torch.Tensor:
-    p = ctx.params
     mask, n = _features(ctx)
-    torch.manual_seed(p["seed"])
-    out = ca.ShapleyValueSampling(_forward(ctx, p["n_samples"] * n + 1)).attribute(
-        ctx.x,
-        baselines=baseline(ctx.x, p["baseline"]),
-        target=ctx.head,
-        feature_mask=mask,
-        n_samples=p["n_samples"],
-        perturbations_per_eval=p["perturbations_per_eval"],
-    )
-    return _spread(out, mask)
+    explainer = ca.ShapleyValueSampling(_forward(ctx, ctx.params["n_samples"] * n + 1))
+    return _sampled(explainer, ctx, mask)
 
 
 @register(
