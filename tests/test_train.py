@@ -10,6 +10,7 @@ import torch
 from svhn_xai.checkpoint import load_checkpoint
 from svhn_xai.config import TrainConfig
 from svhn_xai.train import curves_path, main
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -69,14 +70,6 @@ def test_single_digit_head_trains(tmp_path):
     assert list(ckpt["metrics"]["test"]["per_digit"]) == ["4"]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:  # torchrun's --master_port=0 leaves the workers waiting forever
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_process_gloo_ranks_agree(tmp_path):
     env = {**os.environ, "SVHN_XAI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
@@ -86,7 +79,7 @@ def test_two_process_gloo_ranks_agree(tmp_path):
         "torch.distributed.run",
         "--nproc_per_node=2",
         "--master_addr=127.0.0.1",
-        f"--master_port={_free_port()}",
+        f"--master_port={free_port()}",  # torchrun's port 0 leaves the workers waiting
         "-m",
         "svhn_xai",
         "train",
@@ -116,11 +109,7 @@ def test_two_process_gloo_ranks_agree(tmp_path):
 
 @pytest.mark.slow
 def test_wandb_online_without_server_falls_back_quickly(tmp_path, monkeypatch):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens there
     monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))

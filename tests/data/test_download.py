@@ -9,6 +9,7 @@ import pytest
 from svhn_xai.data.download import download_split, fetch
 from svhn_xai.data.svhn import SVHNFolder
 from svhn_xai.errors import DownloadError
+from tests.ports import free_port
 from tests.svhn_files import SMALL_ENTRIES, SMALL_SIZES, tar_gz_of, write_split
 
 
@@ -116,11 +117,7 @@ def test_archive_without_digit_struct_is_refused(server, tmp_path):
 
 
 def test_no_network_is_one_clear_line(tmp_path):
-    import socket
-
-    with socket.socket() as s:  # a port that nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens there
     with pytest.raises(DownloadError, match="cannot reach") as info:
         fetch(f"http://127.0.0.1:{port}/test.tar.gz", tmp_path / "test.tar.gz", timeout=3)
     assert "\n" not in str(info.value)
