@@ -1,4 +1,5 @@
-"""Perturbation-family explainers (Captum): change parts of the image, watch the logit.
+"""Perturbation-family explainers (Captum, and our own Feature Permutation): change parts of
+the image, watch the logit.
 
 Features are square superpixels of ``superpixel`` pixels (64 at the defaults: 8x8 cells on a
 64x64 input), evaluated ``perturbations_per_eval`` at a time in one batched model pass.
