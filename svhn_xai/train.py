@@ -449,7 +449,6 @@ def main(
         )
         if "real" in record:
             line += f"  real bal.acc {record['real']['balanced_accuracy']:.4f}"
-        log(line + f"  ({seconds:.0f} s, {record['images_per_second']:.0f} img/s)")
         flat = {
             "train/loss": train_scores["loss"],
             "train/balanced_accuracy": train_scores["balanced_accuracy"],
@@ -482,6 +481,8 @@ def main(
             },
         )
         save_curves(history, curves_path(out))
+        # Printed only once the epoch is on disk, so a reader of this line can rely on resuming.
+        log(line + f"  ({seconds:.0f} s, {record['images_per_second']:.0f} img/s)")
         if on_epoch is not None:
             on_epoch(record)
     if distributed:
