@@ -218,7 +218,8 @@ def explain(
         head = model.head(target_digit)
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
-    x = as_input(image, model.input_size)
+    # in the model's own precision: a float64 copy gives exact-arithmetic checks their answer
+    x = as_input(image, model.input_size).to(next(model.parameters()).dtype)
     ctx = Context(model, x, head, values, progress)
 
     def count(_module: torch.nn.Module, _args: tuple, out: torch.Tensor) -> None:

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -69,8 +71,13 @@ def test_epsilon_near_zero_is_input_times_gradient(model, house):
     """On a ReLU network LRP-0 is Input x Gradient exactly (Ancona et al. 2018), biases and
     residual sums included: a known answer for the whole propagation, canonizers and all."""
     image, digit, _ = house
-    lrp0 = explain(model, image, digit, "lrp", rule="epsilon", epsilon=1e-9).attribution
-    ixg = explain(model, image, digit, "input_x_gradient").attribution
+    # In float64: in float32 a residual sum that nearly cancels makes the split of relevance
+    # between its two branches ill-conditioned, and one patch differs by up to 8 % of the maximum
+    # (seen on an AVX-512 CPU, whose convolution kernels round differently).
+    exact = copy.deepcopy(model).double()
+    lrp0 = explain(exact, image, digit, "lrp", rule="epsilon", epsilon=1e-9).attribution
+    ixg = explain(exact, image, digit, "input_x_gradient").attribution
     np.testing.assert_allclose(lrp0, ixg, rtol=1e-3, atol=1e-4 * np.abs(ixg).max())
+    ixg = explain(model, image, digit, "input_x_gradient").attribution
     default = explain(model, image, digit, "lrp").attribution  # epsilon 0.1: its own map
     assert not np.allclose(default, ixg, rtol=1e-2, atol=1e-3 * np.abs(ixg).max())
