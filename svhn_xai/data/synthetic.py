@@ -1,11 +1,13 @@
 """Synthetic house numbers with exact per-digit boxes: the offline default data source.
 
-Each item is a seeded scene: 1-5 digits in one of the fonts that matplotlib ships, ink and
-plate colours of either polarity, a textured wall, small rotation and shear, blur, noise, JPEG
-artefacts, and now and then a digit or letter of a neighbouring sign cut by the crop's edge
-(not labelled, as in SVHN). Boxes are measured on the rendered ink after every geometric
-change, so they are exact; they are then padded a little, the way SVHN's annotators drew them.
-Items are :class:`HouseNumber` records, like the real reader's.
+Each item is a seeded scene: 1-5 digits in one of the fonts that matplotlib ships, thickened
+or condensed, ink and plate colours of either polarity (mostly dull, as paint and weathered
+plates are), a textured wall, a plate with or without a frame, small rotation and shear, blur,
+noise, the softness of a photo taken from afar, JPEG artefacts, and now and then a digit or
+letter of a neighbouring sign cut by the crop's edge (not labelled, as in SVHN). Boxes are
+measured on the rendered ink after every geometric change, so they are exact; they are then
+padded a little, the way SVHN's annotators drew them. Items are :class:`HouseNumber` records,
+like the real reader's.
 """
 
 from __future__ import annotations
@@ -56,9 +58,9 @@ def _colour_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     while True:
         plate = rng.uniform(0, 255, 3)
         ink = rng.uniform(0, 255, 3)
-        if rng.random() < 0.5:  # often near-grey, like most real plates and paint
-            plate = plate.mean() + (plate - plate.mean()) * 0.3
-            ink = ink.mean() + (ink - ink.mean()) * 0.3
+        if rng.random() < 0.8:  # mostly dull: most real plates and paint are near grey
+            plate = plate.mean() + (plate - plate.mean()) * rng.uniform(0, 0.4)
+            ink = ink.mean() + (ink - ink.mean()) * rng.uniform(0, 0.4)
         if abs(plate.mean() - ink.mean()) > 60 or np.abs(plate - ink).max() > 110:
             return plate, ink
 
@@ -67,6 +69,8 @@ def _wall(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     """A textured background of shape (H, W, 3), float in [0, 255]."""
     width, height = size
     base = rng.uniform(0, 255, 3)
+    if rng.random() < 0.8:  # brick, render and wood photograph dull
+        base = base.mean() + (base - base.mean()) * rng.uniform(0, 0.5)
     yy, xx = np.mgrid[0:height, 0:width]
     angle = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(angle) * xx + np.sin(angle) * yy) / max(width, height)
@@ -83,11 +87,20 @@ def _wall(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
 
 
 def _render_glyph(
-    char: str, font: ImageFont.FreeTypeFont, canvas: tuple[int, int], origin: tuple[float, float]
+    char: str,
+    font: ImageFont.FreeTypeFont,
+    canvas: tuple[int, int],
+    origin: tuple[float, float],
+    stroke: int = 0,
 ) -> np.ndarray:
-    """Coverage mask of one character drawn at ``origin`` on a canvas: float (H, W) in [0, 1]."""
+    """Coverage mask of one character drawn at ``origin`` on a canvas: float (H, W) in [0, 1].
+
+    ``stroke`` (pixels) thickens the glyph: house numbers are mostly bolder than book fonts.
+    """
     layer = Image.new("L", canvas, 0)
-    ImageDraw.Draw(layer).text(origin, char, fill=255, font=font)
+    ImageDraw.Draw(layer).text(
+        origin, char, fill=255, font=font, stroke_width=stroke, stroke_fill=255
+    )
     return np.asarray(layer, dtype=np.float64) / 255.0
 
 
@@ -97,8 +110,12 @@ def _affine(rng: np.random.Generator, size: tuple[int, int], strength: float) ->
     angle = np.deg2rad(rng.uniform(-8, 8) * strength)
     shear = rng.uniform(-0.25, 0.25) * strength
     scale_y = 1 + rng.uniform(-0.1, 0.1) * strength  # a hint of perspective foreshortening
+    scale_x = rng.uniform(0.8, 1.15)  # condensed and extended lettering
     forward = np.array(
-        [[np.cos(angle), -np.sin(angle) + shear], [np.sin(angle), np.cos(angle) * scale_y]]
+        [
+            [np.cos(angle) * scale_x, -np.sin(angle) + shear],
+            [np.sin(angle), np.cos(angle) * scale_y],
+        ]
     )
     inverse = np.linalg.inv(forward)  # PIL maps output pixels back to input pixels
     centre = np.array([width / 2, height / 2])
@@ -128,8 +145,9 @@ def make_house_number(rng: np.random.Generator, name: str = "synthetic") -> Hous
     count = int(rng.choice(np.arange(1, 6), p=DIGIT_COUNT_PROBS))
     digits = [int(d) for d in rng.integers(0, 10, count)]
 
+    stroke = int(rng.uniform(0, 0.09) * glyph_height) if rng.random() < 0.6 else 0
     # lay the digits out left to right with random tracking
-    advances = [font.getlength(str(d)) for d in digits]
+    advances = [font.getlength(str(d)) + 2 * stroke for d in digits]
     gap = rng.uniform(-0.05, 0.35) * glyph_height
     text_width = sum(advances) + gap * (count - 1)
     pad_x = rng.uniform(0.3, 1.5) * glyph_height
@@ -141,7 +159,7 @@ def make_house_number(rng: np.random.Generator, name: str = "synthetic") -> Hous
     y = pad_y - ascent + rng.uniform(-0.1, 0.1) * glyph_height
     masks = []
     for digit, advance in zip(digits, advances):
-        masks.append(_render_glyph(str(digit), font, (width, height), (x, y)))
+        masks.append(_render_glyph(str(digit), font, (width, height), (x + stroke, y), stroke))
         x += advance + gap
 
     # neighbouring signs: an unlabelled glyph whose body the model's crop will cut in half
@@ -156,7 +174,7 @@ def make_house_number(rng: np.random.Generator, name: str = "synthetic") -> Hous
             side = rng.random() < 0.5
             reach = 0.15 * (box[2] - box[0]) * rng.uniform(0.2, 0.9)
             dx = box[0] - reach - font.getlength(char) if side else box[2] + reach
-            distractors.append(_render_glyph(char, font, (width, height), (dx, y)))
+            distractors.append(_render_glyph(char, font, (width, height), (dx, y), stroke))
 
     coeffs = _affine(rng, (width, height), strength=rng.uniform(0, 1))
     masks = [_warp(m, coeffs) for m in masks]
@@ -173,6 +191,12 @@ def make_house_number(rng: np.random.Generator, name: str = "synthetic") -> Hous
         x0, y0 = int(max(ink_box[0] - px, 0)), int(max(ink_box[1] - py, 0))
         x1, y1 = int(min(ink_box[2] + px, width)), int(min(ink_box[3] + py, height))
         canvas[y0:y1, x0:x1] = plate + rng.normal(0, 4, (y1 - y0, x1 - x0, 3))
+        if rng.random() < 0.3:  # a painted or metal frame around the plate
+            t = max(1, int(rng.uniform(0.04, 0.12) * glyph_height))
+            frame = np.zeros((height, width), dtype=bool)
+            frame[y0:y1, x0:x1] = True
+            frame[y0 + t : y1 - t, x0 + t : x1 - t] = False
+            canvas[frame] = ink_colour
     else:
         canvas = canvas * 0.5 + plate * 0.5
     for mask in masks + distractors:
@@ -186,6 +210,13 @@ def make_house_number(rng: np.random.Generator, name: str = "synthetic") -> Hous
     blur = rng.uniform(0, 1.2) * glyph_height / 24
     if blur > 0.2:
         image = image.filter(ImageFilter.GaussianBlur(blur))
+    if rng.random() < 0.5:  # photographed from afar: digits 10-20 px tall, then enlarged
+        small = rng.uniform(10, 20) / glyph_height
+        if small < 1:
+            low = (max(int(width * small), 1), max(int(height * small), 1))
+            image = image.resize(low, Image.Resampling.BILINEAR).resize(
+                (width, height), Image.Resampling.BILINEAR
+            )
     array = np.asarray(image, dtype=np.float64)
     array = array + rng.normal(0, rng.uniform(0, 10), array.shape)
     image = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
