@@ -16,7 +16,7 @@ from zennit.composites import (
     LayerMapComposite,
     layer_map_base,
 )
-from zennit.core import Composite
+from zennit.core import Composite, stabilize
 from zennit.layer import Sum
 from zennit.rules import AlphaBeta, Epsilon, Gamma, ZPlus
 from zennit.types import Convolution
@@ -42,8 +42,17 @@ class AddCanonizer(AttributeCanonizer):
         return self.canonizer_sum(torch.stack([a, b], dim=-1))
 
 
-def canonizers() -> list:
-    return [SequentialMergeBatchNorm(), AddCanonizer()]
+def canonize(model: torch.nn.Module) -> None:
+    """Make ``model`` LRP-ready for good: BatchNorms merged into their convolutions, each
+    residual :class:`Add` a zennit ``Sum``.
+
+    zennit leaves a merged BatchNorm's ``eps`` in place, so the "identity" it leaves behind
+    divides by sqrt(1 + eps): about 1e-4 off in the logit over ResNet-18's twenty of them.
+    Setting ``eps`` to 0 makes the canonized copy compute exactly the model's function.
+    """
+    for instance in SequentialMergeBatchNorm().apply(model):
+        instance.batch_norm.eps = 0.0
+    AddCanonizer().apply(model)
 
 
 def composite(rule: str, epsilon: float = 1e-6, gamma: float = 0.25) -> Composite:
@@ -92,3 +101,36 @@ def relevance(
     with Gradient(model=model, composite=composite(rule, epsilon, gamma)) as attributor:
         _, rel = attributor(x, start)
     return rel
+
+
+# Every layer that the epsilon rule and zennit's base layer map (Norm) treat alike: a linear map
+# whose relevance is split in proportion to each input's contribution, over a stabilised sum.
+_PROPORTIONAL = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.AdaptiveAvgPool2d, Sum)
+
+
+def epsilon_relevance(
+    model: torch.nn.Module, x: torch.Tensor, head: int, epsilon: float
+) -> torch.Tensor:
+    """Epsilon-rule relevance (N, 3, H, W), as :func:`relevance` gives it, in one backward pass.
+
+    With relevance written as value x "modified gradient" at every layer (R = z * g), the
+    epsilon rule R_in = x * W^T (R_out / (z + eps sign z)) is plain backpropagation in which the
+    gradient at each proportional layer's output z is first multiplied by z / (z + eps sign z);
+    ReLUs (Pass), the max-pool and reshapes then behave exactly as their gradients do. zennit
+    computes the same numbers by re-running every layer's forward inside its backward hooks,
+    about twice the work. ``model`` is :func:`canonized` (BatchNorms merged, sums as ``Sum``).
+    """
+
+    def damp(_module: torch.nn.Module, _args: tuple, z: torch.Tensor) -> None:
+        z.register_hook(lambda grad: grad * z / stabilize(z, epsilon))
+
+    handles = [
+        m.register_forward_hook(damp) for m in model.modules() if isinstance(m, _PROPORTIONAL)
+    ]
+    try:
+        x = x.detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(x)[:, head].sum(), x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return x.detach() * grad
