@@ -57,3 +57,9 @@ def test_export_halves_weights_and_measures_its_own_card(tmp_path, monkeypatch, 
     reported = json.loads(capsys.readouterr().out)["synthetic_balanced_accuracy"]
     assert reported == card["metrics"]["test"]["balanced_accuracy"]
     assert model.digits == tuple(range(10))
+    # the test command, at its defaults, reproduces the card's score (no bf16 by default)
+    args = ["test", "--data", "svhn", "--root", str(FIXTURES.parent), "--split", "train"]
+    assert run([*args, "--indices", "6:12", "--checkpoint", str(out), "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    for key in ("balanced_accuracy", "loss"):
+        assert scored[key] == card["metrics"]["real"][key], key
