@@ -436,10 +436,11 @@ def main(
             "images_per_second": round(len(loader) * cfg.batch_size * world / seconds, 1),
             "lr": optimizer.param_groups[0]["lr"],
             "train": train_scores,
-            "test": evaluate(model, test_set, digits, device, amp, pos_weight),
+            # scored in float32 like `test` and `export`, so the history matches their numbers
+            "test": evaluate(model, test_set, digits, device, False, pos_weight),
         }
         if real_set is not None:
-            record["real"] = evaluate(model, real_set, digits, device, amp, pos_weight)
+            record["real"] = evaluate(model, real_set, digits, device, False, pos_weight)
         history.append(record)
         line = (
             f"epoch {epoch + 1}/{cfg.epochs}  train loss {train_scores['loss']:.4f} "

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from svhn_xai.checkpoint import load_checkpoint
+from svhn_xai.checkpoint import load_checkpoint, load_model
 from svhn_xai.config import TrainConfig
-from svhn_xai.train import curves_path, main
+from svhn_xai.train import curves_path, evaluate, load_tensors, main
 from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,6 +39,18 @@ def test_training_writes_checkpoint_card_and_curves(tmp_path):
     assert "optimizer_state" in ckpt and (tmp_path / "run.json").is_file()
     assert curves_path(tmp_path / "run.pt").stat().st_size > 1000
     assert 0 <= metrics["test"]["balanced_accuracy"] <= 1
+
+
+def test_history_is_scored_in_float32_even_when_training_in_bf16(tmp_path):
+    cfg = _tiny(tmp_path, amp="on", epochs=1)
+    history = main(cfg)["history"]
+    model, _ = load_model(cfg.out)
+    rate = load_tensors(cfg, "synthetic", "train", None, 48, cfg.jitter).positive_rate()
+    rate = rate.clip(1e-3, 1 - 1e-3)
+    pos_weight = torch.tensor((1 - rate) / rate, dtype=torch.float32)
+    test = load_tensors(cfg, "synthetic", "test", None, 16, 0.0)
+    fp32 = evaluate(model, test, model.digits, torch.device("cpu"), False, pos_weight)
+    assert history[-1]["test"]["loss"] == pytest.approx(fp32["loss"], rel=1e-5)
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
