@@ -102,11 +102,11 @@ def canonized(model: torch.nn.Module) -> torch.nn.Module:
     ),
 )
 def lrp(ctx: Context) -> torch.Tensor:
-    from svhn_xai.explain.zennit_rules import epsilon_relevance, relevance
+    from svhn_xai.explain.zennit_rules import epsilon_relevance, one_pass_covers, relevance
 
     p = ctx.params
     ctx.model_passes += len(ctx.x)  # one forward and backward through the private copy
     private = canonized(ctx.model)
-    if p["rule"] == "epsilon":  # the default: the same numbers in half the time
+    if p["rule"] == "epsilon" and one_pass_covers(private):  # the same numbers, half the time
         return epsilon_relevance(private, ctx.x, ctx.head, p["epsilon"])
     return relevance(private, ctx.x, ctx.head, p["rule"], p["epsilon"], p["gamma"])

@@ -106,6 +106,18 @@ def relevance(
 # Every layer that the epsilon rule and zennit's base layer map (Norm) treat alike: a linear map
 # whose relevance is split in proportion to each input's contribution, over a stabilised sum.
 _PROPORTIONAL = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.AdaptiveAvgPool2d, Sum)
+# Layers through which relevance moves as the gradient does: ReLU (zennit's Pass), max-pool,
+# reshape, and the BatchNorms that canonizing reduced to the identity.
+_AS_GRADIENT = (torch.nn.ReLU, torch.nn.MaxPool2d, torch.nn.Flatten, torch.nn.BatchNorm2d)
+
+
+_COVERED = tuple(t.__name__ for t in _PROPORTIONAL + _AS_GRADIENT)
+
+
+def one_pass_covers(model: torch.nn.Module) -> bool:
+    """Whether every layer of ``model`` is one :func:`epsilon_relevance` is exact for."""
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    return all(isinstance(m, _PROPORTIONAL + _AS_GRADIENT) for m in leaves)
 
 
 def epsilon_relevance(
@@ -120,6 +132,9 @@ def epsilon_relevance(
     computes the same numbers by re-running every layer's forward inside its backward hooks,
     about twice the work. ``model`` is :func:`canonized` (BatchNorms merged, sums as ``Sum``).
     """
+
+    if not one_pass_covers(model):
+        raise ValueError("one-pass epsilon LRP covers only " + ", ".join(_COVERED))
 
     def damp(_module: torch.nn.Module, _args: tuple, z: torch.Tensor) -> None:
         z.register_hook(lambda grad: grad * z / stabilize(z, epsilon))

@@ -6,7 +6,8 @@ import torch
 
 from svhn_xai.explain import count_hooks, explain
 from svhn_xai.explain.lrp import RULES, canonized
-from svhn_xai.explain.zennit_rules import epsilon_relevance, relevance
+from svhn_xai.explain.zennit_rules import epsilon_relevance, one_pass_covers, relevance
+from svhn_xai.model import DigitResNet18
 from tests.models import random_model
 
 
@@ -24,10 +25,16 @@ def test_epsilon_relevance_sums_to_the_logit_without_biases(seed, image_tensor):
     assert count_hooks(private) == 0
 
 
-@pytest.mark.parametrize("epsilon", [1e-9, 0.1, 1.0])
-def test_one_pass_epsilon_equals_zennits(epsilon, image_tensor):
+@pytest.mark.parametrize(
+    ("epsilon", "stem"), [(1e-9, "imagenet"), (0.1, "small"), (1.0, "imagenet")]
+)
+def test_one_pass_epsilon_equals_zennits(epsilon, stem, image_tensor):
     """The default rule's one-backward-pass form gives zennit's numbers, biases and all."""
-    private = canonized(random_model(0).double())
+    model = random_model(0).double()
+    if stem == "small":
+        model = DigitResNet18(stem="small").double().eval()
+    private = canonized(model)
+    assert one_pass_covers(private)
     x = torch.cat([image_tensor, torch.rand(1, *image_tensor.shape[1:])]).double()
     expected = relevance(private, x, 3, "epsilon", epsilon, gamma=0.25)
     got = epsilon_relevance(private, x, 3, epsilon)
@@ -41,6 +48,16 @@ def test_the_canonized_copy_computes_the_models_function(image_tensor):
     x = image_tensor.double()
     with torch.no_grad():
         torch.testing.assert_close(canonized(model)(x), model(x), rtol=1e-12, atol=1e-12)
+
+
+def test_a_layer_the_one_pass_form_does_not_know_goes_through_zennit(house):
+    model = random_model(0)
+    model.layer1[0].relu1 = torch.nn.LeakyReLU(0.1)  # not a ReLU: Pass is no longer its gradient
+    assert not one_pass_covers(canonized(model))
+    got = explain(model, house[0], house[1], "lrp").attribution
+    x = torch.from_numpy(house[0].copy()).permute(2, 0, 1).float().div(255)[None]
+    expected = relevance(canonized(model), x, model.head(house[1]), "epsilon", 0.1, 0.25)
+    np.testing.assert_allclose(got, expected[0].numpy(), rtol=1e-5, atol=1e-8)
 
 
 def test_canonizing_leaves_the_weights_as_they_were(image_tensor):
