@@ -106,18 +106,28 @@ def relevance(
 # Every layer that the epsilon rule and zennit's base layer map (Norm) treat alike: a linear map
 # whose relevance is split in proportion to each input's contribution, over a stabilised sum.
 _PROPORTIONAL = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.AdaptiveAvgPool2d, Sum)
-# Layers through which relevance moves as the gradient does: ReLU (zennit's Pass), max-pool,
-# reshape, and the BatchNorms that canonizing reduced to the identity.
-_AS_GRADIENT = (torch.nn.ReLU, torch.nn.MaxPool2d, torch.nn.Flatten, torch.nn.BatchNorm2d)
+# Layers through which relevance moves as the gradient does: ReLU (zennit's Pass), max-pool and
+# reshape. A BatchNorm joins them only once canonizing has reduced it to the identity.
+_AS_GRADIENT = (torch.nn.ReLU, torch.nn.MaxPool2d, torch.nn.Flatten)
 
 
-_COVERED = tuple(t.__name__ for t in _PROPORTIONAL + _AS_GRADIENT)
+def _is_identity(bn: torch.nn.BatchNorm2d) -> bool:
+    return (
+        bn.eps == 0
+        and bool((bn.weight == 1).all() and (bn.bias == 0).all())
+        and bool((bn.running_mean == 0).all() and (bn.running_var == 1).all())
+    )
 
 
 def one_pass_covers(model: torch.nn.Module) -> bool:
-    """Whether every layer of ``model`` is one :func:`epsilon_relevance` is exact for."""
+    """Whether :func:`epsilon_relevance` is exact for every layer of ``model``: proportional
+    layers, layers that pass relevance as their gradient does, and merged BatchNorms."""
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
-    return all(isinstance(m, _PROPORTIONAL + _AS_GRADIENT) for m in leaves)
+    return all(
+        isinstance(m, _PROPORTIONAL + _AS_GRADIENT)
+        or (isinstance(m, torch.nn.BatchNorm2d) and _is_identity(m))
+        for m in leaves
+    )
 
 
 def epsilon_relevance(
@@ -130,11 +140,9 @@ def epsilon_relevance(
     gradient at each proportional layer's output z is first multiplied by z / (z + eps sign z);
     ReLUs (Pass), the max-pool and reshapes then behave exactly as their gradients do. zennit
     computes the same numbers by re-running every layer's forward inside its backward hooks,
-    about twice the work. ``model`` is :func:`canonized` (BatchNorms merged, sums as ``Sum``).
+    about twice the work. ``model`` is :func:`canonized` (BatchNorms merged, sums as ``Sum``)
+    and :func:`one_pass_covers` it; the caller checks, once.
     """
-
-    if not one_pass_covers(model):
-        raise ValueError("one-pass epsilon LRP covers only " + ", ".join(_COVERED))
 
     def damp(_module: torch.nn.Module, _args: tuple, z: torch.Tensor) -> None:
         z.register_hook(lambda grad: grad * z / stabilize(z, epsilon))
