@@ -437,10 +437,10 @@ def main(
             "lr": optimizer.param_groups[0]["lr"],
             "train": train_scores,
             # scored in float32 like `test` and `export`, so the history matches their numbers
-            "test": evaluate(model, test_set, digits, device, False, pos_weight),
+            "test": evaluate(model, test_set, digits, device, pos_weight=pos_weight),
         }
         if real_set is not None:
-            record["real"] = evaluate(model, real_set, digits, device, False, pos_weight)
+            record["real"] = evaluate(model, real_set, digits, device, pos_weight=pos_weight)
         history.append(record)
         line = (
             f"epoch {epoch + 1}/{cfg.epochs}  train loss {train_scores['loss']:.4f} "
@@ -462,7 +462,7 @@ def main(
         if "real" in record:
             flat["real/balanced_accuracy"] = record["real"]["balanced_accuracy"]
         tracker.log(flat, step=epoch + 1)
-        _log_samples(tracker, model, test_set, digits, device, amp, epoch + 1)
+        _log_samples(tracker, model, test_set, digits, device, epoch + 1)
         metrics = {
             "history": history,
             "test": record["test"],
@@ -507,14 +507,14 @@ def _log_samples(
     tensors: TensorSet,
     digits: tuple[int, ...],
     device: torch.device,
-    amp: bool,
     step: int,
 ) -> None:
-    """A panel of eight test images captioned with truth and predicted digits."""
+    """A panel of eight test images captioned with truth and predicted digits (float32, like
+    the scores)."""
     if tracker.run is None:
         return
     images = tensors.images[:8]
-    probs = predict(model, images, device, amp)
+    probs = predict(model, images, device)
     captions = []
     for p, presence in zip(probs, tensors.presence[:8]):
         truth = "".join(str(d) for d in digits if presence[d] > 0.5)
