@@ -51,6 +51,24 @@ def _data_options(p: argparse.ArgumentParser, split: str) -> None:
     p.add_argument("--indices", help="0-based slice 'START:STOP' of the split (e.g. 0:128)")
 
 
+def _threshold_options(p: argparse.ArgumentParser) -> None:
+    from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+
+    p.add_argument(
+        "--threshold-mode", choices=tuple(THRESHOLD_MODES), default=DEFAULT_PROTOCOL.mode
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_PROTOCOL.value,
+        help="; ".join(
+            f"{m.key}: {m.param} in [{m.low:g}, {m.high:g}]"
+            for m in THRESHOLD_MODES.values()
+            if m.param
+        ),
+    )
+
+
 def _print(payload: dict[str, Any], as_json: bool, text: Callable[[dict[str, Any]], str]) -> None:
     print(json.dumps(payload, indent=2) if as_json else text(payload))
 
@@ -477,13 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--digit", type=_digit, required=True, help="the digit to explain")
     p.add_argument("--method", default="integrated_gradients", help="see `methods`")
     p.add_argument("--param", type=_param, action="append", help="name=value (repeatable)")
-    p.add_argument("--threshold-mode", choices=("value", "topk", "otsu"), default="value")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=0.5,
-        help="value mode: in [0, 1]; topk mode: per cent of pixels",
-    )
+    _threshold_options(p)
     p.add_argument(
         "--reduction",
         choices=("sum", "abs", "positive"),
@@ -510,8 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default="all", help="all, or comma-separated registry keys")
     p.add_argument("--digit", default="all", help="a digit 0-9, or all (every digit present)")
     p.add_argument("--limit", type=int, help="use the first N images")
-    p.add_argument("--threshold-mode", choices=("value", "topk", "otsu"), default="value")
-    p.add_argument("--threshold", type=float, default=0.5)
+    _threshold_options(p)
     p.add_argument(
         "--sanity",
         type=int,
