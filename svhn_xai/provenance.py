@@ -111,7 +111,10 @@ def provenance(
     if command is None:
         main = sys.modules.get("__main__")
         spec = getattr(main, "__spec__", None)
-        argv = ["-m", spec.name, *sys.argv[1:]] if spec and spec.name else sys.argv
+        if spec is not None and spec.name:  # python -m pkg runs pkg.__main__
+            argv = ["-m", spec.name.removesuffix(".__main__"), *sys.argv[1:]]
+        else:
+            argv = sys.argv
         command = " ".join(["python", *argv])
     block: dict[str, Any] = {
         "command": command,
