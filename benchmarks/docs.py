@@ -154,6 +154,9 @@ def _metric_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def _caption(s: dict[str, Any]) -> str:
     parts = []
+    if s.get("data"):
+        where = f"{s['data']} {s.get('split', '')}".rstrip()
+        parts.append(where + (f" [{s['indices']}]" if s.get("indices") else ""))
     if "n_images" in s:
         parts.append(f"{s['n_images']} images")
     if "n_pairs" in s:
