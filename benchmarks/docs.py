@@ -4,7 +4,8 @@
     python -m benchmarks.docs --check    # exit 1 and print a diff where a document differs
     python -m benchmarks.docs --render leaderboard results/synthetic_test.json   # print one
 
-A table sits between two markers; everything between them is generated and is overwritten:
+A table sits between two markers, each at the start of its line; everything between them is
+generated and is overwritten:
 
     <!-- table: KIND FILE [FILE ...] -->
     ...
@@ -28,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# a marker starts its line (an indented example of one is not a marker)
 BLOCK = re.compile(
-    r"(?P<open><!-- table: (?P<spec>[^\n]*?) -->\n)(?P<body>.*?)(?P<close><!-- end -->)", re.S
+    r"^(?P<open><!-- table: (?P<spec>[^\n]*?) -->\n)(?P<body>.*?)(?P<close>^<!-- end -->)",
+    re.S | re.M,
 )
 Renderer = Callable[[Sequence[dict[str, Any]]], str]
 RENDERERS: dict[str, Renderer] = {}
@@ -292,8 +295,9 @@ def budgets(data: Sequence[dict[str, Any]]) -> str:
             if step.get("completeness_gap_median") is not None:
                 default += f", completeness gap {step['completeness_gap_median']:.1%}"
         seconds = _num(step["seconds_median"]) if step else "–"
-        rows.append([f"{m['method']} (`{m['parameter']}`)", small, default, seconds,
-                     str(m["reference"])])  # fmt: skip
+        rows.append(
+            [f"{m['method']} (`{m['parameter']}`)", small, default, seconds, str(m["reference"])]
+        )
     header = ["method (budget)", "below default", "default", "s / image", "reference"]
     return f"{d['n_images']} held-out {d['data']} images\n\n" + _table(header, rows)
 
@@ -309,12 +313,19 @@ def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
             captum = f"{r['captum_seconds']:.3g}{star}"
             speedup = f"{r['captum_seconds'] / r['seconds']:.1f}×"
         else:
-            captum, speedup = f"fails ({r.get('captum_error', '?')})", "–"
+            captum, speedup = r.get("captum_error") or "–", "–"
         ratio = r["seconds"] / r["floor_seconds"]
         rows.append(
-            [r["method"], _num(r["seconds"]), str(r["passes"]), _num(r["floor_seconds"]),
-             _num(ratio, 2), captum, speedup]
-        )  # fmt: skip
+            [
+                r["method"],
+                _num(r["seconds"]),
+                str(r["passes"]),
+                _num(r["floor_seconds"]),
+                _num(ratio, 2),
+                captum,
+                speedup,
+            ]
+        )
     header = ["method", "s", "passes", "floor s", "/ floor", "Captum s", "speed-up"]
     lines = [
         f"Median of {d['repeats']} runs; batched forward {d['batched_forward_ms']:.2f} ms/image, "
@@ -323,16 +334,24 @@ def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
         _table(header, rows),
     ]
     extra = [
-        [f"{r['method']}, {r['n_samples']} samples (Captum's default)", _num(r["seconds"]),
-         f"{r['captum_seconds']:.3g}", f"{r['captum_seconds'] / r['seconds']:.1f}×"]
+        [
+            f"{r['method']}, {r['n_samples']} samples (Captum's default)",
+            _num(r["seconds"]),
+            f"{r['captum_seconds']:.3g}",
+            f"{r['captum_seconds'] / r['seconds']:.1f}×",
+        ]
         for r in d.get("at_captum_budget") or []
-    ]  # fmt: skip
+    ]
     same = d.get("occlusion_same_window_and_stride")
     if same:
         extra.append(
-            ["occlusion, Captum given our window and stride", _num(same["seconds"]),
-             f"{same['captum_seconds']:.3g}", f"{same['captum_seconds'] / same['seconds']:.1f}×"]
-        )  # fmt: skip
+            [
+                "occlusion, Captum given our window and stride",
+                _num(same["seconds"]),
+                f"{same['captum_seconds']:.3g}",
+                f"{same['captum_seconds'] / same['seconds']:.1f}×",
+            ]
+        )
     if extra:
         lines += ["", _table(["same budget as Captum", "s", "Captum s", "speed-up"], extra)]
     return "\n".join(lines)
@@ -344,11 +363,15 @@ def train_throughput(data: Sequence[dict[str, Any]]) -> str:
     step (batch gather, augmentation, forward, backward, optimiser)."""
     (d,) = data
     rows = [
-        [f"`{r['stem']}`", r["precision"], _num(r["model_images_per_s"], 1),
-         _num(r["full_step_images_per_s"], 1),
-         _num(r["full_step_images_per_s"] / r["model_images_per_s"], 2)]
+        [
+            f"`{r['stem']}`",
+            r["precision"],
+            _num(r["model_images_per_s"], 1),
+            _num(r["full_step_images_per_s"], 1),
+            _num(r["full_step_images_per_s"] / r["model_images_per_s"], 2),
+        ]
         for r in d["rows"]
-    ]  # fmt: skip
+    ]
     header = ["stem", "precision", "model fwd+bwd, img/s ↑", "full step, img/s ↑", "full / model"]
     return f"Device {d['device']}, batch {d['batch_size']}\n\n" + _table(header, rows)
 
@@ -381,10 +404,12 @@ def app_load(data: Sequence[dict[str, Any]]) -> str:
         ["reruns", str(d["reruns"])],
         ["errors shown to a user ↓", str(d["user_errors"])],
         ["AppTest's own lookup failures (not shown to a user)", str(d["harness_errors"])],
-        ["latency per rerun, median / p95 ↓",
-         f"{_num(d['median_ms'], 0)} / {_num(d['p95_ms'], 0)} ms"],
+        [
+            "latency per rerun, median / p95 ↓",
+            f"{_num(d['median_ms'], 0)} / {_num(d['p95_ms'], 0)} ms",
+        ],
         ["memory (MB)", f"{d['memory_before_mb']:.0f} → {d['memory_after_mb']:.0f} ({grew:+.0f})"],
-    ]  # fmt: skip
+    ]
     return _table(["measure", "value"], rows)
 
 
@@ -398,11 +423,14 @@ def model_scores(data: Sequence[dict[str, Any]]) -> str:
     digits = sorted(metrics[sets[0]]["per_digit"], key=int)
     header = ["balanced accuracy ↑", "n images", "all digits", *digits]
     rows = [
-        [names[k], str(metrics[k].get("n_images", "?")),
-         f"**{metrics[k]['balanced_accuracy']:.1%}**",
-         *(f"{metrics[k]['per_digit'][d]['balanced_accuracy']:.1%}" for d in digits)]
+        [
+            names[k],
+            str(metrics[k].get("n_images", "?")),
+            f"**{metrics[k]['balanced_accuracy']:.1%}**",
+            *(f"{metrics[k]['per_digit'][d]['balanced_accuracy']:.1%}" for d in digits),
+        ]
         for k in sets
-    ]  # fmt: skip
+    ]
     return _table(header, rows)
 
 
@@ -474,8 +502,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.check and diffs:
-        print(f"\n{', '.join(diffs)}: tables differ from their results files; "
-              "run python -m benchmarks.docs", file=sys.stderr)  # fmt: skip
+        print(
+            f"\n{', '.join(diffs)}: tables differ from their results files; "
+            "run python -m benchmarks.docs",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
