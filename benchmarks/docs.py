@@ -84,7 +84,11 @@ def _source_line(paths: Sequence[str], data: Sequence[dict[str, Any]]) -> str:
             features = "/".join(m.get("cpu_features") or [])
             cpu = f"{m.get('cpu', '?')}{f' ({features})' if features else ''}"
             gpu = f", {m['gpu']}" if m.get("gpu") else ""
-            where.append(f"{cpu}, {m.get('cores', '?')} cores{gpu}, torch {m.get('torch', '?')}")
+            threads = m.get("torch_threads")
+            threads = f" ({threads} torch thread{'s' * (threads != 1)})" if threads else ""
+            where.append(
+                f"{cpu}, {m.get('cores', '?')} cores{threads}{gpu}, torch {m.get('torch', '?')}"
+            )
         parts.append(", ".join(where))
     return "<sub>Source: " + "; ".join(parts) + ".</sub>"
 
@@ -269,7 +273,8 @@ def rule_choice(data: Sequence[dict[str, Any]]) -> str:
         if rule == "gamma":
             return f"gamma, γ = {p.get('gamma', defaults['gamma']):g}"
         if rule == "epsilon":
-            return f"epsilon, ε = {p['epsilon']:g}"
+            near_zero = " (≈ Input × Gradient)" if p["epsilon"] < 1e-3 else ""
+            return f"epsilon, ε = {p['epsilon']:g}{near_zero}"
         return f"{rule} (ε = {p['epsilon']:g} on epsilon layers)" if "_" in rule else rule
 
     return _choice_table(data, "lrp", label)

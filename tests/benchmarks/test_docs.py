@@ -105,14 +105,20 @@ def test_source_line_names_commit_and_machine(tmp_path):
         **LEADERBOARD,
         "provenance": {
             "commit": "0123456789abcdef",
-            "machine": {"cpu": "AMD EPYC", "cpu_features": ["avx2"], "cores": 2, "torch": "2.14.1"},
+            "machine": {
+                "cpu": "AMD EPYC",
+                "cpu_features": ["avx2"],
+                "cores": 2,
+                "torch": "2.14.1",
+                "torch_threads": 1,
+            },
         },
     }
     (root / "results" / "board.json").write_text(json.dumps(board))
     last = docs.render("leaderboard results/board.json", root).splitlines()[-1]
     assert last == (
-        "<sub>Source: `results/board.json`, commit `0123456`, AMD EPYC (avx2), 2 cores, "
-        "torch 2.14.1.</sub>"
+        "<sub>Source: `results/board.json`, commit `0123456`, AMD EPYC (avx2), 2 cores "
+        "(1 torch thread), torch 2.14.1.</sub>"
     )
 
 
@@ -278,7 +284,7 @@ def test_rule_choice_labels_each_rule_and_marks_the_registry_default(tmp_path):
     lines = _render(tmp_path, "rule_choice", run)
     assert lines[0] == "| variant | pointing ↑, 20 real | mass in box ↑, 20 real |"
     assert lines[2:6] == [
-        "| epsilon, ε = 1e-06 | 0.80 | 0.40 |",
+        "| epsilon, ε = 1e-06 (≈ Input × Gradient) | 0.80 | 0.40 |",
         "| **epsilon, ε = 0.1** (default) | 0.90 | 0.50 |",
         "| gamma, γ = 0.25 | 0.70 | 0.30 |",
         "| whole-image baseline | 0.25 | 0.25 |",
