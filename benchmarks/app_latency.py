@@ -1,9 +1,11 @@
 """App latency in a real browser: cold start to the first interactive Explain page, and the
 round trip of a threshold change (keypress to the new IoU shown).
 
-    python -m benchmarks.app_latency [--repeats 20]   (from the repository root: it uses tests/app)
+    python -m benchmarks.app_latency [--repeats 20] [--out results/app_latency.json]
+    (from the repository root: it uses tests/app)
 
-Needs Debian's Chromium (/usr/bin/chromium). Everything runs on 127.0.0.1.
+Needs Debian's Chromium (/usr/bin/chromium). Everything runs on 127.0.0.1. The figures are
+also written to ``--out``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import time
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
+from benchmarks.record import default_path, save
+from svhn_xai.checkpoint import DEFAULT_CHECKPOINT
 from tests.app.browser import CHROMIUM, CHROMIUM_ARGS, metric_value, streamlit_server, wait_idle
 
 IOU_CHANGED = """(before) => {
@@ -28,6 +32,7 @@ IOU_CHANGED = """(before) => {
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--out", default=str(default_path("app_latency")))
     args = parser.parse_args()
     tic = time.perf_counter()
     with streamlit_server() as url, sync_playwright() as pw:
@@ -61,6 +66,15 @@ def main() -> None:
             trips.append(time.perf_counter() - start)
         browser.close()
     print(f"server up {server_up:.1f} s; cold start to interactive Explain page {cold:.1f} s")
+    measured = {
+        "server_up_s": server_up,
+        "cold_start_s": cold,
+        "threshold_changes": len(trips),
+        "unchanged_steps": unchanged,
+        "threshold_round_trip_median_ms": statistics.median(trips) * 1e3 if trips else None,
+        "threshold_round_trip_max_ms": max(trips) * 1e3 if trips else None,
+    }
+    save(args.out, measured, DEFAULT_CHECKPOINT)
     if not trips:
         print(f"no threshold step changed the IoU ({unchanged} tried)")
         return

@@ -3,7 +3,9 @@ each changing image, method and threshold for a fixed time. Prints the errors a 
 see (exceptions or error messages on the page; must be 0), AppTest's own failures apart, the
 median and p95 latency per rerun, and the process's memory growth.
 
-    python benchmarks/app_load.py [--sessions 8] [--seconds 120]
+    python -m benchmarks.app_load [--sessions 8] [--seconds 120] [--out results/app_load.json]
+
+The figures are also written to ``--out``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+
+from benchmarks.record import default_path, save
+from svhn_xai.checkpoint import DEFAULT_CHECKPOINT
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app" / "pages" / "1_Explain.py")
 METHODS = ["saliency", "input_x_gradient", "integrated_gradients", "guided_backprop", "lrp"]
@@ -66,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--out", default=str(default_path("app_load")))
     args = parser.parse_args()
     AppTest.from_file(PAGE, default_timeout=300).run()  # warm the model cache
     start_mb = rss_mb()
@@ -90,9 +96,20 @@ def main() -> None:
             f"latency per rerun: median {statistics.median(latencies) * 1e3:.0f} ms, "
             f"p95 {p95 * 1e3:.0f} ms"
         )
-    print(
-        f"memory: {start_mb:.0f} MB before, {rss_mb():.0f} MB after ({rss_mb() - start_mb:+.0f} MB)"
-    )
+    end_mb = rss_mb()
+    print(f"memory: {start_mb:.0f} MB before, {end_mb:.0f} MB after ({end_mb - start_mb:+.0f} MB)")
+    measured = {
+        "sessions": args.sessions,
+        "seconds": args.seconds,
+        "reruns": len(latencies),
+        "user_errors": len(errors),
+        "harness_errors": len(harness),
+        "median_ms": statistics.median(latencies) * 1e3 if latencies else None,
+        "p95_ms": p95 * 1e3,
+        "memory_before_mb": start_mb,
+        "memory_after_mb": end_mb,
+    }
+    save(args.out, measured, DEFAULT_CHECKPOINT)
     for e in errors[:5]:
         print("error:", e)
     for e in harness[:5]:

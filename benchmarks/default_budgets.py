@@ -1,6 +1,7 @@
 """How much sampling the defaults need: each budgeted method's map against a converged one.
 
-    python benchmarks/default_budgets.py [--limit 8] [--checkpoint PATH] [--methods a,b]
+    python -m benchmarks.default_budgets [--limit 8] [--checkpoint PATH] [--methods a,b]
+        [--out results/default_budgets.json]
 
 For every method with a sampling budget (path steps, baselines, samples, donors) and a ladder
 of budgets, prints the median Spearman rank correlation of the heatmap with the map at a large
@@ -8,6 +9,7 @@ reference budget, on held-out synthetic house numbers, and the median seconds pe
 Integrated Gradients it also prints the completeness gap |sum(attribution) - (f(x) - f(x'))|
 relative to |f(x) - f(x')|. A default is good enough where its maps rank pixels almost as the
 converged ones do; below that, extra speed is paid for in a different explanation.
+Everything printed is also written to ``--out``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from benchmarks.record import default_path, save
 from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
@@ -43,17 +46,29 @@ def main() -> None:
     parser.add_argument("--checkpoint")
     parser.add_argument("--limit", type=int, default=8)
     parser.add_argument("--methods", default=",".join(LADDERS))
+    parser.add_argument("--out", default=str(default_path("default_budgets")))
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
-    model, _ = load_model(args.checkpoint)
+    model, card = load_model(args.checkpoint)
     source = open_source("synthetic", "test")
     items = [to_model_input(source[i], model.input_size).item for i in range(args.limit)]
     print(f"{args.limit} held-out synthetic images; rho = median Spearman vs the reference map")
+    methods = []
     for key in args.methods.split(","):
         name, ladder, reference = LADDERS[key]
         refs = [explain(model, it.image, it.labels[0], key, **{name: reference}) for it in items]
         default = next(p.default for p in REGISTRY[key].params if p.name == name)
         print(f"\n{key} ({name}; reference {reference}, default {default})")
+        steps = []
+        methods.append(
+            {
+                "method": key,
+                "parameter": name,
+                "default": default,
+                "reference": reference,
+                "ladder": steps,
+            }
+        )
         for budget in ladder:
             rhos, seconds, gaps = [], [], []
             for item, ref in zip(items, refs):
@@ -72,6 +87,17 @@ def main() -> None:
             if gaps:
                 line += f"  completeness gap {np.median(gaps):.3f}"
             print(line, flush=True)
+            steps.append(
+                {
+                    "budget": budget,
+                    "rho_median": float(statistics.median(rhos)),
+                    "rho_min": float(min(rhos)),
+                    "seconds_median": float(statistics.median(seconds)),
+                    "completeness_gap_median": float(np.median(gaps)) if gaps else None,
+                }
+            )
+    measured = {"data": "synthetic", "split": "test", "n_images": args.limit, "methods": methods}
+    save(args.out, measured, card["path"])
 
 
 if __name__ == "__main__":

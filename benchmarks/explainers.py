@@ -1,6 +1,7 @@
 """Explainer speed at default parameters on one 64x64 image, against a floor and plain Captum.
 
-    python benchmarks/explainers.py [--checkpoint PATH] [--repeats 3] [--methods a,b]
+    python -m benchmarks.explainers [--checkpoint PATH] [--repeats 3] [--methods a,b]
+        [--out results/explainer_speed.json]
 
 For each method: median wall time of ``explain()``; P, the images the method pushes through the
 model; the floor: P x the measured per-image cost of a batched pass (forward only for
@@ -10,7 +11,7 @@ and the time of the same method called the plain way, ``captum.attr.X(model).att
 target=k)`` with Captum's own defaults (Occlusion, which has no default window, with ours and
 Captum's default stride of 1; a last line compares it with our stride as well). Plain calls
 that would take minutes (a feature per input value) are estimated from the per-image cost;
-those rows carry a "*".
+those rows carry a "*". Everything printed is also written to ``--out``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 import captum.attr as ca
 import torch
 
+from benchmarks.record import default_path, save
 from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
@@ -107,8 +109,9 @@ def main() -> None:
     parser.add_argument("--checkpoint")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", default="all")
+    parser.add_argument("--out", default=str(default_path("explainer_speed")))
     args = parser.parse_args()
-    model, _ = load_model(args.checkpoint)
+    model, card = load_model(args.checkpoint)
     item = to_model_input(open_source("synthetic", "test")[0], model.input_size).item
     digit = item.labels[0]
     head = model.head(digit)
@@ -123,6 +126,7 @@ def main() -> None:
     header = f"{'method':24s} {'time s':>8s} {'passes':>7s} {'floor s':>8s} {'/floor':>7s}"
     print(header + f" {'captum s':>10s} {'speed-up':>9s}")
     ours, captum = {}, {}  # seconds per method, reused by the comparisons below the table
+    rows, at_captum_budget = [], []
     for key in keys:
         spec = REGISTRY[key]
         passes = explain(model, item.image, digit, key).model_passes
@@ -143,6 +147,18 @@ def main() -> None:
             f"{key:24s} {seconds:8.3f} {passes:7d} {floor:8.3f} {seconds / floor:7.2f} "
             f"{captum_col:>10s} {speed:>9s}"
         )
+        rows.append(
+            {
+                "method": key,
+                "family": spec.family,
+                "seconds": seconds,
+                "passes": passes,
+                "floor_seconds": floor,
+                "captum_seconds": None if isinstance(plain, str) else plain,
+                "captum_estimated": estimated,
+                "captum_error": plain if isinstance(plain, str) else None,
+            }
+        )
     print("* estimated: Captum's default feature mask makes every input value a feature")
     # LIME and KernelShap default to 256 samples (see README: fewer give noise); at Captum's own
     # budgets, what is left is the cost per sample: batched passes and 64 superpixel features
@@ -156,6 +172,15 @@ def main() -> None:
                 f"{key} at Captum's budget ({samples} samples): {small:.3f} s, "
                 f"{captum[key] / small:.1f}x"
             )
+            at_captum_budget.append(
+                {
+                    "method": key,
+                    "n_samples": samples,
+                    "seconds": small,
+                    "captum_seconds": captum[key],
+                }
+            )
+    same_window_stride = None
     if "occlusion" in keys:  # the stricter comparison: Captum given our window and stride too
         same = _median_time(
             lambda: ca.Occlusion(model).attribute(
@@ -165,6 +190,16 @@ def main() -> None:
         )
         ratio = same / ours["occlusion"]
         print(f"occlusion vs Captum with our window and stride (12, 4): {ratio:.1f}x")
+        same_window_stride = {"seconds": ours["occlusion"], "captum_seconds": same}
+    measured = {
+        "repeats": args.repeats,
+        "batched_forward_ms": fwd * 1e3,
+        "lone_forward_ms": single * 1e3,
+        "methods": rows,
+        "at_captum_budget": at_captum_budget,
+        "occlusion_same_window_and_stride": same_window_stride,
+    }
+    save(args.out, measured, card["path"])
 
 
 if __name__ == "__main__":

@@ -301,6 +301,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from svhn_xai.data.target import to_model_input
     from svhn_xai.evaluate import evaluate_localisation, randomisation_check
     from svhn_xai.explain import REGISTRY
+    from svhn_xai.provenance import provenance
 
     model, card = load_model(args.checkpoint)
     methods = list(REGISTRY) if args.methods == "all" else args.methods.split(",")
@@ -348,6 +349,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         summary["sanity"] = randomisation_check(model, pairs, methods)
     summary.update(
         {
+            "provenance": provenance(checkpoint=card["path"]),
             "checkpoint": card["path"],
             "data": args.data,
             "split": args.split,

@@ -13,7 +13,8 @@ import torch
 from svhn_xai.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from svhn_xai.config import TrainConfig
 from svhn_xai.data.svhn import SVHNFolder
-from svhn_xai.train import _git_commit, evaluate, load_tensors
+from svhn_xai.provenance import git_commit
+from svhn_xai.train import evaluate, load_tensors
 
 
 def export(
@@ -56,7 +57,7 @@ def export(
     provenance["export"] = {
         "source": str(source),
         "command": command,
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "half_precision": half,
         "synthetic_test_images": synthetic_size,
     }

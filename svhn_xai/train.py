@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
 from svhn_xai.augment import augment_batch
-from svhn_xai.checkpoint import REPO_ROOT, load_checkpoint, model_from_checkpoint, save_checkpoint
+from svhn_xai.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from svhn_xai.classification import presence_scores
 from svhn_xai.config import TrainConfig
 from svhn_xai.data.sources import open_source
@@ -33,6 +32,7 @@ from svhn_xai.data.svhn import SVHNFolder
 from svhn_xai.data.tensors import TensorSet, build_tensors
 from svhn_xai.errors import CheckpointError, ParameterError
 from svhn_xai.model import DigitResNet18
+from svhn_xai.provenance import git_commit, machine
 from svhn_xai.tracking import Tracker
 
 
@@ -168,25 +168,6 @@ def evaluate(
     scores["loss"] = float(F.binary_cross_entropy_with_logits(torch.logit(p), y, pos_weight=weight))
     scores["n_images"] = len(tensors)
     return scores
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 def _source_key(data: str, root: str | None, split: str, indices: str | None, size: int | None):
@@ -399,7 +380,8 @@ def main(
         "mix_synthetic": cfg.mix_synthetic,
         "n_test": len(test_set),
         "positive_rate": {str(d): round(float(positive_rate[d]), 4) for d in range(10)},
-        "commit": _git_commit(),
+        "commit": git_commit(),
+        "machine": machine(),
         "command": command or " ".join([os.path.basename(sys.executable), *sys.argv]),
         "torch": str(torch.__version__),
         "device": str(device),

@@ -25,7 +25,18 @@ st.write(
     "Every method's heatmaps over many images, scored exactly like the trivial baselines. "
     "A method that does not beat the whole-image map has not found the digit."
 )
-saved = sorted(RESULTS.glob("*.json"))
+
+
+def _is_leaderboard(path: Path) -> bool:
+    """results/ also holds the benchmarks' measurements: offer only `evaluate --json` runs."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"methods", "baselines", "n_images"} <= data.keys()
+
+
+saved = [p for p in sorted(RESULTS.glob("*.json")) if _is_leaderboard(p)]
 source = st.radio(
     "Results",
     ["Saved run", "Compute now"],

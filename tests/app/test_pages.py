@@ -167,8 +167,11 @@ def test_evaluate_page_shows_a_saved_leaderboard(tmp_path, monkeypatch):
     summary = evaluate_localisation(model, items, ["saliency"])
     summary.update({"data": "synthetic", "split": "test"})
     (tmp_path / "run.json").write_text(__import__("json").dumps(summary))
+    (tmp_path / "a_benchmark.json").write_text('{"provenance": {}, "variants": []}')
+    (tmp_path / "broken.json").write_text("{")
     monkeypatch.setenv("SVHN_XAI_RESULTS", str(tmp_path))
     at = _app("pages/4_Evaluate.py")
+    assert at.selectbox(key="eval_file").options == ["run.json"]  # benchmark files are not runs
     table = at.dataframe[0].value
     assert list(table.index) == [
         "Saliency",

@@ -1,0 +1,520 @@
+"""Write every measurement table in the docs from the committed results files.
+
+    python -m benchmarks.docs            # rewrite the marked tables in README.md and docs/*.md
+    python -m benchmarks.docs --check    # exit 1 and print a diff where a document differs
+    python -m benchmarks.docs --render leaderboard results/synthetic_test.json   # print one
+
+A table sits between two markers, each at the start of its line; everything between them is
+generated and is overwritten:
+
+    <!-- table: KIND FILE [FILE ...] -->
+    ...
+    <!-- end -->
+
+KIND names a renderer below (one small function per kind of table, taking the loaded JSON of
+the FILEs, paths relative to the repository root, and returning Markdown). The generator adds
+a source line naming each file with the commit and machine its provenance records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+# a marker starts its line (an indented example of one is not a marker)
+BLOCK = re.compile(
+    r"^(?P<open><!-- table: (?P<spec>[^\n]*?) -->\n)(?P<body>.*?)(?P<close>^<!-- end -->)",
+    re.S | re.M,
+)
+Renderer = Callable[[Sequence[dict[str, Any]]], str]
+RENDERERS: dict[str, Renderer] = {}
+
+
+def renderer(kind: str) -> Callable[[Renderer], Renderer]:
+    """Register a function as the renderer of the tables marked ``<!-- table: KIND ... -->``."""
+
+    def register(fn: Renderer) -> Renderer:
+        RENDERERS[kind] = fn
+        return fn
+
+    return register
+
+
+def documents(root: Path | None = None) -> list[Path]:
+    """The documents whose marked tables are generated: the README and docs/*.md."""
+    root = root or ROOT
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+# --- formatting helpers ----------------------------------------------------------------------
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _source_line(paths: Sequence[str], data: Sequence[dict[str, Any]]) -> str:
+    """Which file each table comes from, and the commit and machine that measured it."""
+    parts = []
+    for path, d in zip(paths, data):
+        p = d.get("provenance") or {}
+        where = [f"`{path}`"]
+        if p.get("commit"):
+            where.append(f"commit `{p['commit'][:7]}`")
+        m = p.get("machine") or {}
+        if m:
+            features = "/".join(m.get("cpu_features") or [])
+            cpu = f"{m.get('cpu', '?')}{f' ({features})' if features else ''}"
+            gpu = f", {m['gpu']}" if m.get("gpu") else ""
+            threads = m.get("torch_threads")
+            threads = f" ({threads} torch thread{'s' * (threads != 1)})" if threads else ""
+            where.append(
+                f"{cpu}, {m.get('cores', '?')} cores{threads}{gpu}, torch {m.get('torch', '?')}"
+            )
+        parts.append(", ".join(where))
+    return "<sub>Source: " + "; ".join(parts) + ".</sub>"
+
+
+# --- leaderboards (``python -m svhn_xai evaluate --json``) -----------------------------------
+
+# labels of the metrics this version knows; any other metric in a results file is shown too,
+# under its own name
+LABELS = {
+    "iou_1": "IoU₁",
+    "iou_2": "IoU₂",
+    "auc_iou_1": "AUC IoU₁",
+    "auc_iou_2": "AUC IoU₂",
+    "best_iou_1": "best IoU₁",
+    "best_threshold": "best threshold",
+    "pointing_game": "pointing",
+    "relevance_mass": "mass in box",
+    "auc_deletion": "deletion",
+    "auc_insertion": "insertion",
+    "seconds": "s / image",
+}
+# which way is better, for results files written before `evaluate` recorded "directions"
+KNOWN_DIRECTIONS = {
+    "iou_1": "higher",
+    "iou_2": "higher",
+    "auc_iou_1": "higher",
+    "auc_iou_2": "higher",
+    "best_iou_1": "higher",
+    "pointing_game": "higher",
+    "relevance_mass": "higher",
+    "auc_deletion": "lower",
+    "auc_insertion": "higher",
+    "seconds": "lower",
+}
+NOT_METRICS = {"n", "correct", "incorrect", "seconds_per_image"}  # counts; a duplicate
+
+
+def _arrow(direction: Any) -> str:
+    """↑ or ↓ for the ways a results file may say which direction is better."""
+    if isinstance(direction, dict):
+        direction = direction.get("better", direction.get("direction"))
+    if isinstance(direction, int | float) and not isinstance(direction, bool):
+        return "↑" if direction > 0 else "↓" if direction < 0 else ""
+    text = str(direction).lower()
+    if text.startswith(("high", "max", "up", "↑", "+")) or text == "greater":
+        return "↑"
+    if text.startswith(("low", "min", "down", "↓", "-")) or text == "less":
+        return "↓"
+    return ""
+
+
+def _rows(section: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(name, row) pairs of a ``methods`` or ``baselines`` section, a dict or a list."""
+    if isinstance(section, dict):
+        return [(str(k), v) for k, v in section.items()]
+    return [(str(r.get("method", r.get("name", "?"))), r) for r in section or []]
+
+
+def _metric_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Every scalar metric any row has, in order of first appearance."""
+    columns: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            scalar = isinstance(value, int | float) and not isinstance(value, bool)
+            metric = scalar and not key.endswith("_ci95") and key not in NOT_METRICS
+            if metric and key not in columns:
+                columns.append(key)
+    return columns
+
+
+def _caption(s: dict[str, Any]) -> str:
+    parts = []
+    if s.get("data"):
+        where = f"{s['data']} {s.get('split', '')}".rstrip()
+        parts.append(where + (f" [{s['indices']}]" if s.get("indices") else ""))
+    if "n_images" in s:
+        parts.append(f"{s['n_images']} images")
+    if "n_pairs" in s:
+        parts.append(f"{s['n_pairs']} (image, digit) pairs")
+    protocol = s.get("protocol")
+    if isinstance(protocol, dict):
+        parts.append("mask rule " + ", ".join(f"{k} {v}" for k, v in protocol.items()))
+    elif "threshold_mode" in s:
+        parts.append(f"threshold {s['threshold_mode']} {s.get('threshold', '')}".rstrip())
+    return ", ".join(parts)
+
+
+@renderer("leaderboard")
+def leaderboard(data: Sequence[dict[str, Any]]) -> str:
+    """Every method and every baseline of an ``evaluate --json`` file, every metric it holds
+    (± the 95 % interval where recorded), with the direction that is better."""
+    (s,) = data
+    methods = _rows(s.get("methods"))
+    baselines = [(f"*baseline: {k}*", r) for k, r in _rows(s.get("baselines"))]
+    columns = _metric_columns([r for _, r in methods + baselines])
+    directions = s.get("directions") or KNOWN_DIRECTIONS
+    header = ["method"]
+    for key in columns:
+        arrow = _arrow(directions.get(key, "")) if key in directions else ""
+        header.append(f"{LABELS.get(key, key.replace('_', ' '))} {arrow}".rstrip())
+
+    def cell(row: dict[str, Any], key: str) -> str:
+        if key not in row:
+            return "–"
+        ci = row.get(f"{key}_ci95")
+        return _num(row[key]) + (f" ± {_num(ci)}" if isinstance(ci, int | float) else "")
+
+    rows = [[name, *(cell(r, k) for k in columns)] for name, r in methods + baselines]
+    out = [_caption(s), "", _table(header, rows)]
+    sanity = s.get("sanity") or {}
+    flagged = [k for k, r in _rows(sanity.get("methods")) if r.get("flagged")]
+    if flagged:
+        out += [
+            "",
+            f"Randomisation check: {', '.join(flagged)} barely change"
+            f"{'' if len(flagged) > 1 else 's'} when the model's weights are randomised.",
+        ]
+    return "\n".join(out).lstrip("\n")
+
+
+# --- choices made with benchmarks.layer_and_rule_choice --------------------------------------
+
+
+def _defaults(method: str) -> dict[str, Any]:
+    from svhn_xai.explain import REGISTRY  # torch and captum: imported only when needed
+
+    return {p.name: p.default for p in REGISTRY[method].params}
+
+
+def _dataset_label(d: dict[str, Any]) -> str:
+    kind = "synthetic" if d.get("data") == "synthetic" else "real"
+    return f"{d.get('n_images', '?')} {kind}"
+
+
+def _choice_table(data: Sequence[dict[str, Any]], method: str, label: Callable) -> str:
+    defaults = _defaults(method)
+    header = ["variant"]
+    for d in data:
+        header += [f"pointing ↑, {_dataset_label(d)}", f"mass in box ↑, {_dataset_label(d)}"]
+    names = [
+        label(v, data[0]) for v in data[0]["variants"] if v["method"] == method
+    ]  # every file ran the same variants in the same order
+    rows = []
+    for i, name in enumerate(names):
+        variants = [[v for v in d["variants"] if v["method"] == method][i] for d in data]
+        params = variants[0]["params"]
+        is_default = all(defaults.get(k) == v for k, v in params.items() if k != "epsilon") and (
+            "epsilon" not in params or math.isclose(params["epsilon"], defaults.get("epsilon", 0))
+        )
+        row = [f"**{name}** (default)" if is_default else name]
+        for v in variants:
+            row += [_num(v["pointing_game"], 2), _num(v["relevance_mass"], 2)]
+        rows.append(row)
+    base = ["whole-image baseline"]
+    for d in data:
+        b = d["baselines"].get("whole_image", {})
+        base += [_num(b.get("pointing_game"), 2), _num(b.get("relevance_mass"), 2)]
+    return _table(header, [*rows, base])
+
+
+@renderer("layer_choice")
+def layer_choice(data: Sequence[dict[str, Any]]) -> str:
+    """Guided GradCAM at every stage of the network, one pair of columns per results file."""
+
+    def label(v: dict[str, Any], d: dict[str, Any]) -> str:
+        layer = v["params"]["layer"]
+        size = d.get("stage_sizes", {}).get(layer)
+        return f"{layer} ({size}×{size})" if size else layer
+
+    return _choice_table(data, "guided_gradcam", label)
+
+
+@renderer("rule_choice")
+def rule_choice(data: Sequence[dict[str, Any]]) -> str:
+    """Every LRP rule and strength measured, one pair of columns per results file."""
+
+    defaults = _defaults("lrp")
+
+    def label(v: dict[str, Any], d: dict[str, Any]) -> str:
+        p = v["params"]
+        rule = p["rule"]
+        if rule == "gamma":
+            return f"gamma, γ = {p.get('gamma', defaults['gamma']):g}"
+        if rule == "epsilon":
+            near_zero = " (≈ Input × Gradient)" if p["epsilon"] < 1e-3 else ""
+            return f"epsilon, ε = {p['epsilon']:g}{near_zero}"
+        return f"{rule} (ε = {p['epsilon']:g} on epsilon layers)" if "_" in rule else rule
+
+    return _choice_table(data, "lrp", label)
+
+
+# --- speed and budgets -----------------------------------------------------------------------
+
+
+@renderer("budgets")
+def budgets(data: Sequence[dict[str, Any]]) -> str:
+    """For each sampling method: its map's agreement with the converged map (median Spearman ρ)
+    one budget below the default, at the default, and the reference budget."""
+    (d,) = data
+    rows = []
+    for m in d["methods"]:
+        ladder = {step["budget"]: step for step in m["ladder"]}
+        below = [b for b in ladder if b < m["default"]]
+        small = f"{max(below)}: ρ {_num(ladder[max(below)]['rho_median'])}" if below else "–"
+        step = ladder.get(m["default"])
+        default = f"**{m['default']}**"
+        if step is not None:
+            default += f": ρ {_num(step['rho_median'])}"
+            if step.get("completeness_gap_median") is not None:
+                default += f", completeness gap {step['completeness_gap_median']:.1%}"
+        seconds = _num(step["seconds_median"]) if step else "–"
+        rows.append(
+            [f"{m['method']} (`{m['parameter']}`)", small, default, seconds, str(m["reference"])]
+        )
+    header = ["method (budget)", "below default", "default", "s / image", "reference"]
+    return f"{d['n_images']} held-out {d['data']} images\n\n" + _table(header, rows)
+
+
+@renderer("explainer_speed")
+def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
+    """Seconds per explanation, model passes, the floor those passes cost, and plain Captum."""
+    (d,) = data
+    rows = []
+    for r in d["methods"]:
+        if r.get("captum_seconds") is not None:
+            star = "*" if r.get("captum_estimated") else ""
+            captum = f"{r['captum_seconds']:.3g}{star}"
+            speedup = f"{r['captum_seconds'] / r['seconds']:.1f}×"
+        else:
+            captum, speedup = r.get("captum_error") or "–", "–"
+        ratio = r["seconds"] / r["floor_seconds"]
+        rows.append(
+            [
+                r["method"],
+                _num(r["seconds"]),
+                str(r["passes"]),
+                _num(r["floor_seconds"]),
+                _num(ratio, 2),
+                captum,
+                speedup,
+            ]
+        )
+    header = ["method", "s", "passes", "floor s", "/ floor", "Captum s", "speed-up"]
+    lines = [
+        f"Median of {d['repeats']} runs; batched forward {d['batched_forward_ms']:.2f} ms/image, "
+        f"a lone forward {d['lone_forward_ms']:.1f} ms. * estimated from the per-image cost.",
+        "",
+        _table(header, rows),
+    ]
+    extra = [
+        [
+            f"{r['method']}, {r['n_samples']} samples (Captum's default)",
+            _num(r["seconds"]),
+            f"{r['captum_seconds']:.3g}",
+            f"{r['captum_seconds'] / r['seconds']:.1f}×",
+        ]
+        for r in d.get("at_captum_budget") or []
+    ]
+    same = d.get("occlusion_same_window_and_stride")
+    if same:
+        extra.append(
+            [
+                "occlusion, Captum given our window and stride",
+                _num(same["seconds"]),
+                f"{same['captum_seconds']:.3g}",
+                f"{same['captum_seconds'] / same['seconds']:.1f}×",
+            ]
+        )
+    if extra:
+        lines += ["", _table(["same budget as Captum", "s", "Captum s", "speed-up"], extra)]
+    return "\n".join(lines)
+
+
+@renderer("train_throughput")
+def train_throughput(data: Sequence[dict[str, Any]]) -> str:
+    """Training images per second for each stem and precision: the model alone and the full
+    step (batch gather, augmentation, forward, backward, optimiser)."""
+    (d,) = data
+    rows = [
+        [
+            f"`{r['stem']}`",
+            r["precision"],
+            _num(r["model_images_per_s"], 1),
+            _num(r["full_step_images_per_s"], 1),
+            _num(r["full_step_images_per_s"] / r["model_images_per_s"], 2),
+        ]
+        for r in d["rows"]
+    ]
+    header = ["stem", "precision", "model fwd+bwd, img/s ↑", "full step, img/s ↑", "full / model"]
+    return f"Device {d['device']}, batch {d['batch_size']}\n\n" + _table(header, rows)
+
+
+@renderer("app_latency")
+def app_latency(data: Sequence[dict[str, Any]]) -> str:
+    """Cold start and threshold round trip of the app in a real browser."""
+    (d,) = data
+    trips = d["threshold_changes"]
+    rows = [
+        ["Streamlit server up", f"{d['server_up_s']:.1f} s"],
+        ["cold start to the first interactive Explain page", f"{d['cold_start_s']:.1f} s"],
+        [
+            f"threshold change, keypress to new IoU on screen ({trips} changes)",
+            f"median {_num(d['threshold_round_trip_median_ms'], 0)} ms, "
+            f"max {_num(d['threshold_round_trip_max_ms'], 0)} ms",
+        ],
+    ]
+    return _table(["measure ↓", "time"], rows)
+
+
+@renderer("app_load")
+def app_load(data: Sequence[dict[str, Any]]) -> str:
+    """A bounded load run: sessions at once on one shared model, errors a user saw, latency
+    per rerun and memory growth."""
+    (d,) = data
+    grew = d["memory_after_mb"] - d["memory_before_mb"]
+    rows = [
+        ["sessions × seconds", f"{d['sessions']} × {d['seconds']:.0f}"],
+        ["reruns", str(d["reruns"])],
+        ["errors shown to a user ↓", str(d["user_errors"])],
+        ["AppTest's own lookup failures (not shown to a user)", str(d["harness_errors"])],
+        [
+            "latency per rerun, median / p95 ↓",
+            f"{_num(d['median_ms'], 0)} / {_num(d['p95_ms'], 0)} ms",
+        ],
+        ["memory (MB)", f"{d['memory_before_mb']:.0f} → {d['memory_after_mb']:.0f} ({grew:+.0f})"],
+    ]
+    return _table(["measure", "value"], rows)
+
+
+@renderer("model_scores")
+def model_scores(data: Sequence[dict[str, Any]]) -> str:
+    """Balanced accuracy of a checkpoint's model card, overall and per digit, on each test set."""
+    (card,) = data
+    metrics = card["metrics"]
+    sets = [k for k in ("test", "real") if k in metrics]
+    names = {"test": "held-out synthetic", "real": "real photos"}
+    digits = sorted(metrics[sets[0]]["per_digit"], key=int)
+    header = ["balanced accuracy ↑", "n images", "all digits", *digits]
+    rows = [
+        [
+            names[k],
+            str(metrics[k].get("n_images", "?")),
+            f"**{metrics[k]['balanced_accuracy']:.1%}**",
+            *(f"{metrics[k]['per_digit'][d]['balanced_accuracy']:.1%}" for d in digits),
+        ]
+        for k in sets
+    ]
+    return _table(header, rows)
+
+
+# --- the generator ---------------------------------------------------------------------------
+
+
+def render(spec: str, root: Path | None = None) -> str:
+    """The Markdown of one marked table, ``spec`` being ``KIND FILE [FILE ...]`` (paths relative
+    to ``root``, by default the repository), with the source line."""
+    root = root or ROOT
+    kind, *paths = spec.split()
+    if kind not in RENDERERS:
+        raise ValueError(f"unknown table kind {kind!r}; known: {', '.join(sorted(RENDERERS))}")
+    if not paths:
+        raise ValueError(f"table {kind!r} names no results file")
+    data = []
+    for path in paths:
+        file = root / path
+        if not file.is_file():
+            raise ValueError(f"table {kind!r}: results file {path} does not exist")
+        data.append(json.loads(file.read_text()))
+    return RENDERERS[kind](data) + "\n\n" + _source_line(paths, data)
+
+
+def regenerate(text: str, root: Path | None = None) -> str:
+    """``text`` with every marked table rewritten from its results files."""
+
+    def block(m: re.Match[str]) -> str:
+        return m["open"] + "\n" + render(m["spec"], root) + "\n\n" + m["close"]
+
+    return BLOCK.sub(block, text)
+
+
+def stale(root: Path | None = None) -> dict[str, str]:
+    """Documents whose marked tables differ from what their results files give, each with
+    the unified diff from the document to the generated text."""
+    root = root or ROOT
+    diffs = {}
+    for doc in documents(root):
+        old = doc.read_text()
+        new = regenerate(old, root)
+        if new != old:
+            name = str(doc.relative_to(root))
+            lines = difflib.unified_diff(
+                old.splitlines(True), new.splitlines(True), name, f"{name} (generated)"
+            )
+            diffs[name] = "".join(lines)
+    return diffs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 on a diff")
+    parser.add_argument("--render", nargs="+", metavar="ARG", help="print one table: KIND FILE…")
+    args = parser.parse_args(argv)
+    try:
+        if args.render:
+            print(render(" ".join(args.render)))
+            return 0
+        diffs = stale()
+        for name in diffs:
+            if args.check:
+                sys.stdout.write(diffs[name])
+            else:
+                doc = ROOT / name
+                doc.write_text(regenerate(doc.read_text()))
+                print(f"rewrote {name}")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.check and diffs:
+        print(
+            f"\n{', '.join(diffs)}: tables differ from their results files; "
+            "run python -m benchmarks.docs",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
