@@ -108,8 +108,9 @@ def _read_hdf5(path: Path, workers: int | None = None) -> Table:
         return _read_hdf5_range(path, 0, count)
     step = -(-count // (workers * 4))  # a few slices per process evens out the load
     jobs = [(path, s, min(s + step, count)) for s in range(0, count, step)]
-    # fork: each child opens the file itself (the parent holds no open HDF5 handle here)
-    context = multiprocessing.get_context("fork")
+    # spawn: the jobs are just (path, start, stop), and a fresh process inherits no h5py lock
+    # from a threaded parent (the app); each child opens the file itself
+    context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         return [entry for part in pool.map(_read_hdf5_slice, jobs) for entry in part]
 
