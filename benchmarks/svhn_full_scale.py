@@ -53,15 +53,20 @@ def _status_kb(field: str) -> int:
 
 
 def memory() -> dict[str, float]:
-    """This process's peak RSS and current anonymous/file-backed RSS, plus the largest child's
-    peak RSS (worker processes), all in MB. File-backed pages (a memory-mapped cache) count in
-    RSS but are the page cache's, reclaimable at any time."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KB on Linux
+    """CPU seconds of this process and of its finished children; its peak RSS and current
+    anonymous/file-backed RSS, plus the largest child's peak RSS (worker processes), in MB.
+    File-backed pages (a memory-mapped cache) count in RSS but are the page cache's,
+    reclaimable at any time."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
     return {
+        # CPU seconds spent so far: unlike wall time, not stretched by other users' load
+        "cpu_seconds": round(own.ru_utime + own.ru_stime, 1),
+        "cpu_seconds_children": round(children.ru_utime + children.ru_stime, 1),
         "peak_rss_mb": round(_status_kb("VmHWM") / 1024, 1),
         "rss_anon_mb": round(_status_kb("RssAnon") / 1024, 1),
         "rss_file_mb": round(_status_kb("RssFile") / 1024, 1),
-        "largest_child_peak_rss_mb": round(children / 1024, 1),
+        "largest_child_peak_rss_mb": round(children.ru_maxrss / 1024, 1),  # KB on Linux
     }
 
 
