@@ -1,10 +1,14 @@
 """Download and unpack an official SVHN Format 1 split (``train``, ``test`` or ``extra``).
 
 Safety rules, in order:
+- each official archive's size and MD5 are pinned (:data:`PINNED`); a server that announces
+  another size is refused before any byte is written;
+- the free disk space must hold the rest of the archive plus a conservative bound on the
+  unpacked split (:func:`space_needed`), checked before the transfer starts;
 - bytes go to ``NAME.tar.gz.part``; an interrupted download resumes from there with an HTTP
   Range request, and a ``.part`` is never taken for a finished archive;
-- the finished file must have the size the server announced and, where known, the MD5 below,
-  before it is renamed to ``NAME.tar.gz``;
+- the finished file must have the pinned size and MD5 before it is renamed to ``NAME.tar.gz``;
+  an archive already there is checked the same way before it is unpacked;
 - extraction goes to a temporary folder that is renamed to ``ROOT/NAME`` only when every
   member unpacked and ``digitStruct.mat`` is present; an existing split folder is never touched.
 """
@@ -20,17 +24,72 @@ import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from svhn_xai.data.svhn import SPLITS
 from svhn_xai.errors import DownloadError
 
 BASE_URL = "http://ufldl.stanford.edu/housenumbers"
-# Expected archive sizes and MD5s; None where not pinned, and then the size the server
-# announces plus gzip's own CRC are the checks.
-CHECKSUMS: dict[str, str | None] = {"train": None, "test": None, "extra": None}
 Progress = Callable[[int, int | None], None]
 _CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Archive:
+    """What an official ``SPLIT.tar.gz`` must be: ``size`` in bytes, ``md5`` hex digest, and
+    the number of images it unpacks to."""
+
+    size: int
+    md5: str
+    images: int
+
+
+# As recorded by a public dataset mirror that downloaded the official archives.
+PINNED: dict[str, Archive] = {
+    "train": Archive(404_141_560, "a649f4cb15c35520e8a8c342d4c0005a", 33_402),
+    "test": Archive(276_555_967, "790d9c8d42f1fcbd219b59956c853a81", 13_068),
+    "extra": Archive(1_955_489_752, "606f41243d71ca4d5fe66dbaf1f02bee", 202_353),
+}
+# The PNGs inside are already compressed, so gzip shrinks them little; twice the archive plus
+# one 4 KiB file-system block per image bounds the unpacked folder from above.
+UNPACK_FACTOR = 2.0
+BLOCK_BYTES = 4096
+
+
+def space_needed(archive: Archive, downloaded: int = 0, have_archive: bool = False) -> int:
+    """Bytes of free disk needed to finish: the rest of the archive (none when ``have_archive``)
+    plus the unpacked split's upper bound; ``downloaded`` bytes of a ``.part`` already count."""
+    unpacked = int(UNPACK_FACTOR * archive.size) + BLOCK_BYTES * archive.images
+    rest = 0 if have_archive else max(archive.size - downloaded, 0)
+    return rest + unpacked
+
+
+def free_space(path: Path) -> int:
+    """Free bytes on the file system holding ``path`` (or its nearest existing parent)."""
+    path = path.resolve()
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB"
+
+
+def check_space(root: Path, split: str, archive: Archive, have_archive: bool) -> None:
+    """Raise :class:`DownloadError` when ``root`` cannot hold the download and the split."""
+    part = root / f"{split}.tar.gz.part"
+    downloaded = part.stat().st_size if part.is_file() and not have_archive else 0
+    needed = space_needed(archive, downloaded, have_archive)
+    free = free_space(root)
+    if free < needed:
+        rest = 0 if have_archive else archive.size - downloaded
+        raise DownloadError(
+            f"not enough free disk space in {root}: {split} needs {_gb(needed)} "
+            f"({_gb(rest)} still to download + up to {_gb(needed - rest)} unpacked), "
+            f"only {_gb(free)} free; free some space or pass another --root"
+        )
 
 
 def _md5(path: Path) -> str:
@@ -47,15 +106,21 @@ def fetch(
     md5: str | None = None,
     progress: Progress | None = None,
     timeout: float = 30.0,
+    size: int | None = None,
 ) -> Path:
     """Download ``url`` to ``target`` through ``target.part``, resuming and verifying.
 
-    ``progress(done_bytes, total_bytes_or_None)`` is called as bytes arrive. Raises
-    :class:`DownloadError` (one line) on no network, HTTP errors, a short read or a bad MD5.
+    ``progress(done_bytes, total_bytes_or_None)`` is called as bytes arrive. With ``size``
+    (bytes), a server announcing another length is refused before any byte is written. Raises
+    :class:`DownloadError` (one line) on no network, HTTP errors, a wrong size, a short read or
+    a bad MD5.
     """
     part = target.with_name(target.name + ".part")
     target.parent.mkdir(parents=True, exist_ok=True)
     done = part.stat().st_size if part.exists() else 0
+    if size is not None and done > size:  # longer than the real file: it cannot be resumed
+        part.unlink()
+        done = 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
@@ -78,26 +143,52 @@ def fetch(
                 done = 0  # the server ignored Range: start over
             length = response.headers.get("Content-Length")
             total = done + int(length) if length is not None else None
+            if size is not None and total is not None and total != size:
+                raise DownloadError(
+                    f"{url}: the server announces {total:,} bytes but the official archive has "
+                    f"{size:,}; refused before downloading (a different file or a broken mirror)"
+                )
             try:
                 with open(part, "ab" if resumed else "wb") as out:
                     while block := response.read(_CHUNK):
                         out.write(block)
                         done += len(block)
+                        if size is not None and done > size:
+                            break
                         if progress is not None:
                             progress(done, total)
             except (TimeoutError, OSError) as exc:
                 raise DownloadError(
                     f"{url}: download broke off after {done:,} bytes ({exc}); run again to resume"
                 ) from exc
-    if total is not None and part.stat().st_size != total:
+    got = part.stat().st_size
+    if size is not None and got > size:  # no announced length, and the body ran past it
+        part.unlink()
         raise DownloadError(
-            f"{url}: got {part.stat().st_size:,} of {total:,} bytes; run again to resume"
+            f"{url}: the server sent more than the official {size:,} bytes; the file was removed"
         )
+    expected = size if size is not None else total
+    if expected is not None and got != expected:
+        raise DownloadError(f"{url}: got {got:,} of {expected:,} bytes; run again to resume")
     if md5 is not None and _md5(part) != md5:
         part.unlink()
         raise DownloadError(f"{url}: checksum mismatch (expected MD5 {md5}); the file was removed")
     os.replace(part, target)
     return target
+
+
+def verify_archive(path: Path, archive: Archive) -> None:
+    """Refuse an archive already on disk whose size or MD5 is not the pinned one."""
+    got = path.stat().st_size
+    if got != archive.size:
+        raise DownloadError(
+            f"{path} has {got:,} bytes, not the official {archive.size:,}; move it away and run "
+            "again"
+        )
+    if _md5(path) != archive.md5:
+        raise DownloadError(
+            f"{path}: checksum mismatch (expected MD5 {archive.md5}); move it away and run again"
+        )
 
 
 def _verify_gzip(archive: Path) -> None:
@@ -136,7 +227,6 @@ def download_split(
     root: str | os.PathLike[str],
     base_url: str | None = None,
     progress: Progress | None = None,
-    md5: str | None = None,
 ) -> Path:
     """Make ``root/split`` hold the official split, downloading and unpacking it if needed.
 
@@ -145,8 +235,8 @@ def download_split(
         root: folder for the archive and the unpacked split.
         base_url: a mirror serving ``{split}.tar.gz`` (default: the official site).
         progress: callback ``(done_bytes, total_bytes_or_None)``; a tqdm bar when None.
-        md5: expected archive checksum (default: :data:`CHECKSUMS`).
-    Returns the split folder.
+    Returns the split folder. The archive must match :data:`PINNED` (size and MD5), and the
+    free disk space is checked before anything is downloaded or unpacked.
     """
     if split not in SPLITS:
         raise DownloadError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -157,7 +247,12 @@ def download_split(
     if final.exists():
         raise DownloadError(f"{final} exists but has no digitStruct.mat; move it away first")
     archive = root / f"{split}.tar.gz"
-    if not archive.is_file():
+    pinned = PINNED[split]
+    have_archive = archive.is_file()
+    check_space(root, split, pinned, have_archive)
+    if have_archive:
+        verify_archive(archive, pinned)
+    else:
         url = f"{(base_url or BASE_URL).rstrip('/')}/{split}.tar.gz"
         bar = None
         if progress is None:
@@ -170,7 +265,7 @@ def download_split(
                 bar.update(done - bar.n)
 
         try:
-            fetch(url, archive, md5 or CHECKSUMS.get(split), progress)
+            fetch(url, archive, pinned.md5, progress, size=pinned.size)
         finally:
             if bar is not None:
                 bar.close()
