@@ -315,7 +315,9 @@ def _launch(folder: Path, job: dict[str, Any], exports: Path, resume: bool) -> N
     job.update(
         pid=child.pid, pid_start=_process_start(child.pid), command=argv[1:], started=time.time()
     )
-    (folder / JOB).write_text(json.dumps(job, indent=2) + "\n")
+    tmp = folder / f".{JOB}.tmp"  # renamed into place: a reader never sees half a file
+    tmp.write_text(json.dumps(job, indent=2) + "\n")
+    os.replace(tmp, folder / JOB)
 
 
 def start(

@@ -63,8 +63,8 @@ def settings() -> tuple[list[str], int]:
         key="train_wandb",
         help="Log the run to W&B; online falls back to offline without an API key or network.",
     )
-    if "train_name" not in st.session_state:
-        st.session_state["train_name"] = _new_name()
+    if "train_name" not in st.session_state or st.session_state.pop("train_started", False):
+        st.session_state["train_name"] = _new_name()  # a fresh one after each start
     c3.text_input(
         "Run name",
         key="train_name",
@@ -75,15 +75,16 @@ def settings() -> tuple[list[str], int]:
 
 
 def start_run(options: list[str], epochs: int) -> None:
-    """Button callback: start the run, remember it, and offer a fresh name for the next one."""
+    """Start the run named in the form, show it, and offer a fresh name for the next one."""
     name = st.session_state["train_name"].strip()
     try:
         jobs.start(name, options, epochs, RUNS, CHECKPOINTS)
     except SvhnXaiError as exc:
-        st.session_state["train_error"] = str(exc)
+        st.error(str(exc))
         return
     st.session_state["train_shown"] = name
-    st.session_state["train_name"] = _new_name()
+    st.session_state["train_started"] = True
+    st.rerun()
 
 
 def resume_run(folder: Path) -> None:
@@ -179,15 +180,15 @@ runs = jobs.runs_newest_first(RUNS)
 statuses = {p.name: jobs.status(p, CHECKPOINTS) for p in runs}
 busy = [name for name, s in statuses.items() if s.running]
 options, epochs = settings()
-st.button(
+# not a callback: a callback's arguments are those of the previous run, not the widgets' now
+if st.button(
     "Start training",
     type="primary",
     key="train_start",
     disabled=bool(busy),
-    on_click=start_run,
-    args=(options, epochs),
     help=f"Run {busy[0]} is still going: one run at a time." if busy else None,
-)
+):
+    start_run(options, epochs)
 if "train_error" in st.session_state:
     st.error(st.session_state.pop("train_error"))
 

@@ -14,6 +14,7 @@ from common import current, page_setup
 from svhn_xai.checkpoint import REPO_ROOT
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
+from svhn_xai.errors import SvhnXaiError
 from svhn_xai.evaluate import evaluate_localisation, randomisation_check
 from svhn_xai.explain import REGISTRY
 from svhn_xai.figures import sanity_figure, small_multiples
@@ -110,7 +111,11 @@ def compute_panel() -> dict[str, Any] | None:
     c1, c2 = st.columns(2)
     label = c1.selectbox("Images", list(sets), key="eval_images")
     data, split, root, indices = sets[label]
-    available = len(open_source(data, split, root, indices=indices))
+    try:
+        available = len(open_source(data, split, root, indices=indices))
+    except SvhnXaiError as exc:
+        st.error(f"{label}: {exc}")
+        return None
     limit = c2.slider(
         "Number of images",
         1,

@@ -61,6 +61,11 @@ def test_a_run_started_on_the_page_survives_reruns_and_is_cancelled(checkpoints)
     assert [h.value for h in at.subheader] == ["Run tiny"]
     assert at.button(key="train_start").disabled  # one run at a time
     assert at.text_input(key="train_name").value != "tiny"  # a fresh name for the next run
+    job = jobs.read_job(checkpoints / "runs" / "tiny")
+    assert job["epochs"] == 20 and job["options"][:6] == [
+        "--data", "synthetic", "--train-size", "32", "--test-size", "16"
+    ]  # fmt: skip
+    assert job["options"][job["options"].index("--batch-size") + 1] == "16"
     at.run()  # any click: the run goes on
     assert jobs.status(checkpoints / "runs" / "tiny", checkpoints).running
     _rerun_until(at, lambda a: _progress_text(a).startswith("Epoch"))
