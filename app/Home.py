@@ -6,6 +6,7 @@ What the tool does, and the loaded model's card. The other pages are in pages/.
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from common import current, page_setup
@@ -89,6 +90,7 @@ if per_digit:
     }
     st.caption("Balanced accuracy per digit head (higher is better; 50 % is guessing)")
     table = pd.DataFrame(rows).astype(float)
-    st.dataframe(table.style.format("{:.1%}", na_rep="–"), key="per_digit")
+    # Streamlit draws a missing number as "None": show percentages as text, "–" for none
+    st.dataframe(table.map(lambda v: "–" if np.isnan(v) else f"{v:.1%}"), key="per_digit")
 with st.expander("Full model card (JSON)"):
     st.json(without_server_paths(card), expanded=False)

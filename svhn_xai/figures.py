@@ -255,9 +255,12 @@ def training_figure(batches: list[tuple[float, float]], history: list[dict], hei
                 col=col,
             )
     fig.update_xaxes(title_text="epochs", rangemode="tozero")
-    fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0), legend=dict(orientation="h"))
+    fig.update_layout(
+        height=height,
+        margin=dict(l=0, r=0, t=30, b=0),
+        legend=dict(orientation="h", y=-0.3, yanchor="top"),
+    )
     return fig
 
 

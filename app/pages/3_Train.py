@@ -106,6 +106,8 @@ def progress_line(s: jobs.JobStatus) -> str:
     if s.state == "preparing":
         last = s.log_tail.splitlines()[-1] if s.log_tail else ""
         return "Preparing images…" + (f" ({last})" if "preparing images" in last else "")
+    if s.state == "training" and s.epoch <= done < s.epochs:  # between two epochs
+        return f"Epoch {done + 1} of {s.epochs}: starting"
     if s.state == "training":
         loss = f", loss {s.batches[-1][1]:.4f}" if s.batches else ""
         return f"Epoch {s.epoch} of {s.epochs}, batch {s.step} of {s.steps}{loss}"

@@ -228,13 +228,19 @@ def leaderboard(summary: dict[str, Any]) -> None:
         {name: {col: r.get(k) for k, col, _ in COLUMNS} for name, r in rows.items()}
     ).T.astype(float)
     table = table.loc[:, table.notna().any()]  # a saved run may lack a score (e.g. timing)
-    config = {col: st.column_config.NumberColumn(col, help=text) for _, col, text in COLUMNS}
-    st.dataframe(
-        table.style.format("{:.3f}", na_rep="–"),
-        column_config=config,
-        height="content",
-        key="leaderboard",
-    )
+    # Streamlit draws a missing number as "None": a column with gaps becomes text, "–" in them
+    # (its values stay in order as text: all but the seconds lie in [0, 1])
+    gaps = [c for c in table.columns if table[c].isna().any()]
+    for c in gaps:
+        table[c] = [("–" if np.isnan(v) else f"{v:.3f}") for v in table[c]]
+    config = {
+        col: (st.column_config.TextColumn if col in gaps else st.column_config.NumberColumn)(
+            col, help=text, **({} if col in gaps else {"format": "%.3f"})
+        )
+        for _, col, text in COLUMNS
+        if col in table.columns
+    }
+    st.dataframe(table, column_config=config, height="content", key="leaderboard")
     st.caption(
         "Baselines know nothing about the image and are scored exactly like the methods: a "
         "method that does not beat them has not found the digit. Click a column to sort."

@@ -47,6 +47,7 @@ def test_a_saved_leaderboard_reads_in_plain_words_without_server_paths(tmp_path,
     summary = _library(2, DEFAULT_PROTOCOL.mode, DEFAULT_PROTOCOL.value)
     secret = tmp_path / "somewhere" / "on" / "the" / "server"
     summary.update(data="synthetic", split="test", checkpoint=str(secret / "mine.pt"))
+    del summary["baselines"]["whole_image"]["pointing_game"]  # a gap in the table
     (tmp_path / "run.json").write_text(json.dumps(summary))
     (tmp_path / "timings.json").write_text(json.dumps({"rows": []}))  # another kind of result
     monkeypatch.setenv("SVHN_XAI_RESULTS", str(tmp_path))
@@ -62,6 +63,9 @@ def test_a_saved_leaderboard_reads_in_plain_words_without_server_paths(tmp_path,
     ]
     assert table.loc["Saliency", IOU_1] == pytest.approx(summary["methods"]["saliency"]["iou_1"])
     assert not any("_" in c for c in table.columns)  # no raw keys such as iou_1
+    pointing = summary["methods"]["saliency"]["pointing_game"]
+    assert table.loc["Saliency", "Pointing game ↑"] == f"{pointing:.3f}"
+    assert table.loc["Baseline: whole image", "Pointing game ↑"] == "–"  # never "None"
     helps = {c["label"]: c.get("help", "") for c in _column_config(at).values()}
     for column in table.columns:
         assert column.startswith("±") or "better" in helps[column], column
