@@ -138,7 +138,7 @@ def run_panel(folder: Path) -> None:
         st.error(f"Training failed: {s.message}")
     if s.log_tail and s.state == "failed":
         with st.expander("Last lines of the run's log", expanded=True):
-            st.code(s.log_tail, language=None)
+            st.code(s.log_tail, language=None, wrap_lines=True)
     if s.resumable:
         st.button(
             f"Resume from epoch {len(s.history)}",

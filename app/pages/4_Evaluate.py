@@ -235,7 +235,7 @@ def leaderboard(summary: dict[str, Any]) -> None:
         table[c] = [("–" if np.isnan(v) else f"{v:.3f}") for v in table[c]]
     config = {
         col: (st.column_config.TextColumn if col in gaps else st.column_config.NumberColumn)(
-            col, help=text, **({} if col in gaps else {"format": "%.3f"})
+            col, help=text, alignment="right", **({} if col in gaps else {"format": "%.3f"})
         )
         for _, col, text in COLUMNS
         if col in table.columns
