@@ -134,8 +134,6 @@ class JobStatus:
     message: str | None = None
     log_tail: str = ""
     checkpoint: Path | None = None
-    started: float = 0.0
-    updated: float = 0.0
 
     @property
     def running(self) -> bool:
@@ -230,13 +228,12 @@ def status(folder: str | os.PathLike[str], exports: str | os.PathLike[str]) -> J
     folder = Path(folder)
     job = read_job(folder)
     events = read_events(folder / PROGRESS)
-    st = JobStatus(job["name"], "preparing", int(job["epochs"]), started=job["started"])
+    st = JobStatus(job["name"], "preparing", int(job["epochs"]))
     history: dict[int, dict[str, Any]] = {}
     batches: list[tuple[float, float]] = []
     final = None
     for e in events:
         kind = e["event"]
-        st.updated = e.get("time", st.updated)
         if kind == "start":  # a (re)start forgets what came after the epoch it starts from
             keep = int(e["start_epoch"])
             history = {k: v for k, v in history.items() if k <= keep}
