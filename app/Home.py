@@ -3,11 +3,40 @@
 What the tool does, and the loaded model's card. The other pages are in pages/.
 """
 
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import streamlit as st
 from common import current, page_setup
 
+from svhn_xai.checkpoint import REPO_ROOT
+
 page_setup("svhn-xai", "🔢")
+
+
+def without_server_paths(value: Any) -> Any:
+    """``value`` with every absolute path shortened: relative to the repository when inside
+    it, else to its file name, so the page never shows where the server keeps its files."""
+    if isinstance(value, dict):
+        return {k: without_server_paths(v) for k, v in value.items() if k != "path"}
+    if isinstance(value, list):
+        return [without_server_paths(v) for v in value]
+    if isinstance(value, str) and "/" in value:  # a path, or a command line holding paths
+        return " ".join(_short(part) for part in value.split(" "))
+    return value
+
+
+def _short(part: str) -> str:
+    if not part.startswith("/"):
+        return part
+    path = Path(part)
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return path.name
+
 
 st.title("svhn-xai")
 st.write(
@@ -33,11 +62,19 @@ digits = list(model.digits)
 contiguous = len(digits) > 2 and digits == list(range(digits[0], digits[-1] + 1))
 heads = f"{len(digits)} ({digits[0]}–{digits[-1]})" if contiguous else ", ".join(map(str, digits))
 cols[0].metric("Heads (digits)", heads, help="One presence head per digit.")
-cols[1].metric("Epochs", card["epoch"])
+cols[1].metric("Epochs", card["epoch"], help="Passes over the training images.")
+BALANCED = (
+    "Mean over the digit heads of (true-positive rate + true-negative rate) / 2: 50 % is "
+    "guessing, higher is better."
+)
 if test.get("balanced_accuracy") is not None:
-    cols[2].metric("Balanced acc., held-out test", f"{test['balanced_accuracy']:.1%}")
+    cols[2].metric(
+        "Balanced acc., held-out test", f"{test['balanced_accuracy']:.1%}", help=BALANCED
+    )
 if real.get("balanced_accuracy") is not None:
-    cols[3].metric("Balanced acc., real SVHN photos", f"{real['balanced_accuracy']:.1%}")
+    cols[3].metric(
+        "Balanced acc., real SVHN photos", f"{real['balanced_accuracy']:.1%}", help=BALANCED
+    )
 st.caption(
     f"Trained on {prov.get('data', '?')} data ({prov.get('n_train', '?')} images), stem "
     f"{model.stem}, input {model.input_size}×{model.input_size}, commit {prov.get('commit', '?')}."
@@ -51,7 +88,9 @@ if per_digit:
         }
         for d, s in per_digit.items()
     }
-    st.caption("Balanced accuracy per digit head")
-    st.dataframe(pd.DataFrame(rows).style.format("{:.1%}", na_rep="–"), key="per_digit")
+    st.caption("Balanced accuracy per digit head (higher is better; 50 % is guessing)")
+    table = pd.DataFrame(rows).astype(float)
+    # Streamlit draws a missing number as "None": show percentages as text, "–" for none
+    st.dataframe(table.map(lambda v: "–" if np.isnan(v) else f"{v:.1%}"), key="per_digit")
 with st.expander("Full model card (JSON)"):
-    st.json(card, expanded=False)
+    st.json(without_server_paths(card), expanded=False)

@@ -107,7 +107,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         out=args.out,
         resume=args.resume,
     )
-    metrics = main(cfg, command="python -m svhn_xai " + shlex.join(args.argv))
+    on_epoch = on_batch = None
+    if args.progress:
+        on_epoch, on_batch, progress = _progress_callbacks(args, cfg)
+    try:
+        metrics = main(
+            cfg,
+            on_epoch=on_epoch,
+            on_batch=on_batch,
+            command="python -m svhn_xai " + shlex.join(args.argv),
+        )
+    except Exception as exc:
+        if args.progress:
+            progress.event("error", message=str(exc) or type(exc).__name__)
+        raise
+    if args.progress:
+        progress.event("done")
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
         return 0
     final = metrics.get("test", {})
@@ -120,6 +135,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     _print(payload, args.json, lambda p: f"saved {p['checkpoint']}")
     return 0
+
+
+def _progress_callbacks(args: argparse.Namespace, cfg: Any) -> tuple[Any, Any, Any]:
+    """``--progress``/``--export``: report batches and epochs to a file, write the slim
+    checkpoint after every epoch, and unwind cleanly on SIGTERM (a cancel)."""
+    from pathlib import Path
+
+    from svhn_xai.checkpoint import card_path
+    from svhn_xai.export import slim
+    from svhn_xai.jobs import ProgressLog, raise_on_sigterm
+
+    raise_on_sigterm()
+    card = card_path(cfg.out)
+    start_epoch = json.loads(card.read_text())["epoch"] if cfg.resume and card.is_file() else 0
+    progress = ProgressLog(args.progress, cfg.epochs, start_epoch)
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        if args.export:
+            slim(cfg.out, args.export)
+        progress.on_epoch(record)
+        if args.export:
+            progress.event("exported", checkpoint=Path(args.export).name)
+
+    return on_epoch, progress.on_batch, progress
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -458,6 +497,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wandb", choices=("online", "offline", "disabled"), default="disabled")
     p.add_argument("--out", default="checkpoints/run.pt", help="checkpoint to write")
     p.add_argument("--resume", action="store_true", help="continue --out from its last epoch")
+    p.add_argument(
+        "--progress",
+        metavar="JSONL",
+        help="append progress records here (batches, epochs, done/error): how the app follows "
+        "a background run",
+    )
+    p.add_argument(
+        "--export",
+        metavar="PT",
+        help="after every epoch, also write this half-precision copy without optimizer state",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 

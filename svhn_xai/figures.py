@@ -207,3 +207,123 @@ def sanity_figure(sanity: dict, height: int = 300):
         yaxis_title="Spearman ρ with original",
     )
     return fig
+
+
+def training_figure(batches: list[tuple[float, float]], history: list[dict], height: int = 320):
+    """Live training curves: loss (left) and balanced accuracy (right) against epochs.
+
+    ``batches`` are ``(epochs done, training loss)`` points within epochs (fractional x, so a
+    single epoch already draws a curve); ``history`` the epoch records of
+    :func:`svhn_xai.train.main` (``train``/``test``/``real`` scores at whole epochs).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Loss (lower is better)", "Balanced accuracy (higher is better)"),
+    )
+    if batches:
+        xs, ys = zip(*batches)
+        fig.add_trace(
+            go.Scatter(x=xs, y=ys, name="training batches", mode="lines+markers",
+                       marker=dict(size=4), line=dict(width=1, color="lightgrey")),
+            row=1, col=1,
+        )  # fmt: skip
+    epochs = [h["epoch"] for h in history]
+    colours = {"train": "#1f77b4", "test": "#ff7f0e", "real": "#2ca02c"}
+    names = {"train": "training images", "test": "held-out images", "real": "real photos"}
+    for split, colour in colours.items():
+        rows = [(e, h[split]) for e, h in zip(epochs, history) if split in h]
+        if not rows:
+            continue
+        xs = [e for e, _ in rows]
+        for col, key in ((1, "loss"), (2, "balanced_accuracy")):
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=[s.get(key) for _, s in rows],
+                    name=names[split],
+                    legendgroup=split,
+                    showlegend=col == 2,
+                    mode="lines+markers",
+                    marker=dict(size=9, color=colour),
+                    line=dict(color=colour),
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title_text="epochs", rangemode="tozero")
+    fig.update_yaxes(range=[0, 1], row=1, col=2)
+    fig.update_layout(
+        height=height,
+        margin=dict(l=0, r=0, t=30, b=0),
+        legend=dict(orientation="h", y=-0.3, yanchor="top"),
+    )
+    return fig
+
+
+def small_multiples(
+    panels: dict[str, list[dict]],
+    x_title: str,
+    y_title: str,
+    y_range: tuple[float, float] = (0.0, 1.0),
+    cols: int = 4,
+    vline: float | None = None,
+    panel_height: int = 170,
+):
+    """One small panel per entry of ``panels`` (e.g. per method), sharing both axes, so that
+    many methods stay readable side by side.
+
+    Each panel is a list of series ``{"name", "x", "y"}`` plus optional ``"dash"``; series of
+    the same name get the same colour in every panel and one legend entry. ``vline`` marks an
+    x value (e.g. the threshold in use) in every panel.
+    """
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    labels = list(panels)
+    rows = max(1, -(-len(labels) // cols))
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=labels,
+        shared_xaxes=True,
+        shared_yaxes=True,
+        horizontal_spacing=0.02,
+        vertical_spacing=0.28 / rows if rows > 1 else 0.0,
+    )
+    colours: dict[str, str] = {}
+    for i, label in enumerate(labels):
+        row, col = i // cols + 1, i % cols + 1
+        for series in panels[label]:
+            name = series["name"]
+            first = name not in colours
+            colours.setdefault(name, qualitative.Plotly[len(colours) % len(qualitative.Plotly)])
+            fig.add_trace(
+                go.Scatter(
+                    x=series["x"],
+                    y=series["y"],
+                    name=name,
+                    legendgroup=name,
+                    showlegend=first,
+                    mode="lines",
+                    line=dict(color=colours[name], dash=series.get("dash", "solid")),
+                ),
+                row=row,
+                col=col,
+            )
+        if vline is not None:
+            fig.add_vline(x=vline, line=dict(color="grey", dash="dash", width=1), row=row, col=col)
+    fig.update_yaxes(range=list(y_range))
+    fig.update_xaxes(title_text=x_title, row=rows)
+    fig.update_yaxes(title_text=y_title, col=1)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(
+        height=panel_height * rows + 80,
+        margin=dict(l=0, r=0, t=30, b=0),
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+    )
+    return fig

@@ -63,3 +63,41 @@ def test_export_halves_weights_and_measures_its_own_card(tmp_path, monkeypatch, 
     scored = json.loads(capsys.readouterr().out)
     for key in ("balanced_accuracy", "loss"):
         assert scored[key] == card["metrics"]["real"][key], key
+
+
+def test_slim_keeps_the_weights_in_half_precision_and_drops_the_optimizer(tmp_path):
+    from svhn_xai.export import slim
+
+    m = random_model(1)
+    src = tmp_path / "runs" / "a" / "resume.pt"
+    metrics = {"history": [{"epoch": 1}], "test": {"balanced_accuracy": 0.75}}
+    save_checkpoint(
+        src,
+        {
+            "architecture": m.architecture(),
+            "model_state": m.state_dict(),
+            "optimizer_state": {"state": {}, "param_groups": []},
+            "scheduler_state": {},
+            "epoch": 1,
+            "config": {"margin": 0.15},
+            "metrics": metrics,
+            "provenance": {"data": "synthetic"},
+        },
+    )
+    slim(src, tmp_path / "a.pt")
+    out = load_checkpoint(tmp_path / "a.pt")
+    assert "optimizer_state" not in out and "scheduler_state" not in out
+    assert out["metrics"] == metrics and out["epoch"] == 1
+    assert out["provenance"]["data"] == "synthetic"
+    assert out["provenance"]["export"] == {
+        "source": "resume.pt",  # no server path
+        "half_precision": True,
+        "metrics": "measured during training, on the float32 weights",
+    }
+    for key, value in m.state_dict().items():
+        if value.is_floating_point():
+            assert out["model_state"][key].dtype == torch.float16
+            torch.testing.assert_close(out["model_state"][key], value.half())
+    model, _ = load_model(tmp_path / "a.pt")
+    x = torch.rand(2, 3, 64, 64)
+    torch.testing.assert_close(model(x), m(x), atol=0.05, rtol=0.05)

@@ -1,104 +1,210 @@
-"""Train a model from the browser, with a progress bar and live loss/accuracy curves."""
+"""Train a model in the background: the run goes on whatever you click, with live curves."""
 
 import time
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 from common import CHECKPOINTS, page_setup
 
-from svhn_xai.config import TrainConfig
+from svhn_xai import jobs
 from svhn_xai.errors import SvhnXaiError
-from svhn_xai.train import main
+from svhn_xai.figures import training_figure
+
+RUNS = CHECKPOINTS / "runs"  # one folder per run: its log, progress and resumable checkpoint
+REFRESH_SECONDS = 1.5
 
 page_setup("Train · svhn-xai", "🏋️")
 
-st.title("Train")
-st.write(
-    "Trains the ResNet-18 with one 'is digit D present?' head per digit. An epoch of 4,000 "
-    "synthetic images takes about 10 s on a 2-core CPU with native bf16, a minute on one "
-    "without, seconds on a GPU. The Home page's model card says what the loaded model was "
-    "trained on, for how long, and how it scores."
-)
-with st.form("train_form"):
+
+def _new_name() -> str:
+    return f"run-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def settings() -> tuple[list[str], int]:
+    """The run's ``train`` options and its number of epochs, from the widgets."""
     c1, c2, c3 = st.columns(3)
-    data = c1.selectbox(
+    data = c1.radio(
         "Data",
         ["synthetic", "svhn"],
+        format_func={"synthetic": "Synthetic house numbers", "svhn": "Real SVHN photos"}.get,
         key="train_data",
-        help="synthetic needs nothing; svhn needs a Format 1 folder.",
+        help="Synthetic images need nothing; real photos need an SVHN Format 1 download "
+        "(`python -m svhn_xai download --split train`).",
     )
-    root = c1.text_input(
-        "SVHN root (svhn only)",
-        "data/svhn",
-        key="train_root",
-        help="The folder holding train/ and test/ as the archives unpack.",
-    )
+    options = ["--data", data]
+    if data == "svhn":
+        root = c1.text_input(
+            "SVHN folder",
+            "data/svhn",
+            key="train_root",
+            help="The folder holding train/ and test/ as the archives unpack, relative to the "
+            "repository.",
+        )
+        options += ["--root", root]
+    else:
+        size = c1.number_input(
+            "Training images", 32, 200_000, 4000, step=256, key="train_size",
+            help="Synthetic house numbers generated for training (the same every run).",
+        )  # fmt: skip
+        test = c1.number_input(
+            "Held-out test images", 16, 20_000, 500, step=100, key="train_test_size",
+            help="Scored after every epoch; never trained on.",
+        )  # fmt: skip
+        options += ["--train-size", str(size), "--test-size", str(test)]
     epochs = c2.number_input("Epochs", 1, 200, 2, key="train_epochs")
-    size = c2.number_input(
-        "Training images (synthetic)", 256, 200_000, 4000, step=256, key="train_size"
-    )
-    lr = c2.number_input("Learning rate", 1e-5, 1.0, 2e-3, format="%g", key="train_lr")
+    lr = c2.number_input(
+        "Learning rate", 1e-5, 1.0, 2e-3, format="%g", key="train_lr",
+        help="AdamW's peak rate, reached after a one-epoch warm-up, then cosine decay.",
+    )  # fmt: skip
+    batch = c2.number_input("Batch size", 8, 1024, 128, step=8, key="train_batch")
     wandb = c3.selectbox(
         "Weights & Biases",
         ["disabled", "offline", "online"],
         key="train_wandb",
-        help="online falls back to offline without an API key or network.",
+        help="Log the run to W&B; online falls back to offline without an API key or network.",
     )
-    name = c3.text_input(
-        "Checkpoint name", f"run-{time.strftime('%Y%m%d-%H%M%S')}", key="train_name"
+    if "train_name" not in st.session_state or st.session_state.pop("train_started", False):
+        st.session_state["train_name"] = _new_name()  # a fresh one after each start
+    c3.text_input(
+        "Run name",
+        key="train_name",
+        help="The new checkpoint appears as NAME.pt in the sidebar after the first epoch.",
     )
-    start = st.form_submit_button("Start training", type="primary")
+    options += ["--lr", f"{lr:g}", "--batch-size", str(batch), "--wandb", wandb]
+    return options, int(epochs)
 
-if start:
-    out = CHECKPOINTS / f"{Path(name).stem or 'run'}.pt"
-    if out.name == "default.pt":
-        st.error("default.pt is the shipped model; pick another name.")
-        st.stop()
-    cfg = TrainConfig(
-        data=data,
-        root=root if data == "svhn" else None,
-        epochs=int(epochs),
-        train_size=int(size) if data == "synthetic" else None,
-        test_size=500 if data == "synthetic" else None,
-        lr=float(lr),
-        wandb=wandb,
-        out=str(out),
-    )
-    bar = st.progress(0.0, text="preparing images…")
-    chart = st.empty()
-    history = []
 
-    def on_batch(step: int, steps: int, loss: float) -> None:
-        done = (len(history) + step / steps) / cfg.epochs
-        bar.progress(
-            min(done, 1.0),
-            text=f"epoch {len(history) + 1}/{cfg.epochs}, batch {step}/{steps}, loss {loss:.4f}",
-        )
-
-    def on_epoch(record: dict) -> None:
-        history.append(record)
-        frame = pd.DataFrame(
-            {
-                "train loss": [h["train"]["loss"] for h in history],
-                "test loss": [h["test"]["loss"] for h in history],
-                "train balanced acc.": [h["train"]["balanced_accuracy"] for h in history],
-                "test balanced acc.": [h["test"]["balanced_accuracy"] for h in history],
-            },
-            index=pd.Index([h["epoch"] for h in history], name="epoch"),
-        )
-        chart.line_chart(frame)
-
+def start_run(options: list[str], epochs: int) -> None:
+    """Start the run named in the form, show it, and offer a fresh name for the next one."""
+    name = st.session_state["train_name"].strip()
     try:
-        metrics = main(
-            cfg, on_epoch=on_epoch, on_batch=on_batch, command=f"app Train page: {cfg.to_dict()}"
-        )
+        jobs.start(name, options, epochs, RUNS, CHECKPOINTS)
     except SvhnXaiError as exc:
         st.error(str(exc))
-        st.stop()
-    bar.progress(1.0, text="done")
-    st.success(
-        f"Saved {out.name}: balanced accuracy {metrics['test']['balanced_accuracy']:.3f} "
-        "on held-out data. Pick it in the sidebar of any page."
-    )
-    st.image(str(out.with_suffix(".curves.png")))
+        return
+    st.session_state["train_shown"] = name
+    st.session_state["train_started"] = True
+    st.rerun()
+
+
+def resume_run(folder: Path) -> None:
+    """Button callback: continue a stopped run from its last completed epoch."""
+    try:
+        jobs.resume(folder, CHECKPOINTS)
+    except SvhnXaiError as exc:
+        st.session_state["train_error"] = str(exc)
+
+
+def use_checkpoint(name: str) -> None:
+    """Button callback: pick ``name`` in the sidebar (before the sidebar is drawn)."""
+    st.session_state["sidebar_checkpoint"] = name
+    st.session_state["checkpoint"] = name
+
+
+def progress_line(s: jobs.JobStatus) -> str:
+    done = len(s.history)
+    if s.state == "preparing":
+        last = s.log_tail.splitlines()[-1] if s.log_tail else ""
+        return "Preparing images…" + (f" ({last})" if "preparing images" in last else "")
+    if s.state == "training" and s.epoch <= done < s.epochs:  # between two epochs
+        return f"Epoch {done + 1} of {s.epochs}: starting"
+    if s.state == "training":
+        loss = f", loss {s.batches[-1][1]:.4f}" if s.batches else ""
+        return f"Epoch {s.epoch} of {s.epochs}, batch {s.step} of {s.steps}{loss}"
+    if s.state == "cancelling":
+        return "Cancelling…"
+    if s.state == "done":
+        return f"Finished: {s.epochs} epochs"
+    return f"{s.state.capitalize()} after {done} of {s.epochs} epochs"
+
+
+def run_panel(folder: Path) -> None:
+    """Progress, curves and controls of one run; reruns itself while the run is going."""
+    s = jobs.status(folder, CHECKPOINTS)
+    st.subheader(f"Run {s.name}")
+    st.progress(s.fraction, text=progress_line(s))
+    if s.running:
+        st.button(
+            "Cancel training",
+            key="train_cancel",
+            disabled=s.state == "cancelling",
+            on_click=jobs.cancel,
+            args=(folder,),
+            help="Stops the run. Completed epochs stay saved, and the run can be resumed.",
+        )
+    elif s.state == "cancelled":
+        st.warning(f"Cancelled after {len(s.history)} of {s.epochs} epochs.")
+    elif s.state == "failed":
+        st.error(f"Training failed: {s.message}")
+    if s.log_tail and s.state == "failed":
+        with st.expander("Last lines of the run's log", expanded=True):
+            st.code(s.log_tail, language=None, wrap_lines=True)
+    if s.resumable:
+        st.button(
+            f"Resume from epoch {len(s.history)}",
+            key="train_resume",
+            on_click=resume_run,
+            args=(folder,),
+        )
+    if s.checkpoint is not None:
+        last = s.history[-1]["test"]["balanced_accuracy"] if s.history else None
+        score = f": balanced accuracy {last:.1%} on held-out images" if last is not None else ""
+        st.success(
+            f"{s.checkpoint.name} is in the sidebar's Checkpoint list (after epoch "
+            f"{len(s.history)}{score})."
+        )
+        st.button(
+            f"Use {s.checkpoint.name}",
+            key="train_use",
+            on_click=use_checkpoint,
+            args=(s.checkpoint.name,),
+        )
+    if s.batches or s.history:
+        st.plotly_chart(training_figure(s.batches, s.history), key="train_curves")
+    # the sidebar is drawn outside this fragment: rerun the whole page when it must change
+    seen = (s.name, s.state, s.checkpoint is not None, len(s.history))
+    before = st.session_state.get("train_seen")
+    st.session_state["train_seen"] = seen
+    if before is not None and before[0] == s.name and before != seen:
+        st.rerun()
+
+
+st.title("Train")
+st.write(
+    "Trains the ResNet-18 with one 'is digit D present?' head per digit, in the background: "
+    "leave this page, explain images, come back, and the run is still going. After each epoch "
+    "the model appears in the sidebar as a small half-precision checkpoint; the run's folder "
+    "keeps a full one (with the optimizer state) to resume from. An epoch of 4,000 synthetic "
+    "images takes about 10 s on a 2-core CPU with native bf16, a minute on one without, "
+    "seconds on a GPU."
+)
+runs = jobs.runs_newest_first(RUNS)
+statuses = {p.name: jobs.status(p, CHECKPOINTS) for p in runs}
+busy = [name for name, s in statuses.items() if s.running]
+options, epochs = settings()
+# not a callback: a callback's arguments are those of the previous run, not the widgets' now
+if st.button(
+    "Start training",
+    type="primary",
+    key="train_start",
+    disabled=bool(busy),
+    help=f"Run {busy[0]} is still going: one run at a time." if busy else None,
+):
+    start_run(options, epochs)
+if "train_error" in st.session_state:
+    st.error(st.session_state.pop("train_error"))
+
+if runs:
+    names = [p.name for p in runs]
+    if st.session_state.get("train_shown") not in names:
+        st.session_state["train_shown"] = busy[0] if busy else names[0]
+    if len(names) > 1:
+        st.selectbox(
+            "Show run",
+            names,
+            format_func=lambda n: f"{n} ({statuses[n].state})",
+            key="train_shown",
+        )
+    shown = st.session_state["train_shown"]
+    every = REFRESH_SECONDS if statuses[shown].running else None
+    st.fragment(run_every=every)(run_panel)(RUNS / shown)

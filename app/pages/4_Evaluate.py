@@ -2,8 +2,11 @@
 
 import json
 import os
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from common import current, page_setup
@@ -11,20 +14,173 @@ from common import current, page_setup
 from svhn_xai.checkpoint import REPO_ROOT
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
-from svhn_xai.evaluate import evaluate_localisation
+from svhn_xai.errors import SvhnXaiError
+from svhn_xai.evaluate import evaluate_localisation, randomisation_check
 from svhn_xai.explain import REGISTRY
-from svhn_xai.figures import curve_figure, faithfulness_figure, sanity_figure
+from svhn_xai.figures import sanity_figure, small_multiples
 from svhn_xai.metrics import THRESHOLD_GRID
+from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+
+RESULTS = Path(os.environ.get("SVHN_XAI_RESULTS", REPO_ROOT / "results"))
+SAMPLE = REPO_ROOT.parent / "shared" / "svhn-sample"
+DEFAULT_METHODS = ["saliency", "integrated_gradients", "guided_gradcam", "lrp"]
+
+# (summary key, column name, help). Each help says what is measured and which way is better.
+COLUMNS = [
+    ("iou_1", "IoU₁ pixels ↑", "Overlap (intersection over union) of the mask's pixels with "
+     "the digit's box pixels, 0–1. Higher is better."),
+    ("iou_1_ci95", "± IoU₁", "Half-width of the 95 % confidence interval of IoU₁ over the "
+     "(image, digit) pairs."),
+    ("iou_2", "IoU₂ box ↑", "Overlap of the box drawn around the mask with the digit's box, "
+     "0–1. Higher is better."),
+    ("iou_2_ci95", "± IoU₂", "Half-width of the 95 % confidence interval of IoU₂."),
+    ("auc_iou_1", "IoU₁ over all thresholds ↑", "IoU₁ averaged over value thresholds 0–1: "
+     "the same for every threshold rule. Higher is better."),
+    ("pointing_game", "Pointing game ↑", "Share of pairs whose hottest pixel lies in the "
+     "digit's box, 0–1. Higher is better."),
+    ("relevance_mass", "Relevance in box ↑", "Share of the positive relevance that falls "
+     "inside the digit's box, 0–1. Higher is better."),
+    ("auc_deletion", "Deletion ↓", "The digit's probability as the hottest pixels are deleted, "
+     "averaged over the curve. Lower is better: the map found what the model relies on."),
+    ("auc_insertion", "Insertion ↑", "The digit's probability as the hottest pixels are put "
+     "back into a blurred copy, averaged over the curve. Higher is better."),
+    ("seconds_per_image", "Seconds per image ↓", "Time to compute one heatmap on this "
+     "server. Lower is better."),
+]  # fmt: skip
 
 page_setup("Evaluate · svhn-xai", "📊")
 model, card, digest, digit = current()
-RESULTS = Path(os.environ.get("SVHN_XAI_RESULTS", REPO_ROOT / "results"))
 
-st.title("Evaluate")
-st.write(
-    "Every method's heatmaps over many images, scored exactly like the trivial baselines. "
-    "A method that does not beat the whole-image map has not found the digit."
-)
+
+def image_sets() -> dict[str, tuple[str, str, str | None, str | None]]:
+    """Label -> (data, split, root, indices) of the image sets this server has."""
+    sets = {"Synthetic test images": ("synthetic", "test", None, None)}
+    if (SAMPLE / "train").is_dir():
+        # photos 193-256 of the sample: held out from every choice made on the others
+        sets["Real SVHN photos, held out (193–256)"] = ("svhn", "train", str(SAMPLE), "192:256")
+    if (REPO_ROOT / "data" / "svhn" / "test").is_dir():
+        sets["Real SVHN test split (downloaded)"] = ("svhn", "test", "data/svhn", None)
+    return sets
+
+
+@st.cache_resource(max_entries=4)
+def _store(model_digest: str) -> OrderedDict:
+    """Computed leaderboards of one checkpoint, keyed by their settings; shared by sessions."""
+    return OrderedDict()
+
+
+def _remember(store: OrderedDict, key: str, summary: dict[str, Any]) -> None:
+    store[key] = summary
+    store.move_to_end(key)
+    while len(store) > 16:
+        store.popitem(last=False)
+
+
+def threshold_controls() -> tuple[str, float]:
+    """The mask rule, from the library's protocol (modes, ranges, default)."""
+    modes = list(THRESHOLD_MODES)
+    c1, c2 = st.columns(2)
+    mode = c1.radio(
+        "Threshold mode",
+        modes,
+        index=modes.index(DEFAULT_PROTOCOL.mode),
+        format_func=lambda k: THRESHOLD_MODES[k].label,
+        horizontal=True,
+        key="eval_threshold_mode",
+        help=" ".join(f"{m.label}: {m.help}" for m in THRESHOLD_MODES.values()),
+    )
+    spec = THRESHOLD_MODES[mode]
+    if spec.param is None:
+        return mode, DEFAULT_PROTOCOL.value
+    default = DEFAULT_PROTOCOL.value if mode == DEFAULT_PROTOCOL.mode else spec.default
+    value = c2.slider(
+        spec.param,
+        float(spec.low),
+        float(spec.high),
+        float(default),
+        step=float(spec.step),
+        key=f"eval_threshold:{mode}",
+        help=spec.help,
+    )
+    return mode, float(value)
+
+
+def compute_panel() -> dict[str, Any] | None:
+    """Settings, the Evaluate button, and the leaderboard for them (computed or cached)."""
+    sets = image_sets()
+    c1, c2 = st.columns(2)
+    label = c1.selectbox("Images", list(sets), key="eval_images")
+    data, split, root, indices = sets[label]
+    try:
+        available = len(open_source(data, split, root, indices=indices))
+    except SvhnXaiError as exc:
+        st.error(f"{label}: {exc}")
+        return None
+    limit = c2.slider(
+        "Number of images",
+        1,
+        min(available, 200),
+        min(10, available),
+        key=f"eval_limit:{label}",  # one per set: their sizes differ
+        help="The first N images of the set; every digit present in an image is one pair.",
+    )
+    methods = st.multiselect(
+        "Methods",
+        list(REGISTRY),
+        default=DEFAULT_METHODS,
+        format_func=lambda k: REGISTRY[k].name,
+        key="eval_methods",
+    )
+    mode, value = threshold_controls()
+    sanity = st.number_input(
+        "Images for the randomisation check (0 = skip)",
+        0,
+        32,
+        0,
+        key="eval_sanity",
+        help="Layers are re-initialised from the head down; a method whose heatmaps barely "
+        "change does not explain the model. Costs about 6 explanations per image and method.",
+    )
+    sanity = min(int(sanity), limit)
+    settings = {
+        "images": label,
+        "limit": limit,
+        "methods": sorted(methods),
+        "mode": mode,
+        "value": value,
+        "sanity": sanity,
+    }
+    key = json.dumps(settings, sort_keys=True)
+    store = _store(digest)
+    if st.button("Evaluate", type="primary", key="eval_run", disabled=not methods):
+        margin = card["config"].get("margin", 0.15)
+        source = open_source(data, split, root, indices=indices)
+        items = [to_model_input(source[i], model.input_size, margin).item for i in range(limit)]
+        bar = st.progress(0.0, text="explaining…")
+        summary = evaluate_localisation(
+            model,
+            items,
+            methods,
+            mode=mode,
+            value=value,
+            progress=lambda d, t: bar.progress(d / t, text=f"{d} of {t} (image, digit) pairs"),
+        )
+        if sanity:
+            bar.progress(1.0, text="randomisation check…")
+            pairs = [(item.image, item.labels[0]) for item in items[:sanity]]
+            summary["sanity"] = randomisation_check(model, pairs, methods)
+        bar.empty()
+        summary.update(data=data, split=split, indices=indices, limit=limit, images=label)
+        _remember(store, key, summary)
+        st.session_state["eval_key"] = key
+    if key in store:
+        return store[key]
+    last = st.session_state.get("eval_key")
+    if last in store:
+        st.info("The settings changed: the results below are those of the last evaluation. "
+                "Press Evaluate for the current settings.")  # fmt: skip
+        return store[last]
+    return None
 
 
 def _is_leaderboard(path: Path) -> bool:
@@ -33,88 +189,137 @@ def _is_leaderboard(path: Path) -> bool:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and {"methods", "baselines", "n_images"} <= data.keys()
+    return isinstance(data, dict) and {"methods", "baselines"} <= data.keys()
 
 
-saved = [p for p in sorted(RESULTS.glob("*.json")) if _is_leaderboard(p)]
+def saved_panel() -> dict[str, Any] | None:
+    saved = [p for p in sorted(RESULTS.glob("*.json")) if _is_leaderboard(p)]
+    if not saved:
+        st.info("No saved results yet: compute some here, or with `python -m svhn_xai evaluate`.")
+        return None
+    name = st.selectbox("Saved run", [p.name for p in saved], key="eval_file")
+    try:
+        return json.loads((RESULTS / name).read_text())
+    except (OSError, ValueError):  # replaced or removed since the list was made
+        st.error(f"{name} is no longer a readable results file.")
+        return None
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """One line on what was scored, without the server's file paths."""
+    images = summary.get("images") or " ".join(
+        str(summary[k]) for k in ("data", "split") if summary.get(k)
+    )
+    if summary.get("indices") and "images" not in summary:
+        images += f" (images {summary['indices']})"
+    checkpoint = Path(str(summary.get("checkpoint") or "")).name or "the sidebar's checkpoint"
+    mode = THRESHOLD_MODES.get(summary.get("threshold_mode"))
+    rule = mode.label if mode else summary.get("threshold_mode", "–")
+    if mode is not None and mode.param is not None:
+        rule += f", {mode.param.lower()} {summary['threshold']:g}"
+    return (
+        f"{images} · {summary['n_images']} images, {summary.get('n_pairs', '–')} (image, digit) "
+        f"pairs · checkpoint {checkpoint} · mask rule: {rule}"
+    )
+
+
+def leaderboard(summary: dict[str, Any]) -> None:
+    rows = {}
+    for key, r in summary["methods"].items():
+        rows[REGISTRY[key].name if key in REGISTRY else key] = r
+    for key, r in summary["baselines"].items():
+        rows[f"Baseline: {key.replace('_', ' ')}"] = r
+    table = pd.DataFrame(
+        {name: {col: r.get(k) for k, col, _ in COLUMNS} for name, r in rows.items()}
+    ).T.astype(float)
+    table = table.loc[:, table.notna().any()]  # a saved run may lack a score (e.g. timing)
+    # Streamlit draws a missing number as "None": a column with gaps becomes text, "–" in them
+    # (its values stay in order as text: all but the seconds lie in [0, 1])
+    gaps = [c for c in table.columns if table[c].isna().any()]
+    for c in gaps:
+        table[c] = [("–" if np.isnan(v) else f"{v:.3f}") for v in table[c]]
+    config = {
+        col: (st.column_config.TextColumn if col in gaps else st.column_config.NumberColumn)(
+            col, help=text, alignment="right", **({} if col in gaps else {"format": "%.3f"})
+        )
+        for _, col, text in COLUMNS
+        if col in table.columns
+    }
+    st.dataframe(table, column_config=config, height="content", key="leaderboard")
+    st.caption(
+        "Baselines know nothing about the image and are scored exactly like the methods: a "
+        "method that does not beat them has not found the digit. Click a column to sort."
+    )
+
+
+def curves(summary: dict[str, Any]) -> None:
+    methods = {k: r for k, r in summary["methods"].items() if "curve_iou_1" in r}
+    if not methods:
+        return
+    names = {k: REGISTRY[k].name if k in REGISTRY else k for k in methods}
+    shown = st.multiselect(
+        "Methods in the charts",
+        list(methods),
+        default=list(methods),
+        format_func=names.get,
+        key="eval_chart_methods",
+    )
+    grid = THRESHOLD_GRID.tolist()
+    mode = summary.get("threshold_mode")
+    st.subheader("IoU against the threshold")
+    st.plotly_chart(
+        small_multiples(
+            {
+                names[k]: [
+                    {"name": "IoU₁ pixels", "x": grid, "y": methods[k]["curve_iou_1"]},
+                    {"name": "IoU₂ box", "x": grid, "y": methods[k]["curve_iou_2"], "dash": "dot"},
+                ]
+                for k in shown
+            },
+            "value threshold",
+            "IoU",
+            vline=summary["threshold"] if mode == "value" else None,
+        ),
+        key="eval_curves",
+    )
+    st.subheader("Deletion and insertion")
+    st.caption(
+        "The digit's probability as its hottest pixels are deleted (a faithful map makes it "
+        "drop fast) or inserted into a blurred copy (it should rise fast)."
+    )
+    panels = {}
+    for k in shown:
+        xs = np.linspace(0, 1, len(methods[k]["deletion"])).tolist()
+        panels[names[k]] = [
+            {"name": "deletion (lower is better)", "x": xs, "y": methods[k]["deletion"]},
+            {"name": "insertion (higher is better)", "x": xs, "y": methods[k]["insertion"]},
+        ]
+    st.plotly_chart(
+        small_multiples(panels, "share of pixels changed", "P(digit)"), key="eval_faith"
+    )
+
+
+st.title("Evaluate")
+st.write(
+    "Every method's heatmaps over many images, scored exactly like the trivial baselines. "
+    "A method that does not beat the whole-image map has not found the digit."
+)
 source = st.radio(
     "Results",
     ["Saved run", "Compute now"],
     horizontal=True,
     key="eval_source",
-    help="Saved runs come from `python -m svhn_xai evaluate --json …`.",
+    help="Saved runs are the JSON files of `python -m svhn_xai evaluate --json …` in results/.",
 )
-summary = None
-if source == "Saved run":
-    if not saved:
-        st.info("No saved results in results/; compute some below or with the CLI.")
-    else:
-        name = st.selectbox("Run", [p.name for p in saved], key="eval_file")
-        summary = json.loads((RESULTS / name).read_text())
-        st.caption(
-            f"{summary.get('data')} {summary.get('split')} {summary.get('indices') or ''}"
-            f" · {summary['n_images']} images · checkpoint {summary.get('checkpoint')}"
-        )
-else:
-    methods = st.multiselect(
-        "Methods",
-        list(REGISTRY),
-        default=["saliency", "integrated_gradients", "guided_gradcam", "lrp"],
-        format_func=lambda k: REGISTRY[k].name,
-        key="eval_methods",
-    )
-    limit = st.slider("Synthetic test images", 2, 100, 10, key="eval_limit")
-    if st.button("Evaluate", type="primary", key="eval_run") and methods:
-        src = open_source("synthetic", "test")
-        items = [to_model_input(src[i], model.input_size).item for i in range(limit)]
-        bar = st.progress(0.0, text="explaining…")
-        summary = evaluate_localisation(
-            model, items, methods, progress=lambda d, t: bar.progress(d / t, text=f"{d}/{t} pairs")
-        )
-        bar.empty()
-        summary["n_images"] = limit
-
+summary = compute_panel() if source == "Compute now" else saved_panel()
 if summary is not None:
-    rows = {}
-    for key, r in summary["methods"].items():
-        rows[REGISTRY[key].name if key in REGISTRY else key] = r
-    for key, r in summary["baselines"].items():
-        rows[f"baseline: {key.replace('_', ' ')}"] = r
-    columns = {
-        "iou_1": "IoU₁",
-        "iou_1_ci95": "± 95 %",
-        "iou_2": "IoU₂",
-        "iou_2_ci95": "± 95 % ",
-        "auc_iou_1": "AUC IoU₁",
-        "pointing_game": "pointing",
-        "relevance_mass": "mass",
-        "auc_deletion": "deletion ↓",
-        "auc_insertion": "insertion ↑",
-        "seconds_per_image": "s / image",
-    }
-    table = pd.DataFrame({n: {c: r.get(k) for k, c in columns.items()} for n, r in rows.items()}).T
-    st.dataframe(table.style.format("{:.3f}", na_rep="–"), height="content", key="leaderboard")
-    st.caption(
-        f"Threshold: {summary['threshold_mode']} {summary['threshold']}; ± is the "
-        "half-width of a 95 % confidence interval. Click a column to sort."
-    )
-    c1, c2 = st.columns(2)
-    curves = {
-        k: {
-            "thresholds": THRESHOLD_GRID.tolist(),
-            "iou_1": r["curve_iou_1"],
-            "iou_2": r["curve_iou_2"],
-        }
-        for k, r in summary["methods"].items()
-        if "curve_iou_1" in r
-    }
-    c1.subheader("IoU vs threshold")
-    c1.plotly_chart(curve_figure(curves), key="eval_curves")
-    c2.subheader("Deletion / insertion")
-    c2.plotly_chart(faithfulness_figure(summary["methods"]), key="eval_faith")
+    st.caption(describe(summary))
+    leaderboard(summary)
+    curves(summary)
     if "sanity" in summary:
         st.subheader("Sanity check: cascading randomisation")
-        st.plotly_chart(sanity_figure(summary["sanity"]), key="eval_sanity")
+        st.plotly_chart(sanity_figure(summary["sanity"]), key="eval_sanity_chart")
         flagged = [k for k, r in summary["sanity"]["methods"].items() if r["flagged"]]
         if flagged:
-            st.warning(f"Barely change when the model is randomised: {', '.join(flagged)}")
+            names = ", ".join(REGISTRY[k].name if k in REGISTRY else k for k in flagged)
+            st.warning(f"Barely change when the model is randomised: {names}")

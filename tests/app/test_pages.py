@@ -158,40 +158,6 @@ def test_broken_checkpoint_falls_back_to_the_default(tmp_path, monkeypatch):
     assert _metric(at, "Epochs")  # the default model's card is shown
 
 
-def test_evaluate_page_shows_a_saved_leaderboard(tmp_path, monkeypatch):
-    from svhn_xai.evaluate import evaluate_localisation
-
-    model, _ = load_model()
-    src = open_source("synthetic", "test")
-    items = [to_model_input(src[i], model.input_size).item for i in range(2)]
-    summary = evaluate_localisation(model, items, ["saliency"])
-    summary.update({"data": "synthetic", "split": "test"})
-    (tmp_path / "run.json").write_text(__import__("json").dumps(summary))
-    (tmp_path / "a_benchmark.json").write_text('{"provenance": {}, "variants": []}')
-    (tmp_path / "broken.json").write_text("{")
-    monkeypatch.setenv("SVHN_XAI_RESULTS", str(tmp_path))
-    at = _app("pages/4_Evaluate.py")
-    assert at.selectbox(key="eval_file").options == ["run.json"]  # benchmark files are not runs
-    table = at.dataframe[0].value
-    assert list(table.index) == [
-        "Saliency",
-        "baseline: whole image",
-        "baseline: centre gaussian",
-        "baseline: uniform random",
-    ]
-    assert table.loc["Saliency", "IoU₁"] == pytest.approx(summary["methods"]["saliency"]["iou_1"])
-
-
-def test_evaluate_page_computes_with_progress():
-    at = _app("pages/4_Evaluate.py")
-    at.radio(key="eval_source").set_value("Compute now").run()
-    at.multiselect(key="eval_methods").set_value(["saliency"]).run()
-    at.slider(key="eval_limit").set_value(2).run()
-    at.button(key="eval_run").click().run()
-    assert not at.exception
-    assert "Saliency" in list(at.dataframe[0].value.index)
-
-
 def test_absent_digit_offers_the_digits_present(synthetic_case):
     _, item, _ = synthetic_case
     absent = next(d for d in range(10) if d not in item.labels)

@@ -1,0 +1,120 @@
+"""AppTest of the Evaluate page: saved and computed leaderboards, and what the next click keeps."""
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from svhn_xai.checkpoint import load_model
+from svhn_xai.data.sources import open_source
+from svhn_xai.data.target import to_model_input
+from svhn_xai.evaluate import evaluate_localisation
+from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+
+PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "4_Evaluate.py")
+IOU_1 = "IoU₁ pixels ↑"
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _library(n: int, mode: str, value: float) -> dict:
+    model, _ = load_model()
+    source = open_source("synthetic", "test")
+    items = [to_model_input(source[i], model.input_size).item for i in range(n)]
+    return evaluate_localisation(model, items, ["saliency"], mode=mode, value=value)
+
+
+def _shown_text(at: AppTest) -> str:
+    parts = [*at.caption, *at.markdown, *at.info, *at.subheader, *at.title]
+    return "\n".join(p.value for p in parts)
+
+
+def _compute_page(limit: int) -> AppTest:
+    at = _run(AppTest.from_file(PAGE, default_timeout=300))
+    at.radio(key="eval_source").set_value("Compute now")
+    _run(at)
+    at.multiselect(key="eval_methods").set_value(["saliency"])
+    at.slider(key="eval_limit:Synthetic test images").set_value(limit)
+    return _run(at)
+
+
+def test_a_saved_leaderboard_reads_in_plain_words_without_server_paths(tmp_path, monkeypatch):
+    summary = _library(2, DEFAULT_PROTOCOL.mode, DEFAULT_PROTOCOL.value)
+    secret = tmp_path / "somewhere" / "on" / "the" / "server"
+    summary.update(data="synthetic", split="test", checkpoint=str(secret / "mine.pt"))
+    del summary["baselines"]["whole_image"]["pointing_game"]  # a gap in the table
+    (tmp_path / "run.json").write_text(json.dumps(summary))
+    (tmp_path / "a_timings.json").write_text(json.dumps({"rows": []}))  # another kind of result
+    (tmp_path / "broken.json").write_text("{")
+    monkeypatch.setenv("SVHN_XAI_RESULTS", str(tmp_path))
+    at = _run(AppTest.from_file(PAGE, default_timeout=300))
+    assert at.selectbox(key="eval_file").options == ["run.json"]  # benchmark files are not runs
+    at.selectbox(key="eval_file").set_value("run.json")
+    _run(at)
+    table = at.dataframe[0].value
+    assert list(table.index) == [
+        "Saliency",
+        "Baseline: whole image",
+        "Baseline: centre gaussian",
+        "Baseline: uniform random",
+    ]
+    assert table.loc["Saliency", IOU_1] == pytest.approx(summary["methods"]["saliency"]["iou_1"])
+    assert not any("_" in c for c in table.columns)  # no raw keys such as iou_1
+    pointing = summary["methods"]["saliency"]["pointing_game"]
+    assert table.loc["Saliency", "Pointing game ↑"] == f"{pointing:.3f}"
+    assert table.loc["Baseline: whole image", "Pointing game ↑"] == "–"  # never "None"
+    helps = {c["label"]: c.get("help", "") for c in _column_config(at).values()}
+    for column in table.columns:
+        assert column.startswith("±") or "better" in helps[column], column
+    shown = _shown_text(at)
+    assert "mine.pt" in shown and str(tmp_path) not in shown
+
+
+def _column_config(at: AppTest) -> dict:
+    return json.loads(at.dataframe[0].proto.columns)
+
+
+def test_threshold_controls_come_from_the_protocol():
+    at = _compute_page(2)
+    radio = at.radio(key="eval_threshold_mode")
+    assert list(radio.options) == [m.label for m in THRESHOLD_MODES.values()]
+    assert radio.value == DEFAULT_PROTOCOL.mode
+    for key, mode in THRESHOLD_MODES.items():
+        at.radio(key="eval_threshold_mode").set_value(key)
+        _run(at)
+        sliders = [s for s in at.slider if s.key.startswith("eval_threshold:")]
+        assert [s.label for s in sliders] == ([mode.param] if mode.param else [])
+        if mode.param:
+            assert (sliders[0].min, sliders[0].max) == (mode.low, mode.high)
+
+
+@pytest.mark.slow
+def test_a_computed_result_survives_the_next_click_and_is_cached_per_setting():
+    at = _compute_page(2)
+    at.button(key="eval_run").click()
+    first = _run(at).dataframe[0].value
+    expected = _library(2, DEFAULT_PROTOCOL.mode, DEFAULT_PROTOCOL.value)
+    assert first.loc["Saliency", IOU_1] == pytest.approx(expected["methods"]["saliency"]["iou_1"])
+    # the next click changes a setting: the last result stays, marked as such
+    at.radio(key="eval_threshold_mode").set_value("topk")
+    _run(at)
+    assert at.dataframe[0].value.equals(first)
+    assert any("settings changed" in i.value for i in at.info)
+    at.button(key="eval_run").click()
+    topk = _run(at).dataframe[0].value
+    value = THRESHOLD_MODES["topk"].default
+    expected = _library(2, "topk", value)
+    assert topk.loc["Saliency", IOU_1] == pytest.approx(expected["methods"]["saliency"]["iou_1"])
+    assert not at.info
+    # back to the first setting: served from the cache, no click needed
+    at.radio(key="eval_threshold_mode").set_value(DEFAULT_PROTOCOL.mode)
+    _run(at)
+    assert at.dataframe[0].value.equals(first) and not at.info
+    # a chart filter is a click too
+    at.multiselect(key="eval_chart_methods").set_value([])
+    assert _run(at).dataframe[0].value.equals(first)

@@ -1,0 +1,104 @@
+"""AppTest of the Train page: a real background run, followed across reruns, cancelled."""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from svhn_xai import jobs
+from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, card_path
+
+PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "3_Train.py")
+
+
+@pytest.fixture
+def checkpoints(tmp_path, monkeypatch):
+    """A checkpoints folder of the test's own, holding the shipped model."""
+    import common
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    shutil.copy(DEFAULT_CHECKPOINT, folder / "default.pt")
+    shutil.copy(card_path(DEFAULT_CHECKPOINT), folder / "default.json")
+    monkeypatch.setattr(common, "CHECKPOINTS", folder)
+    yield folder
+    for run in jobs.runs_newest_first(folder / "runs"):  # never leave a training process behind
+        jobs.cancel(run, grace=2)
+
+
+def _progress_text(at: AppTest) -> str:
+    return at.get("progress")[0].proto.text
+
+
+def _rerun_until(at: AppTest, done, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not done(at):
+        assert time.monotonic() < deadline, _progress_text(at)
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+
+
+def _start_tiny_run(epochs: int) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.number_input(key="train_size").set_value(32)
+    at.number_input(key="train_test_size").set_value(16)
+    at.number_input(key="train_batch").set_value(16)
+    at.number_input(key="train_epochs").set_value(epochs)
+    at.text_input(key="train_name").set_value("tiny")
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.slow
+def test_a_run_started_on_the_page_survives_reruns_and_is_cancelled(checkpoints):
+    at = _start_tiny_run(epochs=20)
+    assert [h.value for h in at.subheader] == ["Run tiny"]
+    assert at.button(key="train_start").disabled  # one run at a time
+    assert at.text_input(key="train_name").value != "tiny"  # a fresh name for the next run
+    job = jobs.read_job(checkpoints / "runs" / "tiny")
+    assert job["epochs"] == 20 and job["options"][:6] == [
+        "--data", "synthetic", "--train-size", "32", "--test-size", "16"
+    ]  # fmt: skip
+    assert job["options"][job["options"].index("--batch-size") + 1] == "16"
+    at.run()  # any click: the run goes on
+    assert jobs.status(checkpoints / "runs" / "tiny", checkpoints).running
+    _rerun_until(at, lambda a: "batch" in _progress_text(a))
+    assert _progress_text(at).startswith("Epoch") and "loss" in _progress_text(at)
+    pid = jobs.read_job(checkpoints / "runs" / "tiny")["pid"]
+    at.button(key="train_cancel").click().run()
+    assert not at.exception
+    assert any(w.value.startswith("Cancelled after") for w in at.warning)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+    assert not at.button(key="train_start").disabled
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_listed_in_the_sidebar_and_can_be_picked(checkpoints):
+    at = _start_tiny_run(epochs=1)
+    _rerun_until(at, lambda a: any("Finished" in p.proto.text for p in a.get("progress")))
+    assert "tiny.pt" in at.sidebar.selectbox(key="sidebar_checkpoint").options
+    assert any("tiny.pt is in the sidebar" in s.value for s in at.success)
+    at.button(key="train_use").click().run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="sidebar_checkpoint").value == "tiny.pt"
+    # a new session (another tab, a restarted server) finds the run from its files alone
+    jobs._CHILDREN.clear()
+    fresh = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert [h.value for h in fresh.subheader] == ["Run tiny"]
+    assert "Finished" in _progress_text(fresh)
+
+
+def test_a_bad_run_name_is_refused_in_words(checkpoints):
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.text_input(key="train_name").set_value("default")
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert any("shipped model" in e.value for e in at.error)
+    assert not (checkpoints / "runs").exists()
