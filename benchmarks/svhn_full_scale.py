@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -455,9 +456,8 @@ def phase_extra(root: Path) -> dict[str, Any]:
             child.kill()
         out, _ = child.communicate()
     elapsed = time.perf_counter() - tic
-    progress = [int(x.split("/")[0].split()[-1]) for x in log.read_text().split("\r") if "/" in x
-                and "preparing" in x and x.split("/")[0].split()[-1].isdigit()]  # fmt: skip
-    done = progress[-1] if progress else 0
+    progress = re.findall(r"(\d+)/\d+ \[", log.read_text())  # tqdm's "27000/202353 ["
+    done = int(progress[-1]) if progress else 0
     prepare: dict[str, Any] = {
         "finished": not stopped,
         "seconds": round(elapsed, 1),
