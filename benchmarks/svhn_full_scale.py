@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -422,8 +423,8 @@ def phase_extra(root: Path) -> dict[str, Any]:
     """extra's 202,353-entry index: open it, prepare it (stopped after ``--extra-seconds`` when
     slower, memory sampled every second), then one epoch of batches from a memory-mapped
     202,353-row cache. Preparing all of extra takes ~20 min of this shared CPU, so the mapped
-    cache used for the epoch is train's prepared rows repeated in order (extra's images are
-    hard links to train's anyway): same shape, same file size, same access pattern."""
+    cache used for the epoch holds the rows prepared before the stop, repeated in order: same
+    shape, same file size, same access pattern."""
     from svhn_xai.data.svhn import SVHNFolder
     from svhn_xai.data.tensors import TensorSet, cache_dir
 
@@ -455,9 +456,8 @@ def phase_extra(root: Path) -> dict[str, Any]:
             child.kill()
         out, _ = child.communicate()
     elapsed = time.perf_counter() - tic
-    progress = [int(x.split("/")[0].split()[-1]) for x in log.read_text().split("\r") if "/" in x
-                and "preparing" in x and x.split("/")[0].split()[-1].isdigit()]  # fmt: skip
-    done = progress[-1] if progress else 0
+    progress = re.findall(r"(\d+)/\d+ \[", log.read_text())  # tqdm's "27000/202353 ["
+    done = int(progress[-1]) if progress else 0
     prepare: dict[str, Any] = {
         "finished": not stopped,
         "seconds": round(elapsed, 1),
@@ -472,16 +472,19 @@ def phase_extra(root: Path) -> dict[str, Any]:
         prepare["images_per_second"] = round(done / elapsed, 1)
         prepare["full_seconds_extrapolated"] = round(len(range(SIZES["extra"])) * elapsed / done)
 
-    # one epoch of batches from a 202,353-row mapped cache (train's rows, repeated)
-    train_cache = sorted((cache_dir() / "tensors").glob("*.images.npy"), key=os.path.getsize)
-    source = np.load(train_cache[-1], mmap_mode="r")
+    # one epoch of batches from a 202,353-row mapped cache: the rows extra's prepare wrote
+    # before it was stopped (all of them if it finished), repeated in order
+    tensors_dir = cache_dir() / "tensors"
+    written = sorted(tensors_dir.glob("*.images.npy*"), key=os.path.getmtime)
     n = SIZES["extra"]
+    source = np.load(written[-1], mmap_mode="r")[: n if not stopped else done]
     stand_in = root / "extra_stand_in.images.npy"
     rows = np.lib.format.open_memmap(stand_in, "w+", np.uint8, (n, *source.shape[1:]))
     for s in range(0, n, len(source)):
         rows[s : s + len(source)] = source[: n - s]
     rows.flush()
     del rows, source
+    shutil.rmtree(tensors_dir)
     before = memory()
     mapped = np.load(stand_in, mmap_mode="c")
     tensors = TensorSet(torch.from_numpy(mapped), torch.zeros(n, 10))
