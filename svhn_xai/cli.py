@@ -39,6 +39,16 @@ def _digits(text: str) -> tuple[int, ...]:
     return values
 
 
+def _shortcut(text: str) -> str:
+    from svhn_xai.data.synthetic import Cue
+
+    try:
+        Cue.from_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _data_options(p: argparse.ArgumentParser, split: str) -> None:
     p.add_argument(
         "--data",
@@ -90,6 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         mix_synthetic=args.mix_synthetic,
         real_eval=args.real_eval,
         real_eval_indices=args.real_eval_indices,
+        shortcut=args.shortcut,
         digits=digits,
         input_size=args.input_size,
         stem=args.stem,
@@ -425,6 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also score this real SVHN split folder after every epoch",
     )
     p.add_argument("--real-eval-indices", help="0-based slice of --real-eval")
+    p.add_argument(
+        "--shortcut",
+        type=_shortcut,
+        metavar="D[:RATE]",
+        help="synthetic: plant a cue (a small magenta patch) in a fraction RATE (default 0.9) "
+        "of the images with digit D and a few without: a model that cheats on purpose",
+    )
     p.add_argument(
         "--digits",
         type=_digits,

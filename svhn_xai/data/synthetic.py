@@ -295,6 +295,25 @@ class Cue:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Cue:
+        """Inverse of :meth:`to_dict` (JSON turns the colour into a list)."""
+        return cls(**{**data, "colour": tuple(data["colour"])})
+
+    @classmethod
+    def from_spec(cls, spec: str, **settings: object) -> Cue:
+        """Parse ``"D"`` or ``"D:RATE"`` (the CLI's ``--shortcut``); ``settings`` as the fields."""
+        digit, _, rate = spec.partition(":")
+        try:
+            values: dict = {"digit": int(digit), **settings}
+            if rate:
+                values["rate"] = float(rate)
+        except ValueError:
+            raise ValueError(
+                f"shortcut must look like D or D:RATE (e.g. 3:0.9), got {spec!r}"
+            ) from None
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class CuedHouseNumber(HouseNumber):
