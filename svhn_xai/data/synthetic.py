@@ -383,6 +383,11 @@ def plant_cue(
     )
 
 
+def cue_rng(seed: int, index: int) -> np.random.Generator:
+    """The cue's own random stream for item ``index`` of the split seeded ``seed``."""
+    return np.random.default_rng([seed, index, _CUE_STREAM])
+
+
 class SyntheticHouseNumbers:
     """``n`` reproducible synthetic house numbers: item ``i`` depends only on ``(seed, i)``.
 
@@ -407,5 +412,4 @@ class SyntheticHouseNumbers:
         item = make_house_number(rng, name=f"synthetic/{self.seed}/{index}")
         if self.cue is None:
             return item
-        cue_rng = np.random.default_rng([self.seed, index, _CUE_STREAM])
-        return plant_cue(item, self.cue, cue_rng, self.force_cue)
+        return plant_cue(item, self.cue, cue_rng(self.seed, index), self.force_cue)
