@@ -63,3 +63,20 @@ def test_export_halves_weights_and_measures_its_own_card(tmp_path, monkeypatch, 
     scored = json.loads(capsys.readouterr().out)
     for key in ("balanced_accuracy", "loss"):
         assert scored[key] == card["metrics"]["real"][key], key
+
+
+def test_export_of_a_shortcut_model_measures_its_cue(tmp_path, monkeypatch):
+    from svhn_xai.data.synthetic import Cue
+    from svhn_xai.export import export
+    from tests.models import write_checkpoint
+
+    monkeypatch.setenv("SVHN_XAI_CACHE", str(tmp_path / "cache"))
+    src = write_checkpoint(
+        tmp_path / "run.pt", random_model(0), provenance={"cue": Cue(digit=5).to_dict()}
+    )
+    metrics = export(src, tmp_path / "shortcut-5.pt", synthetic_size=12)
+    card = json.loads(card_path(tmp_path / "shortcut-5.pt").read_text())
+    shortcut = card["metrics"]["shortcut"]
+    assert shortcut == metrics["shortcut"]
+    assert {"with_cue", "cue_removed", "cue_pasted", "false_positive_rate"} <= set(shortcut)
+    assert shortcut["n_images"] == 12
