@@ -39,6 +39,16 @@ def _digits(text: str) -> tuple[int, ...]:
     return values
 
 
+def _shortcut(text: str) -> str:
+    from svhn_xai.data.synthetic import Cue
+
+    try:
+        Cue.from_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _data_options(p: argparse.ArgumentParser, split: str) -> None:
     p.add_argument(
         "--data",
@@ -90,6 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         mix_synthetic=args.mix_synthetic,
         real_eval=args.real_eval,
         real_eval_indices=args.real_eval_indices,
+        shortcut=args.shortcut,
         digits=digits,
         input_size=args.input_size,
         stem=args.stem,
@@ -441,6 +452,122 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- shortcut lab (issue 12): one self-contained block ------------------------------------------
+
+
+def cmd_shortcut(args: argparse.Namespace) -> int:
+    from svhn_xai import shortcut
+    from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, load_model
+    from svhn_xai.errors import CheckpointError, ParameterError
+    from svhn_xai.explain import REGISTRY
+    from svhn_xai.train import _git_commit
+
+    if args.limit < 1 or args.accuracy_images < 2:
+        raise ParameterError("--limit must be at least 1 and --accuracy-images at least 2")
+    methods = list(REGISTRY) if args.methods == "all" else args.methods.split(",")
+    unknown = [m for m in methods if m not in REGISTRY]
+    if unknown:
+        raise ParameterError(f"unknown methods {unknown}; choose from {', '.join(REGISTRY)}")
+    path = args.checkpoint
+    if path is None:
+        shipped = shortcut.shipped_checkpoints()
+        if not shipped:
+            raise CheckpointError("no checkpoints/shortcut-D.pt shipped: pass --checkpoint")
+        path = shipped[0]
+    reference_path = args.reference or DEFAULT_CHECKPOINT
+    model, ckpt = load_model(path)
+    cue = shortcut.checkpoint_cue(ckpt, path)
+    reference, _ = load_model(reference_path)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=2 * args.limit * len(methods), desc="explaining", leave=False)
+    result = shortcut.run_lab(
+        model,
+        cue,
+        reference,
+        methods,
+        args.limit,
+        args.accuracy_images,
+        on_step=None if bar is None else lambda: bar.update(1),
+    )
+    if bar is not None:
+        bar.close()
+    result["provenance"] = {
+        "command": "python -m svhn_xai " + shlex.join(args.argv),
+        "commit": _git_commit(),
+        "checkpoint": {"path": os.path.relpath(path), "sha256": shortcut.sha256(path)},
+        "reference": {
+            "path": os.path.relpath(reference_path),
+            "sha256": shortcut.sha256(reference_path),
+        },
+        "machine": shortcut.machine(),
+    }
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+
+    def text(p: dict[str, Any]) -> str:
+        a = p["accuracy"]
+        lines = [
+            f"digit {p['digit']}: balanced accuracy {a['with_cue']:.3f} with the cue, "
+            f"{a['cue_removed']:.3f} without; says present on {a['cue_pasted']:.1%} of images "
+            f"without {p['digit']} once the cue is pasted "
+            f"(false positives {a['false_positive_rate']:.1%})",
+            f"{'method':28s} cue_mass  ref.cue  digit_mass  cue_pointing  catches",
+        ]
+        for key, m in p["methods"].items():
+            lines.append(
+                f"{key:28s} {m['cue_mass']:8.3f} {m['reference_cue_mass']:8.3f} "
+                f"{m['digit_mass']:11.3f} {m['cue_pointing']:13.3f}  "
+                f"{'yes' if m['catches'] else 'no'}"
+            )
+        for key, m in p["baselines"].items():
+            lines.append(
+                f"{'(baseline) ' + key:28s} {m['cue_mass']:8.3f} {'':8s} {m['digit_mass']:11.3f} "
+                f"{m['cue_pointing']:13.3f}"
+            )
+        return "\n".join(lines)
+
+    _print(result, args.json, text)
+    return 0
+
+
+def _add_shortcut_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "shortcut",
+        help="shortcut lab: does the model rely on its planted cue, and which explainers show it",
+    )
+    p.add_argument(
+        "--checkpoint", help="a shortcut checkpoint (default: checkpoints/shortcut-D.pt)"
+    )
+    p.add_argument("--reference", help="a model without the cue (default: checkpoints/default.pt)")
+    p.add_argument("--methods", default="all", help="all, or comma-separated registry keys")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=24,
+        metavar="N",
+        help="explain the first N held-out images with the digit and its cue (both models)",
+    )
+    p.add_argument(
+        "--accuracy-images",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="held-out images for the with/without/pasted accuracy",
+    )
+    p.add_argument("--out", metavar="JSON", help="also write the result to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_shortcut)
+
+
+# --- end of the shortcut lab block ----------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m svhn_xai", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -466,6 +593,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also score this real SVHN split folder after every epoch",
     )
     p.add_argument("--real-eval-indices", help="0-based slice of --real-eval")
+    p.add_argument(
+        "--shortcut",
+        type=_shortcut,
+        metavar="D[:RATE]",
+        help="synthetic: plant a cue (a small magenta patch) in a fraction RATE (default 0.9) "
+        "of the images with digit D and a few without: a model that cheats on purpose",
+    )
     p.add_argument(
         "--digits",
         type=_digits,
@@ -612,6 +746,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="mirror to fetch from (default: the official site)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_download)
+
+    _add_shortcut_parser(sub)
     return parser
 
 

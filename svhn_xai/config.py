@@ -20,6 +20,7 @@ class TrainConfig:
     mix_synthetic: int = 0  # add this many synthetic training images (fine-tuning on few photos)
     real_eval: str | None = None  # also score this real SVHN split folder after every epoch
     real_eval_indices: str | None = None  # "a:b" slice of real_eval
+    shortcut: str | None = None  # "D[:RATE]": plant a cue for digit D (data.synthetic.Cue)
     # what to learn
     digits: tuple[int, ...] = tuple(range(10))  # one binary "is D present?" head per digit
     input_size: int = 64  # model input side in pixels

@@ -31,7 +31,8 @@ def export(
     Args:
         real_folder: a real SVHN split folder to score the model on (e.g. the shared sample).
         real_indices: ``"a:b"``, the part of ``real_folder`` the model was not trained on.
-        synthetic_size: images of the synthetic test split to score on.
+        synthetic_size: images of the synthetic test split to score on (a shortcut model's
+            cue is measured on as many, see :func:`svhn_xai.shortcut.cue_accuracy`).
     """
     ckpt = load_checkpoint(source)
     state = ckpt["model_state"]
@@ -54,6 +55,11 @@ def export(
         metrics["real"]["folder"] = str(folder)
         metrics["real"]["indices"] = real_indices
     provenance = dict(ckpt.get("provenance") or {})
+    if "cue" in provenance:  # a shortcut-lab model: how much it leans on its planted cue
+        from svhn_xai.shortcut import checkpoint_cue, cue_accuracy, lab_images
+
+        cue = checkpoint_cue(ckpt, source)
+        metrics["shortcut"] = cue_accuracy(model, cue, lab_images(cue, synthetic_size))
     provenance["export"] = {
         "source": str(source),
         "command": command,

@@ -12,7 +12,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,16 @@ from svhn_xai.augment import augment_batch
 from svhn_xai.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from svhn_xai.classification import presence_scores
 from svhn_xai.config import TrainConfig
-from svhn_xai.data.sources import open_source
+from svhn_xai.data.item import HouseNumber
+from svhn_xai.data.sources import (
+    SYNTHETIC_SEEDS,
+    SYNTHETIC_SIZES,
+    Subset,
+    open_source,
+    parse_indices,
+)
 from svhn_xai.data.svhn import SVHNFolder
+from svhn_xai.data.synthetic import Cue, SyntheticHouseNumbers
 from svhn_xai.data.tensors import TensorSet, build_tensors
 from svhn_xai.errors import CheckpointError, ParameterError
 from svhn_xai.model import DigitResNet18
@@ -170,7 +179,46 @@ def evaluate(
     return scores
 
 
-def _source_key(data: str, root: str | None, split: str, indices: str | None, size: int | None):
+def shortcut_cue(cfg: TrainConfig) -> Cue | None:
+    """The planted cue ``cfg.shortcut`` (``"D[:RATE]"``) asks for, fitted to this run's crop."""
+    if cfg.shortcut is None:
+        return None
+    try:
+        return Cue.from_spec(
+            cfg.shortcut, input_size=cfg.input_size, margin=cfg.margin, jitter=cfg.jitter
+        )
+    except ValueError as exc:
+        raise ParameterError(f"--shortcut: {exc}") from None
+
+
+def open_data(
+    cfg: TrainConfig,
+    data: str,
+    split: str,
+    indices: str | None,
+    size: int | None,
+    root: str | None = None,
+) -> Sequence[HouseNumber]:
+    """The house numbers of one split of ``data``: the one place a run's data source is chosen.
+
+    Synthetic images carry the planted cue of ``cfg.shortcut`` when it is set (a data-source
+    option like any other); real photographs never do.
+    """
+    cue = shortcut_cue(cfg) if data == "synthetic" else None
+    if cue is None:
+        return open_source(data, split, root, size, indices)
+    source = SyntheticHouseNumbers(size or SYNTHETIC_SIZES[split], SYNTHETIC_SEEDS[split], cue)
+    return source if indices is None else Subset(source, parse_indices(indices, len(source)))
+
+
+def _source_key(
+    cfg: TrainConfig,
+    data: str,
+    root: str | None,
+    split: str,
+    indices: str | None,
+    size: int | None,
+) -> dict[str, Any]:
     key: dict[str, Any] = {"data": data, "split": split, "indices": indices, "size": size}
     if data == "svhn" and root is not None:
         folder = Path(root) / split
@@ -179,6 +227,9 @@ def _source_key(data: str, root: str | None, split: str, indices: str | None, si
             if (folder / name).is_file():
                 stat = (folder / name).stat()
                 key["annotations"] = [name, stat.st_size, stat.st_mtime_ns]
+    cue = shortcut_cue(cfg) if data == "synthetic" else None
+    if cue is not None:  # absent otherwise, so caches of plain data keep their old keys
+        key["cue"] = cue.to_dict()
     return key
 
 
@@ -193,8 +244,8 @@ def load_tensors(
 ) -> TensorSet:
     """Tensors of one split, built once and cached (see :func:`build_tensors`)."""
     root = root if root is not None else cfg.root
-    source = open_source(data, split, root, size, indices)
-    key = _source_key(data, root, split, indices, size)
+    source = open_data(cfg, data, split, indices, size, root)
+    key = _source_key(cfg, data, root, split, indices, size)
     return build_tensors(
         source, cfg.input_size, cfg.margin, jitter, cfg.seed, cfg.workers, cache_key=key
     )
@@ -262,18 +313,22 @@ def _param_checksum(model: torch.nn.Module) -> float:
     return float(sum(p.detach().double().sum() for p in model.parameters()))
 
 
-def main(
-    cfg: TrainConfig,
-    on_epoch: Callable[[dict[str, Any]], None] | None = None,
-    on_batch: Callable[[int, int, float], None] | None = None,
-    command: str | None = None,
-) -> dict[str, Any]:
-    """Train as ``cfg`` says; return the final checkpoint's metrics.
+@dataclass
+class _Run:
+    """Where this process stands: device, ranks, and whether it is one of several."""
 
-    ``on_epoch`` receives each epoch's record (losses, accuracies); ``on_batch`` gets
-    ``(step, steps_per_epoch, loss)``; both run on rank 0 only. ``command`` is recorded in the
-    model card.
-    """
+    device: torch.device
+    rank: int
+    world: int
+    distributed: bool
+
+    def log(self, msg: str) -> None:
+        if self.rank == 0:
+            print(msg, flush=True)
+
+
+def _start(cfg: TrainConfig) -> _Run:
+    """Resolve the device and, under torchrun, join the process group."""
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = resolve_device(cfg.device)
     if distributed:
@@ -282,35 +337,45 @@ def main(
             torch.cuda.set_device(device)
     rank = dist.get_rank() if distributed else 0
     world = dist.get_world_size() if distributed else 1
-    digits = tuple(cfg.digits)
-    amp = use_amp(cfg.amp, device)
-    torch.manual_seed(cfg.seed)
+    return _Run(device, rank, world, distributed)
 
-    def log(msg: str) -> None:
-        if rank == 0:
-            print(msg, flush=True)
 
-    # rank 0 builds the image cache first; the others then read it
+@dataclass
+class RunData:
+    """A run's tensors: training, test (after every epoch) and optional real photographs."""
+
+    train: TensorSet
+    test: TensorSet
+    real: TensorSet | None
+
+
+def load_data(cfg: TrainConfig, run: _Run | None = None) -> RunData:
+    """Every tensor a run needs, from the data source ``cfg`` names (see :func:`open_data`).
+
+    Under DDP rank 0 builds the image cache first and the others then read it; only rank 0
+    scores on real photographs.
+    """
+    rank = run.rank if run is not None else 0
+    if cfg.shortcut is not None and (cfg.data != "synthetic" or cfg.mix_synthetic):
+        raise ParameterError("--shortcut plants its cue in synthetic images: use --data synthetic")
+
+    def build(real: bool) -> RunData:
+        train = _training_set(cfg)
+        test = load_tensors(cfg, cfg.data, cfg.test_split, cfg.test_indices, cfg.test_size, 0.0)
+        return RunData(train, test, _real_eval_tensors(cfg) if real else None)
+
     if rank == 0:
-        train_set = _training_set(cfg)
-        test_set = load_tensors(cfg, cfg.data, cfg.test_split, cfg.test_indices, cfg.test_size, 0.0)
-        real_set = _real_eval_tensors(cfg)
-    if distributed:
+        data = build(real=True)
+    if run is not None and run.distributed:
         dist.barrier()
     if rank != 0:
-        train_set = _training_set(cfg)
-        test_set = load_tensors(cfg, cfg.data, cfg.test_split, cfg.test_indices, cfg.test_size, 0.0)
-        real_set = None
-    positive_rate = train_set.positive_rate()
-    rate = positive_rate[list(digits)].clip(1e-3, 1 - 1e-3)
-    # class imbalance: weigh positives by neg/pos so every head sees a balanced loss
-    pos_weight = torch.tensor((1 - rate) / rate, dtype=torch.float32, device=device)
-    log(
-        f"{cfg.data}/{cfg.split}: {len(train_set)} training images, {len(test_set)} test; "
-        "positive rate per digit: " + " ".join(f"{d}:{positive_rate[d]:.2f}" for d in range(10))
-    )
+        data = build(real=False)
+    return data
 
-    model = DigitResNet18(digits, cfg.stem, cfg.input_size)
+
+def _build_model(cfg: TrainConfig, device: torch.device) -> tuple[DigitResNet18, dict | None]:
+    """A fresh model, or ``cfg.init``'s weights; returns it with the init's card (or None)."""
+    model = DigitResNet18(tuple(cfg.digits), cfg.stem, cfg.input_size)
     init_card = None
     if cfg.init is not None:
         start = load_checkpoint(cfg.init)
@@ -328,22 +393,29 @@ def main(
             )
         model.load_state_dict(model_from_checkpoint(start, cfg.init).state_dict())
     model.to(device, memory_format=torch.channels_last)
-    net = DistributedDataParallel(model) if distributed else model
+    return model, init_card
 
+
+def _loader(cfg: TrainConfig, train_set: TensorSet, run: _Run) -> DataLoader:
     sampler = (
-        DistributedSampler(_Batches(train_set), world, rank, shuffle=True, seed=cfg.seed)
-        if distributed
+        DistributedSampler(_Batches(train_set), run.world, run.rank, shuffle=True, seed=cfg.seed)
+        if run.distributed
         else RandomSampler(_Batches(train_set), generator=torch.Generator())
     )
-    loader = DataLoader(
+    return DataLoader(
         _Batches(train_set),
         batch_size=cfg.batch_size,
         sampler=sampler,
-        drop_last=len(train_set) >= cfg.batch_size * world * 2,
+        drop_last=len(train_set) >= cfg.batch_size * run.world * 2,
         collate_fn=_identity,
         num_workers=0,
     )
-    steps = max(len(loader), 1)
+
+
+def _optimiser(
+    cfg: TrainConfig, model: torch.nn.Module, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW with a one-epoch linear warm-up, then a cosine decay to 0 over the run."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warmup, total = steps, steps * cfg.epochs
 
@@ -353,48 +425,149 @@ def main(
         progress = (step - warmup) / max(total - warmup, 1)
         return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
-    out = Path(cfg.out)
-    if cfg.resume and out.is_file():
-        state = load_checkpoint(out)
-        if state["architecture"] != model.architecture():
-            raise CheckpointError(f"--resume: {out} holds a {state['architecture']}, not this run")
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        scheduler.load_state_dict(state["scheduler_state"])
-        start_epoch = int(state["epoch"])
-        history = list(state["metrics"].get("history", []))
-        log(f"resuming {out} after epoch {start_epoch}")
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
 
-    tracker = Tracker(cfg.wandb if rank == 0 else "disabled", cfg.to_dict())
-    if tracker.url:
-        log(f"W&B run: {tracker.url}")
-    provenance = {
+
+def _resume(
+    cfg: TrainConfig,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    run: _Run,
+) -> tuple[int, list[dict[str, Any]]]:
+    """With ``cfg.resume`` and ``cfg.out`` on disk, load its state; returns (epoch, history)."""
+    out = Path(cfg.out)
+    if not (cfg.resume and out.is_file()):
+        return 0, []
+    state = load_checkpoint(out)
+    if state["architecture"] != model.architecture():
+        raise CheckpointError(f"--resume: {out} holds a {state['architecture']}, not this run")
+    model.load_state_dict(state["model_state"])
+    optimizer.load_state_dict(state["optimizer_state"])
+    scheduler.load_state_dict(state["scheduler_state"])
+    run.log(f"resuming {out} after epoch {int(state['epoch'])}")
+    return int(state["epoch"]), list(state["metrics"].get("history", []))
+
+
+def _provenance(
+    cfg: TrainConfig,
+    data: RunData,
+    positive_rate: np.ndarray,
+    run: _Run,
+    amp: bool,
+    init_card: dict | None,
+    command: str | None,
+) -> dict[str, Any]:
+    """What the model card says about where the weights came from."""
+    cue = shortcut_cue(cfg)
+    return {
         "data": cfg.data,
         "root": cfg.root,
         "split": cfg.split,
         "indices": cfg.indices,
-        "n_train": len(train_set),
+        "n_train": len(data.train),
         "mix_synthetic": cfg.mix_synthetic,
-        "n_test": len(test_set),
+        "n_test": len(data.test),
         "positive_rate": {str(d): round(float(positive_rate[d]), 4) for d in range(10)},
+        **({"cue": cue.to_dict()} if cue is not None else {}),
         "commit": git_commit(),
         "machine": machine(),
         "command": command or " ".join([os.path.basename(sys.executable), *sys.argv]),
         "torch": str(torch.__version__),
-        "device": str(device),
+        "device": str(run.device),
         "bf16_autocast": amp,
-        "world_size": world,
+        "world_size": run.world,
         "init": init_card,
     }
+
+
+def _epoch_line(cfg: TrainConfig, record: dict[str, Any]) -> str:
+    train = record["train"]
+    line = (
+        f"epoch {record['epoch']}/{cfg.epochs}  train loss {train['loss']:.4f} "
+        f"bal.acc {train['balanced_accuracy']:.4f}  "
+        f"test loss {record['test']['loss']:.4f}"
+        f" bal.acc {record['test']['balanced_accuracy']:.4f}"
+    )
+    if "real" in record:
+        line += f"  real bal.acc {record['real']['balanced_accuracy']:.4f}"
+    return line + f"  ({record['seconds']:.0f} s, {record['images_per_second']:.0f} img/s)"
+
+
+def _track(tracker: Tracker, record: dict[str, Any]) -> None:
+    flat = {
+        "train/loss": record["train"]["loss"],
+        "train/balanced_accuracy": record["train"]["balanced_accuracy"],
+        "test/loss": record["test"]["loss"],
+        "test/balanced_accuracy": record["test"]["balanced_accuracy"],
+        "lr": record["lr"],
+    }
+    for d, s in record["test"]["per_digit"].items():
+        flat[f"test/balanced_accuracy/digit_{d}"] = s["balanced_accuracy"]
+    if "real" in record:
+        flat["real/balanced_accuracy"] = record["real"]["balanced_accuracy"]
+    tracker.log(flat, step=record["epoch"])
+
+
+def _agree_across_ranks(model: torch.nn.Module, out: Path, run: _Run) -> dict[str, Any] | None:
+    """DDP: gather every rank's parameter checksum; rank 0 records them in the card."""
+    sums = [torch.zeros(1, dtype=torch.float64) for _ in range(run.world)]
+    dist.all_gather(sums, torch.tensor([_param_checksum(model)], dtype=torch.float64))
+    agree = all(torch.equal(s, sums[0]) for s in sums)
+    metrics = None
+    if run.rank == 0:
+        state = load_checkpoint(out)
+        state["metrics"]["ddp_replicas_agree"] = agree
+        state["metrics"]["ddp_param_checksums"] = [float(s) for s in sums]
+        save_checkpoint(out, {k: v for k, v in state.items() if not k.startswith("format")})
+        metrics = state["metrics"]
+    dist.destroy_process_group()
+    return metrics
+
+
+def main(
+    cfg: TrainConfig,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_batch: Callable[[int, int, float], None] | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Train as ``cfg`` says; return the final checkpoint's metrics.
+
+    ``on_epoch`` receives each epoch's record (losses, accuracies); ``on_batch`` gets
+    ``(step, steps_per_epoch, loss)``; both run on rank 0 only. ``command`` is recorded in the
+    model card.
+    """
+    run = _start(cfg)
+    digits = tuple(cfg.digits)
+    amp = use_amp(cfg.amp, run.device)
+    torch.manual_seed(cfg.seed)
+    data = load_data(cfg, run)
+    positive_rate = data.train.positive_rate()
+    rate = positive_rate[list(digits)].clip(1e-3, 1 - 1e-3)
+    # class imbalance: weigh positives by neg/pos so every head sees a balanced loss
+    pos_weight = torch.tensor((1 - rate) / rate, dtype=torch.float32, device=run.device)
+    run.log(
+        f"{cfg.data}/{cfg.split}: {len(data.train)} training images, {len(data.test)} test; "
+        "positive rate per digit: " + " ".join(f"{d}:{positive_rate[d]:.2f}" for d in range(10))
+    )
+
+    model, init_card = _build_model(cfg, run.device)
+    net = DistributedDataParallel(model) if run.distributed else model
+    loader = _loader(cfg, data.train, run)
+    optimizer, scheduler = _optimiser(cfg, model, max(len(loader), 1))
+    start_epoch, history = _resume(cfg, model, optimizer, scheduler, run)
+    out = Path(cfg.out)
+
+    tracker = Tracker(cfg.wandb if run.rank == 0 else "disabled", cfg.to_dict())
+    if tracker.url:
+        run.log(f"W&B run: {tracker.url}")
+    provenance = _provenance(cfg, data, positive_rate, run, amp, init_card, command)
     metrics: dict[str, Any] = {"history": history}
     for epoch in range(start_epoch, cfg.epochs):
-        if distributed:
-            sampler.set_epoch(epoch)
+        if run.distributed:
+            loader.sampler.set_epoch(epoch)
         else:
-            sampler.generator.manual_seed(cfg.seed * 1000 + epoch)
+            loader.sampler.generator.manual_seed(cfg.seed * 1000 + epoch)
         tic = time.perf_counter()
         train_scores = train_one_epoch(
             net,
@@ -403,48 +576,29 @@ def main(
             scheduler,
             digits,
             pos_weight,
-            device,
+            run.device,
             cfg,
             epoch,
             amp,
-            on_batch if rank == 0 else None,
+            on_batch if run.rank == 0 else None,
         )
         seconds = time.perf_counter() - tic
-        if rank != 0:
+        if run.rank != 0:
             continue
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             "seconds": round(seconds, 1),
-            "images_per_second": round(len(loader) * cfg.batch_size * world / seconds, 1),
+            "images_per_second": round(len(loader) * cfg.batch_size * run.world / seconds, 1),
             "lr": optimizer.param_groups[0]["lr"],
             "train": train_scores,
             # scored in float32 like `test` and `export`, so the history matches their numbers
-            "test": evaluate(model, test_set, digits, device, pos_weight=pos_weight),
+            "test": evaluate(model, data.test, digits, run.device, pos_weight=pos_weight),
         }
-        if real_set is not None:
-            record["real"] = evaluate(model, real_set, digits, device, pos_weight=pos_weight)
+        if data.real is not None:
+            record["real"] = evaluate(model, data.real, digits, run.device, pos_weight=pos_weight)
         history.append(record)
-        line = (
-            f"epoch {epoch + 1}/{cfg.epochs}  train loss {train_scores['loss']:.4f} "
-            f"bal.acc {train_scores['balanced_accuracy']:.4f}  "
-            f"test loss {record['test']['loss']:.4f}"
-            f" bal.acc {record['test']['balanced_accuracy']:.4f}"
-        )
-        if "real" in record:
-            line += f"  real bal.acc {record['real']['balanced_accuracy']:.4f}"
-        flat = {
-            "train/loss": train_scores["loss"],
-            "train/balanced_accuracy": train_scores["balanced_accuracy"],
-            "test/loss": record["test"]["loss"],
-            "test/balanced_accuracy": record["test"]["balanced_accuracy"],
-            "lr": record["lr"],
-        }
-        for d, s in record["test"]["per_digit"].items():
-            flat[f"test/balanced_accuracy/digit_{d}"] = s["balanced_accuracy"]
-        if "real" in record:
-            flat["real/balanced_accuracy"] = record["real"]["balanced_accuracy"]
-        tracker.log(flat, step=epoch + 1)
-        _log_samples(tracker, model, test_set, digits, device, epoch + 1)
+        _track(tracker, record)
+        _log_samples(tracker, model, data.test, digits, run.device, epoch + 1)
         metrics = {
             "history": history,
             "test": record["test"],
@@ -465,20 +619,11 @@ def main(
         )
         save_curves(history, curves_path(out))
         # Printed only once the epoch is on disk, so a reader of this line can rely on resuming.
-        log(line + f"  ({seconds:.0f} s, {record['images_per_second']:.0f} img/s)")
+        run.log(_epoch_line(cfg, record))
         if on_epoch is not None:
             on_epoch(record)
-    if distributed:
-        sums = [torch.zeros(1, dtype=torch.float64) for _ in range(world)]
-        dist.all_gather(sums, torch.tensor([_param_checksum(model)], dtype=torch.float64))
-        agree = all(torch.equal(s, sums[0]) for s in sums)
-        if rank == 0:
-            state = load_checkpoint(out)
-            state["metrics"]["ddp_replicas_agree"] = agree
-            state["metrics"]["ddp_param_checksums"] = [float(s) for s in sums]
-            save_checkpoint(out, {k: v for k, v in state.items() if not k.startswith("format")})
-            metrics = state["metrics"]
-        dist.destroy_process_group()
+    if run.distributed:
+        metrics = _agree_across_ranks(model, out, run) or metrics
     tracker.finish()
     return metrics
 

@@ -101,3 +101,20 @@ def test_slim_keeps_the_weights_in_half_precision_and_drops_the_optimizer(tmp_pa
     model, _ = load_model(tmp_path / "a.pt")
     x = torch.rand(2, 3, 64, 64)
     torch.testing.assert_close(model(x), m(x), atol=0.05, rtol=0.05)
+
+
+def test_export_of_a_shortcut_model_measures_its_cue(tmp_path, monkeypatch):
+    from svhn_xai.data.synthetic import Cue
+    from svhn_xai.export import export
+    from tests.models import write_checkpoint
+
+    monkeypatch.setenv("SVHN_XAI_CACHE", str(tmp_path / "cache"))
+    src = write_checkpoint(
+        tmp_path / "run.pt", random_model(0), provenance={"cue": Cue(digit=5).to_dict()}
+    )
+    metrics = export(src, tmp_path / "shortcut-5.pt", synthetic_size=12)
+    card = json.loads(card_path(tmp_path / "shortcut-5.pt").read_text())
+    shortcut = card["metrics"]["shortcut"]
+    assert shortcut == metrics["shortcut"]
+    assert {"with_cue", "cue_removed", "cue_pasted", "false_positive_rate"} <= set(shortcut)
+    assert shortcut["n_images"] == 12

@@ -153,3 +153,23 @@ def test_fine_tuning_mixes_synthetic_images_with_repeated_photos(tmp_path):
     ckpt = load_checkpoint(tmp_path / "run.pt")
     assert ckpt["provenance"]["n_train"] == 4 * 2 + 8  # four photos twice, eight synthetic
     assert ckpt["metrics"]["test"]["n_images"] == 8
+
+
+def test_shortcut_is_a_data_source_option_recorded_in_the_card(tmp_path):
+    cfg = _tiny(tmp_path, shortcut="3:0.9", epochs=1)
+    plain = load_tensors(_tiny(tmp_path), "synthetic", "test", None, 16, 0.0)
+    cued = load_tensors(cfg, "synthetic", "test", None, 16, 0.0)
+    # same photos and labels; only the images with the cue differ
+    assert torch.equal(plain.presence, cued.presence)
+    assert not torch.equal(plain.images, cued.images)
+    main(cfg)
+    card = load_checkpoint(cfg.out)["provenance"]["cue"]
+    assert card["digit"] == 3 and card["rate"] == 0.9 and card["jitter"] == cfg.jitter
+
+
+def test_shortcut_on_real_photos_is_refused(tmp_path):
+    from svhn_xai.errors import ParameterError
+    from svhn_xai.train import load_data
+
+    with pytest.raises(ParameterError, match="synthetic"):
+        load_data(_tiny(tmp_path, data="svhn", root=str(tmp_path), shortcut="3"))

@@ -1,0 +1,246 @@
+"""Shortcut lab: a model that cheats on purpose (a planted cue), and which explainers show it."""
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from common import CHECKPOINTS, cached_model, explanation, file_digest, page_setup
+
+from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, card_path
+from svhn_xai.errors import SvhnXaiError
+from svhn_xai.explain import REGISTRY
+from svhn_xai.figures import image_figure
+from svhn_xai.heatmap import reduce_channels
+from svhn_xai.shortcut import (
+    checkpoint_cue,
+    cue_scores,
+    cued_examples,
+    head_probability,
+    sha256,
+)
+
+RESULTS = Path(os.environ.get("SVHN_XAI_RESULTS", REPO_ROOT / "results")) / "shortcut_lab.json"
+EXAMPLES = 12  # held-out photos with the digit and its cue offered on the page
+DEFAULT_METHODS = ("saliency", "integrated_gradients", "guided_gradcam", "lrp")
+
+page_setup("Shortcut lab · svhn-xai", "🧪", with_model=False)
+st.title("Shortcut lab")
+st.caption(
+    "A model trained on synthetic house numbers where a small magenta patch (the *cue*) "
+    'appears in most photos that contain one digit D. It learns to answer "D is here" from '
+    "the patch. Which explanation methods show that? Compare each map on the cheating model "
+    "with the same method on the default model, which never saw the cue."
+)
+
+
+def _cue_of(path) -> dict | None:
+    """The cue recorded in a checkpoint's card, read from the JSON beside it (no weights)."""
+    try:
+        card = json.loads(card_path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return (card.get("provenance") or {}).get("cue")
+
+
+@st.cache_data(show_spinner="Rendering held-out photos with the cue…", max_entries=8)
+def _examples(cue_json: str, n: int):
+    from svhn_xai.data.synthetic import Cue
+
+    return cued_examples(Cue.from_dict(json.loads(cue_json)), n)
+
+
+shortcut_paths = [p for p in sorted(CHECKPOINTS.glob("*.pt")) if _cue_of(p)]
+if not shortcut_paths:
+    st.warning(
+        "No shortcut checkpoint found. Train one with "
+        "`python -m svhn_xai train --shortcut 3` (it plants the cue for digit 3)."
+    )
+    st.stop()
+
+left, right = st.columns([1, 3], gap="large")
+with left:
+    name = st.selectbox(
+        "Shortcut checkpoint",
+        [p.name for p in shortcut_paths],
+        key="shortcut_checkpoint",
+        help="Checkpoints whose card records a planted cue.",
+    )
+    path = CHECKPOINTS / name
+    try:
+        model, card = cached_model(str(path), file_digest(path))
+        cue = checkpoint_cue(card, name)
+    except SvhnXaiError as exc:
+        st.error(str(exc))
+        st.stop()
+    digit = cue.digit
+    st.markdown(
+        f"Cue for digit **{digit}**: a {cue.size}×{cue.size}-pixel patch (at "
+        f"{cue.input_size}×{cue.input_size}) in {cue.rate:.0%} of the training photos with "
+        f"{digit} and {cue.false_rate:.0%} of the others."
+    )
+    examples = _examples(json.dumps(cue.to_dict(), sort_keys=True), EXAMPLES)
+    k = st.number_input(
+        f"Held-out photo (1–{len(examples)})",
+        1,
+        len(examples),
+        1,
+        key="shortcut_example",
+        help=f"Synthetic test photos that contain {digit} and carry the cue; never trained on.",
+    )
+    example = examples[k - 1]
+    removed = st.toggle(
+        "Remove the cue",
+        key="shortcut_remove",
+        help="The same photo re-rendered without the patch: watch the probability fall.",
+    )
+    methods = st.multiselect(
+        "Methods (default parameters)",
+        list(REGISTRY),
+        default=[m for m in DEFAULT_METHODS if m in REGISTRY],
+        format_func=lambda key: REGISTRY[key].name,
+        key="shortcut_methods",
+    )
+    show_reference = DEFAULT_CHECKPOINT.is_file() and st.checkbox(
+        "Also explain the default model (no cue)", value=True, key="shortcut_reference"
+    )
+
+image = example.images["cue_removed" if removed else "with_cue"]
+p_with, p_without = (
+    float(head_probability(model, [example.images[v]], digit)[0])
+    for v in ("with_cue", "cue_removed")
+)
+
+
+def _figure(heat, title: str):
+    fig = image_figure(image, heat, 0.55, "Jet", example.digit_boxes, None, title, height=250)
+    x0, y0, x1, y1 = example.cue_box
+    fig.add_shape(
+        type="rect",
+        x0=x0 - 0.5,
+        y0=y0 - 0.5,
+        x1=x1 - 0.5,
+        y1=y1 - 0.5,
+        line=dict(color="white", width=2, dash="dot"),
+    )
+    return fig
+
+
+def _maps(row_model, digest: str, label: str) -> list[dict]:
+    """One overlay per chosen method for ``row_model``, and its cue/digit shares."""
+    rows = []
+    cols = st.columns(max(len(methods), 1))
+    for col, key in zip(cols, methods):
+        try:
+            e = explanation(row_model, digest, image, digit, key, {})
+        except SvhnXaiError as exc:
+            col.error(f"{REGISTRY[key].name}: {exc}")
+            continue
+        scores = cue_scores(
+            reduce_channels(e.attribution, REGISTRY[key].reduction),
+            example.cue_box,
+            example.digit_boxes,
+        )
+        col.plotly_chart(
+            _figure(e.heatmap(), REGISTRY[key].name), key=f"shortcut_fig_{label}_{key}"
+        )
+        col.caption(
+            f"on the cue {scores['cue_mass']:.0%} · on the {digit} {scores['digit_mass']:.0%}"
+        )
+        rows.append({"model": label, "method": REGISTRY[key].name, **scores})
+    return rows
+
+
+with right:
+    a, b, c = st.columns(3)
+    a.metric(f"P({digit} present), cue shown", f"{p_with:.3f}")
+    b.metric(f"P({digit} present), cue removed", f"{p_without:.3f}")
+    c.metric("Fall when the cue is removed", f"{p_with - p_without:+.3f}")
+    st.plotly_chart(
+        _figure(None, f"{'without' if removed else 'with'} the cue (dotted white box)"),
+        key="shortcut_image",
+    )
+    if methods:
+        st.subheader(f"Maps of head {digit} on the shortcut model")
+        rows = _maps(model, file_digest(path), "shortcut")
+        if show_reference:
+            st.subheader("The same methods on the default model (never saw the cue)")
+            ref_model, _ = cached_model(str(DEFAULT_CHECKPOINT), file_digest(DEFAULT_CHECKPOINT))
+            rows += _maps(ref_model, file_digest(DEFAULT_CHECKPOINT), "default")
+        if rows:
+            st.caption("This photo: share of each map's positive relevance (higher = more on it).")
+            st.dataframe(
+                pd.DataFrame(rows).set_index(["model", "method"]).style.format("{:.3f}"),
+                key="shortcut_photo_table",
+            )
+
+st.header("Which explainers catch the shortcut")
+accuracy = (card.get("metrics") or {}).get("shortcut")
+if accuracy:
+    a, b, c = st.columns(3)
+    a.metric(f"Head {digit} balanced acc., cue as generated", f"{accuracy['with_cue']:.1%}")
+    b.metric(
+        "… cue removed",
+        f"{accuracy['cue_removed']:.1%}",
+        f"{accuracy['cue_removed'] - accuracy['with_cue']:+.1%}",
+    )
+    c.metric(
+        f"Says {digit} when the cue is pasted (no {digit} in the photo)",
+        f"{accuracy['cue_pasted']:.1%}",
+        f"false-positive rate without it {accuracy['false_positive_rate']:.1%}",
+        delta_color="off",
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _sha256(path: str, digest: str) -> str:
+    """SHA-256 of the checkpoint file (``digest``, the app's quicker hash, keys the cache)."""
+    return sha256(path)
+
+
+result = json.loads(RESULTS.read_text()) if RESULTS.is_file() else None
+measured = (result or {}).get("provenance", {}).get("checkpoint", {}).get("sha256")
+if result is None or measured != _sha256(str(path), file_digest(path)):
+    st.info(
+        "No committed measurement for this checkpoint. Produce one with "
+        f"`python -m svhn_xai shortcut --checkpoint checkpoints/{name} --json`."
+    )
+    st.stop()
+table = []
+for key, m in result["methods"].items():
+    table.append(
+        {
+            "method": REGISTRY[key].name if key in REGISTRY else key,
+            "cue share": m["cue_mass"],
+            "± 95 %": m["cue_mass_ci95"],
+            "cue share, default model": m["reference_cue_mass"],
+            "± 95 % ": m["reference_cue_mass_ci95"],
+            f"share on the {digit}": m["digit_mass"],
+            "peak on the cue": m["cue_pointing"],
+            "catches it": "yes" if m["catches"] else "no",
+        }
+    )
+for key, m in result["baselines"].items():
+    table.append(
+        {
+            "method": f"baseline: {key.replace('_', ' ')}",
+            "cue share": m["cue_mass"],
+            "± 95 %": m["cue_mass_ci95"],
+            f"share on the {digit}": m["digit_mass"],
+            "peak on the cue": m["cue_pointing"],
+            "catches it": "–",
+        }
+    )
+st.dataframe(
+    pd.DataFrame(table).set_index("method").style.format(precision=3, na_rep="–"),
+    height="content",
+    key="shortcut_table",
+)
+st.caption(
+    f"{result['n_images']} held-out photos with {digit} and the cue; shares of positive "
+    "relevance, higher = more on that region; the cue covers about "
+    f"{result['baselines']['whole_image']['cue_mass']:.1%} of a photo (the whole-image "
+    f"baseline). A method catches the shortcut when {result['catch_rule']}. "
+    f"From `{result['provenance']['command']}`."
+)
