@@ -460,7 +460,7 @@ def cmd_shortcut(args: argparse.Namespace) -> int:
     from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, load_model
     from svhn_xai.errors import CheckpointError, ParameterError
     from svhn_xai.explain import REGISTRY
-    from svhn_xai.train import _git_commit
+    from svhn_xai.provenance import git_commit
 
     if args.limit < 1 or args.accuracy_images < 2:
         raise ParameterError("--limit must be at least 1 and --accuracy-images at least 2")
@@ -496,7 +496,7 @@ def cmd_shortcut(args: argparse.Namespace) -> int:
         bar.close()
     result["provenance"] = {
         "command": "python -m svhn_xai " + shlex.join(args.argv),
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "checkpoint": {"path": os.path.relpath(path), "sha256": shortcut.sha256(path)},
         "reference": {
             "path": os.path.relpath(reference_path),
