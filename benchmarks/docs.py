@@ -439,6 +439,192 @@ def model_scores(data: Sequence[dict[str, Any]]) -> str:
     return _table(header, rows)
 
 
+# --- the full-size SVHN run of benchmarks.svhn_full_scale -------------------------------------
+
+# the issue's targets for a full-size split (requirements, not measurements)
+TARGET_PARSE_AND_PREPARE_S = 300
+TARGET_MEMORY_GB = 8
+
+
+def _verdict(met: bool) -> str:
+    return "**met**" if met else "**not met**"
+
+
+def _load_after(phases: dict[str, Any], names: Sequence[str]) -> str:
+    """The range of the 1-minute load averages recorded after the named phases."""
+    loads = [phases[n]["load_average_after"][0] for n in names if n in phases]
+    low, high = min(loads), max(loads)
+    return f"{low:.1f}" if low == high else f"{low:.1f}–{high:.1f}"
+
+
+def _prepared(p: dict[str, Any]) -> str:
+    """Wall time, rate and the workers' CPU time of a ``prepare`` phase."""
+    cpu = p["cpu_seconds_children"]
+    return (
+        f"{p['open_and_prepare_seconds']:.0f} s ({p['images_per_second']:.0f} images/s; "
+        f"the workers used {cpu:.0f} CPU-s, {p['images'] / cpu:.0f} images per CPU-second)"
+    )
+
+
+@renderer("full_scale_train")
+def full_scale_train(data: Sequence[dict[str, Any]]) -> str:
+    """Each step from ``digitStruct.mat`` to a training epoch on the full-size ``train`` split,
+    from a ``benchmarks.svhn_full_scale`` run and optionally a rerun of its prepare phase."""
+    first, *reruns = data
+    ph = first["phases"]
+    parse, prep, train, resume = ph["parse"], ph["prepare"], ph["train"], ph["resume"]
+    again = [r["phases"]["prepare"] for r in reruns if "prepare" in r["phases"]]
+    totals = [parse["first_seconds"] + p["open_and_prepare_seconds"] for p in [prep, *again]]
+    total = f"**{totals[0]:.0f} s**" + "".join(
+        f" ({t:.0f} s with the rerun's prepare)" for t in totals[1:]
+    )
+    target = TARGET_PARSE_AND_PREPARE_S
+    if train["finished_epoch"]:
+        epoch = f"{train['epoch_seconds']:,.0f} s"
+    else:
+        epoch = (
+            f"stopped at {train['steps_done']} of {train['steps_per_epoch']} steps "
+            f"({train['train_images_per_second']:.1f} images/s): "
+            f"~{train['epoch_seconds_extrapolated']:,.0f} s extrapolated"
+        )
+    indices = re.search(r"--indices (\S+)", resume["first"]["command"])
+    codes = f"{resume['first']['exit_code']} then {resume['resumed']['exit_code']}"
+    rows = [
+        [
+            "parse `digitStruct.mat`, first run",
+            f"{parse['first_seconds']:.0f} s ({parse['entries_per_second']:.0f} entries/s)",
+            "",
+        ],
+        ["parse, cached (`digitStruct.cache.json`)", f"{parse['cached_seconds']:.1f} s", ""],
+        [
+            f"open + crop and resize to {prep['input_size']}×{prep['input_size']}, "
+            f"{prep['workers']} processes",
+            "; ".join([_prepared(prep), *(f"rerun: {_prepared(p)}" for p in again)]),
+            "",
+        ],
+        [
+            "parse + prepare, first run",
+            total,
+            f"{target} s: {_verdict(min(totals) <= target)}",
+        ],
+        [
+            "time to first batch: cold (prepare included) / warm (cache hit)",
+            f"{prep['cold_time_to_first_batch_seconds']:.1f} s / "
+            f"{ph['first_batch']['warm_time_to_first_batch_seconds']:.1f} s",
+            "",
+        ],
+        [
+            "peak memory while preparing: main process / largest worker",
+            f"{prep['peak_rss_mb']:,.0f} MB / {prep['largest_child_peak_rss_mb']:,.0f} MB",
+            "",
+        ],
+        [
+            "peak memory of the training process (timed part of a full-size epoch)",
+            f"{train['peak_rss_mb']:,.0f} MB ({train['rss_anon_mb']:,.0f} MB anonymous)",
+            "",
+        ],
+        ["one epoch of `train --data svhn --split train` on this CPU, ResNet-18", epoch, ""],
+        [
+            "`train` then `train --resume` (CLI, end to end)",
+            (f"on `--indices {indices[1]}` of the full-size split: " if indices else "")
+            + f"exit {codes}, {'resumed' if resume['resumed_line_seen'] else 'did not resume'}, "
+            f"epochs in the history {', '.join(map(str, resume['epochs_in_history']))}",
+            "",
+        ],
+        ["prepared cache on disk (memory-mapped)", f"{prep['cache_bytes'] / 1e6:,.0f} MB", ""],
+    ]
+    loads = f"1-minute load average on the {first['machine']['cores']} cores after each step: "
+    loads += _load_after(ph, ["parse", "prepare", "first_batch", "train", "resume"])
+    loads += "".join(f"; in the rerun {_load_after(r['phases'], ['prepare'])}" for r in reruns)
+    loads += "."
+    header = [f"`train` ({parse['entries']:,} photos)", "measured", "target"]
+    return loads + "\n\n" + _table(header, rows)
+
+
+@renderer("full_scale_extra")
+def full_scale_extra(data: Sequence[dict[str, Any]]) -> str:
+    """Opening, preparing and reading the full-size ``extra`` split, from the ``extra`` phase of
+    a ``benchmarks.svhn_full_scale`` run."""
+    (d,) = data
+    extra, parse = d["phases"]["extra"], d["phases"]["parse"]
+    opened, prep, epoch = extra["open"], extra["prepare"], extra["loader_epoch"]
+    after = epoch["after_pass"]
+    limit = TARGET_MEMORY_GB
+
+    def memory(mb: float) -> str:
+        return f"< {limit} GB: {_verdict(mb < limit * 1000)}"
+
+    if prep["finished"]:
+        prepared = f"{prep['seconds']:,.0f} s ({prep['images_per_second']:.0f} images/s)"
+    else:
+        prepared = (
+            f"stopped after {prep['seconds']:.0f} s at {prep['images_done']:,} images "
+            f"({prep['images_per_second']:.0f} images/s): "
+            f"~{prep['full_seconds_extrapolated']:,.0f} s extrapolated"
+        )
+    with_workers = prep["sampled_peak_rss_with_workers_mb"]
+    mapped = after["rss_anon_mb"] + after["rss_file_mb"]
+    rows = [
+        [
+            f"open the index ({opened['images']:,} entries with their boxes)",
+            f"{opened['seconds']:.0f} s; peak {opened['peak_rss_mb']:,.0f} MB "
+            f"({opened['rss_anon_mb']:,.0f} MB anonymous)",
+            "",
+        ],
+        [f"prepare, all {extra['built']['images']:,}", prepared, ""],
+        [
+            "peak memory while preparing, sampled each second: main process / with its workers",
+            f"{prep['sampled_peak_rss_main_mb']:,.0f} MB / {with_workers:,.0f} MB "
+            "(the forked workers share pages, so the sum over-counts)",
+            memory(with_workers),
+        ],
+        [
+            f"one epoch of batches ({epoch['images']:,} images) from the "
+            f"{epoch['cache_bytes'] / 1e9:.2f} GB memory-mapped cache",
+            f"{epoch['seconds']:.1f} s; afterwards {after['rss_anon_mb']:,.0f} MB anonymous + "
+            f"{after['rss_file_mb']:,.0f} MB of mapped cache pages (page cache, reclaimable)",
+            memory(mapped),
+        ],
+        [
+            "`digitStruct.mat` parse, first run",
+            f"not measured: ~{parse['extra_first_seconds_extrapolated']:,.0f} s extrapolated "
+            f"from train's {parse['entries_per_second']:.0f} entries/s",
+            "",
+        ],
+    ]
+    loads = f"1-minute load average on the {d['machine']['cores']} cores after this step: "
+    loads += _load_after(d["phases"], ["extra"]) + "."
+    header = [f"`extra` ({extra['built']['images']:,} entries)", "measured", "target"]
+    return loads + "\n\n" + _table(header, rows)
+
+
+@renderer("loader_throughput")
+def loader_throughput(data: Sequence[dict[str, Any]]) -> str:
+    """Images per second of the training input pipeline, alone and with the CPU's augmentation,
+    and of the full training step, one column per ``benchmarks.svhn_full_scale`` run."""
+    runs = [d["phases"] for d in data]
+    header = [f"per second, batches of {runs[0]['loader']['batch_size']}"]
+    header += [f"images/s ↑ at load {_load_after(p, ['loader'])}" for p in runs]
+    steps = [p.get("train", {}).get("train_images_per_second") for p in runs]
+    rows = [
+        [
+            "loader alone: gather uint8 rows from the mapped cache "
+            "(the GPU run's CPU work before the copy)",
+            *(f"{p['loader']['loader_alone_images_per_second']:,.0f}" for p in runs),
+        ],
+        [
+            "loader + float conversion + augmentation on this CPU "
+            "(the CPU run's work before the model)",
+            *(f"{p['loader']['loader_and_cpu_augment_images_per_second']:,.0f}" for p in runs),
+        ],
+        [
+            "full training step on this CPU (ResNet-18), timed part of a full-size epoch",
+            *(_num(s, 1) for s in steps),
+        ],
+    ]
+    return _table(header, rows)
+
+
 # --- the generator ---------------------------------------------------------------------------
 
 

@@ -47,7 +47,15 @@ def test_every_marked_table_matches_its_committed_results():
 def test_the_docs_mark_their_tables():
     marked = [m["spec"] for d in docs.documents() for m in docs.BLOCK.finditer(d.read_text())]
     kinds = {spec.split()[0] for spec in marked}
-    assert {"leaderboard", "layer_choice", "rule_choice", "model_scores"} <= kinds
+    assert {
+        "leaderboard",
+        "layer_choice",
+        "rule_choice",
+        "model_scores",
+        "full_scale_train",
+        "full_scale_extra",
+        "loader_throughput",
+    } <= kinds
     assert kinds <= set(docs.RENDERERS)
 
 
@@ -323,3 +331,152 @@ def test_model_scores_from_a_model_card(tmp_path):
     card = {"metrics": {"test": {"balanced_accuracy": 0.993, "n_images": 2000, "per_digit": per}}}
     lines = _render(tmp_path, "model_scores", card)
     assert lines[2] == "| held-out synthetic | 2000 | **99.3%** |" + " 90.0% |" * 10
+
+
+def _prepare(seconds: float, workers_cpu: float) -> dict:
+    return {
+        "images": 1000,
+        "input_size": 64,
+        "workers": 2,
+        "open_and_prepare_seconds": seconds,
+        "images_per_second": 1000 / seconds,
+        "cold_time_to_first_batch_seconds": seconds + 0.5,
+        "cache_bytes": 12_500_000,
+        "cpu_seconds_children": workers_cpu,
+        "peak_rss_mb": 600.0,
+        "largest_child_peak_rss_mb": 400.0,
+        "load_average_after": [12.0, 11.0, 10.0],
+    }
+
+
+FULL_SCALE = {
+    "machine": {"cores": 2},
+    "phases": {
+        "parse": {
+            "entries": 1000,
+            "first_seconds": 150.0,
+            "entries_per_second": 1000 / 150,
+            "cached_seconds": 0.5,
+            "extra_first_seconds_extrapolated": 900,
+            "load_average_after": [14.0, 0, 0],
+        },
+        "prepare": _prepare(200.0, 50.0),
+        "first_batch": {
+            "warm_time_to_first_batch_seconds": 1.3,
+            "load_average_after": [16.0, 0, 0],
+        },
+        "loader": {
+            "batch_size": 128,
+            "loader_alone_images_per_second": 4000.4,
+            "loader_and_cpu_augment_images_per_second": 150.6,
+            "load_average_after": [15.0, 0, 0],
+        },
+        "train": {
+            "finished_epoch": False,
+            "steps_done": 3,
+            "steps_per_epoch": 8,
+            "train_images_per_second": 4.96,
+            "epoch_seconds": None,
+            "epoch_seconds_extrapolated": 1234,
+            "peak_rss_mb": 1500.0,
+            "rss_anon_mb": 700.0,
+            "load_average_after": [13.0, 0, 0],
+        },
+        "resume": {
+            "first": {"command": "python -m svhn_xai train --indices 0:64", "exit_code": 0},
+            "resumed": {"command": "python -m svhn_xai train --resume", "exit_code": 0},
+            "resumed_line_seen": True,
+            "epochs_in_history": [1, 2],
+            "load_average_after": [14.5, 0, 0],
+        },
+        "extra": {
+            "built": {"images": 20000},
+            "open": {"images": 20000, "seconds": 2.0, "peak_rss_mb": 900.0, "rss_anon_mb": 600.0},
+            "prepare": {
+                "finished": False,
+                "seconds": 50.0,
+                "images_done": 5000,
+                "images_per_second": 100.0,
+                "full_seconds_extrapolated": 200,
+                "sampled_peak_rss_main_mb": 800.0,
+                "sampled_peak_rss_with_workers_mb": 8500.0,
+            },
+            "loader_epoch": {
+                "images": 19968,
+                "seconds": 3.3,
+                "cache_bytes": 250_000_000,
+                "after_pass": {"rss_anon_mb": 300.0, "rss_file_mb": 250.0},
+            },
+            "load_average_after": [10.0, 0, 0],
+        },
+    },
+}
+RERUN = {"machine": {"cores": 2}, "phases": {"prepare": _prepare(100.0, 40.0)}}
+
+
+def test_full_scale_train_rows_rerun_and_target(tmp_path):
+    lines = _render(tmp_path, "full_scale_train", FULL_SCALE, RERUN)
+    assert lines[0] == (
+        "1-minute load average on the 2 cores after each step: 12.0–16.0; in the rerun 12.0."
+    )
+    assert lines[2] == "| `train` (1,000 photos) | measured | target |"
+    assert "| parse `digitStruct.mat`, first run | 150 s (7 entries/s) |  |" in lines
+    assert (
+        "| open + crop and resize to 64×64, 2 processes | 200 s (5 images/s; the workers used "
+        "50 CPU-s, 20 images per CPU-second); rerun: 100 s (10 images/s; the workers used "
+        "40 CPU-s, 25 images per CPU-second) |  |"
+    ) in lines
+    # 150 + 200 misses the 300 s target, 150 + 100 with the rerun meets it
+    assert (
+        "| parse + prepare, first run | **350 s** (250 s with the rerun's prepare) | "
+        "300 s: **met** |"
+    ) in lines
+    assert (
+        "| time to first batch: cold (prepare included) / warm (cache hit) | 200.5 s / 1.3 s |  |"
+    ) in lines
+    assert (
+        "| one epoch of `train --data svhn --split train` on this CPU, ResNet-18 | stopped at 3 "
+        "of 8 steps (5.0 images/s): ~1,234 s extrapolated |  |"
+    ) in lines
+    assert (
+        "| `train` then `train --resume` (CLI, end to end) | on `--indices 0:64` of the "
+        "full-size split: exit 0 then 0, resumed, epochs in the history 1, 2 |  |"
+    ) in lines
+    assert "| prepared cache on disk (memory-mapped) | 12 MB |  |" in lines
+    alone = _render(tmp_path, "full_scale_train", FULL_SCALE)
+    assert "| parse + prepare, first run | **350 s** | 300 s: **not met** |" in alone
+
+
+def test_full_scale_extra_rows_and_memory_limit(tmp_path):
+    lines = _render(tmp_path, "full_scale_extra", FULL_SCALE)
+    assert lines[0] == "1-minute load average on the 2 cores after this step: 10.0."
+    assert lines[2] == "| `extra` (20,000 entries) | measured | target |"
+    assert lines[4:9] == [
+        "| open the index (20,000 entries with their boxes) | 2 s; peak 900 MB "
+        "(600 MB anonymous) |  |",
+        "| prepare, all 20,000 | stopped after 50 s at 5,000 images (100 images/s): ~200 s "
+        "extrapolated |  |",
+        "| peak memory while preparing, sampled each second: main process / with its workers | "
+        "800 MB / 8,500 MB (the forked workers share pages, so the sum over-counts) | "
+        "< 8 GB: **not met** |",
+        "| one epoch of batches (19,968 images) from the 0.25 GB memory-mapped cache | 3.3 s; "
+        "afterwards 300 MB anonymous + 250 MB of mapped cache pages (page cache, reclaimable) "
+        "| < 8 GB: **met** |",
+        "| `digitStruct.mat` parse, first run | not measured: ~900 s extrapolated from train's "
+        "7 entries/s |  |",
+    ]
+
+
+def test_loader_throughput_one_column_per_run(tmp_path):
+    rerun = {"phases": {"loader": {**FULL_SCALE["phases"]["loader"], "load_average_after": [9.5]}}}
+    rerun["phases"]["loader"]["loader_alone_images_per_second"] = 6000.0
+    lines = _render(tmp_path, "loader_throughput", FULL_SCALE, rerun)
+    assert lines[:5] == [
+        "| per second, batches of 128 | images/s ↑ at load 15.0 | images/s ↑ at load 9.5 |",
+        "| --- | --- | --- |",
+        "| loader alone: gather uint8 rows from the mapped cache (the GPU run's CPU work before "
+        "the copy) | 4,000 | 6,000 |",
+        "| loader + float conversion + augmentation on this CPU (the CPU run's work before the "
+        "model) | 151 | 151 |",
+        "| full training step on this CPU (ResNet-18), timed part of a full-size epoch | 5.0 | – |",
+    ]
