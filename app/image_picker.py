@@ -14,7 +14,7 @@ from svhn_xai.data.image_io import load_rgb
 from svhn_xai.data.item import HouseNumber
 from svhn_xai.data.sources import SYNTHETIC_SIZES, open_source
 from svhn_xai.data.svhn import SPLITS, SVHNFolder
-from svhn_xai.data.target import photo_to_model_input, to_model_input
+from svhn_xai.data.target import marked_photo_input, to_model_input
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.figures import image_figure, selected_box
 
@@ -165,7 +165,7 @@ def _upload(size: int, margin: float, digit: int) -> HouseNumber | None:
         "much background around small digits is outside what it has seen.",
     )
     try:
-        model_input = photo_to_model_input(image, np.array([box]), digit, size, crop, margin)
+        model_input = marked_photo_input(image, np.array([box]), (digit,), size, margin, crop)
     except ValueError as exc:
         st.error(f"Box {box}: {exc}")
         return None
