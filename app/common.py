@@ -267,7 +267,8 @@ def slow_run_allowed(
     approved = st.session_state.setdefault("slow_runs_approved", set())
     if key in approved or _explanations().get(key) is not None:
         return True
-    eta = estimated_seconds(model, method, params)
+    with st.spinner("Timing a small run to estimate these settings…"):
+        eta = estimated_seconds(model, method, params)
     if eta <= SLOW_SECONDS:
         return True
     st.warning(
