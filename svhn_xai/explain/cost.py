@@ -34,7 +34,7 @@ CALIBRATION: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "deep_lift_shap": ({"n_baselines": 2}, {"n_baselines": 8}),
     "gradient_shap": ({"n_samples": 4}, {"n_samples": 16}),
     "feature_ablation": ({"superpixel": 16}, {"superpixel": 8}),
-    "occlusion": ({"stride": 16}, {"stride": 8}),
+    "occlusion": ({"window": 16, "stride": 16}, {"window": 16, "stride": 8}),
     "feature_permutation": ({"batch_size": 2, "superpixel": 8}, {"batch_size": 4, "superpixel": 8}),
     "shapley_value_sampling": (
         {"n_samples": 1, "superpixel": 8},
@@ -100,7 +100,6 @@ def calibrated(model: torch.nn.Module, method: str, params: dict[str, Any]) -> t
         size = model.input_size
         image = (torch.rand(size, size, 3, generator=generator) * 255).to(torch.uint8).numpy()
         digit = model.digits[0]
-        explain(model, image, digit, method, **{**others, **budgets[0]})  # warm-up
         points = []
         for budget in budgets:
             tic = time.perf_counter()

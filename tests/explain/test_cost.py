@@ -3,7 +3,13 @@ from types import SimpleNamespace
 import pytest
 
 from svhn_xai.explain import cost
-from svhn_xai.explain.cost import CALIBRATION, estimated_passes, estimated_seconds, fit_line
+from svhn_xai.explain.cost import (
+    CALIBRATION,
+    calibrated,
+    estimated_passes,
+    estimated_seconds,
+    fit_line,
+)
 from tests.models import random_model
 
 
@@ -30,13 +36,20 @@ def test_estimate_counts_what_is_not_a_model_pass(monkeypatch, method):
     monkeypatch.setattr(cost.time, "perf_counter", lambda: clock[0])
     model = random_model(0)
     assert estimated_seconds(model, method, {"n_samples": 5000}) == pytest.approx(50.2)
-    assert [c["n_samples"] for c in calls] == [32, 32, 128]  # warm-up, then the two budgets
+    assert [c["n_samples"] for c in calls] == [32, 128]  # the two budgets
     assert estimated_seconds(model, method, {"n_samples": 256}) == pytest.approx(2.76)
-    assert len(calls) == 3  # calibrated once per model and settings
+    assert len(calls) == 2  # calibrated once per model and settings
     estimated_seconds(model, method, {"n_samples": 256, "superpixel": 4})
-    assert len(calls) == 6  # other superpixels: another surrogate, another calibration
+    assert len(calls) == 4  # other superpixels: another surrogate, another calibration
 
 
 def test_every_budgeted_method_is_calibrated_at_two_pass_counts():
     for method, (small, large) in CALIBRATION.items():
         assert estimated_passes(method, small) < estimated_passes(method, large), method
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", list(CALIBRATION))
+def test_calibration_runs_at_every_methods_defaults(method):
+    a, b = calibrated(random_model(0), method, {})
+    assert a >= 0 and b > 0
