@@ -52,6 +52,17 @@ class Picked:
     cli: tuple[str, ...]
 
 
+def _carried(key: str) -> None:
+    """Restore widget ``key`` from its copy: Streamlit forgets a widget's value on a page that
+    does not draw it, and the picked image should follow the user from Explain to Compare."""
+    if key not in st.session_state and f"kept_{key}" in st.session_state:
+        st.session_state[key] = st.session_state[f"kept_{key}"]
+
+
+def _keep(key: str) -> None:
+    st.session_state[f"kept_{key}"] = st.session_state[key]
+
+
 def available_folders() -> list[str]:
     return [
         name
@@ -132,6 +143,8 @@ def _download_widget() -> None:
 def choose_input(size: int, margin: float, digit: int) -> Picked | None:
     """The image widgets; returns the picked image, or None while there is none."""
     folders = available_folders()
+    for key in ("source", "svhn_folder", "svhn_index", "synthetic_index"):
+        _carried(key)
     st.session_state.setdefault("source", "svhn" if folders else "synthetic")
     source = st.radio(
         "Image source",
@@ -142,6 +155,7 @@ def choose_input(size: int, margin: float, digit: int) -> Picked | None:
         help="Real and synthetic images bring their ground-truth digit boxes; on an upload you "
         "mark each digit's box yourself.",
     )
+    _keep("source")
     if source == "synthetic":
         return _synthetic(size, margin, digit)
     if source == "svhn":
@@ -161,6 +175,7 @@ def _synthetic(size: int, margin: float, digit: int) -> Picked:
         key="synthetic_index",
         help="Held-out synthetic house numbers (never trained on).",
     )
+    _keep("synthetic_index")
     cli = ("--data", "synthetic", "--split", "test", "--index", str(int(index)))
     return Picked(synthetic_input(int(index), size, margin), None, 1.0, True, cli)
 
@@ -193,6 +208,8 @@ def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
     c2.button(
         f"Next with a {digit}", key="next_with_digit", on_click=_next_with, args=(name, digit)
     )
+    _keep("svhn_folder")
+    _keep("svhn_index")
     model_input, photo = svhn_input(name, int(index), size, margin)
     cli = (*_cli_root(name), "--index", str(int(index)))
     return Picked(model_input, photo, 1.0, True, cli)

@@ -12,6 +12,16 @@ from svhn_xai.explain import REGISTRY
 from svhn_xai.protocol import THRESHOLD_MODES
 
 APP = Path(__file__).resolve().parents[2] / "app"
+# the real methods at small budgets (set as widget state), so 16 round trips stay quick
+SMALL_BUDGETS = {
+    "integrated_gradients": {"n_steps": 4},
+    "gradient_shap": {"n_samples": 4},
+    "occlusion": {"stride": 8},
+    "feature_permutation": {"batch_size": 2},
+    "shapley_value_sampling": {"superpixel": 16},
+    "lime": {"n_samples": 32},
+    "kernel_shap": {"n_samples": 32},
+}
 
 
 def _no_exception(at: AppTest) -> None:
@@ -36,7 +46,10 @@ def move_threshold(at: AppTest, prefix: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(REGISTRY))
 def test_explain_survives_threshold_move_and_method_round_trip(method):
-    at = AppTest.from_file(str(APP / "pages" / "1_Explain.py"), default_timeout=300).run()
+    at = AppTest.from_file(str(APP / "pages" / "1_Explain.py"), default_timeout=300)
+    for name, value in SMALL_BUDGETS.get(method, {}).items():
+        at.session_state[f"explain:{method}:{name}"] = value
+    at.run()
     _no_exception(at)
     at.selectbox(key="method").set_value(method).run()
     _no_exception(at)
