@@ -318,19 +318,21 @@ def baseline_name(key: str) -> str:
 def score_table(rows: dict[str, dict[str, Any]], key: str, seconds: bool = False) -> None:
     """A table of :data:`SCORE_COLUMNS` for ``rows`` (name -> localise-style scores), with the
     help of each column; a value a row lacks is shown as "–"."""
-    columns = {title: k for k, (title, _) in SCORE_COLUMNS.items()}
+    columns = {k: (title, help_text, 3) for k, (title, help_text) in SCORE_COLUMNS.items()}
     if seconds:
-        columns["Seconds"] = "seconds"
-    table = pd.DataFrame(
-        [{title: r.get(k) for title, k in columns.items()} for r in rows.values()],
-        index=pd.Index(list(rows), name="Method"),
-        columns=list(columns),
-        dtype=float,
-    )
-    formats = {title: "{:.3f}" for title in columns}
-    if seconds:
-        formats["Seconds"] = "{:.2f}"
-    config = {title: st.column_config.Column(help=help) for title, help in SCORE_COLUMNS.values()}
-    if seconds:
-        config["Seconds"] = st.column_config.Column(help=SECONDS_HELP)
-    st.dataframe(table.style.format(formats, na_rep="–"), column_config=config, key=key)
+        columns["seconds"] = ("Seconds", SECONDS_HELP, 2)
+    table, config = {}, {}
+    for k, (title, help_text, digits) in columns.items():
+        values = [r.get(k) for r in rows.values()]
+        if any(v is None for v in values):
+            # Streamlit draws a missing number as "None" whatever the Styler says: this column
+            # goes as text (the others stay numbers, so they sort as numbers)
+            table[title] = ["–" if v is None else f"{v:.{digits}f}" for v in values]
+            config[title] = st.column_config.TextColumn(title, help=help_text)
+        else:
+            table[title] = [float(v) for v in values]
+            config[title] = st.column_config.NumberColumn(
+                title, help=help_text, format=f"%.{digits}f"
+            )
+    frame = pd.DataFrame(table, index=pd.Index(list(rows), name="Method"))
+    st.dataframe(frame, column_config=config, key=key)

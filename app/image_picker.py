@@ -201,12 +201,14 @@ def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
     count = len(svhn_folder(name))
     if not 0 <= st.session_state.get("svhn_index", -1) < count:
         st.session_state["svhn_index"] = first_with(name, digit)
-    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    index = c1.number_input(
+    index = st.number_input(
         f"Photo (0 = 1.png … {count - 1})", 0, count - 1, key="svhn_index", step=1
     )
-    c2.button(
-        f"Next with a {digit}", key="next_with_digit", on_click=_next_with, args=(name, digit)
+    st.button(
+        f"Next photo with a {digit}",
+        key="next_with_digit",
+        on_click=_next_with,
+        args=(name, digit),
     )
     _keep("svhn_folder")
     _keep("svhn_index")

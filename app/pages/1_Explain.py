@@ -31,7 +31,7 @@ from svhn_xai.figures import curve_figure, image_figure, overlay, photo_overlay
 from svhn_xai.heatmap import REDUCTIONS, threshold
 from svhn_xai.localisation import localise
 
-FIG = 300  # px: the model input, heatmap and mask side by side
+FIG = 270  # px: the model input, heatmap and mask side by side (square in a third of the column)
 PHOTO_WIDTH = 640  # px: the heatmap on the photo
 CHANNELS_HELP = (
     "An attribution has one value per colour channel; the heatmap needs one per pixel. "
@@ -89,36 +89,39 @@ def view_controls(method: str) -> tuple[str, float, str, float]:
 
 
 def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> None:
-    m = st.columns(6)
-    m[0].metric(
-        "P(digit present)",
-        f"{e.probability:.3f}",
-        help="The model's probability that the target digit is in the image.",
-    )
+    shown = [
+        (
+            "P(digit present)",
+            f"{e.probability:.3f}",
+            None,
+            "The model's probability that the target digit is in the image.",
+        )
+    ]
     if result["scored"]:
         whole = result["baselines"]["whole_image"]
-        versus = (
-            " Arrow: the difference from the whole-image baseline (a map that is 1 everywhere)."
-        )
-        for col, key, fmt, arrow in (
-            (m[1], "iou_1", ".3f", True),
-            (m[2], "iou_2", ".3f", True),
-            (m[3], "pointing_game", ".2f", False),
-            (m[4], "relevance_mass", ".3f", False),
+        versus = " Arrow: the difference from the whole-image baseline (a map of ones)."
+        for key, fmt, arrow in (
+            ("iou_1", ".3f", True),
+            ("iou_2", ".3f", True),
+            ("pointing_game", ".2f", False),
+            ("relevance_mass", ".3f", False),
         ):
             title, help_text = SCORE_COLUMNS[key]
             delta = f"{result[key] - whole[key]:+.3f}" if arrow else None
-            col.metric(
-                title,
-                f"{result[key]:{fmt}}",
-                delta,
-                help=help_text + (versus if arrow else ""),
+            shown.append(
+                (title, f"{result[key]:{fmt}}", delta, help_text + (versus if arrow else ""))
             )
-    m[5].metric(
-        "Compute time",
-        f"{e.seconds:.2f} s",
-        help=f"{e.model_passes} images went through the model (forward passes × batch).",
+    shown.append(
+        (
+            "Compute time",
+            f"{e.seconds:.2f} s",
+            None,
+            f"{e.model_passes} images went through the model (forward passes × batch).",
+        )
     )
+    for start in range(0, len(shown), 3):
+        for col, (label, value, delta, help_text) in zip(st.columns(3), shown[start : start + 3]):
+            col.metric(label, value, delta, help=help_text)
     st.caption(f"{e.model_passes} model passes")
     if e.probability < 0.5:
         st.warning(
@@ -126,7 +129,7 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
         )
     if mask.mean() < 0.01:
         st.info(
-            f"The mask covers {mask.mean():.1%} of the image, under 1 %: "
+            f"The mask covers {100 * mask.mean():.1f} % of the image, under 1 %: "
             "loosen the threshold to see where the heat is."
         )
     notes = result["notes"] if result["scored"] else e.notes
@@ -183,7 +186,7 @@ def figures_panel(
             on_photo,
             caption="The heatmap on the photo: the white frame is what the model sees "
             "(green: the digit's box, red: the heatmap's box).",
-            width=min(PHOTO_WIDTH, on_photo.shape[1]),
+            width="stretch",
         )
     return opacity, scale
 
@@ -242,7 +245,7 @@ model, card, digest, digit = current()
 margin = card["config"].get("margin", 0.15)
 
 st.title("Explain")
-left, right = st.columns([2, 3], gap="large")
+left, right = st.columns([1, 2], gap="large")
 with left:
     picked = choose_input(model.input_size, margin, digit)
     method, params = method_panel()

@@ -52,7 +52,7 @@ page_setup("Compare · svhn-xai", "⚖️")
 model, card, digest, digit = current()
 
 st.title("Compare methods")
-left, right = st.columns([1, 3], gap="large")
+left, right = st.columns([1, 2.5], gap="large")
 with left:
     picked = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
     methods = method_picker()
