@@ -50,6 +50,18 @@ def checkpoint_choices() -> list[Path]:
     return found
 
 
+def remembered(key: str, default: Any) -> Any:
+    """The value to draw widget ``key`` with: the user's last choice (or a link's), else
+    ``default``. Streamlit drops a widget's own state after a run that does not draw it (a
+    page that stops early, another page), so pages pass this as the widget's value and call
+    :func:`remember` after it."""
+    return st.session_state.get(f"kept:{key}", default)
+
+
+def remember(key: str) -> None:
+    st.session_state[f"kept:{key}"] = st.session_state[key]
+
+
 def _remembered(key: str, options: list) -> int:
     """Index of the value last picked under ``key`` (kept across pages), else 0."""
     value = st.session_state.get(key)
@@ -126,24 +138,33 @@ def param_widgets(method: str, key_prefix: str) -> dict[str, Any]:
     values = {}
     for p in REGISTRY[method].params:
         key = f"{key_prefix}:{method}:{p.name}"
-        st.session_state.setdefault(key, p.default)
-        values[p.name] = _widget(p, key)
+        values[p.name] = _widget(p, key, remembered(key, p.default))
+        remember(key)
     return values
 
 
-def _widget(p: Param, key: str) -> Any:
+def _widget(p: Param, key: str, value: Any) -> Any:
     label = p.name.replace("_", " ").capitalize()
     if p.kind == "choice":
-        return st.selectbox(label, p.choices, key=key, help=p.help)
+        index = p.choices.index(value) if value in p.choices else 0
+        return st.selectbox(label, p.choices, index=index, key=key, help=p.help)
     if p.kind == "bool":
-        return st.checkbox(label, key=key, help=p.help)
+        return st.checkbox(label, value=bool(value), key=key, help=p.help)
     if p.kind == "int":
+        low, high = int(p.low), int(p.high)
         if p.high - p.low <= 64:
-            return st.slider(label, int(p.low), int(p.high), key=key, help=p.help)
-        return st.number_input(label, int(p.low), int(p.high), key=key, help=p.help)
+            return st.slider(label, low, high, int(value), key=key, help=p.help)
+        return st.number_input(label, low, high, int(value), key=key, help=p.help)
     step = 10 ** np.floor(np.log10(abs(p.default))) if p.default else 0.01
     return st.number_input(
-        label, float(p.low), float(p.high), step=float(step), format="%g", key=key, help=p.help
+        label,
+        float(p.low),
+        float(p.high),
+        float(value),
+        step=float(step),
+        format="%g",
+        key=key,
+        help=p.help,
     )
 
 
@@ -154,29 +175,32 @@ def threshold_controls(prefix: str, mode_column: Any = st, value_column: Any = s
 
     Returns (mode key, parameter value; 0.0 for a mode without one)."""
     modes = list(THRESHOLD_MODES)
-    st.session_state.setdefault(f"{prefix}_mode", DEFAULT_PROTOCOL.mode)
+    chosen = remembered(f"{prefix}_mode", DEFAULT_PROTOCOL.mode)
     key = mode_column.radio(
         "Threshold mode",
         modes,
+        index=modes.index(chosen) if chosen in modes else 0,
         format_func=lambda k: THRESHOLD_MODES[k].label,
         key=f"{prefix}_mode",
         help="How the heatmap becomes a mask. "
         + " ".join(f"{m.label}: {m.help}" for m in THRESHOLD_MODES.values()),
     )
+    remember(f"{prefix}_mode")
     mode = THRESHOLD_MODES[key]
     if mode.param is None:
         value_column.caption(mode.help)
         return key, 0.0
     default = DEFAULT_PROTOCOL.value if key == DEFAULT_PROTOCOL.mode else mode.default
-    st.session_state.setdefault(f"{prefix}_{key}", float(default))
     value = value_column.slider(
         mode.param,
         float(mode.low),
         float(mode.high),
+        float(remembered(f"{prefix}_{key}", default)),
         step=float(mode.step),
         key=f"{prefix}_{key}",
         help=mode.help,
     )
+    remember(f"{prefix}_{key}")
     return key, float(value)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import streamlit as st
+from common import remember, remembered
 
 from svhn_xai.checkpoint import REPO_ROOT
 from svhn_xai.data.download import download_split
@@ -50,17 +51,6 @@ class Picked:
     photo_scale: float
     marked: bool
     cli: tuple[str, ...]
-
-
-def _carried(key: str) -> None:
-    """Restore widget ``key`` from its copy: Streamlit forgets a widget's value on a page that
-    does not draw it, and the picked image should follow the user from Explain to Compare."""
-    if key not in st.session_state and f"kept_{key}" in st.session_state:
-        st.session_state[key] = st.session_state[f"kept_{key}"]
-
-
-def _keep(key: str) -> None:
-    st.session_state[f"kept_{key}"] = st.session_state[key]
 
 
 def available_folders() -> list[str]:
@@ -143,19 +133,18 @@ def _download_widget() -> None:
 def choose_input(size: int, margin: float, digit: int) -> Picked | None:
     """The image widgets; returns the picked image, or None while there is none."""
     folders = available_folders()
-    for key in ("source", "svhn_folder", "svhn_index", "synthetic_index"):
-        _carried(key)
-    st.session_state.setdefault("source", "svhn" if folders else "synthetic")
+    chosen = remembered("source", "svhn" if folders else "synthetic")
     source = st.radio(
         "Image source",
         list(SOURCES),
+        index=list(SOURCES).index(chosen) if chosen in SOURCES else 0,
         format_func=SOURCES.get,
         horizontal=True,
         key="source",
         help="Real and synthetic images bring their ground-truth digit boxes; on an upload you "
         "mark each digit's box yourself.",
     )
-    _keep("source")
+    remember("source")
     if source == "synthetic":
         return _synthetic(size, margin, digit)
     if source == "svhn":
@@ -167,30 +156,33 @@ def choose_input(size: int, margin: float, digit: int) -> Picked | None:
 
 
 def _synthetic(size: int, margin: float, digit: int) -> Picked:
-    st.session_state.setdefault("synthetic_index", first_synthetic_with(digit))
+    count = SYNTHETIC_SIZES["test"]
+    start = remembered("synthetic_index", None)
     index = st.number_input(
         "Synthetic test image",
         0,
-        SYNTHETIC_SIZES["test"] - 1,
+        count - 1,
+        start if start is not None and 0 <= start < count else first_synthetic_with(digit),
         key="synthetic_index",
         help="Held-out synthetic house numbers (never trained on).",
     )
-    _keep("synthetic_index")
+    remember("synthetic_index")
     cli = ("--data", "synthetic", "--split", "test", "--index", str(int(index)))
     return Picked(synthetic_input(int(index), size, margin), None, 1.0, True, cli)
 
 
 def _next_with(name: str, digit: int) -> None:
     """Button callback: the next photo of the folder that shows ``digit``."""
-    st.session_state["svhn_index"] = first_with(name, digit, st.session_state["svhn_index"])
+    following = first_with(name, digit, st.session_state["svhn_index"])
+    st.session_state["svhn_index"] = st.session_state["kept:svhn_index"] = following
 
 
 def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
-    if st.session_state.get("svhn_folder") not in folders:
-        st.session_state["svhn_folder"] = folders[0]
+    chosen = remembered("svhn_folder", folders[0])
     name = st.selectbox(
         "Photos",
         folders,
+        index=folders.index(chosen) if chosen in folders else 0,
         key="svhn_folder",
         help="downloaded: official SVHN splits; shared sample: 256 training photos "
         "(0-191 for development, 192-255 held out); fixtures: the 12 photos the tests use.",
@@ -198,11 +190,14 @@ def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
     if not (DATA_ROOT / "test").is_dir():
         with st.expander("Download an official split"):
             _download_widget()
+    remember("svhn_folder")
     count = len(svhn_folder(name))
-    if not 0 <= st.session_state.get("svhn_index", -1) < count:
-        st.session_state["svhn_index"] = first_with(name, digit)
+    start = remembered("svhn_index", None)
+    if start is None or not 0 <= start < count or name != remembered("indexed_folder", name):
+        start = first_with(name, digit)
+    st.session_state["kept:indexed_folder"] = name
     index = st.number_input(
-        f"Photo (0 = 1.png … {count - 1})", 0, count - 1, key="svhn_index", step=1
+        f"Photo (0 = 1.png … {count - 1})", 0, count - 1, start, key="svhn_index", step=1
     )
     st.button(
         f"Next photo with a {digit}",
@@ -210,8 +205,7 @@ def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
         on_click=_next_with,
         args=(name, digit),
     )
-    _keep("svhn_folder")
-    _keep("svhn_index")
+    remember("svhn_index")
     model_input, photo = svhn_input(name, int(index), size, margin)
     cli = (*_cli_root(name), "--index", str(int(index)))
     return Picked(model_input, photo, 1.0, True, cli)

@@ -24,7 +24,7 @@ def _index_key(source: str) -> str:
 
 
 def _parsed(query: dict[str, str]) -> dict[str, Any]:
-    """Session-state values for the widgets, from the query; invalid entries are dropped."""
+    """Widget values by widget key, from the query; invalid entries are dropped."""
     out: dict[str, Any] = {}
     source = query.get("source")
     if source in ("svhn", "synthetic", "upload"):
@@ -70,7 +70,9 @@ def restore() -> None:
         return
     st.session_state["link_restored"] = True
     query = {k: st.query_params.get(k) for k in st.query_params}
-    st.session_state.update(_parsed({k: v for k, v in query.items() if v is not None}))
+    for key, value in _parsed({k: v for k, v in query.items() if v is not None}).items():
+        # the sidebar's digit is set directly; the page's widgets start from their kept value
+        st.session_state[key if key in ("sidebar_digit", "digit") else f"kept:{key}"] = value
 
 
 def save(state: dict[str, Any]) -> None:

@@ -15,6 +15,8 @@ from common import (
     explanation,
     page_setup,
     param_widgets,
+    remember,
+    remembered,
     score_table,
     slow_run_allowed,
     threshold_controls,
@@ -31,6 +33,7 @@ from svhn_xai.figures import curve_figure, image_figure, overlay, photo_overlay
 from svhn_xai.heatmap import REDUCTIONS, threshold
 from svhn_xai.localisation import localise
 
+DEFAULT_METHOD = "integrated_gradients"
 FIG = 270  # px: the model input, heatmap and mask side by side (square in a third of the column)
 PHOTO_WIDTH = 640  # px: the heatmap on the photo
 CHANNELS_HELP = (
@@ -45,14 +48,16 @@ CLIP_HELP = (
 
 
 def method_panel() -> tuple[str, dict]:
-    st.session_state.setdefault("method", "integrated_gradients")
+    methods = list(REGISTRY)
     method = st.selectbox(
         "Method",
-        list(REGISTRY),
+        methods,
+        index=methods.index(remembered("method", DEFAULT_METHOD)),
         format_func=lambda k: REGISTRY[k].name,
         key="method",
         help="Every classic attribution method; see `python -m svhn_xai methods` for details.",
     )
+    remember("method")
     st.caption(REGISTRY[method].description)
     with st.expander("Parameters", expanded=False):
         params = param_widgets(method, "explain")
@@ -81,10 +86,24 @@ def view_controls(method: str) -> tuple[str, float, str, float]:
     """Threshold mode and value, channel reduction, clip percentile (one row)."""
     c1, c2, c3, c4 = st.columns(4)
     mode, value = threshold_controls("threshold", c1, c2)
-    st.session_state.setdefault(f"reduction:{method}", REGISTRY[method].reduction)
-    reduction = c3.selectbox("Channels", REDUCTIONS, key=f"reduction:{method}", help=CHANNELS_HELP)
-    st.session_state.setdefault("clip", 100.0)
-    clip = c4.slider("Clip percentile", *link.CLIP_RANGE, step=0.5, key="clip", help=CLIP_HELP)
+    key = f"reduction:{method}"
+    reduction = c3.selectbox(
+        "Channels",
+        REDUCTIONS,
+        index=REDUCTIONS.index(remembered(key, REGISTRY[method].reduction)),
+        key=key,
+        help=CHANNELS_HELP,
+    )
+    remember(key)
+    clip = c4.slider(
+        "Clip percentile",
+        *link.CLIP_RANGE,
+        remembered("clip", 100.0),
+        step=0.5,
+        key="clip",
+        help=CLIP_HELP,
+    )
+    remember("clip")
     return mode, value, reduction, clip
 
 
@@ -141,11 +160,18 @@ def figures_panel(
     picked: Picked, e: Explanation, heat: np.ndarray, mask: np.ndarray, result: dict, digit: int
 ) -> tuple[float, str]:
     o1, o2 = st.columns(2)
-    st.session_state.setdefault("opacity", 0.5)
-    opacity = o1.slider("Heatmap opacity", 0.0, 1.0, step=0.05, key="opacity")
-    scale = o2.selectbox(
-        "Colour scale", ["Jet", "Inferno", "Viridis", "RdBu_r", "Hot"], key="colorscale"
+    opacity = o1.slider(
+        "Heatmap opacity", 0.0, 1.0, remembered("opacity", 0.5), step=0.05, key="opacity"
     )
+    remember("opacity")
+    scales = ["Jet", "Inferno", "Viridis", "RdBu_r", "Hot"]
+    scale = o2.selectbox(
+        "Colour scale",
+        scales,
+        index=scales.index(remembered("colorscale", "Jet")),
+        key="colorscale",
+    )
+    remember("colorscale")
     item = picked.model_input.item
     boxes = item.boxes_of(digit)
     heat_box = result.get("heatmap_box")

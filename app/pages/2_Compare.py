@@ -7,6 +7,8 @@ from common import (
     current,
     explanation,
     page_setup,
+    remember,
+    remembered,
     score_table,
     slow_run_allowed,
     threshold_controls,
@@ -23,13 +25,15 @@ FIG = 280  # px per overlay, three to a row
 
 
 def method_picker() -> list[str]:
-    st.session_state.setdefault("compare_methods", DEFAULT_METHODS)
-    return st.multiselect(
+    chosen = st.multiselect(
         "Methods (default parameters)",
         list(REGISTRY),
+        default=remembered("compare_methods", DEFAULT_METHODS),
         format_func=lambda k: REGISTRY[k].name,
         key="compare_methods",
     )
+    remember("compare_methods")
+    return chosen
 
 
 def results(model, digest, item, digit, methods, mode, value) -> dict[str, tuple]:

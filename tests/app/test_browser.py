@@ -66,6 +66,14 @@ def pick(page, label: str, option: str) -> None:
     wait_idle(page)
 
 
+def run_if_asked(page) -> None:
+    """Click "Run anyway" where the page asks (on a busy machine a default may estimate slow)."""
+    buttons = page.get_by_role("button", name="Run anyway")
+    for _ in range(buttons.count()):
+        buttons.nth(0).click()
+        wait_idle(page)
+
+
 def move_threshold(page, presses: int = 25) -> None:
     """Move the threshold parameter of the default mode (the library's) down by ``presses``."""
     mode = THRESHOLD_MODES[DEFAULT_PROTOCOL.mode]
@@ -97,6 +105,7 @@ def test_occlusion_survives_threshold_move_and_method_round_trip():
         page.get_by_text("Explain", exact=True).first.wait_for(timeout=120_000)
         wait_idle(page)
         pick(page, "Method", "Occlusion")
+        run_if_asked(page)
         assert_healthy(page)
         before = metric_value(page, "IoU₁")
         move_threshold(page)
@@ -110,6 +119,7 @@ def test_occlusion_survives_threshold_move_and_method_round_trip():
         page.goto(url + "/Compare", timeout=120_000)
         page.get_by_text("Compare methods", exact=True).first.wait_for(timeout=120_000)
         wait_idle(page)
+        run_if_asked(page)
         move_threshold(page)
         assert_healthy(page)
         assert page.locator('[data-testid="stDataFrame"]').count() == 1
@@ -140,8 +150,16 @@ def test_upload_mark_box_change_method_and_threshold(photo):
         # the target digit is 3; drag a box over it on the photo (199 x 83 px, "3" at x 98-124)
         marked = drag_until_marked(page, (98, 25, 124, 57), size=(199, 83))
         assert marked.startswith("Marked: digit 3 at x 9"), f"box select failed: {marked!r}"
+        # the Upload choice stopped the page before the threshold controls for a few runs:
+        # they come back at the library's default, not at their minimum
+        mode = THRESHOLD_MODES[DEFAULT_PROTOCOL.mode]
+        if mode.param is not None:
+            slider = page.locator('[data-testid="stSlider"]').filter(has_text=mode.param).first
+            shown = float(slider.get_by_role("slider").get_attribute("aria-valuenow"))
+            assert shown == DEFAULT_PROTOCOL.value, f"{mode.param} came back as {shown}"
         page.screenshot(path=str(ARTEFACTS / "explain_upload.png"), full_page=True)
         pick(page, "Method", "Occlusion")
+        run_if_asked(page)
         before = metric_value(page, "IoU₁")
         move_threshold(page)
         after = metric_value(page, "IoU₁")

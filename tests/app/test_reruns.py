@@ -48,7 +48,7 @@ def move_threshold(at: AppTest, prefix: str) -> None:
 def test_explain_survives_threshold_move_and_method_round_trip(method):
     at = AppTest.from_file(str(APP / "pages" / "1_Explain.py"), default_timeout=300)
     for name, value in SMALL_BUDGETS.get(method, {}).items():
-        at.session_state[f"explain:{method}:{name}"] = value
+        at.session_state[f"kept:explain:{method}:{name}"] = value  # as a link would set it
     at.run()
     _no_exception(at)
     at.selectbox(key="method").set_value(method).run()
