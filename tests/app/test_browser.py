@@ -67,11 +67,16 @@ def pick(page, label: str, option: str) -> None:
 
 
 def run_if_asked(page) -> None:
-    """Click "Run anyway" where the page asks (on a busy machine a default may estimate slow)."""
+    """Click "Run anyway" where the page asks (on a busy machine a default may estimate slow),
+    and wait for the scores (a perturbation method can take a while on a shared CPU)."""
+    wait_idle(page, 300_000)
     buttons = page.get_by_role("button", name="Run anyway")
     for _ in range(buttons.count()):
         buttons.nth(0).click()
-        wait_idle(page)
+        wait_idle(page, 300_000)
+    page.locator('[data-testid="stMetric"]').filter(has_text="Compute time").first.wait_for(
+        timeout=300_000
+    )
 
 
 def move_threshold(page, presses: int = 25) -> None:
@@ -155,7 +160,7 @@ def test_upload_mark_box_change_method_and_threshold(photo):
         mode = THRESHOLD_MODES[DEFAULT_PROTOCOL.mode]
         if mode.param is not None:
             slider = page.locator('[data-testid="stSlider"]').filter(has_text=mode.param).first
-            shown = float(slider.get_by_role("slider").get_attribute("aria-valuenow"))
+            shown = float(slider.locator('[data-testid="stSliderThumbValue"]').inner_text())
             assert shown == DEFAULT_PROTOCOL.value, f"{mode.param} came back as {shown}"
         page.screenshot(path=str(ARTEFACTS / "explain_upload.png"), full_page=True)
         pick(page, "Method", "Occlusion")
