@@ -98,11 +98,10 @@ def sidebar() -> tuple[Any, dict, str, int] | None:
         digest = file_digest(path)
         model, card = cached_model(str(path), digest)
     digits = list(model.digits)
-    if st.session_state.get("sidebar_digit") not in digits:
-        st.session_state["sidebar_digit"] = digits[_remembered("digit", digits)]
     digit = st.sidebar.selectbox(
         "Target digit",
         digits,
+        index=_remembered("digit", digits),
         key="sidebar_digit",
         help="The explanations answer: why does the model think this digit is (not) here?",
     )

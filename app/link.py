@@ -34,7 +34,7 @@ def _parsed(query: dict[str, str]) -> dict[str, Any]:
     if source in ("svhn", "synthetic") and query.get("index", "").isdigit():
         out[_index_key(source)] = int(query["index"])
     if query.get("digit", "").isdigit() and 0 <= int(query["digit"]) <= 9:
-        out["sidebar_digit"] = out["digit"] = int(query["digit"])
+        out["digit"] = int(query["digit"])
     method = query.get("method")
     if method in REGISTRY:
         out["method"] = method
@@ -71,8 +71,9 @@ def restore() -> None:
     st.session_state["link_restored"] = True
     query = {k: st.query_params.get(k) for k in st.query_params}
     for key, value in _parsed({k: v for k, v in query.items() if v is not None}).items():
-        # the sidebar's digit is set directly; the page's widgets start from their kept value
-        st.session_state[key if key in ("sidebar_digit", "digit") else f"kept:{key}"] = value
+        # the sidebar's digit is remembered as "digit"; the page's widgets start from their
+        # kept value (see common.remembered)
+        st.session_state[key if key == "digit" else f"kept:{key}"] = value
 
 
 def save(state: dict[str, Any]) -> None:

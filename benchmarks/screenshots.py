@@ -57,14 +57,14 @@ def main() -> None:
     view = {"source": "svhn", "folder": args.folder, "index": args.index, "digit": args.digit}
     with streamlit_server() as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
         query = urllib.parse.urlencode({**view, "method": args.method})
         page.goto(f"{url}/Explain?{query}", timeout=300_000)
         page.get_by_text("Explain", exact=True).first.wait_for(timeout=300_000)
         settled(page)
         page.get_by_text("The heatmap on the photo").wait_for(timeout=300_000)
         settled(page)
-        save_small(page, OUT / "explain.png", 1250)
+        save_small(page, OUT / "explain.png", 1330)
         # Compare in the same session: the sidebar digit and the picked photo carry over
         page.get_by_role("link", name="Compare").first.click()
         page.get_by_text("Compare methods", exact=True).first.wait_for(timeout=300_000)
