@@ -66,17 +66,16 @@ def pick(page, label: str, option: str) -> None:
     wait_idle(page)
 
 
-def run_if_asked(page) -> None:
+def run_if_asked(page, ready: str = '[data-testid="stMetric"]', text: str = "Compute time") -> None:
     """Click "Run anyway" where the page asks (on a busy machine a default may estimate slow),
-    and wait for the scores (a perturbation method can take a while on a shared CPU)."""
+    and wait for the scores, ``ready`` with ``text`` (a perturbation method can take a while on a
+    shared CPU)."""
     wait_idle(page, 300_000)
     buttons = page.get_by_role("button", name="Run anyway")
     for _ in range(buttons.count()):
         buttons.nth(0).click()
         wait_idle(page, 300_000)
-    page.locator('[data-testid="stMetric"]').filter(has_text="Compute time").first.wait_for(
-        timeout=300_000
-    )
+    page.locator(ready).filter(has_text=text).first.wait_for(timeout=300_000)
 
 
 def move_threshold(page, presses: int = 25) -> None:
@@ -124,7 +123,7 @@ def test_occlusion_survives_threshold_move_and_method_round_trip():
         page.goto(url + "/Compare", timeout=120_000)
         page.get_by_text("Compare methods", exact=True).first.wait_for(timeout=120_000)
         wait_idle(page)
-        run_if_asked(page)
+        run_if_asked(page, '[data-testid="stDataFrame"]', "")
         move_threshold(page)
         assert_healthy(page)
         assert page.locator('[data-testid="stDataFrame"]').count() == 1
