@@ -8,16 +8,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, load_model
 from svhn_xai.errors import CheckpointError
 from svhn_xai.explain import REGISTRY, Explanation, explain
+from svhn_xai.explain.cost import estimated_seconds
 from svhn_xai.explain.params import Param
+from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+
+SLOW_SECONDS = 30.0  # settings estimated to take longer run only when the user asks
 
 # where the sidebar looks for checkpoints (tests point it elsewhere)
 CHECKPOINTS = Path(os.environ.get("SVHN_XAI_CHECKPOINTS", REPO_ROOT / "checkpoints"))
@@ -41,6 +48,18 @@ def cached_model(path: str, digest: str):
 def checkpoint_choices() -> list[Path]:
     found = sorted(CHECKPOINTS.glob("*.pt"), key=lambda p: (p != DEFAULT_CHECKPOINT, p.name))
     return found
+
+
+def remembered(key: str, default: Any) -> Any:
+    """The value to draw widget ``key`` with: the user's last choice (or a link's), else
+    ``default``. Streamlit drops a widget's own state after a run that does not draw it (a
+    page that stops early, another page), so pages pass this as the widget's value and call
+    :func:`remember` after it."""
+    return st.session_state.get(f"kept:{key}", default)
+
+
+def remember(key: str) -> None:
+    st.session_state[f"kept:{key}"] = st.session_state[key]
 
 
 def _remembered(key: str, options: list) -> int:
@@ -113,32 +132,34 @@ def current() -> tuple[Any, dict, str, int]:
 
 
 def param_widgets(method: str, key_prefix: str) -> dict[str, Any]:
-    """One widget per registry parameter, with its range, default and help."""
+    """One widget per registry parameter, with its range, default and help; keys
+    ``{key_prefix}:{method}:{name}`` (a link or a test may set them before they are drawn)."""
     values = {}
     for p in REGISTRY[method].params:
         key = f"{key_prefix}:{method}:{p.name}"
-        values[p.name] = _widget(p, key)
+        values[p.name] = _widget(p, key, remembered(key, p.default))
+        remember(key)
     return values
 
 
-def _widget(p: Param, key: str) -> Any:
-    label = p.name.replace("_", " ")
+def _widget(p: Param, key: str, value: Any) -> Any:
+    label = p.name.replace("_", " ").capitalize()
     if p.kind == "choice":
-        return st.selectbox(
-            label, p.choices, index=p.choices.index(p.default), key=key, help=p.help
-        )
+        index = p.choices.index(value) if value in p.choices else 0
+        return st.selectbox(label, p.choices, index=index, key=key, help=p.help)
     if p.kind == "bool":
-        return st.checkbox(label, value=p.default, key=key, help=p.help)
+        return st.checkbox(label, value=bool(value), key=key, help=p.help)
     if p.kind == "int":
+        low, high = int(p.low), int(p.high)
         if p.high - p.low <= 64:
-            return st.slider(label, int(p.low), int(p.high), int(p.default), key=key, help=p.help)
-        return st.number_input(label, int(p.low), int(p.high), int(p.default), key=key, help=p.help)
+            return st.slider(label, low, high, int(value), key=key, help=p.help)
+        return st.number_input(label, low, high, int(value), key=key, help=p.help)
     step = 10 ** np.floor(np.log10(abs(p.default))) if p.default else 0.01
     return st.number_input(
         label,
         float(p.low),
         float(p.high),
-        float(p.default),
+        float(value),
         step=float(step),
         format="%g",
         key=key,
@@ -146,23 +167,81 @@ def _widget(p: Param, key: str) -> Any:
     )
 
 
+def threshold_controls(prefix: str, mode_column: Any = st, value_column: Any = st):
+    """The mask rule's widgets, built from :data:`svhn_xai.protocol.THRESHOLD_MODES`: a
+    "Threshold mode" radio (key ``{prefix}_mode``) and, when the mode has a parameter, a slider
+    labelled with it (key ``{prefix}_{mode}``). Starts at the library's default protocol.
+
+    Returns (mode key, parameter value; 0.0 for a mode without one)."""
+    modes = list(THRESHOLD_MODES)
+    chosen = remembered(f"{prefix}_mode", DEFAULT_PROTOCOL.mode)
+    key = mode_column.radio(
+        "Threshold mode",
+        modes,
+        index=modes.index(chosen) if chosen in modes else 0,
+        format_func=lambda k: THRESHOLD_MODES[k].label,
+        key=f"{prefix}_mode",
+        help="How the heatmap becomes a mask. "
+        + " ".join(f"{m.label}: {m.help}" for m in THRESHOLD_MODES.values()),
+    )
+    remember(f"{prefix}_mode")
+    mode = THRESHOLD_MODES[key]
+    if mode.param is None:
+        value_column.caption(mode.help)
+        return key, 0.0
+    default = DEFAULT_PROTOCOL.value if key == DEFAULT_PROTOCOL.mode else mode.default
+    value = value_column.slider(
+        mode.param,
+        float(mode.low),
+        float(mode.high),
+        float(remembered(f"{prefix}_{key}", default)),
+        step=float(mode.step),
+        key=f"{prefix}_{key}",
+        help=mode.help,
+    )
+    remember(f"{prefix}_{key}")
+    return key, float(value)
+
+
 def image_digest(image: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()[:16]
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _cached_explanation(
-    _model: Any,
-    model_digest: str,
-    _image: np.ndarray,
-    image_key: str,
-    digit: int,
-    method: str,
-    params_json: str,
-    _progress: Any = None,
-) -> Explanation:
-    """``_model``, ``_image`` and ``_progress`` are not hashed: the digests stand for them."""
-    return explain(_model, _image, digit, method, progress=_progress, **json.loads(params_json))
+class _Explanations:
+    """Explanations already computed, shared by every session: the least recently used are
+    dropped beyond ``size``. Entries are read-only (pages never modify an Explanation)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, Explanation] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Explanation | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, value: Explanation) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def _explanations() -> _Explanations:
+    # a cache_resource holding plain results, not a cache_data around explain(): the progress
+    # bar below belongs to this run only, and no replay of a cached call can ever touch it
+    return _Explanations()
+
+
+def _key(
+    model_digest: str, image: np.ndarray, digit: int, method: str, params: dict[str, Any]
+) -> tuple:
+    return (model_digest, image_digest(image), digit, method, json.dumps(params, sort_keys=True))
 
 
 def explanation(
@@ -174,21 +253,109 @@ def explanation(
     params: dict[str, Any],
 ) -> Explanation:
     """The attribution for (checkpoint, image, digit, method, params), computed once and then
-    served from the cache, so moving a threshold only re-runs the NumPy scoring."""
+    served from the cache, so moving a threshold only re-runs the NumPy scoring. Perturbation
+    methods show a progress bar while they compute (never when served from the cache)."""
+    key = _key(model_digest, image, digit, method, params)
+    found = _explanations().get(key)
+    if found is not None:
+        return found
+    spec = REGISTRY[method]
     bar = None
-    if REGISTRY[method].family == "perturbation":
-        bar = st.progress(0.0, text=f"{REGISTRY[method].name}: perturbing the image…")
+    if spec.family == "perturbation":
+        bar = st.progress(0.0, text=f"{spec.name}: perturbing the image…")
     try:
-        return _cached_explanation(
-            model,
-            model_digest,
-            image,
-            image_digest(image),
-            digit,
-            method,
-            json.dumps(params, sort_keys=True),
-            (lambda f: bar.progress(f)) if bar else None,
+        result = explain(
+            model, image, digit, method, progress=bar.progress if bar else None, **params
         )
     finally:
         if bar is not None:
             bar.empty()
+    _explanations().put(key, result)
+    return result
+
+
+def slow_run_allowed(
+    model: Any,
+    model_digest: str,
+    image: np.ndarray,
+    digit: int,
+    method: str,
+    params: dict[str, Any],
+    button_key: str,
+) -> bool:
+    """False (after a warning and a "Run anyway" button) when these settings are estimated to
+    take over :data:`SLOW_SECONDS`; True when they are fast, already computed, or the user has
+    asked to run them (remembered for these settings, so later reruns keep the result)."""
+    key = _key(model_digest, image, digit, method, params)
+    approved = st.session_state.setdefault("slow_runs_approved", set())
+    if key in approved or _explanations().get(key) is not None:
+        return True
+    with st.spinner("Timing a small run to estimate these settings…"):
+        eta = estimated_seconds(model, method, params)
+    if eta <= SLOW_SECONDS:
+        return True
+    st.warning(
+        f"{REGISTRY[method].name} with these settings takes about {eta:.0f} s on this machine."
+    )
+    if st.button("Run anyway", key=button_key):
+        approved.add(key)
+        return True
+    return False
+
+
+# the scores a table shows: localise's key -> (column title, what it measures and which way is
+# better); baselines get the same columns by the same computation
+SCORE_COLUMNS = {
+    "iou_1": (
+        "IoU₁ (pixels)",
+        "Pixels of the thresholded heatmap (the mask) against the pixels of the digit's box(es): "
+        "intersection over union, 0 to 1. Higher is better.",
+    ),
+    "iou_2": (
+        "IoU₂ (boxes)",
+        "The box around the mask against the digit's box: intersection over union, 0 to 1. "
+        "Higher is better.",
+    ),
+    "pointing_game": (
+        "Pointing game",
+        "1 when the hottest pixel lies inside the digit's box, else 0. Higher is better.",
+    ),
+    "relevance_mass": (
+        "Mass in box",
+        "Share of the heatmap's total heat that falls inside the digit's box(es), 0 to 1. "
+        "Higher is better.",
+    ),
+    "active_fraction": (
+        "Mask area",
+        "Share of the image the mask covers. Neither direction is better: compare it with the "
+        "share the digit's box covers.",
+    ),
+}
+SECONDS_HELP = "Wall time of the attribution alone (served from the cache: the first run's time)."
+
+
+def baseline_name(key: str) -> str:
+    return "Baseline: " + key.replace("_", " ")
+
+
+def score_table(rows: dict[str, dict[str, Any]], key: str, seconds: bool = False) -> None:
+    """A table of :data:`SCORE_COLUMNS` for ``rows`` (name -> localise-style scores), with the
+    help of each column; a value a row lacks is shown as "–"."""
+    columns = {k: (title, help_text, 3) for k, (title, help_text) in SCORE_COLUMNS.items()}
+    if seconds:
+        columns["seconds"] = ("Seconds", SECONDS_HELP, 2)
+    table, config = {}, {}
+    for k, (title, help_text, digits) in columns.items():
+        values = [r.get(k) for r in rows.values()]
+        if any(v is None for v in values):
+            # Streamlit draws a missing number as "None" whatever the Styler says: this column
+            # goes as text (the others stay numbers, so they sort as numbers)
+            table[title] = ["–" if v is None else f"{v:.{digits}f}" for v in values]
+            config[title] = st.column_config.TextColumn(title, help=help_text)
+        else:
+            table[title] = [float(v) for v in values]
+            config[title] = st.column_config.NumberColumn(
+                title, help=help_text, format=f"%.{digits}f"
+            )
+    frame = pd.DataFrame(table, index=pd.Index(list(rows), name="Method"))
+    st.dataframe(frame, column_config=config, key=key)

@@ -1,64 +1,112 @@
-"""Choosing the image to explain: synthetic gallery, real SVHN folders, or an upload with a box
-marked in the browser. Returns the model input; all image logic lives in svhn_xai."""
+"""Choosing the image to explain: a real SVHN photo, a synthetic one, or an upload whose digits
+the user marks. Returns the model input and how to get it again; all image logic is in svhn_xai."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
+import os
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import streamlit as st
+from common import remember, remembered
 
 from svhn_xai.checkpoint import REPO_ROOT
 from svhn_xai.data.download import download_split
 from svhn_xai.data.image_io import load_rgb
-from svhn_xai.data.item import HouseNumber
+from svhn_xai.data.marks import MarkedBox
 from svhn_xai.data.sources import SYNTHETIC_SIZES, open_source
 from svhn_xai.data.svhn import SPLITS, SVHNFolder
-from svhn_xai.data.target import photo_to_model_input, to_model_input
+from svhn_xai.data.target import ModelInput, marked_photo_input, to_model_input
 from svhn_xai.errors import SvhnXaiError
-from svhn_xai.figures import image_figure, selected_box
+from svhn_xai.figures import image_figure, preview, selected_box
 
 DATA_ROOT = REPO_ROOT / "data" / "svhn"
-KNOWN_FOLDERS = [
-    *(DATA_ROOT / s for s in SPLITS),
-    REPO_ROOT.parent / "shared" / "svhn-sample" / "train",
-    REPO_ROOT / "tests" / "fixtures" / "svhn" / "train",
-]
+# real photo folders by the name the page shows (never the server's path), in order of preference
+FOLDERS = {
+    **{f"downloaded {s}": DATA_ROOT / s for s in SPLITS},
+    "shared sample": REPO_ROOT.parent / "shared" / "svhn-sample" / "train",
+    "fixtures": REPO_ROOT / "tests" / "fixtures" / "svhn" / "train",
+}
+SOURCES = {"svhn": "Real photo", "synthetic": "Synthetic", "upload": "Upload"}
+PREVIEW_SIDE = 640  # px: an upload is shown (and sent to the browser) at most this large
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def synthetic_input(index: int, size: int, margin: float) -> HouseNumber:
-    return to_model_input(open_source("synthetic", "test")[index], size, margin).item
+@dataclass(frozen=True)
+class Picked:
+    """The image to explain.
+
+    Attributes:
+        model_input: the model input (boxes of every marked digit in its pixels) and the crop
+            window in the source photo.
+        photo: the source photo (an upload's downsampled preview), None for synthetic images.
+        photo_scale: ``photo`` pixels per source-photo pixel (1 unless downsampled).
+        marked: False for an upload whose digits are not marked yet: nothing can be scored.
+        cli: the ``python -m svhn_xai explain`` arguments that select this image.
+    """
+
+    model_input: ModelInput
+    photo: np.ndarray | None
+    photo_scale: float
+    marked: bool
+    cli: tuple[str, ...]
 
 
-@st.cache_data(show_spinner=False)
-def first_synthetic_with(digit: int) -> int:
-    """Index of the first held-out synthetic image that shows ``digit`` (the page's default, so
-    that the first result already has a box to score against)."""
-    source = open_source("synthetic", "test")
-    return next((i for i in range(len(source)) if digit in source[i].labels), 0)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def svhn_input(folder: str, index: int, size: int, margin: float) -> HouseNumber:
-    return to_model_input(SVHNFolder(folder)[index], size, margin).item
-
-
-@st.cache_resource(show_spinner=False)
-def svhn_length(folder: str) -> int:
-    return len(SVHNFolder(folder))
-
-
-def _real_folders() -> list[Path]:
+def available_folders() -> list[str]:
     return [
-        f
-        for f in KNOWN_FOLDERS
+        name
+        for name, f in FOLDERS.items()
         if (f / "digitStruct.mat").is_file() or (f / "annotations.json").is_file()
     ]
 
 
+@st.cache_resource(show_spinner="Reading the annotations…")
+def svhn_folder(name: str) -> SVHNFolder:
+    return SVHNFolder(FOLDERS[name])
+
+
+def first_with(name: str, digit: int, after: int = -1) -> int:
+    """The first photo after ``after`` of folder ``name`` that shows ``digit`` (wrapping)."""
+    table = svhn_folder(name).table
+    order = [*range(after + 1, len(table)), *range(after + 1)]
+    return next((i for i in order if any(d["label"] == digit for d in table[i][1])), 0)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def svhn_input(name: str, index: int, size: int, margin: float) -> tuple[ModelInput, np.ndarray]:
+    item = svhn_folder(name)[index]
+    return to_model_input(item, size, margin), item.image
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def synthetic_input(index: int, size: int, margin: float) -> ModelInput:
+    return to_model_input(open_source("synthetic", "test")[index], size, margin)
+
+
+@st.cache_data(show_spinner=False)
+def first_synthetic_with(digit: int) -> int:
+    """Index of the first held-out synthetic image that shows ``digit``."""
+    source = open_source("synthetic", "test")
+    return next((i for i in range(len(source)) if digit in source[i].labels), 0)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def decoded_upload(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """The photo, its preview (decoded and downsampled once per upload) and the preview scale."""
+    photo = load_rgb(data, name=name)
+    shown, scale = preview(photo, PREVIEW_SIDE)
+    return photo, shown, scale
+
+
+def _cli_root(name: str) -> tuple[str, ...]:
+    folder = FOLDERS[name]
+    root = os.path.relpath(folder.parent, REPO_ROOT)  # relative to the project, as typed there
+    return ("--data", "svhn", "--root", root, "--split", folder.name)
+
+
 def _download_widget() -> None:
-    st.info(f"No SVHN split found under {DATA_ROOT}. Download one (Format 1, with boxes):")
+    st.info("No official SVHN split is downloaded yet. Download one (Format 1, with boxes):")
     split = st.selectbox(
         "Split",
         SPLITS,
@@ -82,95 +130,199 @@ def _download_widget() -> None:
             st.rerun()
 
 
-def choose_input(size: int, margin: float, digit: int) -> HouseNumber | None:
-    """The image widgets; returns the model input with every known box, or None."""
+def choose_input(size: int, margin: float, digit: int) -> Picked | None:
+    """The image widgets; returns the picked image, or None while there is none."""
+    folders = available_folders()
+    chosen = remembered("source", "svhn" if folders else "synthetic")
     source = st.radio(
         "Image source",
-        ["Synthetic", "Real SVHN", "Upload"],
+        list(SOURCES),
+        index=list(SOURCES).index(chosen) if chosen in SOURCES else 0,
+        format_func=SOURCES.get,
         horizontal=True,
         key="source",
-        help="Synthetic and real SVHN images bring their "
-        "ground-truth boxes; for an upload you mark the digit's box.",
+        help="Real and synthetic images bring their ground-truth digit boxes; on an upload you "
+        "mark each digit's box yourself.",
     )
-    if source == "Synthetic":
-        index = st.number_input(
-            "Synthetic test image",
-            0,
-            SYNTHETIC_SIZES["test"] - 1,
-            first_synthetic_with(digit),
-            key="synthetic_index",
-            help="Held-out synthetic house numbers (never trained on).",
-        )
-        return synthetic_input(int(index), size, margin)
-    if source == "Real SVHN":
-        folders = _real_folders()
+    remember("source")
+    if source == "synthetic":
+        return _synthetic(size, margin, digit)
+    if source == "svhn":
         if not folders:
             _download_widget()
             return None
-        labels = [str(f.relative_to(REPO_ROOT.parent)) for f in folders]
-        folder = folders[labels.index(st.selectbox("Folder", labels, key="svhn_folder"))]
-        if not (DATA_ROOT / "test").is_dir():
-            with st.expander("Download an official split"):
-                _download_widget()
-        count = svhn_length(str(folder))
-        index = st.number_input(
-            f"Image (0 = 1.png, … {count - 1})", 0, count - 1, 0, key="svhn_index"
-        )
-        return svhn_input(str(folder), int(index), size, margin)
+        return _real(folders, size, margin, digit)
     return _upload(size, margin, digit)
 
 
-def _upload(size: int, margin: float, digit: int) -> HouseNumber | None:
+def _synthetic(size: int, margin: float, digit: int) -> Picked:
+    count = SYNTHETIC_SIZES["test"]
+    start = remembered("synthetic_index", None)
+    index = st.number_input(
+        "Synthetic test image",
+        0,
+        count - 1,
+        start if start is not None and 0 <= start < count else first_synthetic_with(digit),
+        key="synthetic_index",
+        help="Held-out synthetic house numbers (never trained on).",
+    )
+    remember("synthetic_index")
+    cli = ("--data", "synthetic", "--split", "test", "--index", str(int(index)))
+    return Picked(synthetic_input(int(index), size, margin), None, 1.0, True, cli)
+
+
+def _next_with(name: str, digit: int) -> None:
+    """Button callback: the next photo of the folder that shows ``digit``."""
+    following = first_with(name, digit, st.session_state["svhn_index"])
+    st.session_state["svhn_index"] = st.session_state["kept:svhn_index"] = following
+
+
+def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
+    chosen = remembered("svhn_folder", folders[0])
+    name = st.selectbox(
+        "Photos",
+        folders,
+        index=folders.index(chosen) if chosen in folders else 0,
+        key="svhn_folder",
+        help="downloaded: official SVHN splits; shared sample: 256 training photos "
+        "(0-191 for development, 192-255 held out); fixtures: the 12 photos the tests use.",
+    )
+    if not (DATA_ROOT / "test").is_dir():
+        with st.expander("Download an official split"):
+            _download_widget()
+    remember("svhn_folder")
+    count = len(svhn_folder(name))
+    start = remembered("svhn_index", None)
+    if start is None or not 0 <= start < count or name != remembered("indexed_folder", name):
+        start = first_with(name, digit)
+    st.session_state["kept:indexed_folder"] = name
+    index = st.number_input(
+        f"Photo (0 = 1.png … {count - 1})", 0, count - 1, start, key="svhn_index", step=1
+    )
+    st.button(
+        f"Next photo with a {digit}",
+        key="next_with_digit",
+        on_click=_next_with,
+        args=(name, digit),
+    )
+    remember("svhn_index")
+    model_input, photo = svhn_input(name, int(index), size, margin)
+    cli = (*_cli_root(name), "--index", str(int(index)))
+    return Picked(model_input, photo, 1.0, True, cli)
+
+
+def _upload(size: int, margin: float, digit: int) -> Picked | None:
     upload = st.file_uploader(
         "House-number photo",
         type=["png", "jpg", "jpeg", "webp"],
         key="upload",
-        help="Any colour mode; EXIF rotation is honoured.",
+        help="Any colour mode; EXIF rotation is honoured. The photo stays in memory.",
     )
     if upload is None:
+        st.info("Upload a photo of a house number, then mark each digit's box with its label.")
         return None
+    data = upload.getvalue()
     try:
-        # decoded from memory: an upload is never written to disk under the user's name
-        image = load_rgb(upload.getvalue(), name=upload.name)
+        photo, shown, scale = decoded_upload(data, upload.name)
     except SvhnXaiError as exc:
         st.error(f"Cannot use this file: {exc}")
         return None
-    height, width = image.shape[:2]
-    st.caption(f"Mark digit {digit}: drag a box on the photo (box select), or type it below.")
-    # as tall as the photo's shape needs in the left column, so a wide plate leaves no gap
-    fig_height = int(min(max(400 * height / width + 20, 150), 420))
-    event = st.plotly_chart(
-        image_figure(image, height=fig_height),
-        on_select="rerun",
-        selection_mode="box",
-        key="box_select",
-    )
-    names, limits = ("x0", "y0", "x1", "y1"), (width, height) * 2
-    picked = selected_box(event)
-    if picked is not None and picked != st.session_state.get("picked_box"):
-        st.session_state["picked_box"] = picked  # a new drag moves the numbers below
-        for name, value, limit in zip(names, picked, limits):
-            st.session_state[f"box_{name}"] = float(min(max(value, 0), limit))
-    default = [width * 0.25, height * 0.25, width * 0.75, height * 0.75]
-    cols = st.columns(4)
-    box = [
-        cols[i].number_input(name, 0.0, float(limit), float(default[i]), key=f"box_{name}")
-        for i, (name, limit) in enumerate(zip(names, limits))
-    ]
+    height, width = photo.shape[:2]
+    if min(height, width) < size:
+        st.warning(
+            f"The photo is {width}×{height} px, smaller than the model's {size}×{size} input: "
+            "it is enlarged, and the model sees a blurred version."
+        )
+    marked = _mark_boxes(shown, scale, digit, hashlib.sha1(data).hexdigest())
     crop = st.checkbox(
-        "Crop to box",
+        "Crop to the marked digits",
+        value=True,
         key="crop",
-        help="Crop around the box (+15 % margin) before resizing; otherwise the whole photo "
-        "is the frame. The model was trained on crops around the house number: a photo with "
-        "much background around small digits is outside what it has seen.",
+        help="As the dataset is made: the union of all marked digits grown 15 % per side, "
+        "resized to the model input. Untick only for a photo that already is such a crop.",
     )
+    boxes = [m.box for m in marked]
+    labels = tuple(m.label for m in marked)
     try:
-        model_input = photo_to_model_input(image, np.array([box]), digit, size, crop, margin)
+        model_input = marked_photo_input(photo, boxes, labels, size, margin, crop)
     except ValueError as exc:
-        st.error(f"Box {box}: {exc}")
+        st.error(f"Cannot use these boxes: {exc}")
         return None
+    cli = ("--image", upload.name, *(a for m in marked for a in ("--box", str(m))))
+    if not crop:
+        cli = (*cli, "--no-crop")
+    x0, y0, x1, y1 = model_input.window
     st.caption(
-        f"Photo {width}×{height} px → model input {size}×{size} px, crop window "
-        f"{model_input.window}."
+        f"Photo {width}×{height} px; the model sees x {x0}–{x1}, y {y0}–{y1} "
+        f"resized to {size}×{size} px."
+        if marked
+        else f"Photo {width}×{height} px, resized whole to {size}×{size} px until you mark a box."
     )
-    return model_input.item
+    return Picked(model_input, shown, scale, bool(marked), cli)
+
+
+BOX_COLUMNS = ["x0", "y0", "x1", "y1", "digit"]
+
+
+def _mark_boxes(shown: np.ndarray, scale: float, digit: int, upload_id: str) -> list[MarkedBox]:
+    """Drag a box on the photo (it gets the sidebar digit as its label) or type rows into the
+    table; returns the complete rows as boxes in the source photo's pixels."""
+    state = st.session_state
+    if state.get("upload_id") != upload_id:  # a new photo starts with no boxes
+        state.update(
+            upload_id=upload_id, upload_boxes=[], upload_rows=[], upload_version=0, picked_box=None
+        )
+    st.caption(
+        f"Mark **every** digit: drag a box around it on the photo (labelled {digit}, the "
+        "target; change the label in the table), or type the box into the table."
+    )
+    photo_slot = st.container()  # drawn last, with the boxes as the table has them now
+    picked = selected_box(state.get("box_select"))
+    if picked is not None and picked != state.get("picked_box"):
+        state["picked_box"] = picked  # a new drag adds a row; the table keeps earlier edits
+        box = [round(v / scale, 1) for v in picked]
+        state["upload_boxes"] = [*state["upload_rows"], dict(zip(BOX_COLUMNS, [*box, digit]))]
+        state["upload_version"] += 1
+    width, height = shown.shape[1] / scale, shown.shape[0] / scale
+    limits = {"x0": width, "y0": height, "x1": width, "y1": height}
+    config = {
+        c: st.column_config.NumberColumn(
+            c, min_value=0.0, max_value=float(limits[c]), format="%.1f"
+        )
+        for c in BOX_COLUMNS[:4]
+    }
+    config["digit"] = st.column_config.NumberColumn(
+        "digit", min_value=0, max_value=9, step=1, help="The digit inside this box."
+    )
+    edited = st.data_editor(
+        pd.DataFrame(state["upload_boxes"], columns=BOX_COLUMNS),
+        column_config=config,
+        num_rows="dynamic",
+        hide_index=True,
+        key=f"upload_table_{state['upload_version']}",
+    )
+    state["upload_rows"] = edited.to_dict("records")
+    complete = [r for r in state["upload_rows"] if all(pd.notna(r[c]) for c in BOX_COLUMNS)]
+    if len(complete) < len(state["upload_rows"]):
+        st.caption("Rows with an empty cell are left out until they are complete.")
+    marked = [
+        MarkedBox(tuple(float(r[c]) for c in BOX_COLUMNS[:4]), int(r["digit"])) for r in complete
+    ]
+    shown_boxes = np.array([m.box for m in marked]).reshape(-1, 4) * scale
+    figure_height = int(min(max(400 * shown.shape[0] / shown.shape[1] + 20, 150), 420))
+    with photo_slot:
+        st.plotly_chart(
+            image_figure(shown, gt_boxes=shown_boxes, height=figure_height),
+            on_select="rerun",
+            selection_mode="box",
+            key="box_select",
+        )
+    if marked:
+        st.caption(
+            "Marked: "
+            + "; ".join(
+                f"digit {m.label} at x {m.box[0]:g}–{m.box[2]:g}, y {m.box[1]:g}–{m.box[3]:g}"
+                for m in marked
+            )  # fmt: skip
+        )
+    return marked

@@ -44,7 +44,10 @@ def session(seed: int, stop: float, latencies: list, errors: list, harness: list
     while time.monotonic() < stop:
         try:
             if at is None:
-                at = AppTest.from_file(PAGE, default_timeout=300).run()
+                at = AppTest.from_file(PAGE, default_timeout=300)
+                at.session_state["source"] = "synthetic"  # the page opens on a real photo
+                at.session_state["threshold_mode"] = "value"
+                at.run()
             action = rng.random()
             tic = time.perf_counter()
             if action < 0.3:

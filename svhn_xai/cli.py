@@ -208,14 +208,13 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 0
 
 
-def _box(text: str) -> tuple[float, float, float, float]:
+def _box(text: str):
+    from svhn_xai.data.marks import parse_marked_box
+
     try:
-        x0, y0, x1, y1 = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a box is x0,y0,x1,y1 in pixels, got {text!r}") from None
-    if x1 <= x0 or y1 <= y0:
-        raise argparse.ArgumentTypeError(f"a box needs x0 < x1 and y0 < y1, got {text!r}")
-    return x0, y0, x1, y1
+        return parse_marked_box(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _param(text: str) -> tuple[str, str]:
@@ -228,14 +227,22 @@ def _param(text: str) -> tuple[str, str]:
 def _model_input(args: argparse.Namespace, input_size: int, margin: float):
     """The explained image (model input, boxes of every digit) from --image or --data."""
     from svhn_xai.data.image_io import load_rgb
+    from svhn_xai.data.marks import box_labels
     from svhn_xai.data.sources import open_source
-    from svhn_xai.data.target import photo_to_model_input, to_model_input
+    from svhn_xai.data.target import marked_photo_input, to_model_input
 
     if args.image is not None:
         if not args.box:
-            raise SvhnXaiError("--image needs at least one --box x0,y0,x1,y1 around the digit")
+            raise SvhnXaiError(
+                "--image needs at least one --box x0,y0,x1,y1[:LABEL] around a digit"
+            )
+        labels = box_labels(args.box, args.digit)
         image = load_rgb(args.image)
-        return photo_to_model_input(image, args.box, args.digit, input_size, args.crop, margin)
+        boxes = [m.box for m in args.box]
+        try:
+            return marked_photo_input(image, boxes, labels, input_size, margin, not args.no_crop)
+        except ValueError as exc:
+            raise SvhnXaiError(f"--box: {exc}") from None
     source = open_source(args.data, args.split, args.root)
     if not 0 <= args.index < len(source):
         raise SvhnXaiError(f"--index {args.index} is outside 0..{len(source) - 1} of {args.split}")
@@ -668,12 +675,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--box",
         type=_box,
         action="append",
-        help="with --image: x0,y0,x1,y1 of the digit in the photo's pixels (repeatable)",
+        metavar="x0,y0,x1,y1[:LABEL]",
+        help="with --image: a digit's box in the photo's pixels and the digit in it "
+        "(repeatable; mark every digit). A box without :LABEL holds --digit",
     )
     p.add_argument(
-        "--crop",
+        "--no-crop",
         action="store_true",
-        help="with --image: crop around the boxes (+15 %% margin) before resizing",
+        help="with --image: the photo already is a crop around the house number; by default it "
+        "is cropped to the union of all boxes grown 15 %% per side, as the dataset is",
     )
     p.add_argument("--data", choices=("synthetic", "svhn"), default="synthetic")
     p.add_argument("--root", help="svhn: folder holding the split folders")

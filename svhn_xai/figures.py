@@ -45,6 +45,67 @@ def overlay(
     return np.asarray(picture)
 
 
+WINDOW_COLOUR = (255, 255, 255)
+
+
+def preview(photo: np.ndarray, max_side: int = 640) -> tuple[np.ndarray, float]:
+    """``photo`` (H, W, 3) uint8 shrunk (never enlarged) so its longer side is at most
+    ``max_side`` px, and the scale applied (preview px per photo px, <= 1)."""
+    height, width = photo.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale == 1.0:
+        return photo, 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.BILINEAR)), scale
+
+
+def photo_overlay(
+    photo: np.ndarray,
+    heat: np.ndarray,
+    window: tuple[int, int, int, int],
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    gt_boxes: np.ndarray | None = None,
+    heat_box: list[float] | np.ndarray | None = None,
+    width: int | None = None,
+) -> np.ndarray:
+    """The heatmap laid over the photo it was computed from, through the crop ``window``.
+
+    Args:
+        photo: uint8 (H, W, 3), the source photo (or a preview of it; then pass the window
+            and boxes scaled the same way).
+        heat: [0, 1] heatmap (S, S) of the model input, i.e. of ``window`` resized to S x S.
+        window: crop ``(x0, y0, x1, y1)`` in ``photo``'s pixels; the heat is stretched back
+            onto it, the photo outside it is left as it is and the window outlined in white.
+        gt_boxes, heat_box: boxes in ``photo``'s pixels (green and red).
+        width: output width in pixels (the photo is resized bilinearly); default ``W``.
+    Returns:
+        uint8 (round(H * width / W), width, 3).
+    """
+    height_px, width_px = photo.shape[:2]
+    scale = (width or width_px) / width_px
+    size = (max(1, round(width_px * scale)), max(1, round(height_px * scale)))
+    picture = np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.BILINEAR)).copy()
+    x0, y0, x1, y1 = (round(v * scale) for v in window)
+    x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+    stretched = Image.fromarray(np.asarray(heat, dtype=np.float32), mode="F")
+    stretched = np.asarray(stretched.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR))
+    region = picture[y0:y1, x0:x1].astype(np.float64)
+    blended = (1 - alpha) * region + alpha * colourise(stretched, cmap)
+    picture[y0:y1, x0:x1] = blended.round().astype(np.uint8)
+    out = Image.fromarray(picture)
+    draw = ImageDraw.Draw(out)
+    if (x0, y0, x1, y1) != (0, 0, *size):
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=WINDOW_COLOUR, width=1)
+    boxes = [] if gt_boxes is None else np.asarray(gt_boxes).reshape(-1, 4)
+    for box, colour in [*[(b, GT_COLOUR) for b in boxes], (heat_box, HEAT_COLOUR)]:
+        if box is None:
+            continue
+        bx0, by0, bx1, by1 = (float(v) * scale for v in box)
+        draw.rectangle([bx0, by0, bx1 - 1, by1 - 1], outline=colour, width=2)
+    return np.asarray(out)
+
+
 def _box_shapes(boxes, colour: str, dash: str = "solid") -> list[dict]:
     """Plotly rectangle shapes for half-open pixel boxes on an image drawn with pixel centres
     at integer coordinates (so a box's left edge sits at x0 - 0.5)."""

@@ -1,4 +1,5 @@
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,7 @@ def test_explain_uploaded_image_with_box_and_params(random_checkpoint, capsys, t
             str(photo),
             "--box",
             "20,10,40,30",
+            "--no-crop",
             "--digit",
             "7",
             "--method",
@@ -93,6 +95,42 @@ def test_explain_uploaded_image_with_box_and_params(random_checkpoint, capsys, t
     out = json.loads(capsys.readouterr().out)
     assert out["gt_boxes"] == [[16.0, 16.0, 32.0, 48.0]]  # x scaled by 64/80, y by 64/40
     assert out["params"]["window"] == 16 and out["threshold_mode"] == "topk"
+
+
+def test_photo_is_cropped_around_every_marked_digit_and_the_target_scored(
+    random_checkpoint, capsys, tmp_path
+):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((100, 200, 3), 200, np.uint8)).save(photo)
+    base = ["explain", "--image", str(photo), "--method", "saliency", "--json"]
+    boxes = ["--box", "40,20,60,60", "--box", "60,20,100,60:2"]
+    code = run([*base, *boxes, "--digit", "1", "--checkpoint", str(random_checkpoint)])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    # crop (31, 14)-(109, 66), the union grown 15 % per side, is 78 x 52 px -> 64 x 64
+    sx, sy = 64 / 78, 64 / 52
+    np.testing.assert_allclose(out["gt_boxes"], [[9 * sx, 6 * sy, 29 * sx, 46 * sy]])
+    assert out["scored"]
+    labelled = ["--box", "40,20,60,60:1", "--box", "60,20,100,60:2"]
+    code = run([*base, *labelled, "--digit", "5", "--checkpoint", str(random_checkpoint)])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and not out["scored"]  # no 5 marked: probability and heatmap only
+
+
+@pytest.mark.parametrize(
+    "box, message",
+    [("40,20,60", "x0,y0,x1,y1"), ("40,20,60,60:11", "digit 0-9"), ("300,20,400,60", "outside")],
+)
+def test_bad_box_exits_2_with_the_reason(random_checkpoint, capsys, tmp_path, box, message):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((100, 200, 3), 200, np.uint8)).save(photo)
+    with pytest.raises(SystemExit) if "outside" not in message else nullcontext() as caught:
+        code = run(
+            ["explain", "--image", str(photo), "--box", box, "--digit", "1"]
+            + ["--checkpoint", str(random_checkpoint)]
+        )
+    assert (caught.value.code if caught else code) == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -1,60 +1,303 @@
 """Explain one image: choose the image, the digit and the method; move the threshold live."""
 
 import json
+import os
+import shlex
 from io import BytesIO
 
+import link
 import numpy as np
-import pandas as pd
 import streamlit as st
-from common import current, explanation, page_setup, param_widgets, use_digit
-from image_picker import choose_input
+from common import (
+    SCORE_COLUMNS,
+    baseline_name,
+    current,
+    explanation,
+    page_setup,
+    param_widgets,
+    remember,
+    remembered,
+    score_table,
+    slow_run_allowed,
+    threshold_controls,
+    use_digit,
+)
+from image_picker import Picked, choose_input
 from PIL import Image
 
+from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT
+from svhn_xai.data.target import window_to_photo
 from svhn_xai.errors import SvhnXaiError
-from svhn_xai.explain import REGISTRY
-from svhn_xai.explain.cost import estimated_seconds
-from svhn_xai.figures import curve_figure, image_figure, overlay
+from svhn_xai.explain import REGISTRY, Explanation
+from svhn_xai.figures import curve_figure, image_figure, overlay, photo_overlay
 from svhn_xai.heatmap import REDUCTIONS, threshold
 from svhn_xai.localisation import localise
 
-FIG = 250  # px: three square images side by side fill a third of the right column each
+DEFAULT_METHOD = "integrated_gradients"
+FIG = 270  # px: the model input, heatmap and mask side by side (square in a third of the column)
+PHOTO_WIDTH = 640  # px: the heatmap on the photo
+CHANNELS_HELP = (
+    "An attribution has one value per colour channel; the heatmap needs one per pixel. "
+    "sum: add the three (signed: negative evidence cancels positive); abs: add their "
+    "magnitudes (any strong evidence, for or against); positive: only evidence for the digit."
+)
+CLIP_HELP = (
+    "A few extreme pixels can make the rest of the heatmap look black. Values above this "
+    "percentile are set to it before the map is scaled to 0–1 (100 = no clipping)."
+)
 
-page_setup("Explain · svhn-xai", "🔍")
 
-model, card, digest, digit = current()
-margin = card["config"].get("margin", 0.15)
-
-st.title("Explain")
-left, right = st.columns([2, 3], gap="large")
-with left:
-    item = choose_input(model.input_size, margin, digit)
+def method_panel() -> tuple[str, dict]:
+    methods = list(REGISTRY)
     method = st.selectbox(
         "Method",
-        list(REGISTRY),
+        methods,
+        index=methods.index(remembered("method", DEFAULT_METHOD)),
         format_func=lambda k: REGISTRY[k].name,
         key="method",
         help="Every classic attribution method; see `python -m svhn_xai methods` for details.",
     )
+    remember("method")
     st.caption(REGISTRY[method].description)
     with st.expander("Parameters", expanded=False):
         params = param_widgets(method, "explain")
-if item is None:
-    st.stop()
+    return method, params
 
-with left:
-    present = sorted(set(item.labels))
-    st.caption(f"Digits in this image: {', '.join(map(str, present)) or 'unknown'}")
-    if present and digit not in present:
+
+def digits_panel(picked: Picked, digit: int) -> None:
+    """Which digits the image holds; offers to switch when the target is not among them."""
+    if not picked.marked:
+        st.info(
+            "Nothing is scored until you mark at least one digit's box: below are the "
+            "model's probability and the heatmap only."
+        )
+        return
+    present = sorted(set(picked.model_input.item.labels))
+    st.caption(f"Digits in this image: {', '.join(map(str, present))}")
+    if digit not in present:
         st.info(f"Digit {digit} is not in this image: there is no box to score against.")
         for i, d in enumerate(present):
             st.button(
                 f"Explain digit {d} instead", key=f"switch_digit_{i}", on_click=use_digit, args=(d,)
             )
-    eta = estimated_seconds(model, method, params)
-    go = True
-    if eta > 30:
-        st.warning(f"These settings take about {eta:.0f} s on this machine.")
-        go = st.button("Run anyway", key="run_slow")
+
+
+def view_controls(method: str) -> tuple[str, float, str, float]:
+    """Threshold mode and value, channel reduction, clip percentile (one row)."""
+    c1, c2, c3, c4 = st.columns(4)
+    mode, value = threshold_controls("threshold", c1, c2)
+    key = f"reduction:{method}"
+    reduction = c3.selectbox(
+        "Channels",
+        REDUCTIONS,
+        index=REDUCTIONS.index(remembered(key, REGISTRY[method].reduction)),
+        key=key,
+        help=CHANNELS_HELP,
+    )
+    remember(key)
+    clip = c4.slider(
+        "Clip percentile",
+        *link.CLIP_RANGE,
+        remembered("clip", 100.0),
+        step=0.5,
+        key="clip",
+        help=CLIP_HELP,
+    )
+    remember("clip")
+    return mode, value, reduction, clip
+
+
+def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> None:
+    shown = [
+        (
+            "P(digit present)",
+            f"{e.probability:.3f}",
+            None,
+            "The model's probability that the target digit is in the image.",
+        )
+    ]
+    if result["scored"]:
+        whole = result["baselines"]["whole_image"]
+        versus = " Arrow: the difference from the whole-image baseline (a map of ones)."
+        for key, fmt, arrow in (
+            ("iou_1", ".3f", True),
+            ("iou_2", ".3f", True),
+            ("pointing_game", ".2f", False),
+            ("relevance_mass", ".3f", False),
+        ):
+            title, help_text = SCORE_COLUMNS[key]
+            delta = f"{result[key] - whole[key]:+.3f}" if arrow else None
+            shown.append(
+                (title, f"{result[key]:{fmt}}", delta, help_text + (versus if arrow else ""))
+            )
+    shown.append(
+        (
+            "Compute time",
+            f"{e.seconds:.2f} s",
+            None,
+            f"{e.model_passes} images went through the model (forward passes × batch).",
+        )
+    )
+    for start in range(0, len(shown), 3):
+        for col, (label, value, delta, help_text) in zip(st.columns(3), shown[start : start + 3]):
+            col.metric(label, value, delta, help=help_text)
+    st.caption(f"{e.model_passes} model passes")
+    if e.probability < 0.5:
+        st.warning(
+            f"The model does not see a {digit} here (P = {e.probability:.2f}): this explains a no."
+        )
+    if mask.mean() < 0.01:
+        st.info(
+            f"The mask covers {100 * mask.mean():.1f} % of the image, under 1 %: "
+            "loosen the threshold to see where the heat is."
+        )
+    notes = result["notes"] if result["scored"] else e.notes
+    for note in notes:
+        st.info(note)
+
+
+def figures_panel(
+    picked: Picked, e: Explanation, heat: np.ndarray, mask: np.ndarray, result: dict, digit: int
+) -> tuple[float, str]:
+    o1, o2 = st.columns(2)
+    opacity = o1.slider(
+        "Heatmap opacity", 0.0, 1.0, remembered("opacity", 0.5), step=0.05, key="opacity"
+    )
+    remember("opacity")
+    scales = ["Jet", "Inferno", "Viridis", "RdBu_r", "Hot"]
+    scale = o2.selectbox(
+        "Colour scale",
+        scales,
+        index=scales.index(remembered("colorscale", "Jet")),
+        key="colorscale",
+    )
+    remember("colorscale")
+    item = picked.model_input.item
+    boxes = item.boxes_of(digit)
+    heat_box = result.get("heatmap_box")
+    f1, f2, f3 = st.columns(3)
+    f1.plotly_chart(
+        image_figure(item.image, gt_boxes=boxes, title="Model input", height=FIG), key="fig_input"
+    )
+    f2.plotly_chart(
+        image_figure(
+            item.image, heat, opacity, scale, boxes, heat_box, title="Heatmap", height=FIG
+        ),
+        key="fig_heat",
+    )
+    f3.plotly_chart(
+        image_figure(
+            np.repeat(mask[..., None] * 255, 3, 2).astype(np.uint8),
+            gt_boxes=boxes,
+            heat_box=heat_box,
+            title="Mask",
+            height=FIG,
+        ),
+        key="fig_mask",
+    )
+    if picked.photo is not None:
+        size, window = item.image.shape[0], picked.model_input.window
+        s = picked.photo_scale
+        on_photo = photo_overlay(
+            picked.photo,
+            heat,
+            tuple(round(v * s) for v in window),
+            opacity,
+            scale,
+            window_to_photo(boxes, window, size) * s,
+            None if heat_box is None else window_to_photo(heat_box, window, size)[0] * s,
+            width=max(PHOTO_WIDTH, picked.photo.shape[1]) if s == 1.0 else None,
+        )
+        st.image(
+            on_photo,
+            caption="The heatmap on the photo: the white frame is what the model sees "
+            "(green: the digit's box, red: the heatmap's box).",
+            width="stretch",
+        )
+    return opacity, scale
+
+
+def baselines_panel(method: str, result: dict, mode: str, value: float) -> None:
+    st.subheader("Against the baselines")
+    rows = {REGISTRY[method].name: result}
+    rows.update({baseline_name(k): b for k, b in result["baselines"].items()})
+    score_table(rows, "baseline_table")
+    st.caption(
+        "Baselines know nothing about the image: a method that does not beat the "
+        "whole-image map has not found the digit."
+    )
+    st.plotly_chart(
+        curve_figure({REGISTRY[method].name: result["curve"]}, value if mode == "value" else None),
+        key="fig_curve",
+    )
+
+
+def downloads_panel(item, e, heat, result, digit, opacity, scale) -> None:
+    d1, d2, d3 = st.columns(3)
+    boxes = item.boxes_of(digit)
+    picture = overlay(item.image, heat, opacity, scale, boxes, result.get("heatmap_box"))
+    png, npy = BytesIO(), BytesIO()
+    Image.fromarray(picture).save(png, format="PNG")
+    np.save(npy, e.attribution)
+    name = f"{e.method}_digit{digit}"
+    d1.download_button("Overlay PNG", png.getvalue(), f"{name}.png", "image/png")
+    d2.download_button("Attribution .npy", npy.getvalue(), f"{name}.npy")
+    d3.download_button(
+        "Scores JSON", json.dumps(scores_json(result), indent=2), f"{name}.json", "application/json"
+    )
+
+
+def scores_json(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "curve"}
+
+
+def cli_line(picked: Picked, digit, method, params, mode, value, reduction, clip, card) -> str:
+    """The ``python -m svhn_xai explain`` line whose --json equals this view's scores."""
+    args = ["python", "-m", "svhn_xai", "explain", *picked.cli, "--digit", str(digit)]
+    args += ["--method", method]
+    for name, v in params.items():
+        args += ["--param", f"{name}={link.text(v)}"]
+    args += ["--threshold-mode", mode, "--threshold", repr(value), "--reduction", reduction]
+    args += ["--clip-percentile", repr(clip)]
+    checkpoint = os.path.realpath(card["path"])
+    if checkpoint != os.path.realpath(DEFAULT_CHECKPOINT):
+        args += ["--checkpoint", os.path.relpath(checkpoint, REPO_ROOT)]
+    return shlex.join([*args, "--json"])
+
+
+link.restore()
+page_setup("Explain · svhn-xai", "🔍")
+model, card, digest, digit = current()
+margin = card["config"].get("margin", 0.15)
+
+st.title("Explain")
+left, right = st.columns([1, 2], gap="large")
+with left:
+    picked = choose_input(model.input_size, margin, digit)
+    method, params = method_panel()
+if picked is None:
+    st.stop()
+item = picked.model_input.item
+with left:
+    digits_panel(picked, digit)
+    go = slow_run_allowed(model, digest, item.image, digit, method, params, "run_slow")
+with right:
+    mode, value, reduction, clip = view_controls(method)
+source = st.session_state["source"]
+link.save(
+    {
+        "source": source,
+        "folder": st.session_state.get("svhn_folder") if source == "svhn" else None,
+        "index": picked.cli[-1] if "--index" in picked.cli else None,
+        "digit": digit,
+        "method": method,
+        **{f"p.{k}": v for k, v in params.items()},
+        "mode": mode,
+        "t": value,
+        "channels": reduction,
+        "clip": clip,
+    }
+)
 if not go:
     st.stop()
 try:
@@ -63,143 +306,17 @@ except SvhnXaiError as exc:
     st.error(str(exc))
     st.stop()
 
+boxes = item.boxes_of(digit) if picked.marked else np.zeros((0, 4))
+result = localise(e, boxes, mode, value, reduction, clip, curve=True)
+heat = e.heatmap(reduction, clip)
+mask = threshold(heat, mode, value).mask
 with right:
-    c1, c2, c3, c4 = st.columns(4)
-    mode = c1.radio(
-        "Threshold mode",
-        ["value", "topk", "otsu"],
-        key="threshold_mode",
-        help="value: heat above t; topk: the t % hottest pixels; otsu: automatic.",
-    )
-    if mode == "value":
-        t = c2.slider(
-            "Threshold",
-            0.0,
-            1.0,
-            0.5,
-            0.01,
-            key="threshold_value",
-            help="Pixels whose normalised heat is above this are active.",
-        )
-    elif mode == "topk":
-        t = c2.slider(
-            "Top-k %",
-            1.0,
-            100.0,
-            10.0,
-            1.0,
-            key="threshold_topk",
-            help="The k per cent hottest pixels are active.",
-        )
-    else:
-        t = 0.0
-        c2.caption("Otsu picks the threshold from the heatmap's histogram.")
-    reduction = c3.selectbox(
-        "Channels",
-        REDUCTIONS,
-        index=REDUCTIONS.index(e.reduction),
-        key="reduction",
-        help="How the three colour channels of the attribution become one map.",
-    )
-    clip = c4.slider(
-        "Clip percentile",
-        90.0,
-        100.0,
-        100.0,
-        0.5,
-        key="clip",
-        help="Saturate the hottest outliers so the rest stays visible.",
-    )
-    result = localise(e, item.boxes_of(digit), mode, t, reduction, clip, curve=True)
-    heat = e.heatmap(reduction, clip)
-
-    m = st.columns(5)
-    m[0].metric("P(digit present)", f"{e.probability:.3f}")
-    if result["scored"]:
-        whole = result["baselines"]["whole_image"]
-        versus = "Arrow: the difference from the whole-image baseline (a map that is 1 everywhere)."
-        m[1].metric(
-            "IoU₁ (pixels)",
-            f"{result['iou_1']:.3f}",
-            f"{result['iou_1'] - whole['iou_1']:+.3f}",
-            help="Pixels of the thresholded heatmap vs pixels of the digit's box(es). " + versus,
-        )
-        m[2].metric(
-            "IoU₂ (boxes)",
-            f"{result['iou_2']:.3f}",
-            f"{result['iou_2'] - whole['iou_2']:+.3f}",
-            help="Bounding box of the thresholded heatmap vs the digit's box. " + versus,
-        )
-        m[3].metric("Pointing game", f"{result['pointing_game']:.2f}")
-    m[4].metric("Compute time", f"{e.seconds:.2f} s", f"{e.model_passes} passes", "off")
-    for note in result["notes"]:
-        st.info(note)
-
-    o1, o2 = st.columns(2)
-    opacity = o1.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="opacity")
-    scale = o2.selectbox(
-        "Colour scale", ["Jet", "Inferno", "Viridis", "RdBu_r", "Hot"], key="colorscale"
-    )
-    boxes = item.boxes_of(digit)
-    f1, f2, f3 = st.columns(3)
-    f1.plotly_chart(
-        image_figure(item.image, gt_boxes=boxes, title="Model input", height=FIG), key="fig_input"
-    )
-    f2.plotly_chart(
-        image_figure(
-            item.image,
-            heat,
-            opacity,
-            scale,
-            boxes,
-            result.get("heatmap_box"),
-            title="Heatmap",
-            height=FIG,
-        ),
-        key="fig_heat",
-    )
-    mask = threshold(heat, mode, t).mask
-    f3.plotly_chart(
-        image_figure(
-            np.repeat(mask[..., None] * 255, 3, 2).astype(np.uint8),
-            gt_boxes=boxes,
-            heat_box=result.get("heatmap_box"),
-            title="Mask",
-            height=FIG,
-        ),
-        key="fig_mask",
-    )
-
+    scores_panel(e, result, mask, digit)
+    opacity, scale = figures_panel(picked, e, heat, mask, result, digit)
 if result["scored"]:
-    st.subheader("Against the baselines")
-    rows = {REGISTRY[method].name: result, **result["baselines"]}
-    table = pd.DataFrame(
-        {
-            name: {
-                k: r[k]
-                for k in ("iou_1", "iou_2", "pointing_game", "relevance_mass", "active_fraction")
-            }
-            for name, r in rows.items()
-        }
-    ).T
-    st.dataframe(table.style.format("{:.3f}"), key="baseline_table")
-    st.caption(
-        "Baselines know nothing about the image: a method that does not beat the "
-        "whole-image map has not found the digit."
-    )
-    st.plotly_chart(
-        curve_figure({REGISTRY[method].name: result["curve"]}, t if mode == "value" else None),
-        key="fig_curve",
-    )
-
-d1, d2, d3 = st.columns(3)
-picture = overlay(item.image, heat, opacity, scale, boxes, result.get("heatmap_box"))
-png, npy = BytesIO(), BytesIO()
-Image.fromarray(picture).save(png, format="PNG")
-np.save(npy, e.attribution)
-d1.download_button("Overlay PNG", png.getvalue(), f"{method}_digit{digit}.png", "image/png")
-d2.download_button("Attribution .npy", npy.getvalue(), f"{method}_digit{digit}.npy")
-scores = {k: v for k, v in result.items() if k != "curve"}
-d3.download_button(
-    "Scores JSON", json.dumps(scores, indent=2), f"{method}_digit{digit}.json", "application/json"
-)
+    baselines_panel(method, result, mode, value)
+downloads_panel(item, e, heat, result, digit, opacity, scale)
+with st.expander("Reproduce: CLI command and scores"):
+    st.caption("This command prints the scores below (`--json`); only the seconds differ.")
+    st.code(cli_line(picked, digit, method, params, mode, value, reduction, clip, card), "bash")
+    st.json(scores_json(result), expanded=False)

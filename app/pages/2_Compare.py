@@ -1,100 +1,96 @@
-"""Compare methods on one image: one overlay each at a shared threshold, and a sortable table."""
+"""Compare methods on one image: one overlay each at a shared threshold, and a table of scores."""
 
-import pandas as pd
+import numpy as np
 import streamlit as st
-from common import current, explanation, page_setup
+from common import (
+    baseline_name,
+    current,
+    explanation,
+    page_setup,
+    remember,
+    remembered,
+    score_table,
+    slow_run_allowed,
+    threshold_controls,
+)
 from image_picker import choose_input
 
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY
-from svhn_xai.explain.cost import estimated_seconds
 from svhn_xai.figures import image_figure
 from svhn_xai.localisation import localise
 
-page_setup("Compare · svhn-xai", "⚖️")
+DEFAULT_METHODS = ["saliency", "integrated_gradients", "guided_gradcam", "occlusion", "lrp"]
+FIG = 280  # px per overlay, three to a row
 
-model, card, digest, digit = current()
 
-st.title("Compare methods")
-left, right = st.columns([1, 3], gap="large")
-with left:
-    item = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
-    default = ["saliency", "integrated_gradients", "guided_gradcam", "occlusion", "lrp"]
-    methods = st.multiselect(
+def method_picker() -> list[str]:
+    chosen = st.multiselect(
         "Methods (default parameters)",
         list(REGISTRY),
-        default=default,
+        default=remembered("compare_methods", DEFAULT_METHODS),
         format_func=lambda k: REGISTRY[k].name,
         key="compare_methods",
     )
-    mode = st.radio(
-        "Threshold mode", ["value", "topk", "otsu"], horizontal=True, key="compare_mode"
-    )
-    t = 0.0
-    if mode == "value":
-        t = st.slider("Threshold", 0.0, 1.0, 0.5, 0.01, key="compare_value")
-    elif mode == "topk":
-        t = st.slider("Top-k %", 1.0, 100.0, 10.0, 1.0, key="compare_topk")
-if item is None or not methods:
-    st.stop()
-slow = [k for k in methods if estimated_seconds(model, k, {}) > 30]
-if slow and not st.button(f"Run {', '.join(slow)} (slow, over 30 s each)", key="compare_slow"):
-    methods = [k for k in methods if k not in slow]
+    remember("compare_methods")
+    return chosen
 
-boxes = item.boxes_of(digit)
-rows, figures = [], []
-for key in methods:
-    try:
-        e = explanation(model, digest, item.image, digit, key, {})
-    except SvhnXaiError as exc:
-        st.error(f"{REGISTRY[key].name}: {exc}")
-        continue
-    r = localise(e, boxes, mode, t)
-    heat = e.heatmap()
-    figures.append(
-        (
-            key,
-            image_figure(
-                item.image,
-                heat,
-                0.55,
-                "Jet",
-                boxes,
-                r.get("heatmap_box"),
-                title=REGISTRY[key].name,
-                height=260,
-            ),
-        )
-    )
-    rows.append(
-        {
-            "method": REGISTRY[key].name,
-            "IoU₁": r.get("iou_1"),
-            "IoU₂": r.get("iou_2"),
-            "pointing game": r.get("pointing_game"),
-            "mass in box": r.get("relevance_mass"),
-            "seconds": e.seconds,
-        }
-    )
+
+def results(model, digest, item, digit, methods, mode, value) -> dict[str, tuple]:
+    """Explanation and scores per method that may run now (slow ones wait for their button)."""
+    boxes = item.boxes_of(digit)
+    out = {}
+    for key in methods:
+        if not slow_run_allowed(model, digest, item.image, digit, key, {}, f"compare_slow_{key}"):
+            continue
+        try:
+            e = explanation(model, digest, item.image, digit, key, {})
+        except SvhnXaiError as exc:
+            st.error(f"{REGISTRY[key].name}: {exc}")
+            continue
+        out[key] = (e, localise(e, boxes, mode, value))
+    return out
+
+
+page_setup("Compare · svhn-xai", "⚖️")
+model, card, digest, digit = current()
+
+st.title("Compare methods")
+left, right = st.columns([1, 2.5], gap="large")
+with left:
+    picked = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
+    methods = method_picker()
+    mode, value = threshold_controls("compare")
+if picked is None or not methods:
+    st.stop()
+item = picked.model_input.item
+boxes = item.boxes_of(digit) if picked.marked else np.zeros((0, 4))
+with left:
+    done = results(model, digest, item, digit, methods, mode, value)
+if not done:
+    st.stop()
 with right:
-    st.caption(f"P(digit {digit} present) = {e.probability:.3f}" if rows else "")
+    probability = next(iter(done.values()))[0].probability
+    st.caption(f"P(digit {digit} present) = {probability:.3f}")
+    if probability < 0.5:
+        st.warning(f"The model does not see a {digit} here: these maps explain a no.")
     cols = st.columns(3)
-    for i, (key, fig) in enumerate(figures):
-        cols[i % 3].plotly_chart(fig, key=f"compare_fig_{key}")
-    if rows and len(boxes):
-        for name, b in localise(e, boxes, mode, t)["baselines"].items():
-            rows.append(
-                {
-                    "method": f"baseline: {name.replace('_', ' ')}",
-                    "IoU₁": b["iou_1"],
-                    "IoU₂": b["iou_2"],
-                    "pointing game": b["pointing_game"],
-                    "mass in box": b["relevance_mass"],
-                    "seconds": float("nan"),  # nothing computed: shown as "–"
-                }
-            )
-    st.dataframe(
-        pd.DataFrame(rows).set_index("method").style.format("{:.3f}", na_rep="–"),
-        height="content",
-        key="compare_table",
-    )
+    for i, (key, (e, r)) in enumerate(done.items()):
+        figure = image_figure(
+            item.image,
+            e.heatmap(),
+            0.55,
+            "Jet",
+            boxes,
+            r.get("heatmap_box"),
+            title=REGISTRY[key].name,
+            height=FIG,
+        )
+        cols[i % 3].plotly_chart(figure, key=f"compare_fig_{key}")
+    rows = {REGISTRY[k].name: {**r, "seconds": e.seconds} for k, (e, r) in done.items()}
+    scored = next(iter(done.values()))[1]
+    if scored["scored"]:
+        rows.update({baseline_name(k): b for k, b in scored["baselines"].items()})
+    else:
+        st.info(f"Digit {digit} has no box in this image: the heatmaps are not scored.")
+    score_table(rows, "compare_table", seconds=True)

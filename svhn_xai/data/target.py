@@ -110,26 +110,53 @@ def to_model_input(
     return ModelInput(item=cropped, window=window, source_size=item.size)
 
 
-def photo_to_model_input(
+def window_to_photo(
+    boxes: np.ndarray, window: tuple[int, int, int, int], size: int | tuple[int, int]
+) -> np.ndarray:
+    """The inverse of :func:`transform_boxes`: boxes in the resized crop's pixels (``size``) back
+    to the source photo's pixels, through the crop ``window``. Returns (K, 4) float boxes."""
+    out_w, out_h = (size, size) if isinstance(size, int) else size
+    cx0, cy0, cx1, cy1 = window
+    sx, sy = (cx1 - cx0) / out_w, (cy1 - cy0) / out_h
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return b * np.array([sx, sy, sx, sy]) + np.array([cx0, cy0, cx0, cy0])
+
+
+def marked_photo_input(
     image: np.ndarray,
     boxes: np.ndarray,
-    digit: int,
+    labels: tuple[int, ...],
     size: int = DEFAULT_SIZE,
-    crop: bool = False,
     margin: float = DEFAULT_MARGIN,
+    crop: bool = True,
 ) -> ModelInput:
-    """A user's photo with the target digit's boxes marked -> model input.
+    """A user's photo with each digit's box marked with its label -> model input.
 
-    ``crop=False`` takes the whole photo as the frame (it should already show the house number
-    the way the dataset's crops do); ``crop=True`` crops around the marked boxes with
-    ``margin`` first. Either way the photo is resized to ``size`` x ``size`` and the boxes follow.
+    Made the way the dataset is made: the crop is the union of *all* marked digits grown by
+    ``margin`` per side (:func:`to_model_input`), so the window does not depend on which digit is
+    explained and a flat heatmap gains nothing from it. ``crop=False`` takes the whole photo as
+    the frame (a photo that already is such a crop); so does a photo with no box marked yet.
+
+    Args:
+        image: uint8 (H, W, 3) photo.
+        boxes: (K, 4) ``[x0, y0, x1, y1]`` in the photo's pixels, K >= 0.
+        labels: the digit in each box, K of them.
+    Raises:
+        ValueError: a box with x1 <= x0 or y1 <= y0, one outside the photo, or labels that do
+            not match the boxes.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     height, width = image.shape[:2]
+    if len(labels) != len(boxes):
+        raise ValueError(f"{len(boxes)} boxes but {len(labels)} labels")
+    if any(not 0 <= d <= 9 for d in labels):
+        raise ValueError(f"labels must be digits 0-9, got {list(labels)}")
     if len(boxes) and ((boxes[:, 2] <= boxes[:, 0]).any() or (boxes[:, 3] <= boxes[:, 1]).any()):
         raise ValueError("each box needs x0 < x1 and y0 < y1")
     boxes = np.clip(boxes, 0, [width, height, width, height])
-    item = HouseNumber(image=image, labels=(digit,) * len(boxes), boxes=boxes, name="photo")
+    if len(boxes) and ((boxes[:, 2] <= boxes[:, 0]).any() or (boxes[:, 3] <= boxes[:, 1]).any()):
+        raise ValueError(f"a box lies outside the {width}x{height} photo")
+    item = HouseNumber(image=image, labels=tuple(labels), boxes=boxes, name="photo")
     if crop and len(boxes):
         return to_model_input(item, size, margin)
     window = (0, 0, width, height)

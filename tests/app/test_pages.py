@@ -5,14 +5,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from common import SCORE_COLUMNS
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
-from svhn_xai.data.target import to_model_input
+from svhn_xai.data.target import marked_photo_input, to_model_input
 from svhn_xai.explain import count_hooks, explain
 from svhn_xai.localisation import localise
+from svhn_xai.protocol import DEFAULT_PROTOCOL
 
 APP = Path(__file__).resolve().parents[2] / "app"
 HOME = str(APP / "Home.py")
@@ -49,10 +51,16 @@ def test_the_first_result_is_scored_without_any_choice():
     assert _metric(at, "IoU₁ (pixels)") and _metric(at, "IoU₂ (boxes)")
 
 
+def _synthetic(at: AppTest, index: int = 0) -> None:
+    at.radio(key="source").set_value("synthetic").run()
+    at.number_input(key="synthetic_index").set_value(index).run()
+
+
 def test_explain_shows_the_library_iou_and_moves_with_the_threshold(synthetic_case):
     model, item, digit = synthetic_case
     at = _app("pages/1_Explain.py")
-    at.number_input(key="synthetic_index").set_value(0).run()
+    _synthetic(at)
+    at.radio(key="threshold_mode").set_value("value").run()
     at.selectbox(key="sidebar_digit").set_value(digit).run()
     at.selectbox(key="method").set_value("saliency").run()
     e = explain(model, item.image, digit, "saliency")
@@ -73,7 +81,7 @@ def test_explain_shows_the_library_iou_and_moves_with_the_threshold(synthetic_ca
 def test_topk_and_otsu_modes_match_the_library(synthetic_case):
     model, item, digit = synthetic_case
     at = _app("pages/1_Explain.py")
-    at.number_input(key="synthetic_index").set_value(0).run()
+    _synthetic(at)
     at.selectbox(key="sidebar_digit").set_value(digit).run()
     at.selectbox(key="method").set_value("input_x_gradient").run()
     e = explain(model, item.image, digit, "input_x_gradient")
@@ -102,28 +110,60 @@ def _png(array: np.ndarray) -> bytes:
 )
 def test_bad_uploads_show_a_message_not_a_traceback(name, payload, message):
     at = _app("pages/1_Explain.py")
-    at.radio(key="source").set_value("Upload").run()
+    at.radio(key="source").set_value("upload").run()
     at.file_uploader(key="upload").set_value((name, payload, "image/png")).run()
     assert not at.exception
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
 
 
-def test_upload_with_a_typed_box_is_scored():
+def test_upload_is_scored_only_once_a_box_is_marked_and_then_as_the_library_says():
+    model, _ = load_model()
     photo = np.full((40, 80, 3), 230, np.uint8)
-    photo[10:30, 30:45] = 20  # a dark stroke where the box is
+    photo[10:30, 30:45] = 20  # a dark stroke where the "1" box is
+    photo[10:30, 50:62] = 20  # and a "7" beside it
     at = _app("pages/1_Explain.py")
-    at.radio(key="source").set_value("Upload").run()
+    at.radio(key="source").set_value("upload").run()
     at.file_uploader(key="upload").set_value(("p.png", _png(photo), "image/png")).run()
-    for name, value in zip(("x0", "y0", "x1", "y1"), (28.0, 8.0, 47.0, 32.0)):
-        at.number_input(key=f"box_{name}").set_value(value).run()
+    at.selectbox(key="sidebar_digit").set_value(1).run()
+    at.selectbox(key="method").set_value("saliency").run()
     assert not at.exception
-    assert _metric(at, "IoU₁ (pixels)")  # scored against the typed box
+    assert _metric(at, "P(digit present)")
+    assert not any(m.label.startswith("IoU") for m in at.metric)  # nothing marked: no score
+    assert any("Nothing is scored" in i.value for i in at.info)
+    rows = [
+        {"x0": 28.0, "y0": 8.0, "x1": 47.0, "y1": 32.0, "digit": 1},
+        {"x0": 48.0, "y0": 8.0, "x1": 64.0, "y1": 32.0, "digit": 7},
+    ]  # as typed into the box table (the table's own edits cannot be driven from AppTest)
+    at.session_state["upload_boxes"] = rows
+    at.session_state["upload_version"] = 1
+    at.run()
+    assert not at.exception
+    # cropped to both digits grown 15 % per side, the 1's box scored
+    model_input = marked_photo_input(
+        photo, [[28, 8, 47, 32], [48, 8, 64, 32]], (1, 7), model.input_size
+    )
+    e = explain(model, model_input.item.image, 1, "saliency")
+    mode, value = DEFAULT_PROTOCOL.mode, DEFAULT_PROTOCOL.value
+    expected = localise(e, model_input.item.boxes_of(1), mode, value)
+    assert _metric(at, "IoU₁ (pixels)") == f"{expected['iou_1']:.3f}"
+    assert _metric(at, "P(digit present)") == f"{e.probability:.3f}"
+    assert any("Marked: digit 1" in c.value for c in at.caption)
+    assert "--box 28,8,47,32:1 --box 48,8,64,32:7" in at.code[0].value
+
+
+def test_photo_smaller_than_the_model_input_is_warned_about():
+    at = _app("pages/1_Explain.py")
+    at.radio(key="source").set_value("upload").run()
+    at.file_uploader(key="upload").set_value(
+        ("s.png", _png(np.zeros((20, 30, 3), np.uint8)), "image/png")
+    ).run()
+    assert any("smaller than the model" in w.value for w in at.warning)
 
 
 def test_compare_page_table_has_methods_and_baselines(synthetic_case):
     _, _, digit = synthetic_case
     at = _app("pages/2_Compare.py")
-    at.number_input(key="synthetic_index").set_value(0).run()
+    _synthetic(at)
     at.selectbox(key="sidebar_digit").set_value(digit).run()
     at.multiselect(key="compare_methods").set_value(["saliency", "lrp"]).run()
     assert not at.exception
@@ -131,10 +171,11 @@ def test_compare_page_table_has_methods_and_baselines(synthetic_case):
     assert list(table.index) == [
         "Saliency",
         "LRP",
-        "baseline: whole image",
-        "baseline: centre gaussian",
-        "baseline: uniform random",
+        "Baseline: whole image",
+        "Baseline: centre gaussian",
+        "Baseline: uniform random",
     ]
+    assert list(table.columns) == [t for t, _ in SCORE_COLUMNS.values()] + ["Seconds"]
 
 
 def test_no_checkpoint_leads_to_the_train_page(tmp_path, monkeypatch):
@@ -162,7 +203,7 @@ def test_absent_digit_offers_the_digits_present(synthetic_case):
     _, item, _ = synthetic_case
     absent = next(d for d in range(10) if d not in item.labels)
     at = _app("pages/1_Explain.py")
-    at.number_input(key="synthetic_index").set_value(0).run()
+    _synthetic(at)
     at.selectbox(key="sidebar_digit").set_value(absent).run()
     assert any("not in this image" in i.value for i in at.info)
     at.button(key="switch_digit_0").click().run()

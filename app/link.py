@@ -1,0 +1,89 @@
+"""The Explain view in the page's URL (``st.query_params``): a copied link opens the same view.
+
+Query keys: ``source, folder, index, digit, method, p.NAME`` (the method's parameters), ``mode``,
+``t`` (the mode's parameter), ``channels``, ``clip``. A value that does not fit (unknown
+method, out-of-range number) is left out, and the page's default stands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import streamlit as st
+
+from svhn_xai.explain import REGISTRY
+from svhn_xai.heatmap import REDUCTIONS
+from svhn_xai.protocol import THRESHOLD_MODES
+
+CLIP_RANGE = (90.0, 100.0)
+
+
+def _index_key(source: str) -> str:
+    return "synthetic_index" if source == "synthetic" else "svhn_index"
+
+
+def _parsed(query: dict[str, str]) -> dict[str, Any]:
+    """Widget values by widget key, from the query; invalid entries are dropped."""
+    out: dict[str, Any] = {}
+    source = query.get("source")
+    if source in ("svhn", "synthetic", "upload"):
+        out["source"] = source
+    if "folder" in query:
+        out["svhn_folder"] = query["folder"]
+    if source in ("svhn", "synthetic") and query.get("index", "").isdigit():
+        out[_index_key(source)] = int(query["index"])
+    if query.get("digit", "").isdigit() and 0 <= int(query["digit"]) <= 9:
+        out["digit"] = int(query["digit"])
+    method = query.get("method")
+    if method in REGISTRY:
+        out["method"] = method
+        for p in REGISTRY[method].params:
+            if f"p.{p.name}" in query:
+                with contextlib.suppress(ValueError):
+                    out[f"explain:{method}:{p.name}"] = p.parse(query[f"p.{p.name}"])
+    mode = THRESHOLD_MODES.get(query.get("mode", ""))
+    if mode is not None:
+        out["threshold_mode"] = mode.key
+        try:
+            value = float(query.get("t", "nan"))
+            mode.check(value)
+        except ValueError:
+            pass
+        else:
+            if mode.param is not None and value == value:
+                out[f"threshold_{mode.key}"] = value
+    if method in REGISTRY and query.get("channels") in REDUCTIONS:
+        out[f"reduction:{method}"] = query["channels"]
+    try:
+        clip = float(query.get("clip", "nan"))
+    except ValueError:
+        clip = float("nan")
+    if CLIP_RANGE[0] <= clip <= CLIP_RANGE[1]:
+        out["clip"] = clip
+    return out
+
+
+def restore() -> None:
+    """Once per session: put the link's state into the widgets before they are drawn."""
+    if st.session_state.get("link_restored"):
+        return
+    st.session_state["link_restored"] = True
+    query = {k: st.query_params.get(k) for k in st.query_params}
+    for key, value in _parsed({k: v for k, v in query.items() if v is not None}).items():
+        # the sidebar's digit is remembered as "digit"; the page's widgets start from their
+        # kept value (see common.remembered)
+        st.session_state[key if key == "digit" else f"kept:{key}"] = value
+
+
+def save(state: dict[str, Any]) -> None:
+    """Write the view's state into the URL (replacing what was there)."""
+    wanted = {k: text(v) for k, v in state.items() if v is not None}
+    if dict(st.query_params) != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, float) else str(value)

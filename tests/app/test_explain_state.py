@@ -1,0 +1,109 @@
+"""The Explain view as shared state: a link reopens it, the CLI line reproduces its numbers, a slow
+run the user asked for stays, and the server's file system never shows."""
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from svhn_xai.checkpoint import REPO_ROOT
+from svhn_xai.cli import run
+from tests.app.test_reruns import move_threshold
+
+EXPLAIN = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "1_Explain.py")
+
+
+def _explain(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(EXPLAIN, default_timeout=300)
+    at.query_params = dict(query or {})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric if m.label != "Compute time"}
+
+
+def test_a_link_opens_the_same_view():
+    at = _explain()
+    at.radio(key="source").set_value("synthetic").run()
+    at.number_input(key="synthetic_index").set_value(3).run()
+    at.selectbox(key="sidebar_digit").set_value(at.selectbox(key="sidebar_digit").options[2]).run()
+    at.selectbox(key="method").set_value("saliency").run()
+    at.checkbox(key="explain:saliency:abs").uncheck().run()
+    at.radio(key="threshold_mode").set_value("topk").run()
+    at.slider(key="threshold_topk").set_value(20.0).run()
+    at.slider(key="clip").set_value(99.0).run()
+    assert not at.exception
+    link = dict(at.query_params)
+    assert link["method"] == "saliency" and link["p.abs"] == "false" and link["t"] == "20.0"
+    again = _explain(link)  # a new session opened on the copied link
+    assert again.radio(key="source").value == "synthetic"
+    assert again.number_input(key="synthetic_index").value == 3
+    assert again.checkbox(key="explain:saliency:abs").value is False
+    assert again.radio(key="threshold_mode").value == "topk"
+    assert _metrics(again) == _metrics(at)
+    assert again.code[0].value == at.code[0].value
+
+
+def test_a_link_with_bad_values_falls_back_to_the_defaults():
+    at = _explain({"method": "magic", "mode": "topk", "t": "500", "index": "-3", "clip": "x"})
+    assert at.selectbox(key="method").value != "magic"
+    assert at.radio(key="threshold_mode").value == "topk"
+    slider = at.slider(key="threshold_topk")
+    assert slider.min <= slider.value <= slider.max
+
+
+@pytest.mark.slow
+def test_the_cli_line_reproduces_the_page_json(monkeypatch, capsys):
+    at = _explain()  # the default real photo
+    at.selectbox(key="method").set_value("occlusion").run()
+    move_threshold(at, "threshold")
+    args = shlex.split(at.code[0].value)
+    assert args[:4] == ["python", "-m", "svhn_xai", "explain"]
+    monkeypatch.chdir(REPO_ROOT)  # the line is typed in the project's folder
+    assert run(args[3:]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    page = json.loads(at.json[0].value)
+    skip = {"seconds", "checkpoint", "image"}
+    assert {k: v for k, v in cli.items() if k not in skip} == {
+        k: v for k, v in page.items() if k not in skip
+    }
+
+
+def test_run_anyway_keeps_its_result_across_reruns(monkeypatch):
+    import common
+
+    monkeypatch.setattr(common, "SLOW_SECONDS", -1.0)  # every setting counts as slow
+    at = AppTest.from_file(EXPLAIN, default_timeout=300)
+    # a budget no other test uses: an explanation already in the shared cache runs unasked
+    at.session_state["kept:explain:integrated_gradients:n_steps"] = 7
+    at.run()
+    assert at.selectbox(key="method").value == "integrated_gradients"
+    assert any("takes about" in w.value for w in at.warning)
+    assert not any(m.label.startswith("IoU") for m in at.metric)
+    at.button(key="run_slow").click().run()
+    assert any(m.label.startswith("IoU") for m in at.metric)
+    move_threshold(at, "threshold")
+    assert any(m.label.startswith("IoU") for m in at.metric), "the result was hidden again"
+    assert not any("takes about" in w.value for w in at.warning)
+
+
+def _texts(at: AppTest) -> list[str]:
+    kinds = ("markdown", "caption", "info", "warning", "error", "success", "code", "title")
+    out = [str(e.value) for kind in kinds for e in getattr(at, kind)]
+    out += [str(w.label) for w in (*at.selectbox, *at.radio, *at.number_input, *at.slider)]
+    out += [str(o) for w in (*at.selectbox, *at.radio) for o in w.options]
+    return out
+
+
+@pytest.mark.parametrize("page", ["1_Explain.py", "2_Compare.py"])
+def test_no_server_path_on_the_page(page):
+    at = AppTest.from_file(str(Path(EXPLAIN).parent / page), default_timeout=300).run()
+    assert not at.exception
+    shown = "\n".join(_texts(at))
+    for path in {str(REPO_ROOT), str(REPO_ROOT.parent), str(Path.home())} - {"/"}:
+        assert path not in shown
