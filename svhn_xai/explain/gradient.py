@@ -7,7 +7,13 @@ import torch
 
 from svhn_xai.explain.base import Context, register
 from svhn_xai.explain.params import Param
-from svhn_xai.explain.references import BASELINES, DISTRIBUTIONS, baseline, distribution
+from svhn_xai.explain.references import (
+    BASELINES,
+    DISTRIBUTIONS,
+    baseline,
+    distribution,
+    seeded,
+)
 from svhn_xai.model import STAGES
 
 BASELINE = Param(
@@ -80,10 +86,10 @@ SEED = Param("seed", "int", 0, "Seed for random references and samples.", low=0,
 )
 def integrated_gradients(ctx: Context) -> torch.Tensor:
     p = ctx.params
-    return ca.IntegratedGradients(ctx.model).attribute(
+    return ca.IntegratedGradients(ctx.net).attribute(
         ctx.x,
         baselines=baseline(ctx.x, p["baseline"]),
-        target=ctx.head,
+        target=ctx.target,
         n_steps=p["n_steps"],
         method=p["integration"],
         internal_batch_size=p["internal_batch_size"],
@@ -99,7 +105,7 @@ def integrated_gradients(ctx: Context) -> torch.Tensor:
     reduction="abs",
 )
 def saliency(ctx: Context) -> torch.Tensor:
-    return ca.Saliency(ctx.model).attribute(ctx.x, target=ctx.head, abs=ctx.params["abs"])
+    return ca.Saliency(ctx.net).attribute(ctx.x, target=ctx.target, abs=ctx.params["abs"])
 
 
 @register(
@@ -111,7 +117,7 @@ def saliency(ctx: Context) -> torch.Tensor:
 )
 def deep_lift(ctx: Context) -> torch.Tensor:
     base = baseline(ctx.x, ctx.params["baseline"])
-    return ca.DeepLift(ctx.model).attribute(ctx.x, baselines=base, target=ctx.head)
+    return ca.DeepLift(ctx.net).attribute(ctx.x, baselines=base, target=ctx.target)
 
 
 @register(
@@ -124,7 +130,7 @@ def deep_lift(ctx: Context) -> torch.Tensor:
 def deep_lift_shap(ctx: Context) -> torch.Tensor:
     p = ctx.params
     refs = distribution(ctx.x, p["baselines"], p["n_baselines"], p["seed"])
-    return ca.DeepLiftShap(ctx.model).attribute(ctx.x, baselines=refs, target=ctx.head)
+    return ca.DeepLiftShap(ctx.net).attribute(ctx.x, baselines=refs, target=ctx.target)
 
 
 @register(
@@ -152,10 +158,10 @@ def deep_lift_shap(ctx: Context) -> torch.Tensor:
 def gradient_shap(ctx: Context) -> torch.Tensor:
     p = ctx.params
     refs = distribution(ctx.x, p["baselines"], p["n_baselines"], p["seed"])
-    torch.manual_seed(p["seed"])  # Captum draws its samples from the global generator
-    return ca.GradientShap(ctx.model).attribute(
-        ctx.x, baselines=refs, target=ctx.head, n_samples=p["n_samples"], stdevs=p["stdevs"]
-    )
+    with seeded(p["seed"]):
+        return ca.GradientShap(ctx.net).attribute(
+            ctx.x, baselines=refs, target=ctx.target, n_samples=p["n_samples"], stdevs=p["stdevs"]
+        )
 
 
 @register(
@@ -165,7 +171,7 @@ def gradient_shap(ctx: Context) -> torch.Tensor:
     "The input times the gradient of the logit: first-order contribution of each pixel.",
 )
 def input_x_gradient(ctx: Context) -> torch.Tensor:
-    return ca.InputXGradient(ctx.model).attribute(ctx.x, target=ctx.head)
+    return ca.InputXGradient(ctx.net).attribute(ctx.x, target=ctx.target)
 
 
 @register(
@@ -176,7 +182,7 @@ def input_x_gradient(ctx: Context) -> torch.Tensor:
     reduction="abs",
 )
 def guided_backprop(ctx: Context) -> torch.Tensor:
-    return ca.GuidedBackprop(ctx.model).attribute(ctx.x, target=ctx.head)
+    return ca.GuidedBackprop(ctx.net).attribute(ctx.x, target=ctx.target)
 
 
 GRADCAM_LAYER = "layer3"
@@ -209,8 +215,8 @@ GRADCAM_LAYER = "layer3"
 )
 def guided_gradcam(ctx: Context) -> torch.Tensor:
     layer = getattr(ctx.model, ctx.params["layer"])
-    return ca.GuidedGradCam(ctx.model, layer).attribute(
-        ctx.x, target=ctx.head, interpolate_mode=ctx.params["interpolate_mode"]
+    return ca.GuidedGradCam(ctx.net, layer).attribute(
+        ctx.x, target=ctx.target, interpolate_mode=ctx.params["interpolate_mode"]
     )
 
 
@@ -222,4 +228,4 @@ def guided_gradcam(ctx: Context) -> torch.Tensor:
     reduction="abs",
 )
 def deconvolution(ctx: Context) -> torch.Tensor:
-    return ca.Deconvolution(ctx.model).attribute(ctx.x, target=ctx.head)
+    return ca.Deconvolution(ctx.net).attribute(ctx.x, target=ctx.target)

@@ -107,6 +107,7 @@ def lrp(ctx: Context) -> torch.Tensor:
     p = ctx.params
     ctx.model_passes += len(ctx.x)  # one forward and backward through the private copy
     private = canonized(ctx.model)
+    weights = ctx.output_weights(len(ctx.model.digits))
     if p["rule"] == "epsilon" and one_pass_covers(private):  # the same numbers, half the time
-        return epsilon_relevance(private, ctx.x, ctx.head, p["epsilon"])
-    return relevance(private, ctx.x, ctx.head, p["rule"], p["epsilon"], p["gamma"])
+        return epsilon_relevance(private, ctx.x, weights, p["epsilon"])
+    return relevance(private, ctx.x, weights, p["rule"], p["epsilon"], p["gamma"])
