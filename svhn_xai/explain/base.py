@@ -25,7 +25,7 @@ from svhn_xai.explain.params import Param, validate
 from svhn_xai.heatmap import normalise, reduce_channels
 from svhn_xai.model import DigitResNet18
 
-FAMILIES = ("gradient", "perturbation", "relevance propagation")
+FAMILIES = ("gradient", "cam", "perturbation", "relevance propagation")
 
 
 class Contrast(torch.nn.Module):

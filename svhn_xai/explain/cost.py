@@ -10,8 +10,10 @@ from typing import Any
 import torch
 
 from svhn_xai.explain.base import get_spec, model_lock
+from svhn_xai.explain.cam import STAGE_CHANNELS
 from svhn_xai.explain.params import validate
 
+GRADIENT_FREE = ("score_cam", "eigen_cam")  # CAMs that only run the model forward
 _PER_IMAGE: weakref.WeakKeyDictionary[torch.nn.Module, float] = weakref.WeakKeyDictionary()
 
 
@@ -32,6 +34,8 @@ def estimated_passes(method: str, params: dict[str, Any], size: int = 64) -> int
         "shapley_value_sampling": lambda: p["n_samples"] * cells + 1,
         "lime": lambda: p["n_samples"],
         "kernel_shap": lambda: p["n_samples"],
+        "score_cam": lambda: 1 + STAGE_CHANNELS[p["layer"]],
+        "rise": lambda: p["n_masks"],
     }
     return int(formulas.get(method, lambda: 1)())
 
@@ -50,6 +54,7 @@ def seconds_per_image(model: torch.nn.Module) -> float:
 
 def estimated_seconds(model: torch.nn.Module, method: str, params: dict[str, Any]) -> float:
     """Rough wall time: passes x per-image cost, x3 where a backward pass is needed."""
-    backward = 1.0 if get_spec(method).family == "perturbation" else 3.0
+    gradient_free = get_spec(method).family == "perturbation" or method in GRADIENT_FREE
+    backward = 1.0 if gradient_free else 3.0
     passes = estimated_passes(method, params, model.input_size)
     return passes * seconds_per_image(model) * backward
