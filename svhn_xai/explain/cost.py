@@ -37,7 +37,8 @@ def estimated_passes(method: str, params: dict[str, Any], size: int = 64) -> int
         "score_cam": lambda: 1 + STAGE_CHANNELS[p["layer"]],
         "rise": lambda: p["n_masks"],
     }
-    return int(formulas.get(method, lambda: 1)())
+    smoothing = p["smooth_samples"] if p.get("smooth", "none") != "none" else 1
+    return int(formulas.get(method, lambda: 1)()) * smoothing
 
 
 def seconds_per_image(model: torch.nn.Module) -> float:
