@@ -1,6 +1,7 @@
 """Explainer speed at default parameters on one 64x64 image, against a floor and plain Captum.
 
-    python benchmarks/explainers.py [--checkpoint PATH] [--repeats 3] [--methods a,b]
+    python -m benchmarks.explainers [--checkpoint PATH] [--repeats 3] [--methods a,b]
+        [--smooth a,b] [--json results/explainer_speed.json]
 
 For each method: median wall time of ``explain()``; P, the images the method pushes through the
 model; the floor: P x the measured per-image cost of a batched pass (forward only for
@@ -10,23 +11,30 @@ and the time of the same method called the plain way, ``captum.attr.X(model).att
 target=k)`` with Captum's own defaults (Occlusion, which has no default window, with ours and
 Captum's default stride of 1; a last line compares it with our stride as well). Plain calls
 that would take minutes (a feature per input value) are estimated from the per-image cost;
-those rows carry a "*".
+those rows carry a "*". The CAM methods are compared with pytorch-grad-cam called the plain way;
+RISE has no library to compare with. ``--smooth`` adds a row with SmoothGrad at its defaults for
+each method named (KEY+smoothgrad). ``--json`` writes every row, with the machine, commit and
+checkpoint, to a results file.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import captum.attr as ca
 import torch
 
+from benchmarks.provenance import provenance
 from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import REGISTRY, explain
 from svhn_xai.explain.base import as_input
+from svhn_xai.explain.cost import GRADIENT_FREE
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -62,6 +70,28 @@ def backward_cost(model, x: torch.Tensor, batch: int, head: int, repeats: int = 
     return _median_time(run, repeats)
 
 
+def _plain_cams(model, x: torch.Tensor, head: int) -> dict:
+    """pytorch-grad-cam's own calls at the stage our CAMs default to (layer3)."""
+    import pytorch_grad_cam as pgc
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    classes = {
+        "grad_cam": pgc.GradCAM,
+        "grad_cam_plus_plus": pgc.GradCAMPlusPlus,
+        "xgrad_cam": pgc.XGradCAM,
+        "layer_cam": pgc.LayerCAM,
+        "score_cam": pgc.ScoreCAM,
+        "eigen_cam": pgc.EigenCAM,
+    }
+
+    def call(cls) -> None:
+        with cls(model, [model.layer3]) as cam:
+            cam(x, targets=[ClassifierOutputTarget(head)])
+        model.zero_grad(set_to_none=True)
+
+    return {key: (lambda c=cls: call(c)) for key, cls in classes.items()}
+
+
 def plain_captum(model, x: torch.Tensor, head: int, key: str, forward_time: float):
     """(seconds, estimated?) of the plain Captum call with Captum's defaults."""
     plain = {
@@ -85,7 +115,10 @@ def plain_captum(model, x: torch.Tensor, head: int, key: str, forward_time: floa
         "lime": lambda: ca.Lime(model).attribute(x, target=head),
         "kernel_shap": lambda: ca.KernelShap(model).attribute(x, target=head),
         "lrp": lambda: ca.LRP(model).attribute(x, target=head),
+        **_plain_cams(model, x, head),
     }
+    if key == "rise":
+        return "-", False  # no library implements it
     if key in plain:
         try:
             return _median_time(plain[key], 1), False
@@ -107,8 +140,12 @@ def main() -> None:
     parser.add_argument("--checkpoint")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", default="all")
+    parser.add_argument(
+        "--smooth", default="saliency,lrp", help="methods also timed with SmoothGrad ('' for none)"
+    )
+    parser.add_argument("--json", metavar="OUT", help="write the rows to this results file")
     args = parser.parse_args()
-    model, _ = load_model(args.checkpoint)
+    model, card = load_model(args.checkpoint)
     item = to_model_input(open_source("synthetic", "test")[0], model.input_size).item
     digit = item.labels[0]
     head = model.head(digit)
@@ -123,17 +160,36 @@ def main() -> None:
     header = f"{'method':24s} {'time s':>8s} {'passes':>7s} {'floor s':>8s} {'/floor':>7s}"
     print(header + f" {'captum s':>10s} {'speed-up':>9s}")
     ours, captum = {}, {}  # seconds per method, reused by the comparisons below the table
-    for key in keys:
-        spec = REGISTRY[key]
-        passes = explain(model, item.image, digit, key).model_passes
-        seconds = _median_time(lambda k=key: explain(model, item.image, digit, k), args.repeats)
+    rows = []
+    smoothed = [f"{k}+smoothgrad" for k in args.smooth.split(",") if k]
+    for key in keys + smoothed:
+        method, _, smooth = key.partition("+")
+        params = {"smooth": smooth} if smooth else {}
+        spec = REGISTRY[method]
+        passes = explain(model, item.image, digit, method, **params).model_passes
+        seconds = _median_time(
+            lambda m=method, p=params: explain(model, item.image, digit, m, **p), args.repeats
+        )
         ours[key] = seconds
-        if spec.family == "perturbation":
+        if spec.family == "perturbation" or method in GRADIENT_FREE:
             floor = passes * fwd + single
         else:
             floor = backward_cost(model, x, passes, head) + single
-        plain, estimated = plain_captum(model, x, head, key, fwd)
+        plain, estimated = plain_captum(model, x, head, key, fwd) if not smooth else ("-", False)
         captum[key] = plain
+        rows.append(
+            {
+                "method": key,
+                "family": spec.family,
+                "seconds": seconds,
+                "passes": passes,
+                "floor_seconds": floor,
+                "ratio_to_floor": seconds / floor,
+                "plain_library_seconds": plain if not isinstance(plain, str) else None,
+                "plain_library_note": plain if isinstance(plain, str) else None,
+                "plain_estimated": estimated,
+            }
+        )
         if isinstance(plain, str):
             captum_col, speed = plain, "-"
         else:
@@ -165,6 +221,16 @@ def main() -> None:
         )
         ratio = same / ours["occlusion"]
         print(f"occlusion vs Captum with our window and stride (12, 4): {ratio:.1f}x")
+    if args.json:
+        record = {
+            **provenance(card["path"]),
+            "image": "synthetic/test/0",
+            "repeats": args.repeats,
+            "batched_forward_ms_per_image": fwd * 1e3,
+            "lone_forward_ms": single * 1e3,
+            "rows": rows,
+        }
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":
