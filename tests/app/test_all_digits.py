@@ -13,7 +13,8 @@ from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import explain
 from svhn_xai.protocol import THRESHOLD_MODES
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "5_All_digits.py")
+APP = Path(__file__).resolve().parents[2] / "app"
+PAGE = str(APP / "pages" / "5_All_digits.py")
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +56,14 @@ def test_all_digits_renders_and_survives_reruns(multi_digit_case):
 
 
 def test_a_cell_opens_its_digit_on_explain(multi_digit_case):
+    """From the app's entry page (switch_page resolves pages against it), as a user gets there."""
     model, index, item = multi_digit_case
-    at = AppTest.from_file(PAGE, default_timeout=600).run()
+    at = AppTest.from_file(str(APP / "Home.py"), default_timeout=600).run()
+    at.switch_page("pages/5_All_digits.py").run()
     at.selectbox(key="all_digits_method").set_value("saliency").run()
     target = int(np.max(item.labels))
     at.button(key=f"all_digits_open_{target}").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["digit"] == target
+    assert at.selectbox(key="sidebar_digit").value == target
+    assert not any(t.value == "All digits" for t in at.title), "still on All digits"
