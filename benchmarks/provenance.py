@@ -35,7 +35,7 @@ def _git_commit() -> str | None:
 
 def provenance(checkpoint: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The command line, git commit, the checkpoint's SHA-256 and the machine (CPU model,
-    logical cores, torch version and threads)."""
+    logical cores, torch version and threads, load average when the record is written)."""
     record: dict[str, Any] = {
         "command": " ".join(["python", *sys.argv]),
         "git_commit": _git_commit(),
@@ -44,6 +44,8 @@ def provenance(checkpoint: str | os.PathLike[str] | None = None) -> dict[str, An
             "cores": os.cpu_count(),
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
+            # a shared machine's timings mean little without how busy it was
+            "load_average_1_5_15_min": list(os.getloadavg()),
         },
     }
     if checkpoint is not None:
