@@ -1,7 +1,7 @@
 """Explainer speed at default parameters on one 64x64 image, against a floor and plain Captum.
 
     python -m benchmarks.explainers [--checkpoint PATH] [--repeats 3] [--methods a,b]
-        [--out results/explainer_speed.json]
+        [--smooth a,b] [--out results/explainer_speed.json]
 
 For each method: median wall time of ``explain()``; P, the images the method pushes through the
 model; the floor: P x the measured per-image cost of a batched pass (forward only for
@@ -11,7 +11,9 @@ and the time of the same method called the plain way, ``captum.attr.X(model).att
 target=k)`` with Captum's own defaults (Occlusion, which has no default window, with ours and
 Captum's default stride of 1; a last line compares it with our stride as well). Plain calls
 that would take minutes (a feature per input value) are estimated from the per-image cost;
-those rows carry a "*". Everything printed is also written to ``--out``.
+those rows carry a "*". The CAM methods are compared with pytorch-grad-cam called the plain way;
+RISE has no library to compare with. ``--smooth`` adds a row with SmoothGrad at its defaults for
+each method named (KEY+smoothgrad). Everything printed is also written to ``--out``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import REGISTRY, explain
 from svhn_xai.explain.base import as_input
+from svhn_xai.explain.cost import GRADIENT_FREE
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -64,6 +67,28 @@ def backward_cost(model, x: torch.Tensor, batch: int, head: int, repeats: int = 
     return _median_time(run, repeats)
 
 
+def _plain_cams(model, x: torch.Tensor, head: int) -> dict:
+    """pytorch-grad-cam's own calls at the stage our CAMs default to (layer3)."""
+    import pytorch_grad_cam as pgc
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    classes = {
+        "grad_cam": pgc.GradCAM,
+        "grad_cam_plus_plus": pgc.GradCAMPlusPlus,
+        "xgrad_cam": pgc.XGradCAM,
+        "layer_cam": pgc.LayerCAM,
+        "score_cam": pgc.ScoreCAM,
+        "eigen_cam": pgc.EigenCAM,
+    }
+
+    def call(cls) -> None:
+        with cls(model, [model.layer3]) as cam:
+            cam(x, targets=[ClassifierOutputTarget(head)])
+        model.zero_grad(set_to_none=True)
+
+    return {key: (lambda c=cls: call(c)) for key, cls in classes.items()}
+
+
 def plain_captum(model, x: torch.Tensor, head: int, key: str, forward_time: float):
     """(seconds, estimated?) of the plain Captum call with Captum's defaults."""
     plain = {
@@ -87,7 +112,10 @@ def plain_captum(model, x: torch.Tensor, head: int, key: str, forward_time: floa
         "lime": lambda: ca.Lime(model).attribute(x, target=head),
         "kernel_shap": lambda: ca.KernelShap(model).attribute(x, target=head),
         "lrp": lambda: ca.LRP(model).attribute(x, target=head),
+        **_plain_cams(model, x, head),
     }
+    if key == "rise":
+        return "-", False  # no library implements it
     if key in plain:
         try:
             return _median_time(plain[key], 1), False
@@ -109,6 +137,9 @@ def main() -> None:
     parser.add_argument("--checkpoint")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", default="all")
+    parser.add_argument(
+        "--smooth", default="saliency,lrp", help="methods also timed with SmoothGrad ('' for none)"
+    )
     parser.add_argument("--out", default=str(default_path("explainer_speed")))
     args = parser.parse_args()
     model, card = load_model(args.checkpoint)
@@ -127,16 +158,21 @@ def main() -> None:
     print(header + f" {'captum s':>10s} {'speed-up':>9s}")
     ours, captum = {}, {}  # seconds per method, reused by the comparisons below the table
     rows, at_captum_budget = [], []
-    for key in keys:
-        spec = REGISTRY[key]
-        passes = explain(model, item.image, digit, key).model_passes
-        seconds = _median_time(lambda k=key: explain(model, item.image, digit, k), args.repeats)
+    smoothed = [f"{k}+smoothgrad" for k in args.smooth.split(",") if k]
+    for key in keys + smoothed:
+        method, _, smooth = key.partition("+")
+        params = {"smooth": smooth} if smooth else {}
+        spec = REGISTRY[method]
+        passes = explain(model, item.image, digit, method, **params).model_passes
+        seconds = _median_time(
+            lambda m=method, p=params: explain(model, item.image, digit, m, **p), args.repeats
+        )
         ours[key] = seconds
-        if spec.family == "perturbation":
+        if spec.family == "perturbation" or method in GRADIENT_FREE:
             floor = passes * fwd + single
         else:
             floor = backward_cost(model, x, passes, head) + single
-        plain, estimated = plain_captum(model, x, head, key, fwd)
+        plain, estimated = plain_captum(model, x, head, key, fwd) if not smooth else ("-", False)
         captum[key] = plain
         if isinstance(plain, str):
             captum_col, speed = plain, "-"

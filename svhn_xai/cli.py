@@ -30,6 +30,10 @@ def _digit(text: str) -> int:
     return value
 
 
+def _digit_or_all(text: str) -> int | str:
+    return "all" if text == "all" else _digit(text)
+
+
 def _digits(text: str) -> tuple[int, ...]:
     if text == "all":
         return DIGITS_ALL
@@ -257,9 +261,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from svhn_xai.localisation import localise
 
     model, card = load_model(args.checkpoint)
+    if args.digit == "all":
+        return _explain_all(args, model, card)
     model_input = _model_input(args, model.input_size, card["config"].get("margin", 0.15))
     item = model_input.item
-    explanation = explain(model, item.image, args.digit, args.method, **dict(args.param or []))
+    params = dict(args.param or [])
+    explanation = explain(
+        model, item.image, args.digit, args.method, contrast=args.contrast, **params
+    )
     result = localise(
         explanation,
         item.boxes_of(args.digit),
@@ -268,6 +277,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         args.reduction,
         args.clip_percentile,
     )
+    if args.contrast is not None:
+        result["contrast"] = args.contrast
     result["image"] = args.image or f"{args.data}/{args.split}/{args.index}"
     result["checkpoint"] = card["path"]
     if args.save_attribution:
@@ -285,6 +296,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     def text(r: dict[str, Any]) -> str:
         head = f"{r['method']} for digit {r['digit']}: p = {r['probability']:.3f}"
+        if "contrast" in r:
+            head = f"{r['method']} for digit {r['digit']} and not {r['contrast']}: "
+            head += f"logit difference {r['logit']:.3f}, p({r['digit']}) = {r['probability']:.3f}"
         head += f", {r['seconds']:.3f} s"
         if not r["scored"]:
             return head + "\n" + "\n".join(r["notes"])
@@ -298,6 +312,70 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return "\n".join(lines + [f"  note: {n}" for n in r["notes"]])
 
     _print(result, args.json, text)
+    return 0
+
+
+def _explain_all(args: argparse.Namespace, model, card: dict[str, Any]) -> int:
+    """``explain --digit all``: every head on one photo, and the method's class sensitivity."""
+    from svhn_xai.class_sensitivity import class_sensitivity, pair_outcomes
+    from svhn_xai.explain import explain
+    from svhn_xai.localisation import localise
+
+    if args.contrast is not None:
+        raise SvhnXaiError("--contrast explains one digit against another: give --digit D")
+    if args.save_overlay or args.save_attribution:
+        raise SvhnXaiError("--save-overlay/--save-attribution save one digit: give --digit D")
+    if args.image is not None:
+        raise SvhnXaiError("--digit all needs every digit's boxes: use a dataset image (--index)")
+    model_input = _model_input(args, model.input_size, card["config"].get("margin", 0.15))
+    item = model_input.item
+    params = dict(args.param or [])
+    digits: dict[str, Any] = {}
+    heatmaps, boxes = {}, {}
+    for d in model.digits:
+        e = explain(model, item.image, d, args.method, **params)
+        r = localise(
+            e, item.boxes_of(d), args.threshold_mode, args.threshold, args.reduction,
+            args.clip_percentile,
+        )  # fmt: skip
+        digits[str(d)] = r
+        heatmaps[d], boxes[d] = e.heatmap(args.reduction, args.clip_percentile), item.boxes_of(d)
+    outcomes = pair_outcomes(heatmaps, boxes)
+    payload = {
+        "method": args.method,
+        "image": f"{args.data}/{args.split}/{args.index}",
+        "checkpoint": card["path"],
+        "digits": digits,
+        "class_sensitivity": {**class_sensitivity(outcomes), "outcomes": outcomes},
+    }
+
+    def text(p: dict[str, Any]) -> str:
+        lines = [f"{p['method']} on {p['image']}, every head:"]
+        for d, r in p["digits"].items():
+            row = f"  digit {d}: p = {r['probability']:.3f}"
+            if r["scored"]:
+                row += (
+                    f"  IoU_1 {r['iou_1']:.3f}  IoU_2 {r['iou_2']:.3f}  pointing "
+                    f"{r['pointing_game']:.2f}  mass in box {r['relevance_mass']:.3f}"
+                )
+            else:
+                row += "  (not in the photo: not scored)"
+            lines.append(row)
+        cs = p["class_sensitivity"]
+        if cs["score"] is None:
+            lines.append("class sensitivity: needs two different digits in the photo")
+        else:
+            lines.append(f"class sensitivity {cs['score']:.2f} over {cs['pairs']} pairs")
+            lines.append(f"  ({cs['direction']})")
+            for o in cs["outcomes"]:
+                verdict = {1.0: "own box", 0.5: "tie", 0.0: "other box"}[o["win"]]
+                lines.append(
+                    f"  map of {o['digit']}: heat {o['own']:.3f} on its box, "
+                    f"{o['other_box']:.3f} on {o['other']}'s -> {verdict}"
+                )
+        return "\n".join(lines)
+
+    _print(payload, args.json, text)
     return 0
 
 
@@ -400,6 +478,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         progress,
     )
     bar.close()
+    summary["class_sensitivity"] = _class_sensitivity(model, inputs, methods, digits, args)
     if args.sanity:
         count = min(args.sanity, len(inputs))
         pairs = [(inputs[i].image, inputs[i].labels[0]) for i in range(count)]
@@ -418,7 +497,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
 
     print(_leaderboard_text(summary))
+    print(_class_sensitivity_text(summary["class_sensitivity"]))
     return 0
+
+
+def _class_sensitivity(model, inputs, methods, digits, args: argparse.Namespace) -> dict[str, Any]:
+    """Class sensitivity of each method over the photos with >= 2 different digits (issue 11):
+    a pass of its own, since it needs the map of every digit present in a photo."""
+    from tqdm import tqdm
+
+    from svhn_xai.class_sensitivity import evaluate_class_sensitivity
+
+    bar = tqdm(desc="class sensitivity", unit="photo", disable=args.quiet)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    result = evaluate_class_sensitivity(model, inputs, methods, digits, args.limit, None, progress)
+    bar.close()
+    return result
+
+
+def _class_sensitivity_text(cs: dict[str, Any]) -> str:
+    lines = [f"class sensitivity over {cs['photos']} photos with two or more different digits"]
+    lines.append(f"  ({cs['direction']})")
+    for key, r in cs["methods"].items():
+        score = "  n/a" if r["score"] is None else f"{r['score']:.3f}"
+        lines.append(f"  {key:24s} {score}  ({r['pairs']} pairs)")
+    return "\n".join(lines)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -688,7 +795,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", choices=("synthetic", "svhn"), default="synthetic")
     p.add_argument("--root", help="svhn: folder holding the split folders")
     p.add_argument("--split", choices=("train", "test", "extra"), default="test")
-    p.add_argument("--digit", type=_digit, required=True, help="the digit to explain")
+    p.add_argument(
+        "--digit",
+        type=_digit_or_all,
+        required=True,
+        help="the digit to explain, or all: every head, scored against its own boxes, "
+        "with the method's class sensitivity on the photo",
+    )
+    p.add_argument(
+        "--contrast",
+        type=_digit,
+        metavar="E",
+        help="explain why --digit and not E: the difference of the two heads' logits",
+    )
     p.add_argument("--method", default="integrated_gradients", help="see `methods`")
     p.add_argument("--param", type=_param, action="append", help="name=value (repeatable)")
     _threshold_options(p)

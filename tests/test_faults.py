@@ -122,7 +122,8 @@ def test_constant_image_gives_empty_mask_not_nan():
 
 
 def _extreme_params(spec):
-    """Each numeric parameter at its minimum and at its maximum, the rest cheap."""
+    """Each numeric parameter at its minimum and at its maximum, the rest cheap (and SmoothGrad
+    switched on where a method has it, so that its parameters at their limits really run)."""
     cheap = {
         "superpixel": 32,
         "n_samples": 10,
@@ -131,6 +132,9 @@ def _extreme_params(spec):
         "batch_size": 2,
         "window": 32,
         "stride": 32,
+        "n_masks": 16,
+        "smooth": "smoothgrad",
+        "smooth_samples": 2,
     }
     names = {p.name for p in spec.params}
     base = {k: v for k, v in cheap.items() if k in names}

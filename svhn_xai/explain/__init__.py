@@ -1,6 +1,6 @@
 """Attribution methods: one registry, one call, ``explain(model, image, digit, method)``."""
 
-from svhn_xai.explain import gradient, lrp, perturbation  # noqa: F401  (fill the registry)
+from svhn_xai.explain import cam, gradient, lrp, perturbation, rise  # noqa: F401  (registry)
 from svhn_xai.explain.base import (
     FAMILIES,
     REGISTRY,
@@ -11,7 +11,7 @@ from svhn_xai.explain.base import (
     model_lock,
 )
 
-# list by family (gradient, perturbation, relevance propagation), each in registration order
+# list by family (gradient, CAM, perturbation, relevance propagation), each in registration order
 for _key in sorted(REGISTRY, key=lambda k: FAMILIES.index(REGISTRY[k].family)):
     REGISTRY[_key] = REGISTRY.pop(_key)
 

@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -24,12 +25,36 @@ from svhn_xai.explain.params import Param, validate
 from svhn_xai.heatmap import normalise, reduce_channels
 from svhn_xai.model import DigitResNet18
 
-FAMILIES = ("gradient", "perturbation", "relevance propagation")
+FAMILIES = ("gradient", "cam", "perturbation", "relevance propagation")
+
+
+class Contrast(torch.nn.Module):
+    """``model``'s logit of head ``head`` minus that of head ``other``, one column (N, 1).
+
+    "Why D and not E" as a network of its own, so that every method that explains an output
+    column (Captum's, the perturbation methods) explains the difference without knowing it.
+    """
+
+    def __init__(self, model: torch.nn.Module, head: int, other: int) -> None:
+        super().__init__()
+        self.model = model
+        self.head = head
+        self.other = other
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        return out[:, self.head, None] - out[:, self.other, None]
 
 
 @dataclass
 class Context:
-    """What a method gets: the model, the input (1, 3, S, S) in [0, 1], the head to explain."""
+    """What a method gets: the model, the input (1, 3, S, S) in [0, 1], what to explain.
+
+    The explained quantity is ``net(x)[:, target]``: the logit of head ``head``, or, with
+    ``contrast`` set, that logit minus the logit of head ``contrast``. Methods that hold the
+    model themselves (CAM, LRP) use :meth:`output_weights`, the same quantity as a weighting of
+    the model's logits.
+    """
 
     model: DigitResNet18
     x: torch.Tensor
@@ -37,11 +62,31 @@ class Context:
     params: dict[str, Any]
     progress: Callable[[float], None] | None = None
     model_passes: int = 0  # images through the model; a hook on ``model`` counts its passes
+    contrast: int | None = None  # head of the digit E in "why D and not E"
+
+    @cached_property
+    def net(self) -> torch.nn.Module:
+        """The network whose output column :attr:`target` is explained."""
+        if self.contrast is None:
+            return self.model
+        return Contrast(self.model, self.head, self.contrast)
+
+    @property
+    def target(self) -> int:
+        return self.head if self.contrast is None else 0
+
+    def output_weights(self, outputs: int) -> torch.Tensor:
+        """(outputs,) weights w of the model's logits with explained quantity = logits @ w."""
+        w = torch.zeros(outputs, dtype=self.x.dtype, device=self.x.device)
+        w[self.head] = 1
+        if self.contrast is not None:
+            w[self.contrast] = -1
+        return w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Model logits without autograd bookkeeping, for perturbation methods."""
+        """Logits of :attr:`net` without autograd bookkeeping, for perturbation methods."""
         with torch.no_grad():
-            return self.model(x)
+            return self.net(x)
 
 
 @dataclass(frozen=True)
@@ -97,10 +142,11 @@ class Explanation:
     """The result of :func:`explain`.
 
     Attributes:
-        attribution: float32 (3, S, S), the method's raw attribution for the digit's logit.
+        attribution: float32 (3, S, S), the method's raw attribution for the digit's logit
+            (with ``contrast`` E: for the digit's logit minus E's).
         relevance: float32 (S, S), the attribution summed over colour channels (signed).
         probability: the model's sigmoid probability that the digit is present.
-        logit: the explained head's output.
+        logit: the explained output: the digit's logit, or its logit minus E's.
         params: every parameter as used, defaults included.
         seconds: wall time of the attribution alone.
         model_passes: images pushed through the model (forward passes x batch size).
@@ -117,6 +163,7 @@ class Explanation:
     model_passes: int
     reduction: str
     notes: list[str] = field(default_factory=list)
+    contrast: int | None = None  # the digit E of "why D and not E"
 
     def heatmap(self, reduction: str | None = None, clip_percentile: float = 100.0) -> np.ndarray:
         """Normalised [0, 1] heatmap (S, S); ``reduction`` defaults to the method's own."""
@@ -198,6 +245,7 @@ def explain(
     target_digit: int,
     method: str,
     progress: Callable[[float], None] | None = None,
+    contrast: int | None = None,
     **params: Any,
 ) -> Explanation:
     """Explain why ``model`` thinks ``target_digit`` is (or is not) in ``image``.
@@ -208,19 +256,26 @@ def explain(
         target_digit: the digit whose head is explained.
         method: a registry key (see ``python -m svhn_xai methods``).
         progress: optional callback with the fraction done, for slow perturbation methods.
+        contrast: a second digit E: explain "why ``target_digit`` and not E", the difference
+            of the two heads' logits (a function of the output, so any method explains it).
         **params: the method's parameters; unknown or out-of-range ones raise ParameterError.
     """
     spec = get_spec(method)
     values = validate(spec.params, params, method)
     if not isinstance(target_digit, int) or not 0 <= target_digit <= 9:
         raise ParameterError(f"digit must be 0-9, got {target_digit!r}")
+    if contrast is not None and (
+        not isinstance(contrast, int) or not 0 <= contrast <= 9 or contrast == target_digit
+    ):
+        raise ParameterError(f"contrast must be a digit 0-9 other than {target_digit}")
     try:
         head = model.head(target_digit)
+        other = None if contrast is None else model.head(contrast)
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
     # in the model's own precision: a float64 copy gives exact-arithmetic checks their answer
     x = as_input(image, model.input_size).to(next(model.parameters()).dtype)
-    ctx = Context(model, x, head, values, progress)
+    ctx = Context(model, x, head, values, progress, contrast=other)
 
     def count(_module: torch.nn.Module, _args: tuple, out: torch.Tensor) -> None:
         # counted on the output: DeepLift's own pre-hook doubles the batch with its baselines
@@ -230,7 +285,8 @@ def explain(
         if model.training:
             raise ParameterError("the model must be in eval() mode to be explained")
         with torch.no_grad():
-            logit = float(model(x)[0, head])
+            logits = model(x)[0]
+        logit = float(logits[head] - (0 if other is None else logits[other]))
         model.register_forward_hook(count)
         tic = time.perf_counter()
         attribution = spec.run(ctx)
@@ -247,11 +303,12 @@ def explain(
         digit=target_digit,
         attribution=attribution,
         relevance=attribution.sum(0),
-        probability=float(torch.sigmoid(torch.tensor(logit))),
+        probability=float(torch.sigmoid(logits[head])),
         logit=logit,
         params=values,
         seconds=seconds,
         model_passes=ctx.model_passes,
         reduction=spec.reduction,
         notes=notes,
+        contrast=contrast,
     )

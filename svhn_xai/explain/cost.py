@@ -19,8 +19,10 @@ from typing import Any
 import torch
 
 from svhn_xai.explain.base import explain, get_spec, model_lock
+from svhn_xai.explain.cam import STAGE_CHANNELS
 from svhn_xai.explain.params import validate
 
+GRADIENT_FREE = ("score_cam", "eigen_cam")  # CAMs that only run the model forward
 _PER_IMAGE: weakref.WeakKeyDictionary[torch.nn.Module, float] = weakref.WeakKeyDictionary()
 _FITS: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, tuple[float, float]]] = (
     weakref.WeakKeyDictionary()
@@ -62,8 +64,11 @@ def estimated_passes(method: str, params: dict[str, Any], size: int = 64) -> int
         "shapley_value_sampling": lambda: p["n_samples"] * cells + 1,
         "lime": lambda: p["n_samples"],
         "kernel_shap": lambda: p["n_samples"],
+        "score_cam": lambda: 1 + STAGE_CHANNELS[p["layer"]],
+        "rise": lambda: p["n_masks"],
     }
-    return int(formulas.get(method, lambda: 1)())
+    smoothing = p["smooth_samples"] if p.get("smooth", "none") != "none" else 1
+    return int(formulas.get(method, lambda: 1)()) * smoothing
 
 
 def seconds_per_image(model: torch.nn.Module) -> float:
@@ -113,10 +118,11 @@ def estimated_seconds(model: torch.nn.Module, method: str, params: dict[str, Any
     """Rough wall time of ``explain(model, image, digit, method, **params)``.
 
     Methods with a budget: calibrated (:func:`calibrated`) ``a + b x passes``. The others take
-    one or two passes: passes x per-image cost, x3 for the backward pass.
+    one or a few passes: passes x per-image cost, x3 where a backward pass is needed.
     """
+    gradient_free = get_spec(method).family == "perturbation" or method in GRADIENT_FREE
     passes = estimated_passes(method, params, model.input_size)
     if method in CALIBRATION:
         a, b = calibrated(model, method, params)
         return a + b * passes
-    return passes * seconds_per_image(model) * 3.0
+    return passes * seconds_per_image(model) * (1.0 if gradient_free else 3.0)

@@ -1,13 +1,27 @@
-"""Gradient-family explainers (Captum), each with its real parameters."""
+"""Gradient-family explainers (Captum), each with its real parameters.
+
+Each is written for a batch ``x`` (N, 3, S, S) so that SmoothGrad can push all its noisy copies
+through it at once (:mod:`svhn_xai.explain.smoothing`); reference inputs drawn from a
+distribution come from the clean image ``ctx.x``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import captum.attr as ca
 import torch
 
 from svhn_xai.explain.base import Context, register
 from svhn_xai.explain.params import Param
-from svhn_xai.explain.references import BASELINES, DISTRIBUTIONS, baseline, distribution
+from svhn_xai.explain.references import (
+    BASELINES,
+    DISTRIBUTIONS,
+    baseline,
+    distribution,
+    seeded,
+)
+from svhn_xai.explain.smoothing import SMOOTH_PARAMS, BatchRun, smoothable
 from svhn_xai.model import STAGES
 
 BASELINE = Param(
@@ -38,10 +52,26 @@ N_BASELINES = Param(
 SEED = Param("seed", "int", 0, "Seed for random references and samples.", low=0, high=2**31 - 1)
 
 
-@register(
+def register_gradient(
+    key: str,
+    name: str,
+    description: str,
+    params: tuple[Param, ...] = (),
+    reduction: str = "positive",
+) -> Callable[[BatchRun], BatchRun]:
+    """Register ``run(ctx, x)`` in family ``gradient``, with the smoothing parameters."""
+
+    def decorate(run: BatchRun) -> BatchRun:
+        params_all = (*params, *SMOOTH_PARAMS)
+        register(key, name, "gradient", description, params_all, reduction)(smoothable(run))
+        return run
+
+    return decorate
+
+
+@register_gradient(
     "integrated_gradients",
     "Integrated Gradients",
-    "gradient",
     "Path integral of gradients from a baseline to the image (Sundararajan et al. 2017).",
     (
         Param(
@@ -78,59 +108,55 @@ SEED = Param("seed", "int", 0, "Seed for random references and samples.", low=0,
         ),
     ),
 )
-def integrated_gradients(ctx: Context) -> torch.Tensor:
+def integrated_gradients(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     p = ctx.params
-    return ca.IntegratedGradients(ctx.model).attribute(
-        ctx.x,
-        baselines=baseline(ctx.x, p["baseline"]),
-        target=ctx.head,
+    return ca.IntegratedGradients(ctx.net).attribute(
+        x,
+        baselines=baseline(x, p["baseline"]),
+        target=ctx.target,
         n_steps=p["n_steps"],
         method=p["integration"],
         internal_batch_size=p["internal_batch_size"],
     )
 
 
-@register(
+@register_gradient(
     "saliency",
     "Saliency",
-    "gradient",
     "Gradient of the digit's logit with respect to each input pixel (Simonyan et al. 2014).",
     (Param("abs", "bool", True, "Take the gradient's magnitude (the classic saliency map)."),),
     reduction="abs",
 )
-def saliency(ctx: Context) -> torch.Tensor:
-    return ca.Saliency(ctx.model).attribute(ctx.x, target=ctx.head, abs=ctx.params["abs"])
+def saliency(ctx: Context, x: torch.Tensor) -> torch.Tensor:
+    return ca.Saliency(ctx.net).attribute(x, target=ctx.target, abs=ctx.params["abs"])
 
 
-@register(
+@register_gradient(
     "deep_lift",
     "DeepLift",
-    "gradient",
     "Difference from a baseline propagated with DeepLift's rescale rule (Shrikumar et al. 2017).",
     (BASELINE,),
 )
-def deep_lift(ctx: Context) -> torch.Tensor:
-    base = baseline(ctx.x, ctx.params["baseline"])
-    return ca.DeepLift(ctx.model).attribute(ctx.x, baselines=base, target=ctx.head)
+def deep_lift(ctx: Context, x: torch.Tensor) -> torch.Tensor:
+    base = baseline(x, ctx.params["baseline"])
+    return ca.DeepLift(ctx.net).attribute(x, baselines=base, target=ctx.target)
 
 
-@register(
+@register_gradient(
     "deep_lift_shap",
     "DeepLiftShap",
-    "gradient",
     "DeepLift averaged over a distribution of baselines: approximate SHAP values.",
     (DISTRIBUTION, N_BASELINES, SEED),
 )
-def deep_lift_shap(ctx: Context) -> torch.Tensor:
+def deep_lift_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     p = ctx.params
     refs = distribution(ctx.x, p["baselines"], p["n_baselines"], p["seed"])
-    return ca.DeepLiftShap(ctx.model).attribute(ctx.x, baselines=refs, target=ctx.head)
+    return ca.DeepLiftShap(ctx.net).attribute(x, baselines=refs, target=ctx.target)
 
 
-@register(
+@register_gradient(
     "gradient_shap",
     "GradientShap",
-    "gradient",
     "Expected gradients x (input - baseline) over noisy points between baselines and image.",
     (
         DISTRIBUTION,
@@ -149,43 +175,40 @@ def deep_lift_shap(ctx: Context) -> torch.Tensor:
         SEED,
     ),
 )
-def gradient_shap(ctx: Context) -> torch.Tensor:
+def gradient_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     p = ctx.params
     refs = distribution(ctx.x, p["baselines"], p["n_baselines"], p["seed"])
-    torch.manual_seed(p["seed"])  # Captum draws its samples from the global generator
-    return ca.GradientShap(ctx.model).attribute(
-        ctx.x, baselines=refs, target=ctx.head, n_samples=p["n_samples"], stdevs=p["stdevs"]
-    )
+    with seeded(p["seed"]):
+        return ca.GradientShap(ctx.net).attribute(
+            x, baselines=refs, target=ctx.target, n_samples=p["n_samples"], stdevs=p["stdevs"]
+        )
 
 
-@register(
+@register_gradient(
     "input_x_gradient",
     "Input × Gradient",
-    "gradient",
     "The input times the gradient of the logit: first-order contribution of each pixel.",
 )
-def input_x_gradient(ctx: Context) -> torch.Tensor:
-    return ca.InputXGradient(ctx.model).attribute(ctx.x, target=ctx.head)
+def input_x_gradient(ctx: Context, x: torch.Tensor) -> torch.Tensor:
+    return ca.InputXGradient(ctx.net).attribute(x, target=ctx.target)
 
 
-@register(
+@register_gradient(
     "guided_backprop",
     "Guided Backprop",
-    "gradient",
     "Gradient where every ReLU also blocks negative gradients (Springenberg et al. 2015).",
     reduction="abs",
 )
-def guided_backprop(ctx: Context) -> torch.Tensor:
-    return ca.GuidedBackprop(ctx.model).attribute(ctx.x, target=ctx.head)
+def guided_backprop(ctx: Context, x: torch.Tensor) -> torch.Tensor:
+    return ca.GuidedBackprop(ctx.net).attribute(x, target=ctx.target)
 
 
 GRADCAM_LAYER = "layer3"
 
 
-@register(
+@register_gradient(
     "guided_gradcam",
     "Guided GradCAM",
-    "gradient",
     "Grad-CAM of a stage, upsampled, times Guided Backprop (Selvaraju et al. 2017).",
     (
         Param(
@@ -207,19 +230,18 @@ GRADCAM_LAYER = "layer3"
     ),
     reduction="abs",
 )
-def guided_gradcam(ctx: Context) -> torch.Tensor:
+def guided_gradcam(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     layer = getattr(ctx.model, ctx.params["layer"])
-    return ca.GuidedGradCam(ctx.model, layer).attribute(
-        ctx.x, target=ctx.head, interpolate_mode=ctx.params["interpolate_mode"]
+    return ca.GuidedGradCam(ctx.net, layer).attribute(
+        x, target=ctx.target, interpolate_mode=ctx.params["interpolate_mode"]
     )
 
 
-@register(
+@register_gradient(
     "deconvolution",
     "Deconvolution",
-    "gradient",
     "Backward pass where ReLUs pass only positive gradients (Zeiler & Fergus 2014).",
     reduction="abs",
 )
-def deconvolution(ctx: Context) -> torch.Tensor:
-    return ca.Deconvolution(ctx.model).attribute(ctx.x, target=ctx.head)
+def deconvolution(ctx: Context, x: torch.Tensor) -> torch.Tensor:
+    return ca.Deconvolution(ctx.net).attribute(x, target=ctx.target)

@@ -22,6 +22,7 @@ import torch
 
 from svhn_xai.explain.base import Context, register, without_hooks
 from svhn_xai.explain.params import Param
+from svhn_xai.explain.smoothing import SMOOTH_PARAMS, smoothable
 
 RULES = (
     "epsilon",
@@ -99,14 +100,17 @@ def canonized(model: torch.nn.Module) -> torch.nn.Module:
             low=0.0,
             high=10.0,
         ),
+        *SMOOTH_PARAMS,
     ),
 )
-def lrp(ctx: Context) -> torch.Tensor:
+@smoothable
+def lrp(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     from svhn_xai.explain.zennit_rules import epsilon_relevance, one_pass_covers, relevance
 
     p = ctx.params
-    ctx.model_passes += len(ctx.x)  # one forward and backward through the private copy
+    ctx.model_passes += len(x)  # one forward and backward through the private copy
     private = canonized(ctx.model)
+    weights = ctx.output_weights(len(ctx.model.digits))
     if p["rule"] == "epsilon" and one_pass_covers(private):  # the same numbers, half the time
-        return epsilon_relevance(private, ctx.x, ctx.head, p["epsilon"])
-    return relevance(private, ctx.x, ctx.head, p["rule"], p["epsilon"], p["gamma"])
+        return epsilon_relevance(private, x, weights, p["epsilon"])
+    return relevance(private, x, weights, p["rule"], p["epsilon"], p["gamma"])

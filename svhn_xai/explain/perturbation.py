@@ -22,7 +22,7 @@ from svhn_xai.errors import ParameterError
 from svhn_xai.explain.base import Context, register
 from svhn_xai.explain.gradient import BASELINE, SEED
 from svhn_xai.explain.params import Param
-from svhn_xai.explain.references import baseline, dataset_images, grid_mask
+from svhn_xai.explain.references import baseline, dataset_images, grid_mask, seeded
 
 SUPERPIXEL = Param(
     "superpixel",
@@ -60,15 +60,15 @@ def _sampled(
     """``attribute`` of a sampling explainer (random superpixel subsets or orderings against
     the baseline, ``n_samples`` of them, seeded), spread over each superpixel's values."""
     p = ctx.params
-    torch.manual_seed(p["seed"])  # Captum draws the subsets from the global generator
-    out = explainer.attribute(
-        ctx.x,
-        baselines=baseline(ctx.x, p["baseline"]),
-        target=ctx.head,
-        feature_mask=mask,
-        n_samples=p["n_samples"],
-        perturbations_per_eval=p["perturbations_per_eval"],
-    )
+    with seeded(p["seed"]):  # Captum draws the subsets from the global generators
+        out = explainer.attribute(
+            ctx.x,
+            baselines=baseline(ctx.x, p["baseline"]),
+            target=ctx.target,
+            feature_mask=mask,
+            n_samples=p["n_samples"],
+            perturbations_per_eval=p["perturbations_per_eval"],
+        )
     return _spread(out, mask)
 
 
@@ -98,7 +98,7 @@ def feature_ablation(ctx: Context) -> torch.Tensor:
     out = ca.FeatureAblation(_forward(ctx, n + 1)).attribute(
         ctx.x,
         baselines=baseline(ctx.x, ctx.params["baseline"]),
-        target=ctx.head,
+        target=ctx.target,
         feature_mask=mask,
         perturbations_per_eval=ctx.params["perturbations_per_eval"],
     )
@@ -146,7 +146,7 @@ def occlusion(ctx: Context) -> torch.Tensor:
         sliding_window_shapes=(3, window, window),
         strides=(3, p["stride"], p["stride"]),
         baselines=baseline(ctx.x, p["baseline"]),
-        target=ctx.head,
+        target=ctx.target,
         perturbations_per_eval=p["perturbations_per_eval"],
     )
 
@@ -185,13 +185,13 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
     cells = mask[0, 0]
     pairs = torch.cartesian_prod(torch.arange(n), torch.arange(len(donors)))  # (feature, donor)
     forward = _forward(ctx, len(pairs) + 1)
-    logit = forward(ctx.x)[0, ctx.head]
+    logit = forward(ctx.x)[0, ctx.target]
     drops = torch.empty(len(pairs), dtype=ctx.x.dtype)
     for start in range(0, len(pairs), p["perturbations_per_eval"]):
         feature, donor = pairs[start : start + p["perturbations_per_eval"]].T
         swapped = (cells[None] == feature[:, None, None])[:, None]  # (B, 1, S, S)
         batch = torch.where(swapped, donors[donor], ctx.x)
-        drops[start : start + len(feature)] = logit - forward(batch)[:, ctx.head]
+        drops[start : start + len(feature)] = logit - forward(batch)[:, ctx.target]
     per_feature = drops.view(n, len(donors)).mean(1)
     return _spread(per_feature[mask].expand_as(ctx.x).clone(), mask)
 

@@ -6,6 +6,8 @@ All tensors are float in [0, 1] with the image's shape (1, 3, H, W) or a batch (
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -25,6 +27,23 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     padded = F.pad(x, (radius, radius, radius, radius), mode="reflect")
     out = F.conv2d(padded, kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
     return F.conv2d(out, kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's and numpy's global generators inside the block, restore them after.
+
+    Captum draws its samples from both (GradientShap's path points from numpy, noise and
+    subsets from torch), so one seed makes a run reproducible without changing the caller's.
+    """
+    state = np.random.get_state()
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            yield
+    finally:
+        np.random.set_state(state)
 
 
 def baseline(x: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:

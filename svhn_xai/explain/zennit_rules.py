@@ -88,15 +88,19 @@ def composite(rule: str, epsilon: float = 1e-6, gamma: float = 0.25) -> Composit
 
 
 def relevance(
-    model: torch.nn.Module, x: torch.Tensor, head: int, rule: str, epsilon: float, gamma: float
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    rule: str,
+    epsilon: float,
+    gamma: float,
 ) -> torch.Tensor:
-    """Input relevance (N, 3, H, W) of ``head``'s logit; ``model`` is :func:`canonized`."""
+    """Input relevance (N, 3, H, W) of the logits weighted by ``weights`` (outputs,): one head
+    (one-hot) or the difference of two (+1, -1); ``model`` is :func:`canonized`."""
     x = x.detach().clone().requires_grad_(True)
 
-    def start(out: torch.Tensor) -> torch.Tensor:  # relevance enters as the head's logit
-        onehot = torch.zeros_like(out)
-        onehot[:, head] = 1
-        return out * onehot
+    def start(out: torch.Tensor) -> torch.Tensor:  # relevance enters as the weighted logits
+        return out * weights
 
     with Gradient(model=model, composite=composite(rule, epsilon, gamma)) as attributor:
         _, rel = attributor(x, start)
@@ -131,7 +135,7 @@ def one_pass_covers(model: torch.nn.Module) -> bool:
 
 
 def epsilon_relevance(
-    model: torch.nn.Module, x: torch.Tensor, head: int, epsilon: float
+    model: torch.nn.Module, x: torch.Tensor, weights: torch.Tensor, epsilon: float
 ) -> torch.Tensor:
     """Epsilon-rule relevance (N, 3, H, W), as :func:`relevance` gives it, in one backward pass.
 
@@ -152,7 +156,7 @@ def epsilon_relevance(
     ]
     try:
         x = x.detach().clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(model(x)[:, head].sum(), x)
+        (grad,) = torch.autograd.grad((model(x) @ weights).sum(), x)
     finally:
         for handle in handles:
             handle.remove()

@@ -11,6 +11,11 @@ from svhn_xai.model import DigitResNet18
 from tests.models import random_model
 
 
+def onehot(head: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Output weights that select one head's logit."""
+    return torch.nn.functional.one_hot(torch.tensor(head), 10).to(dtype)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_epsilon_relevance_sums_to_the_logit_without_biases(seed, image_tensor):
     """Conservation: with no biases to absorb relevance, every layer passes it all on."""
@@ -20,7 +25,7 @@ def test_epsilon_relevance_sums_to_the_logit_without_biases(seed, image_tensor):
     with torch.no_grad():
         logit = float(model(x)[0, head])
     private = canonized(model)
-    rel = relevance(private, x, head, "epsilon", epsilon=1e-12, gamma=0.25)
+    rel = relevance(private, x, onehot(head), "epsilon", epsilon=1e-12, gamma=0.25)
     assert float(rel.sum()) == pytest.approx(logit, rel=1e-6, abs=1e-9)
     assert count_hooks(private) == 0
 
@@ -36,8 +41,8 @@ def test_one_pass_epsilon_equals_zennits(epsilon, stem, image_tensor):
     private = canonized(model)
     assert one_pass_covers(private)
     x = torch.cat([image_tensor, torch.rand(1, *image_tensor.shape[1:])]).double()
-    expected = relevance(private, x, 3, "epsilon", epsilon, gamma=0.25)
-    got = epsilon_relevance(private, x, 3, epsilon)
+    expected = relevance(private, x, onehot(3), "epsilon", epsilon, gamma=0.25)
+    got = epsilon_relevance(private, x, onehot(3), epsilon)
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12 * float(expected.abs().max()))
     assert count_hooks(private) == 0
 
@@ -60,14 +65,16 @@ def test_a_layer_the_one_pass_form_does_not_know_goes_through_zennit(house):
     assert one_pass_covers(merged) and not one_pass_covers(unmerged)
     got = explain(model, house[0], house[1], "lrp").attribution
     x = torch.from_numpy(house[0].copy()).permute(2, 0, 1).float().div(255)[None]
-    expected = relevance(canonized(model), x, model.head(house[1]), "epsilon", 0.1, 0.25)
+    expected = relevance(
+        canonized(model), x, onehot(model.head(house[1]), torch.float32), "epsilon", 0.1, 0.25
+    )
     np.testing.assert_allclose(got, expected[0].numpy(), rtol=1e-5, atol=1e-8)
 
 
 def test_canonizing_leaves_the_weights_as_they_were(image_tensor):
     model = random_model(0).double()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    relevance(canonized(model), image_tensor.double(), 3, "epsilon_plus", 1e-6, 0.25)
+    relevance(canonized(model), image_tensor.double(), onehot(3), "epsilon_plus", 1e-6, 0.25)
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
     assert count_hooks(model) == 0

@@ -1,0 +1,165 @@
+"""All digits: one photo, every head. A heatmap per digit with its probability, the digits present
+scored against their own boxes, and the method's class sensitivity on the photo."""
+
+import pandas as pd
+import streamlit as st
+from common import current, explanation, page_setup, use_digit
+from image_picker import choose_input
+
+from svhn_xai.class_sensitivity import DIRECTION, class_sensitivity, pair_outcomes
+from svhn_xai.errors import SvhnXaiError
+from svhn_xai.explain import REGISTRY
+from svhn_xai.explain.cost import estimated_seconds
+from svhn_xai.figures import image_figure
+from svhn_xai.localisation import localise
+from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+
+page_setup("All digits · svhn-xai", "🔟")
+if st.session_state.pop("all_digits_open", False):  # a cell's button chose a digit (callback)
+    st.switch_page("pages/1_Explain.py")
+
+
+def _open(digit: int) -> None:
+    """Button callback: make ``digit`` the target, then (next run) go to Explain."""
+    use_digit(digit)
+    st.session_state["all_digits_open"] = True
+
+
+model, card, digest, digit = current()
+
+st.title("All digits")
+st.caption(
+    "One photo, all ten heads: does the map for each digit land on that digit? Present digits "
+    "are scored against their own boxes; open any cell on the Explain page to tune it."
+)
+left, right = st.columns([1, 3], gap="large")
+with left:
+    item = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
+    keys = list(REGISTRY)
+    method = st.selectbox(
+        "Method (default parameters)",
+        keys,
+        index=keys.index("integrated_gradients"),
+        format_func=lambda k: REGISTRY[k].name,
+        key="all_digits_method",
+    )
+    modes = list(THRESHOLD_MODES)
+    mode = st.radio(
+        "Threshold mode",
+        modes,
+        index=modes.index(DEFAULT_PROTOCOL.mode),
+        format_func=lambda m: THRESHOLD_MODES[m].label,
+        horizontal=True,
+        key="all_digits_mode",
+        help=" ".join(f"{m.label}: {m.help}" for m in THRESHOLD_MODES.values()),
+    )
+    spec = THRESHOLD_MODES[mode]
+    value = spec.default if mode != DEFAULT_PROTOCOL.mode else DEFAULT_PROTOCOL.value
+    if spec.param is not None:
+        value = st.slider(
+            spec.param, spec.low, spec.high, value, spec.step, key=f"all_digits_{mode}"
+        )
+if item is None:
+    st.stop()
+
+seconds = estimated_seconds(model, method, {}) * len(model.digits)
+if seconds > 30 and not st.button(
+    f"Run {REGISTRY[method].name} for every digit (about {seconds:.0f} s)", key="all_digits_slow"
+):
+    st.stop()
+
+results, heatmaps, boxes = {}, {}, {}
+for d in model.digits:
+    try:
+        e = explanation(model, digest, item.image, d, method, {})
+    except SvhnXaiError as exc:
+        st.error(f"digit {d}: {exc}")
+        st.stop()
+    boxes[d] = item.boxes_of(d)
+    heatmaps[d] = e.heatmap()
+    results[d] = localise(e, boxes[d], mode, value)
+
+with right:
+    cols = st.columns(5)
+    for i, d in enumerate(model.digits):
+        r = results[d]
+        with cols[i % 5]:
+            st.plotly_chart(
+                image_figure(
+                    item.image,
+                    heatmaps[d],
+                    0.55,
+                    "Jet",
+                    boxes[d],
+                    r.get("heatmap_box"),
+                    title=f"{d} · p = {r['probability']:.2f}",
+                    height=220,
+                ),
+                key=f"all_digits_fig_{d}",
+            )
+            if r["scored"]:
+                st.caption(
+                    f"IoU₁ {r['iou_1']:.2f} · IoU₂ {r['iou_2']:.2f} · "
+                    f"pointing {r['pointing_game']:.0f} · mass {r['relevance_mass']:.2f}"
+                )
+            else:
+                st.caption(f"{d} is not in this photo: nothing to score")
+            st.button(
+                f"Open {d} on Explain",
+                key=f"all_digits_open_{d}",
+                on_click=_open,
+                args=(d,),
+                width="stretch",
+            )
+
+    st.subheader("Digits present, scored against their own boxes")
+    present = [d for d in model.digits if results[d]["scored"]]
+    if present:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "digit": d,
+                    "probability": results[d]["probability"],
+                    "IoU₁ ↑": results[d]["iou_1"],
+                    "IoU₂ ↑": results[d]["iou_2"],
+                    "pointing game ↑": results[d]["pointing_game"],
+                    "mass in box ↑": results[d]["relevance_mass"],
+                }
+                for d in present
+            )
+            .set_index("digit")
+            .style.format("{:.3f}"),
+            key="all_digits_scores",
+        )
+    else:
+        st.info("No digit of this photo has a box: nothing to score.")
+
+    st.subheader("Class sensitivity")
+    outcomes = pair_outcomes(heatmaps, boxes)
+    summary = class_sensitivity(outcomes)
+    if summary["score"] is None:
+        st.info("Class sensitivity needs two different digits in the photo.")
+    else:
+        st.metric(
+            "Class sensitivity ↑",
+            f"{summary['score']:.2f}",
+            help=f"Share of pairs (D, E) where the map for D is hotter per pixel on D's box "
+            f"than on E's; {DIRECTION}.",
+        )
+        verdicts = {1.0: "own box", 0.5: "tie", 0.0: "other digit's box"}
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "map of": o["digit"],
+                    "against": o["other"],
+                    "heat per pixel, own box": o["own"],
+                    "heat per pixel, other's box": o["other_box"],
+                    "lands on": verdicts[o["win"]],
+                }
+                for o in outcomes
+            ).style.format(
+                {"heat per pixel, own box": "{:.3f}", "heat per pixel, other's box": "{:.3f}"}
+            ),
+            hide_index=True,
+            key="all_digits_pairs",
+        )

@@ -1,0 +1,152 @@
+"""The CAM family (pytorch-grad-cam): a stage's feature maps, weighted, summed, upsampled.
+
+Each method weighs the K feature maps A_k of one stage and keeps ReLU(sum_k w_k A_k):
+Grad-CAM with the mean gradient, Grad-CAM++ with its second-order weights, XGradCAM with
+gradients scaled by the activations, Score-CAM with the explained score of the image masked by
+each map (one model pass per channel, no gradient), LayerCAM pixel by pixel with the positive
+gradient, EigenCAM with the maps' first principal component (no target at all: the same map for
+every digit). pytorch-grad-cam upsamples the map to the input bilinearly and scales it to
+[0, 1]; the attribution is that map, the same on the three colour channels.
+
+The explained score is a weighting of the logits (one head, or D minus E), so contrastive
+targets need nothing special. The library's forward hooks are released in a ``finally``
+(its context manager swallows IndexErrors), and its ``backward()`` leaves gradients on the
+shared model's parameters, which are cleared again.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytorch_grad_cam as pgc
+import pytorch_grad_cam.score_cam
+import torch
+
+from svhn_xai.explain.base import Context, register
+from svhn_xai.explain.gradient import GRADCAM_LAYER
+from svhn_xai.explain.params import Param
+from svhn_xai.model import STAGES
+
+# Score-CAM draws a tqdm bar on stderr for every image, which nothing can turn off; progress is
+# reported through the target instead (it is called once per masked image)
+pytorch_grad_cam.score_cam.tqdm = SimpleNamespace(tqdm=lambda iterable, **_: iterable)
+
+STAGE_CHANNELS = {"layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512}
+
+LAYER = Param(
+    "layer",
+    "choice",
+    GRADCAM_LAYER,
+    "Stage whose feature maps are weighed (the stage Guided GradCAM's measurement chose). "
+    "With a 64 px input they are 16, 8, 4 and 2 px wide: a later stage knows more about "
+    "digits, an earlier one localises more finely.",
+    choices=STAGES,
+)
+EIGEN_SMOOTH = Param(
+    "eigen_smooth",
+    "bool",
+    False,
+    "Replace the weighted sum by the first principal component of the weighted maps "
+    "(pytorch-grad-cam's denoising option).",
+)
+
+
+class _Score:
+    """The explained score of one output row (K,) as pytorch-grad-cam's target callable."""
+
+    def __init__(self, ctx: Context, expected: int) -> None:
+        self.ctx = ctx
+        self.weights = ctx.output_weights(len(ctx.model.digits))
+        self.expected = expected
+        self.calls = 0
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.ctx.progress is not None:
+            self.ctx.progress(min(self.calls / self.expected, 1.0))
+        return output @ self.weights.to(output.dtype)
+
+
+def _run(cam_class: type[pgc.base_cam.BaseCAM], ctx: Context, **options: object) -> torch.Tensor:
+    layer = getattr(ctx.model, ctx.params["layer"])
+    cam = cam_class(ctx.model, [layer])
+    if "batch_size" in ctx.params:
+        cam.batch_size = ctx.params["batch_size"]
+    expected = STAGE_CHANNELS[ctx.params["layer"]] if cam_class is pgc.ScoreCAM else 1
+    try:
+        heat = cam(ctx.x, targets=[_Score(ctx, expected)], **options)  # (1, S, S) in [0, 1]
+    finally:
+        cam.activations_and_grads.release()
+        ctx.model.zero_grad(set_to_none=True)
+    heat = torch.from_numpy(heat).to(ctx.x.dtype)
+    return (heat / 3).expand(3, -1, -1).clone()  # the channel sum is the map
+
+
+def _gradient_cam(key: str, name: str, description: str, cam_class: type) -> None:
+    @register(key, name, "cam", description, (LAYER, EIGEN_SMOOTH))
+    def run(ctx: Context) -> torch.Tensor:
+        return _run(cam_class, ctx, eigen_smooth=ctx.params["eigen_smooth"])
+
+
+_gradient_cam(
+    "grad_cam",
+    "Grad-CAM",
+    "A stage's feature maps weighted by their mean gradient (Selvaraju et al. 2017).",
+    pgc.GradCAM,
+)
+_gradient_cam(
+    "grad_cam_plus_plus",
+    "Grad-CAM++",
+    "Feature maps weighted by positive gradients with second-order pixel weights, so that "
+    "several instances of a class all count (Chattopadhay et al. 2018).",
+    pgc.GradCAMPlusPlus,
+)
+_gradient_cam(
+    "xgrad_cam",
+    "XGradCAM",
+    "Feature maps weighted by gradients scaled by the normalised activations, an axiom-based "
+    "Grad-CAM (Fu et al. 2020).",
+    pgc.XGradCAM,
+)
+_gradient_cam(
+    "layer_cam",
+    "LayerCAM",
+    "Each feature-map pixel weighted by its own positive gradient: finer maps from earlier "
+    "stages (Jiang et al. 2021).",
+    pgc.LayerCAM,
+)
+
+
+@register(
+    "score_cam",
+    "Score-CAM",
+    "cam",
+    "Each feature map, upsampled and scaled to [0, 1], masks the image; its weight is the "
+    "softmax over maps of the masked images' scores: no gradient (Wang et al. 2020). One "
+    "model pass per channel (256 at layer3).",
+    (
+        LAYER,
+        Param(
+            "batch_size",
+            "int",
+            64,
+            "Masked images per model pass (speed vs memory).",
+            low=1,
+            high=1024,
+        ),
+    ),
+)
+def score_cam(ctx: Context) -> torch.Tensor:
+    return _run(pgc.ScoreCAM, ctx)
+
+
+@register(
+    "eigen_cam",
+    "EigenCAM",
+    "cam",
+    "The first principal component of a stage's feature maps (Muhammad & Yeasin 2020): no "
+    "gradient and no target, so the same map for every digit (class sensitivity at chance).",
+    (LAYER,),
+)
+def eigen_cam(ctx: Context) -> torch.Tensor:
+    return _run(pgc.EigenCAM, ctx)

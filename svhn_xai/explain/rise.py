@@ -1,0 +1,104 @@
+"""RISE: Randomized Input Sampling for Explanation (Petsiuk et al. 2018).
+
+Random binary grids, each cell kept with probability ``p``, are upsampled bilinearly and
+shifted by a random sub-cell offset into soft masks M_i (N, 1, S, S). The image times each mask
+goes through the model; the saliency of pixel λ is the score-weighted mean of the masks,
+
+    S(λ) = 1 / (N p) * sum_i f(I ⊙ M_i) M_i(λ),
+
+the Monte-Carlo estimate of E[f(I ⊙ M) | M(λ)] (E[M(λ)] = p). Neither Captum nor
+pytorch-grad-cam provides it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from svhn_xai.explain.base import Context, register
+from svhn_xai.explain.gradient import SEED
+from svhn_xai.explain.params import Param
+from svhn_xai.explain.perturbation import PER_EVAL, _forward
+
+SCORES = ("probability", "logit")
+
+
+def sample_grids(
+    count: int, size: int, cell: int, p: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random binary grids (count, 1, G, G), G = ceil(size / cell) + 1, each cell 1 with
+    probability ``p``, and crop offsets (count, 2) uniform in 0 .. cell - 1 pixels."""
+    grid = math.ceil(size / cell) + 1
+    binary = (torch.rand(count, 1, grid, grid, generator=generator) < p).float()
+    return binary, torch.randint(0, cell, (count, 2), generator=generator)
+
+
+def rise_masks(binary: torch.Tensor, offsets: torch.Tensor, size: int, cell: int) -> torch.Tensor:
+    """Soft masks (count, 1, size, size) in [0, 1]: each grid of ``binary`` upsampled
+    bilinearly by ``cell`` and cropped at its offset (dy, dx), so that mask edges fall
+    anywhere, not only on cell borders."""
+    grid = binary.shape[-1]
+    up = F.interpolate(
+        binary, size=(grid * cell, grid * cell), mode="bilinear", align_corners=False
+    )
+    rows = (offsets[:, 0, None] + torch.arange(size))[:, :, None]  # (count, size, 1)
+    cols = (offsets[:, 1, None] + torch.arange(size))[:, None, :]  # (count, 1, size)
+    return up[torch.arange(len(binary))[:, None, None], 0, rows, cols][:, None]
+
+
+@register(
+    "rise",
+    "RISE",
+    "perturbation",
+    "Score-weighted mean of random soft masks: the image is seen through each mask and the "
+    "digit's score weighs it (Petsiuk et al. 2018).",
+    (
+        Param(
+            "n_masks",
+            "int",
+            512,
+            "Random masks averaged (one masked image each).",
+            low=8,
+            high=8000,
+            cost=True,
+        ),
+        Param(
+            "cell",
+            "int",
+            8,
+            "Side of a grid cell before upsampling, in pixels (8 px: an 8 x 8 grid on 64 px).",
+            low=2,
+            high=32,
+        ),
+        Param("p", "float", 0.5, "Probability that a grid cell is kept.", low=0.05, high=0.95),
+        Param(
+            "score",
+            "choice",
+            "probability",
+            "What weighs a mask: the digit's sigmoid probability (the paper's class "
+            "probability) or its logit.",
+            choices=SCORES,
+        ),
+        SEED,
+        PER_EVAL,
+    ),
+)
+def rise(ctx: Context) -> torch.Tensor:
+    p = ctx.params
+    size = ctx.x.shape[-1]
+    # every grid drawn up front (a few kB), so that the batch size cannot change the masks
+    generator = torch.Generator().manual_seed(p["seed"])
+    binary, offsets = sample_grids(p["n_masks"], size, p["cell"], p["p"], generator)
+    forward = _forward(ctx, p["n_masks"])
+    saliency = torch.zeros(1, 1, size, size, dtype=ctx.x.dtype)
+    for start in range(0, p["n_masks"], p["perturbations_per_eval"]):
+        batch = slice(start, start + p["perturbations_per_eval"])
+        masks = rise_masks(binary[batch], offsets[batch], size, p["cell"]).to(ctx.x)
+        score = forward(ctx.x * masks)[:, ctx.target]
+        if p["score"] == "probability":
+            score = torch.sigmoid(score)
+        saliency += (score.view(-1, 1, 1, 1) * masks).sum(0, keepdim=True)
+    saliency /= p["n_masks"] * p["p"]
+    return (saliency / 3).expand(1, 3, size, size).clone()  # the channel sum is the saliency

@@ -1,0 +1,87 @@
+"""The CAM family through pytorch-grad-cam: known answers, hooks, gradients left behind."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from svhn_xai.errors import ParameterError
+from svhn_xai.explain import count_hooks, explain
+from svhn_xai.explain.cost import estimated_passes
+
+CAMS = ["grad_cam", "grad_cam_plus_plus", "xgrad_cam", "layer_cam", "score_cam", "eigen_cam"]
+FAST = {"score_cam": {"layer": "layer4"}}  # the default stage works too, it is only slower
+
+
+def hand_grad_cam(model, image_tensor, weights, layer="layer3") -> np.ndarray:
+    """Grad-CAM by its definition: ReLU(sum_k mean(dS/dA_k) A_k), scaled to [0, 1], upsampled,
+    scaled to [0, 1] again (bilinear upsampling need not reach the coarse map's maximum)."""
+    stage = getattr(model, layer)
+    saved = {}
+    handle = stage.register_forward_hook(lambda _m, _a, out: saved.setdefault("a", out))
+    try:
+        score = model(image_tensor)[0] @ weights
+        (grad,) = torch.autograd.grad(score, saved["a"])
+    finally:
+        handle.remove()
+    cam = F.relu((grad.mean((2, 3), keepdim=True) * saved["a"]).sum(1))[0].detach()
+    cam = (cam - cam.min()) / (cam.max() - cam.min() + 1e-7)
+    side = image_tensor.shape[-1]
+    up = F.interpolate(cam[None, None], size=(side, side), mode="bilinear")[0, 0]
+    return ((up - up.min()) / (up.max() - up.min() + 1e-7)).numpy()
+
+
+@pytest.mark.parametrize("contrast", [None, 8])
+def test_grad_cam_is_grad_cam(model, image_tensor, contrast):
+    weights = torch.zeros(10)
+    weights[3] = 1
+    if contrast is not None:
+        weights[contrast] = -1
+    e = explain(model, image_tensor, 3, "grad_cam", contrast=contrast)
+    expected = hand_grad_cam(model, image_tensor, weights)
+    assert expected.max() > 0, "a map to compare with"
+    np.testing.assert_allclose(e.relevance, expected, atol=1e-4)
+    assert all(p.grad is None for p in model.parameters()), "gradients left on the model"
+
+
+@pytest.mark.parametrize("key", CAMS)
+def test_every_cam_runs_at_input_size_and_leaves_nothing_behind(model, house, key):
+    image, digit, _ = house
+    e = explain(model, image, digit, key, **FAST.get(key, {}))
+    assert e.attribution.shape == (3, 64, 64)
+    assert e.relevance.min() >= 0 and e.relevance.max() <= 1 + 1e-6
+    assert e.model_passes == estimated_passes(key, FAST.get(key, {}))
+    assert count_hooks(model) == 0
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_the_layer_parameter_picks_the_stage(model, house):
+    image, digit, _ = house
+    fine = explain(model, image, digit, "layer_cam", layer="layer1").relevance
+    coarse = explain(model, image, digit, "layer_cam", layer="layer4").relevance
+    assert not np.allclose(fine, coarse)
+    with pytest.raises(ParameterError, match="layer"):
+        explain(model, image, digit, "grad_cam", layer="fc")
+
+
+def test_eigen_cam_draws_the_same_map_for_every_digit(model, house):
+    maps = [explain(model, house[0], d, "eigen_cam").relevance for d in (1, 5, 9)]
+    np.testing.assert_array_equal(maps[0], maps[1])
+    np.testing.assert_array_equal(maps[0], maps[2])
+
+
+def test_no_hook_survives_a_failing_cam(model, house, monkeypatch):
+    def fail(self, output):
+        raise RuntimeError("target failed")
+
+    monkeypatch.setattr("svhn_xai.explain.cam._Score.__call__", fail)
+    with pytest.raises(RuntimeError, match="target failed"):
+        explain(model, house[0], house[1], "grad_cam")
+    assert count_hooks(model) == 0
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_score_cam_reports_progress(model, house):
+    seen = []
+    explain(model, house[0], house[1], "score_cam", layer="layer4", progress=seen.append)
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)

@@ -1,0 +1,60 @@
+"""`explain --digit all` and `explain --contrast` on a fixture photo holding "23"."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from svhn_xai.cli import run
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "svhn"
+SOURCE = ["--data", "svhn", "--root", str(FIXTURES), "--split", "train", "--index", "1"]
+
+
+def test_explain_all_digits_json(random_checkpoint, capsys):
+    argv = ["explain", *SOURCE, "--digit", "all", "--method", "saliency", "--json"]
+    assert run([*argv, "--checkpoint", str(random_checkpoint)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["digits"]) == [str(d) for d in range(10)]
+    for d, r in out["digits"].items():
+        assert r["digit"] == int(d) and 0 <= r["probability"] <= 1
+        assert r["scored"] == (d in ("2", "3"))
+        if r["scored"]:
+            assert 0 <= r["iou_1"] <= 1 and r["pointing_game"] in (0.0, 1.0)
+    cs = out["class_sensitivity"]
+    assert cs["pairs"] == 2 and cs["score"] in (0.0, 0.5, 1.0)
+    assert cs["score"] == sum(o["win"] for o in cs["outcomes"]) / 2
+    assert "higher is better" in cs["direction"]
+
+
+def test_explain_all_digits_text(random_checkpoint, capsys):
+    argv = ["explain", *SOURCE, "--digit", "all", "--method", "saliency"]
+    assert run([*argv, "--checkpoint", str(random_checkpoint)]) == 0
+    text = capsys.readouterr().out
+    assert text.count("not in the photo") == 8 and "class sensitivity" in text
+
+
+def test_explain_contrast_json(random_checkpoint, capsys):
+    argv = ["explain", *SOURCE, "--digit", "3", "--contrast", "8", "--method", "saliency"]
+    assert run([*argv, "--checkpoint", str(random_checkpoint), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["contrast"] == 8 and out["digit"] == 3 and out["scored"]
+    assert run(["explain", *SOURCE, "--digit", "3", "--method", "saliency", "--json",
+                "--checkpoint", str(random_checkpoint)]) == 0  # fmt: skip
+    plain = json.loads(capsys.readouterr().out)
+    assert "contrast" not in plain
+    assert plain["probability"] == pytest.approx(out["probability"])
+    assert plain["logit"] != pytest.approx(out["logit"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--digit", "3", "--contrast", "3"], "contrast"),
+        (["--digit", "all", "--contrast", "8"], "--contrast"),
+    ],
+)
+def test_explain_refuses_bad_combinations(random_checkpoint, capsys, extra, message):
+    argv = ["explain", *SOURCE, *extra, "--method", "saliency"]
+    assert run([*argv, "--checkpoint", str(random_checkpoint)]) != 0
+    assert message in capsys.readouterr().err
