@@ -1,9 +1,10 @@
 """All digits: one photo, every head. A heatmap per digit with its probability, the digits present
 scored against their own boxes, and the method's class sensitivity on the photo."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
-from common import current, explanation, page_setup, use_digit
+from common import current, explanation, page_setup, threshold_controls, use_digit
 from image_picker import choose_input
 
 from svhn_xai.class_sensitivity import DIRECTION, class_sensitivity, pair_outcomes
@@ -12,7 +13,6 @@ from svhn_xai.explain import REGISTRY
 from svhn_xai.explain.cost import estimated_seconds
 from svhn_xai.figures import image_figure
 from svhn_xai.localisation import localise
-from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
 
 page_setup("All digits · svhn-xai", "🔟")
 if st.session_state.pop("all_digits_open", False):  # a cell's button chose a digit (callback)
@@ -34,7 +34,7 @@ st.caption(
 )
 left, right = st.columns([1, 3], gap="large")
 with left:
-    item = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
+    picked = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
     keys = list(REGISTRY)
     method = st.selectbox(
         "Method (default parameters)",
@@ -43,24 +43,10 @@ with left:
         format_func=lambda k: REGISTRY[k].name,
         key="all_digits_method",
     )
-    modes = list(THRESHOLD_MODES)
-    mode = st.radio(
-        "Threshold mode",
-        modes,
-        index=modes.index(DEFAULT_PROTOCOL.mode),
-        format_func=lambda m: THRESHOLD_MODES[m].label,
-        horizontal=True,
-        key="all_digits_mode",
-        help=" ".join(f"{m.label}: {m.help}" for m in THRESHOLD_MODES.values()),
-    )
-    spec = THRESHOLD_MODES[mode]
-    value = spec.default if mode != DEFAULT_PROTOCOL.mode else DEFAULT_PROTOCOL.value
-    if spec.param is not None:
-        value = st.slider(
-            spec.param, spec.low, spec.high, value, spec.step, key=f"all_digits_{mode}"
-        )
-if item is None:
+    mode, value = threshold_controls("all_digits")
+if picked is None:
     st.stop()
+item = picked.model_input.item
 
 seconds = estimated_seconds(model, method, {}) * len(model.digits)
 if seconds > 30 and not st.button(
@@ -75,7 +61,7 @@ for d in model.digits:
     except SvhnXaiError as exc:
         st.error(f"digit {d}: {exc}")
         st.stop()
-    boxes[d] = item.boxes_of(d)
+    boxes[d] = item.boxes_of(d) if picked.marked else np.zeros((0, 4))
     heatmaps[d] = e.heatmap()
     results[d] = localise(e, boxes[d], mode, value)
 

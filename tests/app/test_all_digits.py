@@ -37,6 +37,7 @@ def test_all_digits_renders_and_survives_reruns(multi_digit_case):
     model, index, item = multi_digit_case
     at = AppTest.from_file(PAGE, default_timeout=600).run()
     assert not at.exception, [e.value for e in at.exception]
+    at.radio(key="source").set_value("synthetic").run()
     at.number_input(key="synthetic_index").set_value(index).run()
     at.selectbox(key="all_digits_method").set_value("saliency").run()
     assert not at.exception, [e.value for e in at.exception]
