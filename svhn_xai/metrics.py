@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 
 from svhn_xai.heatmap import mask_box, threshold
 
@@ -95,14 +96,11 @@ def pointing_game_tolerant(
         return 0.0
     tol = tolerance_px(peaks.shape[1]) if tolerance is None else float(tolerance)
     inside = box_mask(boxes, peaks.shape)
-    rows, cols = np.nonzero(inside)
-    if len(rows) == 0:
+    if not inside.any():
         return 0.0
-    hits = 0
-    peak_rows, peak_cols = np.nonzero(peaks)
-    for r, c in zip(peak_rows, peak_cols):
-        hits += bool((((rows - r) ** 2 + (cols - c) ** 2) < tol**2).any())
-    return float(hits / len(peak_rows))
+    # Euclidean distance from every pixel centre to the nearest box pixel's centre
+    distance = distance_transform_edt(~inside)
+    return float((peaks & (distance < tol)).sum() / peaks.sum())
 
 
 def relevance_mass(relevance: np.ndarray, boxes: np.ndarray) -> float:
