@@ -86,6 +86,7 @@ def score_folder(folder: Path, rules: list[Protocol]) -> dict:
                 acc["iou_2"][i] += b
     return {
         "n_pairs": len(files),
+        "pairs": [f.stem for f in files],  # {index}_{digit}
         "scores": {
             name: {k: (v / count[name]).tolist() for k, v in acc.items()}
             for name, acc in sums.items()
