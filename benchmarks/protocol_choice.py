@@ -88,7 +88,7 @@ def score_folder(folder: Path, rules: list[Protocol]) -> dict:
         "n_pairs": len(files),
         "pairs": [f.stem for f in files],  # {index}_{digit}
         "scores": {
-            name: {k: (v / count[name]).tolist() for k, v in acc.items()}
+            name: {**{k: (v / count[name]).tolist() for k, v in acc.items()}, "n": count[name]}
             for name, acc in sums.items()
         },
     }
@@ -108,7 +108,8 @@ def choose(results: dict[str, dict], rules: list[Protocol]) -> tuple[int, list[d
         margins = {}
         for data, r in results.items():
             scores = r["scores"]
-            methods = [m for m in scores if m in REGISTRY]
+            # only methods cached for every pair: family means over one and the same sample
+            methods = [m for m in scores if m in REGISTRY and scores[m]["n"] == r["n_pairs"]]
             for metric in ("iou_1", "iou_2"):
                 strongest = max(scores[b][metric][i] for b in BASELINES)
                 for fam, members in families(methods).items():
@@ -134,11 +135,29 @@ def choose(results: dict[str, dict], rules: list[Protocol]) -> tuple[int, list[d
     return tied[0], rows
 
 
+def table(path: Path, top: int = 12) -> str:
+    """The rules x families margins of a results file, best worst-margin first, as Markdown."""
+    saved = json.loads(path.read_text())
+    rows = sorted(saved["rows"], key=lambda r: -r["worst_margin"])
+    keys = list(rows[0]["margins"])
+    head = "| rule | " + " | ".join(k.replace("/", " ") for k in keys) + " | worst ↑ |"
+    lines = [head, "|" + " --- |" * (len(keys) + 2)]
+    for r in rows[:top]:
+        cells = " | ".join(f"{r['margins'][k]:+.3f}" for k in keys)
+        lines.append(f"| {r['describe']} | {cells} | {r['worst_margin']:+.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folders", nargs="+", type=Path, help="attribution_cache output folders")
+    ap.add_argument("folders", nargs="*", type=Path, help="attribution_cache output folders")
     ap.add_argument("--out", default="results/protocol_choice.json")
+    ap.add_argument("--table", type=Path, help="print this results file's table and stop")
+    ap.add_argument("--top", type=int, default=12)
     args = ap.parse_args()
+    if args.table:
+        print(table(args.table, args.top))
+        return
     rules = candidates()
     results = {}
     for folder in args.folders:
