@@ -70,9 +70,7 @@ def test_summary_keys_and_baselines(model, items):
     assert s["n_images"] == 3 and s["n_pairs"] == sum(len(set(i.labels)) for i in items)
     for key in ("saliency", "occlusion"):
         row = s["methods"][key]
-        assert {"iou_1", "iou_2", "pointing_game", "seconds_per_image", "rank_accuracy"} <= set(
-            row
-        )
+        assert {"iou_1", "iou_2", "pointing_game", "seconds_per_image", "rank_accuracy"} <= set(row)
         assert row["correct"]["n"] + row["incorrect"]["n"] == s["n_pairs"]
     assert set(s["baselines"]) == {"whole_image", "centre_gaussian", "uniform_random"}
     # every column a method gets, the baselines get (bar the time it took)
