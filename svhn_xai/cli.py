@@ -363,6 +363,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from svhn_xai.provenance import file_sha256, git_commit, machine
 
     protocol = _protocol(args)
+    commit = git_commit()  # the code that makes the numbers, before anything can change it
     if args.calibrate_on and THRESHOLD_MODES[protocol.mode].param is None:
         raise SvhnXaiError(
             f"--calibrate-on needs a threshold mode with a parameter, not {protocol.mode!r}"
@@ -447,7 +448,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "indices": args.indices,
             "limit": args.limit,
             "command": "python -m svhn_xai " + shlex.join(args.argv),
-            "commit": git_commit(),
+            "commit": commit,
             "machine": machine(),
         }
     )

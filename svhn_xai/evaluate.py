@@ -81,11 +81,12 @@ def _row(
     relevance: np.ndarray,
     digit: int,
     road_too: bool,
+    steps: int,
 ) -> dict[str, Any]:
     """One method's or baseline's record: scores, IoU curves and faithfulness, the same keys
     for both (the curves are summarised, not stored per pair, apart from the IoU ones)."""
     curve = scores["curve"]
-    faith = faithfulness(model, x, relevance, digit, road_too)
+    faith = faithfulness(model, x, relevance, digit, road_too, steps=steps)
     return {
         **{k: scores[k] for k in SCORES if k in scores},
         **{k: curve[k] for k in ("auc_iou_1", "auc_iou_2", "oracle_iou_1", "oracle_iou_2")},
@@ -108,6 +109,7 @@ def image_record(
     params: dict[str, dict[str, Any]] | None = None,
     road_too: bool = False,
     calibrated: dict[str, float] | None = None,
+    steps: int = 16,
 ) -> dict[str, Any]:
     """Everything measured on one (image, digit): per method and per baseline, by the same
     computation. A method whose map is not finite is recorded as ``{"non_finite": true}``.
@@ -131,12 +133,12 @@ def image_record(
         relevance = reduce_channels(e.attribution, e.reduction)
         scores = score_map(relevance, boxes, rule(key), curve=True)
         record["methods"][key] = {
-            **_row(scores, model, x, relevance, digit, road_too),
+            **_row(scores, model, x, relevance, digit, road_too, steps),
             "seconds": e.seconds,
         }
     for name, relevance in baseline_maps(boxes, item.image.shape[:2]).items():
         scores = score_map(relevance, boxes, rule(name), curve=True)
-        record["baselines"][name] = _row(scores, model, x, relevance, digit, road_too)
+        record["baselines"][name] = _row(scores, model, x, relevance, digit, road_too, steps)
     return record
 
 
@@ -244,6 +246,7 @@ def evaluate_localisation(
     checkpoint_sha256: str | None = None,
     resume: bool = True,
     calibrated: dict[str, float] | None = None,
+    steps: int = 16,
 ) -> dict[str, Any]:
     """Score ``methods`` on every (image, digit present) pair of ``items``.
 
@@ -262,6 +265,7 @@ def evaluate_localisation(
         checkpoint_sha256: the model file's digest, recorded and checked on resume.
         calibrated: per method/baseline threshold values chosen on other images
             (:func:`calibrate`), applied unchanged.
+        steps: slices of the deletion and insertion curves.
     """
     unknown = [m for m in methods if m not in REGISTRY]
     if unknown:
@@ -276,6 +280,7 @@ def evaluate_localisation(
         "params": params or {},
         "road": road_too,
         "calibrated": calibrated or {},
+        **({"steps": steps} if steps != 16 else {}),
     }
     path = Path(partial) if partial is not None else None
     done, has_header = _header(conditions, path, resume) if path else ({}, False)
@@ -290,7 +295,7 @@ def evaluate_localisation(
             record = done.get((i, d))
             if record is None or any(m not in record["methods"] for m in methods):
                 record = image_record(
-                    model, items[i], i, d, methods, rule, params, road_too, calibrated
+                    model, items[i], i, d, methods, rule, params, road_too, calibrated, steps
                 )
                 if out is not None:
                     out.write(json.dumps(record) + "\n")

@@ -190,12 +190,14 @@ def faithfulness(
     digit: int,
     road_too: bool = False,
     seed: int = 0,
+    steps: int = 16,
 ) -> dict[str, Any]:
-    """Deletion and insertion under every imputation (``auc_deletion_black`` …), and ROAD's
-    ``road_morf`` / ``road_lerf`` when ``road_too``; curves under ``curves``."""
+    """Deletion and insertion under every imputation (``auc_deletion_black`` …) in ``steps``
+    slices, and ROAD's ``road_morf`` / ``road_lerf`` when ``road_too``; curves under
+    ``curves``."""
     out: dict[str, Any] = {"curves": {}}
     for kind in IMPUTATIONS:
-        r = deletion_insertion(model, x, heat, digit, kind, seed=seed)
+        r = deletion_insertion(model, x, heat, digit, kind, steps, seed)
         out[f"auc_deletion_{kind}"] = r["auc_deletion"]
         out[f"auc_insertion_{kind}"] = r["auc_insertion"]
         out["curves"][kind] = {k: r[k] for k in ("fractions", "deletion", "insertion")}

@@ -51,14 +51,14 @@ def test_deletion_and_insertion_end_points_for_both_imputations(model, items):
 
 def test_resume_reuses_records_and_survives_a_cut_line(model, items, tmp_path, monkeypatch):
     partial = tmp_path / "run.partial.jsonl"
-    first = ev.evaluate_localisation(model, items, ["saliency"], limit=2, partial=partial)
+    first = ev.evaluate_localisation(model, items, ["saliency"], limit=2, partial=partial, steps=2)
     lines = partial.read_text().splitlines()
     assert len(lines) == first["n_pairs"] + 1  # a header line with the conditions
     partial.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # interrupted mid-write
     calls = []
     real = ev.image_record
     monkeypatch.setattr(ev, "image_record", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
-    again = ev.evaluate_localisation(model, items, ["saliency"], limit=2, partial=partial)
+    again = ev.evaluate_localisation(model, items, ["saliency"], limit=2, partial=partial, steps=2)
     assert len(calls) == 1  # only the pair whose line was cut is computed again
     assert again["methods"]["saliency"]["iou_1"] == pytest.approx(
         first["methods"]["saliency"]["iou_1"]
@@ -66,7 +66,7 @@ def test_resume_reuses_records_and_survives_a_cut_line(model, items, tmp_path, m
 
 
 def test_summary_keys_and_baselines(model, items):
-    s = ev.evaluate_localisation(model, items, ["saliency", "occlusion"], digits=None)
+    s = ev.evaluate_localisation(model, items, ["saliency", "occlusion"], digits=None, steps=2)
     assert s["n_images"] == 3 and s["n_pairs"] == sum(len(set(i.labels)) for i in items)
     for key in ("saliency", "occlusion"):
         row = s["methods"][key]
@@ -85,21 +85,21 @@ def test_summary_keys_and_baselines(model, items):
 def test_resume_refuses_other_conditions_saying_what_differs(model, items, tmp_path):
     partial = tmp_path / "run.partial.jsonl"
     ev.evaluate_localisation(
-        model, items, ["saliency"], limit=1, partial=partial, checkpoint_sha256="aa"
+        model, items, ["saliency"], limit=1, partial=partial, checkpoint_sha256="aa", steps=2
     )
     with pytest.raises(ev.ResumeMismatch, match="checkpoint_sha256: 'aa' then, 'bb' now"):
         ev.evaluate_localisation(
-            model, items, ["saliency"], limit=1, partial=partial, checkpoint_sha256="bb"
+            model, items, ["saliency"], limit=1, partial=partial, checkpoint_sha256="bb", steps=2
         )
     with pytest.raises(ev.ResumeMismatch, match="protocol"):
         ev.evaluate_localisation(
             model, items, ["saliency"], "topk", 5.0, limit=1, partial=partial,
-            checkpoint_sha256="aa",
+            checkpoint_sha256="aa", steps=2,
         )  # fmt: skip
     with pytest.raises(ev.ResumeMismatch, match="params"):
         ev.evaluate_localisation(
             model, items, ["saliency"], limit=1, partial=partial, checkpoint_sha256="aa",
-            params={"saliency": {"abs": False}},
+            params={"saliency": {"abs": False}}, steps=2,
         )  # fmt: skip
 
 
@@ -111,7 +111,7 @@ def test_non_finite_maps_are_counted_and_left_out(model, items):
         return out
 
     try:
-        s = ev.evaluate_localisation(model, items[:1], ["_nan", "saliency"])
+        s = ev.evaluate_localisation(model, items[:1], ["_nan", "saliency"], steps=2)
     finally:
         REGISTRY.pop("_nan")
     row = s["methods"]["_nan"]
@@ -204,3 +204,23 @@ def test_evaluate_command_json(tmp_path, capsys, monkeypatch):
                 "--checkpoint", str(ckpt), "--json", str(out), "--quiet", "--resume"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "checkpoint_sha256" in err and len(err.strip().splitlines()) == 1
+
+
+def test_calibration_picks_each_maps_best_value_on_its_own_images(model, items):
+    from svhn_xai.protocol import Protocol
+
+    c = ev.calibrate(model, items[:1], ["saliency"], Protocol("topk", 20.0, 1.0))
+    assert set(c["values"]) == {"saliency", "whole_image", "centre_gaussian", "uniform_random"}
+    for name, value in c["values"].items():
+        means = c["mean_iou_1"][name]
+        assert means[c["grid"].index(value)] == max(means)
+    with pytest.raises(ValueError, match="no parameter"):
+        ev.calibration_grid("otsu")
+
+
+def test_calibrating_on_the_evaluated_images_is_refused(random_checkpoint, capsys):
+    code = run(["evaluate", "--checkpoint", str(random_checkpoint), "--indices", "0:10",
+                "--calibrate-on", "synthetic:test", "--calibrate-indices", "5:20",
+                "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "overlap" in err
