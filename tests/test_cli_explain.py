@@ -140,7 +140,8 @@ def test_image_without_box_and_corrupt_image(random_checkpoint, capsys, tmp_path
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--threshold", "7"], "must be in [0, 1], got 7"),
+        (["--threshold-mode", "value", "--threshold", "7"], "must be in [0, 1], got 7"),
+        (["--threshold", "700"], "got 700"),  # out of the default mode's range, whichever
         (["--threshold-mode", "topk", "--threshold", "0"], "must be in [1, 100], got 0"),
         (["--smooth", "-1"], "sigma must be in"),
         (["--clip-percentile", "0"], "--clip-percentile must be in"),
