@@ -155,9 +155,11 @@ def test_out_of_range_mask_rule_is_one_line_exit_2(random_checkpoint, capsys, ar
 
 
 def test_explain_defaults_to_the_protocol_and_marks_directions(random_checkpoint, capsys):
+    from svhn_xai.data.sources import open_source
     from svhn_xai.protocol import DEFAULT_PROTOCOL
 
-    code = run(["explain", "--index", "0", "--digit", "3", "--method", "saliency",
+    digit = str(open_source("synthetic", "test")[0].labels[0])  # present: the map is scored
+    code = run(["explain", "--index", "0", "--digit", digit, "--method", "saliency",
                 "--checkpoint", str(random_checkpoint), "--json"])  # fmt: skip
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["protocol"] == DEFAULT_PROTOCOL.to_dict()

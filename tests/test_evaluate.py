@@ -93,7 +93,7 @@ def test_resume_refuses_other_conditions_saying_what_differs(model, items, tmp_p
         )
     with pytest.raises(ev.ResumeMismatch, match="protocol"):
         ev.evaluate_localisation(
-            model, items, ["saliency"], "topk", 5.0, limit=1, partial=partial,
+            model, items, ["saliency"], protocol="topk", value=5.0, limit=1, partial=partial,
             checkpoint_sha256="aa", steps=2,
         )  # fmt: skip
     with pytest.raises(ev.ResumeMismatch, match="params"):
