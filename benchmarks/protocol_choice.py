@@ -2,7 +2,7 @@
 every method family and every baseline scored identically, in NumPy.
 
     python -m benchmarks.protocol_choice benchmarks/results/attributions/real_dev \
-        benchmarks/results/attributions/synthetic_dev --out results/protocol_choice.json
+        benchmarks/results/attributions/synthetic_dev --out results/studies/protocol_choice.json
 
 The attributions come from ``python -m benchmarks.attribution_cache`` (each method explained once
 per pair). Development images only: real photos 1-192 (indices 0:192 of the sample) and
@@ -151,7 +151,7 @@ def table(path: Path, top: int = 12) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folders", nargs="*", type=Path, help="attribution_cache output folders")
-    ap.add_argument("--out", default="results/protocol_choice.json")
+    ap.add_argument("--out", default="results/studies/protocol_choice.json")
     ap.add_argument("--table", type=Path, help="print this results file's table and stop")
     ap.add_argument("--top", type=int, default=12)
     args = ap.parse_args()

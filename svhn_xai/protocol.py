@@ -128,6 +128,7 @@ class Protocol:
         return asdict(self)
 
 
-# chosen by benchmarks/protocol_choice.py on development images only (results/protocol_choice.json):
+# chosen by benchmarks/protocol_choice.py on development images only
+# (results/studies/protocol_choice.json):
 # the largest worst-family margin over the strongest baseline, a rule written down beforehand
 DEFAULT_PROTOCOL = Protocol("topk", 20.0, 3.0)
