@@ -72,12 +72,12 @@ def test_signed_sum_marks_positive_evidence_not_most_of_the_image():
     relevance[:26, :] = -0.2
     relevance[40:44, 20:30] = 1.0
     e = _explanation(np.stack([relevance / 3] * 3))
-    r = localise(e, BOX, "value", 0.5, reduction="sum")
+    r = localise(e, BOX, "value", 0.5, reduction="sum", sigma=0.0)
     assert r["active_fraction"] == pytest.approx(40 / 4096)
 
 
 def test_protocol_object_string_mode_and_overrides_agree():
-    from svhn_xai.protocol import Protocol
+    from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES, Protocol
 
     e = _explanation(np.random.default_rng(4).random((3, 64, 64)))
     by_object = localise(e, BOX, Protocol("topk", 10.0, 2.0))
@@ -88,7 +88,8 @@ def test_protocol_object_string_mode_and_overrides_agree():
         "sigma": 2.0,
     }
     # a mode without a value takes that mode's own default, not another mode's value
-    assert localise(e, BOX, "topk")["protocol"]["value"] == 10.0
+    other = "value" if DEFAULT_PROTOCOL.mode != "value" else "topk"
+    assert localise(e, BOX, other)["protocol"]["value"] == THRESHOLD_MODES[other].default
     with pytest.raises(ValueError, match="must be in"):
         localise(e, BOX, "value", 7.0)
     with pytest.raises(ValueError, match="sigma"):
