@@ -66,21 +66,48 @@ def _data_options(p: argparse.ArgumentParser, split: str) -> None:
 
 
 def _threshold_options(p: argparse.ArgumentParser) -> None:
-    from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+    """The mask rule's options; every default is :data:`svhn_xai.protocol.DEFAULT_PROTOCOL`'s."""
+    from svhn_xai.protocol import (
+        DEFAULT_PROTOCOL,
+        SMOOTH_HIGH,
+        SMOOTH_LOW,
+        THRESHOLD_MODES,
+    )
 
     p.add_argument(
-        "--threshold-mode", choices=tuple(THRESHOLD_MODES), default=DEFAULT_PROTOCOL.mode
+        "--threshold-mode",
+        choices=tuple(THRESHOLD_MODES),
+        help=f"how the heatmap becomes a mask (default: {DEFAULT_PROTOCOL.mode}); "
+        + "; ".join(f"{m.key}: {m.help}" for m in THRESHOLD_MODES.values()).replace("%", "%%"),
     )
     p.add_argument(
         "--threshold",
         type=float,
-        default=DEFAULT_PROTOCOL.value,
-        help="; ".join(
+        help="the mode's parameter (default: the protocol's, or the mode's own); "
+        + "; ".join(
             f"{m.key}: {m.param} in [{m.low:g}, {m.high:g}]"
             for m in THRESHOLD_MODES.values()
             if m.param
-        ),
+        ).replace("%", "%%"),
     )
+    p.add_argument(
+        "--smooth",
+        type=float,
+        metavar="SIGMA",
+        help=f"Gaussian smoothing of the map before thresholding, sigma in pixels "
+        f"[{SMOOTH_LOW:g}, {SMOOTH_HIGH:g}] (default: {DEFAULT_PROTOCOL.sigma:g})",
+    )
+
+
+def _protocol(args: argparse.Namespace):
+    """The mask rule asked for: the default protocol with the given options, range-checked."""
+    from svhn_xai.errors import ParameterError
+    from svhn_xai.localisation import resolve_protocol
+
+    try:
+        return resolve_protocol(args.threshold_mode, args.threshold, args.smooth)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def _print(payload: dict[str, Any], as_json: bool, text: Callable[[dict[str, Any]], str]) -> None:
@@ -259,7 +286,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from svhn_xai.checkpoint import load_model
     from svhn_xai.explain import explain
     from svhn_xai.localisation import localise
+    from svhn_xai.metrics import DIRECTIONS, tolerance_px
 
+    protocol = _protocol(args)
+    if not 0 < args.clip_percentile <= 100:
+        raise SvhnXaiError(f"--clip-percentile must be in (0, 100], got {args.clip_percentile:g}")
     model, card = load_model(args.checkpoint)
     if args.digit == "all":
         return _explain_all(args, model, card)
@@ -272,15 +303,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
     result = localise(
         explanation,
         item.boxes_of(args.digit),
-        args.threshold_mode,
-        args.threshold,
-        args.reduction,
-        args.clip_percentile,
+        protocol,
+        reduction=args.reduction,
+        clip_percentile=args.clip_percentile,
     )
     if args.contrast is not None:
         result["contrast"] = args.contrast
     result["image"] = args.image or f"{args.data}/{args.split}/{args.index}"
     result["checkpoint"] = card["path"]
+    result["directions"] = {k: v for k, v in DIRECTIONS.items() if k in result}
     if args.save_attribution:
         np.save(args.save_attribution, explanation.attribution)
     if args.save_overlay:
@@ -288,7 +319,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
         from svhn_xai.figures import overlay
 
-        heat = explanation.heatmap(args.reduction, args.clip_percentile)
+        heat = explanation.heatmap(args.reduction, args.clip_percentile, protocol.sigma)
         picture = overlay(
             item.image, heat, gt_boxes=item.boxes_of(args.digit), heat_box=result.get("heatmap_box")
         )
@@ -303,12 +334,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if not r["scored"]:
             return head + "\n" + "\n".join(r["notes"])
         lines = [
-            head,
+            head + f"; mask: {protocol.describe()}, {r['active_fraction']:.1%} of the pixels",
             f"  IoU_1 {r['iou_1']:.3f}  IoU_2 {r['iou_2']:.3f}  pointing "
-            f"{r['pointing_game']:.2f}  mass in box {r['relevance_mass']:.3f}",
+            f"{r['pointing_game']:.2f} (±{tolerance_px(model.input_size):.1f} px: "
+            f"{r['pointing_game_tolerant']:.2f})  mass in box {r['relevance_mass']:.3f}  "
+            f"rank accuracy {r['rank_accuracy']:.3f}   (all: higher is better)",
         ]
         for name, b in r["baselines"].items():
-            lines.append(f"  baseline {name:16s} IoU_1 {b['iou_1']:.3f}  IoU_2 {b['iou_2']:.3f}")
+            lines.append(
+                f"  baseline {name:16s} IoU_1 {b['iou_1']:.3f}  IoU_2 {b['iou_2']:.3f}  "
+                f"pointing {b['pointing_game']:.2f}  mass {b['relevance_mass']:.3f}  "
+                f"rank accuracy {b['rank_accuracy']:.3f}"
+            )
         return "\n".join(lines + [f"  note: {n}" for n in r["notes"]])
 
     _print(result, args.json, text)
@@ -401,22 +438,43 @@ def _cell(row: dict[str, Any], key: str, width: int = 6) -> str:
     return f"{row[key]:{width}.3f}" if key in row else " " * (width - 1) + "-"
 
 
+# leaderboard columns: (summary key, header); the arrow comes from the summary's directions
+_COLUMNS = (
+    ("iou_1", "IoU_1"),
+    ("iou_2", "IoU_2"),
+    ("oracle_iou_1", "orcl IoU_1"),
+    ("pointing_game", "point"),
+    ("pointing_game_tolerant", "point±"),
+    ("relevance_mass", "mass"),
+    ("rank_accuracy", "rank"),
+    ("auc_deletion_black", "del.blk"),
+    ("auc_insertion_blur", "ins.blr"),
+    ("road_morf", "ROAD Mo"),
+    ("road_lerf", "ROAD Le"),
+    ("seconds", "s/img"),
+)
+
+
 def _leaderboard_text(s: dict[str, Any]) -> str:
+    arrows = {"higher": "↑", "lower": "↓"}
+    directions = s.get("directions", {})
+    columns = [(k, h) for k, h in _COLUMNS if any(k in r for r in s["methods"].values())]
+    protocol = s.get("protocol", {})
     lines = [
-        f"{s['n_images']} images, {s['n_pairs']} (image, digit) pairs; "
-        f"threshold {s['threshold_mode']} {s['threshold']}",
-        f"{'':26s} {'IoU_1':>13s} {'IoU_2':>13s} {'AUC IoU_1':>9s} {'point':>6s} "
-        f"{'mass':>6s} {'del.':>6s} {'ins.':>6s} {'s/img':>7s}",
+        f"{s['n_images']} images, {s['n_pairs']} (image, digit) pairs; mask rule "
+        f"{s['threshold_mode']} {s['threshold']:g}, smoothing sigma {protocol.get('sigma', 0):g} px"
+        + ("; thresholds calibrated on other images" if s.get("calibrated") else ""),
+        f"{'':26s} "
+        + " ".join(
+            f"{h + arrows.get(directions.get(k, ''), ''):>{max(len(h) + 1, 7)}s}"
+            for k, h in columns
+        ),  # fmt: skip
     ]
     rows = [*s["methods"].items(), *((f"baseline {k}", v) for k, v in s["baselines"].items())]
     for name, r in rows:
-        iou1 = f"{r['iou_1']:.3f}±{r['iou_1_ci95']:.3f}"
-        iou2 = f"{r['iou_2']:.3f}±{r['iou_2_ci95']:.3f}"
-        lines.append(
-            f"{name:26s} {iou1:>13s} {iou2:>13s} {_cell(r, 'auc_iou_1', 9)} "
-            f"{_cell(r, 'pointing_game')} {_cell(r, 'relevance_mass')} "
-            f"{_cell(r, 'auc_deletion')} {_cell(r, 'auc_insertion')} {_cell(r, 'seconds', 7)}"
-        )
+        cells = " ".join(_cell(r, k, max(len(h) + 1, 7)) for k, h in columns)
+        flag = f"  ({r['n_non_finite']} non-finite maps left out)" if r.get("n_non_finite") else ""
+        lines.append(f"{name:26s} {cells}{flag}")
     for key, r in s.get("sanity", {}).get("methods", {}).items():
         if r["flagged"]:
             lines.append(
@@ -434,51 +492,85 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from svhn_xai.checkpoint import load_model
     from svhn_xai.data.sources import open_source
     from svhn_xai.data.target import to_model_input
-    from svhn_xai.evaluate import evaluate_localisation, randomisation_check
+    from svhn_xai.evaluate import calibrate, evaluate_localisation, randomisation_check
     from svhn_xai.explain import REGISTRY
-    from svhn_xai.provenance import provenance
+    from svhn_xai.protocol import THRESHOLD_MODES
+    from svhn_xai.provenance import file_sha256, git_commit, machine, provenance
 
+    protocol = _protocol(args)
+    commit = git_commit()  # the code that makes the numbers, before anything can change it
+    if args.calibrate_on and THRESHOLD_MODES[protocol.mode].param is None:
+        raise SvhnXaiError(
+            f"--calibrate-on needs a threshold mode with a parameter, not {protocol.mode!r}"
+        )
     model, card = load_model(args.checkpoint)
+    digest = file_sha256(card["path"])
     methods = list(REGISTRY) if args.methods == "all" else args.methods.split(",")
     unknown = [m for m in methods if m not in REGISTRY]
     if unknown:
         raise SvhnXaiError(f"unknown method(s) {', '.join(unknown)}; see `methods`")
     margin = card["config"].get("margin", 0.15)
-    source = open_source(args.data, args.split, args.root, indices=args.indices)
 
     class Inputs:  # crops made lazily, so --limit and --resume cost nothing up front
+        def __init__(self, data: str, split: str, indices: str | None) -> None:
+            self.source = open_source(data, split, args.root, indices=indices)
+
         def __len__(self) -> int:
-            return len(source)
+            return len(self.source)
 
         def __getitem__(self, i: int):
-            return to_model_input(source[i], model.input_size, margin).item
+            return to_model_input(self.source[i], model.input_size, margin).item
 
+    inputs = Inputs(args.data, args.split, args.indices)
     digits = None if args.digit == "all" else [_digit(args.digit)]
-    partial = None
-    if args.json:
-        partial = Path(args.json).with_suffix(".partial.jsonl")
-        if not args.resume:
-            partial.unlink(missing_ok=True)
     bar = tqdm(desc="evaluating", unit="pair", disable=args.quiet)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
 
-    inputs = Inputs()
+    calibration = None
+    if args.calibrate_on:
+        data, _, split = args.calibrate_on.partition(":")
+        split = split or args.split
+        if (data, split) == (args.data, args.split) and _overlap(
+            args.calibrate_indices, args.indices, args.limit
+        ):
+            raise SvhnXaiError(
+                "the calibration images overlap the evaluated ones: give --calibrate-indices "
+                "disjoint from --indices (never choose a threshold on the images it scores)"
+            )
+        calibration_items = Inputs(data, split, args.calibrate_indices)
+        bar.set_description("calibrating")
+        calibration = calibrate(
+            model, calibration_items, methods, protocol, digits, progress=progress
+        )
+        calibration.update({"data": data, "split": split, "indices": args.calibrate_indices})
+        bar.reset()
+        bar.set_description("evaluating")
+    partial = None
+    if args.json:
+        partial = Path(args.json).with_suffix(".partial.jsonl")
+        if not args.resume:
+            partial.unlink(missing_ok=True)
     summary = evaluate_localisation(
         model,
         inputs,
         methods,
         digits,
-        args.threshold_mode,
-        args.threshold,
-        args.limit,
-        partial,
-        progress,
+        protocol,
+        limit=args.limit,
+        partial=partial,
+        progress=progress,
+        road_too=args.faithfulness in ("road", "all"),
+        checkpoint_sha256=digest,
+        resume=args.resume,
+        calibrated=calibration["values"] if calibration else None,
     )
     bar.close()
     summary["class_sensitivity"] = _class_sensitivity(model, inputs, methods, digits, args)
+    if calibration:
+        summary["calibration"] = calibration
     if args.sanity:
         count = min(args.sanity, len(inputs))
         pairs = [(inputs[i].image, inputs[i].labels[0]) for i in range(count)]
@@ -486,11 +578,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary.update(
         {
             "provenance": provenance(checkpoint=card["path"]),
-            "checkpoint": card["path"],
+            "checkpoint": Path(card["path"]).name,
+            "checkpoint_sha256": digest,
             "data": args.data,
             "split": args.split,
             "indices": args.indices,
             "limit": args.limit,
+            "command": "python -m svhn_xai " + shlex.join(args.argv),
+            "commit": commit,
+            "machine": machine(),
         }
     )
     if args.json:
@@ -526,6 +622,21 @@ def _class_sensitivity_text(cs: dict[str, Any]) -> str:
         score = "  n/a" if r["score"] is None else f"{r['score']:.3f}"
         lines.append(f"  {key:24s} {score}  ({r['pairs']} pairs)")
     return "\n".join(lines)
+
+
+def _overlap(a: str | None, b: str | None, limit: int | None) -> bool:
+    """Whether two 'START:STOP' slices of one split (None: all of it) share an image."""
+
+    def bounds(text: str | None) -> tuple[int, float]:
+        if text is None:
+            return 0, float("inf")
+        start, _, stop = text.partition(":")
+        return int(start or 0), float(stop) if stop.strip() else float("inf")
+
+    (a0, a1), (b0, b1) = bounds(a), bounds(b)
+    if limit is not None:
+        b1 = min(b1, b0 + limit)
+    return a0 < b1 and b0 < a1
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -839,6 +950,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use the first N images")
     _threshold_options(p)
     p.add_argument(
+        "--calibrate-on",
+        metavar="DATA[:SPLIT]",
+        help="choose each method's and baseline's threshold (for --threshold-mode) on these "
+        "images, e.g. svhn:train or synthetic:test, then apply it unchanged",
+    )
+    p.add_argument(
+        "--calibrate-indices",
+        metavar="START:STOP",
+        help="the calibration images (must not overlap the evaluated ones)",
+    )
+    p.add_argument(
+        "--faithfulness",
+        choices=("basic", "road", "all"),  # svhn_xai.faithfulness.FAITHFULNESS, without torch
+        default="basic",
+        help="basic: deletion/insertion with black and blur imputations; road or all: also "
+        "ROAD (noisy linear imputation, MoRF and LeRF; a sparse solve per map and fraction)",
+    )
+    p.add_argument(
         "--sanity",
         type=int,
         default=8,
@@ -850,7 +979,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="reuse the per-image records of an interrupted run with the same --json",
+        help="reuse the per-image records of an interrupted run with the same --json (refused "
+        "when its checkpoint, protocol or parameters differ)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_evaluate)

@@ -3,14 +3,15 @@ depends on the model at all.
 
 - Localisation: for every image and every target digit present in it, each method's heatmap is
   scored (:func:`svhn_xai.localisation.localise`) and so are the baselines, identically.
-- Faithfulness: deletion and insertion curves (Petsiuk et al. 2018): pixels are removed from
-  the image (or inserted into a blurred copy) in order of relevance, and the digit's probability
-  is tracked; the areas under the curves summarise them (deletion: lower is better).
+- Faithfulness (:mod:`svhn_xai.faithfulness`): deletion and insertion curves under two
+  imputations (black, blur), and ROAD on request; for methods and baselines alike.
 - Sanity: cascading model-parameter randomisation (Adebayo et al. 2018): layers are re-initialised
-  from the head down and the Spearman correlation of each method's map with the original one is
-  tracked; a method whose maps barely change does not explain the model.
+  from the head down to the stem and the Spearman correlation of each method's map with the
+  original one is tracked; a method whose maps barely change does not explain the model.
 
-Per-image records are appended to a JSONL file as they are made, so an interrupted run resumes.
+Every metric's direction is in :data:`DIRECTIONS`; summaries carry them as ``"directions"``.
+Per-image records are appended to a JSONL file as they are made, so an interrupted run resumes
+(under the same conditions only).
 """
 
 from __future__ import annotations
@@ -24,16 +25,40 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 
 from svhn_xai.data.item import HouseNumber
+from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, explain
-from svhn_xai.explain.references import gaussian_blur
-from svhn_xai.localisation import localise
-from svhn_xai.metrics import BASELINES
+from svhn_xai.faithfulness import DIRECTIONS as FAITHFULNESS_DIRECTIONS
+from svhn_xai.faithfulness import faithfulness
+from svhn_xai.heatmap import normalise, reduce_channels, smooth
+from svhn_xai.localisation import baseline_maps, resolve_protocol, score_map
+from svhn_xai.metrics import BASELINES, score
+from svhn_xai.metrics import DIRECTIONS as METRIC_DIRECTIONS
 from svhn_xai.model import DigitResNet18
+from svhn_xai.protocol import THRESHOLD_MODES, Protocol
 
-SCORES = ("iou_1", "iou_2", "pointing_game", "relevance_mass", "auc_iou_1", "auc_iou_2")
+SCORES = (
+    "iou_1",
+    "iou_2",
+    "pointing_game",
+    "pointing_game_tolerant",
+    "relevance_mass",
+    "rank_accuracy",
+    "auc_iou_1",
+    "auc_iou_2",
+    "oracle_iou_1",
+    "oracle_iou_2",
+    "active_fraction",
+)
+FAITHFULNESS_SCORES = tuple(FAITHFULNESS_DIRECTIONS)
+DIRECTIONS: dict[str, str] = {**METRIC_DIRECTIONS, **FAITHFULNESS_DIRECTIONS}
 FLAT_THRESHOLD = 0.5  # mean rank correlation above this after full randomisation: flagged
+
+
+class ResumeMismatch(SvhnXaiError):
+    """The records of an interrupted run were made under other conditions than this run's."""
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, float | int]:
@@ -49,36 +74,28 @@ def _x(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image.copy()).permute(2, 0, 1).float().div(255)[None]
 
 
-def deletion_insertion(
-    model: DigitResNet18, image: np.ndarray, heat: np.ndarray, digit: int, steps: int = 16
+def _row(
+    scores: dict[str, Any],
+    model: DigitResNet18,
+    x: torch.Tensor,
+    relevance: np.ndarray,
+    digit: int,
+    road_too: bool,
+    steps: int,
 ) -> dict[str, Any]:
-    """Probability of ``digit`` as the hottest pixels are deleted (set to black) or inserted
-    (into a blurred copy), in ``steps`` equal slices; one batched pass per curve.
-
-    Returns ``{"fractions", "deletion", "insertion", "auc_deletion", "auc_insertion"}``.
-    """
-    x = _x(image)
-    order = np.argsort(-heat.ravel(), kind="stable")
-    n = heat.size
-    fractions = np.linspace(0, 1, steps + 1)
-    blurred = gaussian_blur(x, x.shape[-1] / 8)
-    deleted, inserted = [], []
-    for f in fractions:
-        keep = torch.ones(n)
-        keep[torch.from_numpy(order[: int(round(f * n))].copy())] = 0
-        keep = keep.view(1, 1, *heat.shape)
-        deleted.append(x * keep)
-        inserted.append(blurred * keep + x * (1 - keep))
-    head = model.head(digit)
-    with torch.no_grad():
-        p_del = torch.sigmoid(model(torch.cat(deleted))[:, head]).numpy()
-        p_ins = torch.sigmoid(model(torch.cat(inserted))[:, head]).numpy()
+    """One method's or baseline's record: scores, IoU curves and faithfulness, the same keys
+    for both (the curves are summarised, not stored per pair, apart from the IoU ones)."""
+    curve = scores["curve"]
+    faith = faithfulness(model, x, relevance, digit, road_too, steps=steps)
     return {
-        "fractions": fractions.tolist(),
-        "deletion": p_del.tolist(),
-        "insertion": p_ins.tolist(),
-        "auc_deletion": float(np.trapezoid(p_del, fractions)),
-        "auc_insertion": float(np.trapezoid(p_ins, fractions)),
+        **{k: scores[k] for k in SCORES if k in scores},
+        **{k: curve[k] for k in ("auc_iou_1", "auc_iou_2", "oracle_iou_1", "oracle_iou_2")},
+        "empty_mask": scores["empty_mask"],
+        "oracle_threshold": curve["oracle_threshold"],
+        "curve_iou_1": curve["iou_1"],
+        "curve_iou_2": curve["iou_2"],
+        **{k: v for k, v in faith.items() if k != "curves"},
+        "faithfulness_curves": faith["curves"],
     }
 
 
@@ -88,34 +105,40 @@ def image_record(
     index: int,
     digit: int,
     methods: Sequence[str],
-    mode: str,
-    value: float,
+    protocol: Protocol,
     params: dict[str, dict[str, Any]] | None = None,
+    road_too: bool = False,
+    calibrated: dict[str, float] | None = None,
+    steps: int = 16,
 ) -> dict[str, Any]:
-    """Everything measured on one (image, digit): per method and per baseline."""
+    """Everything measured on one (image, digit): per method and per baseline, by the same
+    computation. A method whose map is not finite is recorded as ``{"non_finite": true}``.
+    ``calibrated`` maps a method or baseline to its threshold value chosen elsewhere
+    (:func:`calibrate`); the others use ``protocol`` as it is."""
     params = params or {}
+    calibrated = calibrated or {}
+
+    def rule(name: str) -> Protocol:
+        return protocol.replace(value=calibrated[name]) if name in calibrated else protocol
+
     boxes = item.boxes_of(digit)
+    x = _x(item.image)
     record: dict[str, Any] = {"index": index, "digit": digit, "methods": {}, "baselines": {}}
     for key in methods:
         e = explain(model, item.image, digit, key, **params.get(key, {}))
-        r = localise(e, boxes, mode, value, curve=True)
-        heat = e.heatmap()
-        curve = r.pop("curve")
-        best = int(np.argmax(curve["iou_1"]))
         record["probability"] = e.probability
+        if not e.finite:
+            record["methods"][key] = {"non_finite": True, "seconds": e.seconds}
+            continue
+        relevance = reduce_channels(e.attribution, e.reduction)
+        scores = score_map(relevance, boxes, rule(key), curve=True)
         record["methods"][key] = {
-            **{k: r[k] for k in ("iou_1", "iou_2", "pointing_game", "relevance_mass")},
-            "empty_mask": r["empty_mask"],
-            "auc_iou_1": curve["auc_iou_1"],
-            "auc_iou_2": curve["auc_iou_2"],
-            "best_threshold": curve["thresholds"][best],
-            "best_iou_1": curve["iou_1"][best],
-            "curve_iou_1": curve["iou_1"],
-            "curve_iou_2": curve["iou_2"],
+            **_row(scores, model, x, relevance, digit, road_too, steps),
             "seconds": e.seconds,
-            **deletion_insertion(model, item.image, heat, digit),
         }
-        record["baselines"] = r["baselines"]
+    for name, relevance in baseline_maps(boxes, item.image.shape[:2]).items():
+        scores = score_map(relevance, boxes, rule(name), curve=True)
+        record["baselines"][name] = _row(scores, model, x, relevance, digit, road_too, steps)
     return record
 
 
@@ -131,25 +154,39 @@ def _load_partial(path: Path) -> list[dict[str, Any]]:
 
 
 def summarise(records: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
-    """Means with 95 % CIs per method and baseline, also split by correct/incorrect."""
+    """Means with 95 % CIs per method and baseline (the same columns for both), also split by
+    correct/incorrect prediction; non-finite maps are counted, never averaged in."""
 
     def block(rows: list[dict[str, Any]], key: str, source: str) -> dict[str, Any]:
-        picked = [r[source][key] for r in rows if key in r[source]]
+        present = [r[source][key] for r in rows if key in r[source]]
+        picked = [p for p in present if not p.get("non_finite")]
         out: dict[str, Any] = {}
-        for score in (*SCORES, "best_iou_1", "auc_deletion", "auc_insertion", "seconds"):
-            values = [p[score] for p in picked if score in p]
+        for key_ in (*SCORES, *FAITHFULNESS_SCORES, "seconds"):
+            values = [p[key_] for p in picked if key_ in p]
             if values:
                 stats = mean_ci(values)
-                out[score] = stats["mean"]
-                out[f"{score}_ci95"] = stats["ci95"]
-        if picked and "best_threshold" in picked[0]:
-            out["best_threshold"] = float(np.median([p["best_threshold"] for p in picked]))
+                out[key_] = stats["mean"]
+                out[f"{key_}_ci95"] = stats["ci95"]
+        if picked:
+            out["oracle_threshold_median"] = float(
+                np.median([p["oracle_threshold"] for p in picked])
+            )
             out["curve_iou_1"] = np.mean([p["curve_iou_1"] for p in picked], 0).tolist()
             out["curve_iou_2"] = np.mean([p["curve_iou_2"] for p in picked], 0).tolist()
-            out["deletion"] = np.mean([p["deletion"] for p in picked], 0).tolist()
-            out["insertion"] = np.mean([p["insertion"] for p in picked], 0).tolist()
-            out["seconds_per_image"] = out.get("seconds")
+            curves: dict[str, dict[str, list[float]]] = {}
+            for kind, first in picked[0]["faithfulness_curves"].items():
+                curves[kind] = {
+                    k: np.mean([p["faithfulness_curves"][kind][k] for p in picked], 0).tolist()
+                    for k in first
+                }
+            out["faithfulness_curves"] = curves
+            # the figure's two curves: deletion to black, insertion into a blur (Petsiuk's)
+            out["deletion"] = curves["black"]["deletion"]
+            out["insertion"] = curves["blur"]["insertion"]
+            if "seconds" in out:
+                out["seconds_per_image"] = out["seconds"]
         out["n"] = len(picked)
+        out["n_non_finite"] = len(present) - len(picked)
         return out
 
     correct = [r for r in records if r.get("probability", 0) >= 0.5]
@@ -162,7 +199,34 @@ def summarise(records: list[dict[str, Any]], methods: Sequence[str]) -> dict[str
         summary["methods"][key]["incorrect"] = block(wrong, key, "methods")
     for name in BASELINES:
         summary["baselines"][name] = block(records, name, "baselines")
+    present = {k for row in summary["baselines"].values() for k in row}
+    summary["directions"] = {k: v for k, v in DIRECTIONS.items() if k in present}
     return summary
+
+
+def _header(
+    conditions: dict[str, Any], path: Path, resume: bool
+) -> tuple[dict[tuple[int, int], dict[str, Any]], bool]:
+    """Records of an interrupted run at ``path`` that were made under ``conditions``.
+
+    The first line of a partial file states its conditions (checkpoint SHA-256, protocol,
+    parameters …); resuming under others raises :class:`ResumeMismatch` naming what differs.
+    Returns the reusable records and whether the file already has its header.
+    """
+    lines = _load_partial(path) if resume else []
+    if not lines:
+        return {}, False
+    head = lines[0].get("conditions")
+    if head is None:
+        raise ResumeMismatch(
+            f"cannot resume from {path.name}: it records no conditions (made by an older "
+            "version); run without --resume to start afresh"
+        )
+    differs = [k for k in sorted(set(head) | set(conditions)) if head.get(k) != conditions.get(k)]
+    if differs:
+        detail = "; ".join(f"{k}: {head.get(k)!r} then, {conditions.get(k)!r} now" for k in differs)
+        raise ResumeMismatch(f"cannot resume from {path.name}, its records differ in {detail}")
+    return {(r["index"], r["digit"]): r for r in lines[1:]}, True
 
 
 def evaluate_localisation(
@@ -170,37 +234,69 @@ def evaluate_localisation(
     items: Sequence[HouseNumber],
     methods: Sequence[str],
     digits: Sequence[int] | None = None,
-    mode: str = "value",
-    value: float = 0.5,
+    protocol: Protocol | str | None = None,
+    value: float | None = None,
     limit: int | None = None,
     partial: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     params: dict[str, dict[str, Any]] | None = None,
+    *,
+    sigma: float | None = None,
+    road_too: bool = False,
+    checkpoint_sha256: str | None = None,
+    resume: bool = True,
+    calibrated: dict[str, float] | None = None,
+    steps: int = 16,
 ) -> dict[str, Any]:
     """Score ``methods`` on every (image, digit present) pair of ``items``.
 
     Args:
         items: model inputs (boxes in model-input pixels), in a fixed order.
         digits: the target digits to consider (default: all the model has heads for).
+        protocol, value, sigma: the mask rule (default :data:`DEFAULT_PROTOCOL`, see
+            :func:`svhn_xai.localisation.resolve_protocol`).
         limit: use the first ``limit`` images only.
-        partial: JSONL file of per-pair records; records already there are reused (resume).
+        partial: JSONL file of per-pair records, headed by the conditions they were made under
+            (checkpoint SHA-256, protocol, parameters, faithfulness); with ``resume`` the
+            records of an interrupted run are reused when its conditions are these, and
+            :class:`ResumeMismatch` is raised, naming what differs, when they are not.
         progress: called with (pairs done, pairs in all).
+        road_too: also ROAD MoRF/LeRF for every map (a sparse solve per map and fraction).
+        checkpoint_sha256: the model file's digest, recorded and checked on resume.
+        calibrated: per method/baseline threshold values chosen on other images
+            (:func:`calibrate`), applied unchanged.
+        steps: slices of the deletion and insertion curves.
     """
     unknown = [m for m in methods if m not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown methods: {', '.join(unknown)}")
+    rule = resolve_protocol(protocol, value, sigma)
     digits = tuple(digits) if digits is not None else model.digits
     count = min(limit or len(items), len(items))
     pairs = [(i, d) for i in range(count) for d in sorted(set(items[i].labels)) if d in digits]
+    conditions = {
+        "checkpoint_sha256": checkpoint_sha256,
+        "protocol": rule.to_dict(),
+        "params": params or {},
+        "road": road_too,
+        "calibrated": calibrated or {},
+        **({"steps": steps} if steps != 16 else {}),
+    }
     path = Path(partial) if partial is not None else None
-    done = {(r["index"], r["digit"]): r for r in _load_partial(path)} if path else {}
+    done, has_header = _header(conditions, path, resume) if path else ({}, False)
     records = []
-    out = open(path, "a") if path else None  # noqa: SIM115  (closed in finally)
+    out = None
+    if path is not None:
+        if not has_header:
+            path.write_text(json.dumps({"conditions": conditions}) + "\n")
+        out = open(path, "a")  # noqa: SIM115  (closed in finally)
     try:
         for n, (i, d) in enumerate(pairs):
             record = done.get((i, d))
             if record is None or any(m not in record["methods"] for m in methods):
-                record = image_record(model, items[i], i, d, methods, mode, value, params)
+                record = image_record(
+                    model, items[i], i, d, methods, rule, params, road_too, calibrated, steps
+                )
                 if out is not None:
                     out.write(json.dumps(record) + "\n")
                     out.flush()
@@ -211,19 +307,104 @@ def evaluate_localisation(
         if out is not None:
             out.close()
     summary = summarise(records, methods)
-    summary.update({"threshold_mode": mode, "threshold": value, "digits": list(digits)})
+    summary.update(
+        {
+            "protocol": rule.to_dict(),
+            "threshold_mode": rule.mode,
+            "threshold": rule.value,
+            "digits": list(digits),
+            "faithfulness": ["black", "blur", *(["road"] if road_too else [])],
+        }
+    )
+    if calibrated:
+        summary["calibrated"] = calibrated
     return summary
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra = np.argsort(np.argsort(a.ravel())).astype(np.float64)
-    rb = np.argsort(np.argsort(b.ravel())).astype(np.float64)
-    if ra.std() == 0 or rb.std() == 0:
+def calibration_grid(mode: str) -> np.ndarray:
+    """The values :func:`calibrate` tries for a threshold mode with a parameter."""
+    spec = THRESHOLD_MODES[mode]
+    if spec.param is None:
+        raise ValueError(f"threshold mode {mode!r} has no parameter to calibrate")
+    if mode == "topk":
+        return np.array([1.0, 2, 3, 5, 7, 10, 15, 20, 25, 30, 40, 50])
+    return np.round(np.arange(spec.low, spec.high, 0.05), 2)
+
+
+def calibrate(
+    model: DigitResNet18,
+    items: Sequence[HouseNumber],
+    methods: Sequence[str],
+    protocol: Protocol,
+    digits: Sequence[int] | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Choose each method's and each baseline's threshold value for ``protocol``'s mode (and
+    sigma): the grid value (:func:`calibration_grid`) with the highest mean IoU_1 over every
+    (image, digit present) pair of ``items``. The items must be disjoint from those the values
+    are then applied to; nothing here looks at those.
+
+    Returns ``{"values": {name: value}, "grid": [...], "mean_iou_1": {name: [...]}, "n_pairs"}``.
+    """
+    params = params or {}
+    grid = calibration_grid(protocol.mode)
+    digits = tuple(digits) if digits is not None else model.digits
+    pairs = [(i, d) for i in range(len(items)) for d in sorted(set(items[i].labels)) if d in digits]
+    names = [*methods, *BASELINES]
+    totals = {name: np.zeros(len(grid)) for name in names}
+    counts = dict.fromkeys(names, 0)
+    for n, (i, d) in enumerate(pairs):
+        item = items[i]
+        boxes = item.boxes_of(d)
+        maps = dict(baseline_maps(boxes, item.image.shape[:2]))
+        for key in methods:
+            e = explain(model, item.image, d, key, **params.get(key, {}))
+            if e.finite:
+                maps[key] = reduce_channels(e.attribution, e.reduction)
+        for name, relevance in maps.items():
+            heat = normalise(smooth(relevance, protocol.sigma))
+            totals[name] += [
+                score(heat, boxes, protocol.mode, float(v), relevance).iou_1 for v in grid
+            ]
+            counts[name] += 1
+        if progress is not None:
+            progress(n + 1, len(pairs))
+    means = {k: (totals[k] / max(counts[k], 1)).tolist() for k in names}
+    return {
+        "values": {k: float(grid[int(np.argmax(means[k]))]) for k in names if counts[k]},
+        "grid": grid.tolist(),
+        "mean_iou_1": means,
+        "n_pairs": len(pairs),
+        "protocol": protocol.to_dict(),
+    }
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two maps (:func:`scipy.stats.spearmanr`, average ranks
+    for ties); 0 when either map is constant (no ranking to correlate)."""
+    a, b = np.ravel(a), np.ravel(b)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
         return 0.0
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return float(spearmanr(a, b).statistic)
 
 
-RANDOMISATION_ORDER = ("fc", "layer4", "layer3", "layer2", "layer1", "conv1")
+# head first, down to the stem: every module with parameters, the stem's BatchNorm included
+RANDOMISATION_ORDER = ("fc", "layer4", "layer3", "layer2", "layer1", "bn1", "conv1")
+
+
+def randomise(module: torch.nn.Module) -> None:
+    """Re-initialise every parameter of ``module`` (and its children). BatchNorms get random
+    affine parameters and running statistics, since a freshly reset one is the identity."""
+    for child in module.modules():
+        if hasattr(child, "reset_parameters"):
+            child.reset_parameters()
+        if isinstance(child, torch.nn.BatchNorm2d):
+            with torch.no_grad():
+                child.weight.uniform_(0.5, 1.5)
+                child.bias.uniform_(-0.5, 0.5)
+                child.running_mean.uniform_(-0.5, 0.5)
+                child.running_var.uniform_(0.5, 1.5)
 
 
 def randomisation_check(
@@ -233,33 +414,31 @@ def randomisation_check(
     seed: int = 0,
     params: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Cascading randomisation: mean Spearman correlation of each method's map with the
-    trained model's map after re-initialising the layers from the head down.
+    """Cascading randomisation (Adebayo et al. 2018): mean Spearman correlation of each
+    method's map with the trained model's map after re-initialising the layers from the head
+    down to the stem (:data:`RANDOMISATION_ORDER`, every parameterised layer).
 
     ``items`` are (model-input image, digit) pairs. Returns ``{"layers": [...], "methods":
     {key: {"correlation": [...], "flagged": bool}}}``; flagged when the correlation after the
     last layer is still above :data:`FLAT_THRESHOLD`.
     """
     params = params or {}
-    original = {m: [explain(model, im, d, m, **params.get(m, {})).heatmap() for im, d in items]
-                for m in methods}  # fmt: skip
+
+    def relevance(net: DigitResNet18, image: np.ndarray, digit: int, method: str) -> np.ndarray:
+        e = explain(net, image, digit, method, **params.get(method, {}))
+        return np.nan_to_num(reduce_channels(e.attribution, e.reduction))
+
+    original = {m: [relevance(model, im, d, m) for im, d in items] for m in methods}
     scrambled = copy.deepcopy(model)
     torch.manual_seed(seed)
     result: dict[str, Any] = {"layers": list(RANDOMISATION_ORDER), "methods": {}}
     correlations: dict[str, list[float]] = {m: [] for m in methods}
     for name in RANDOMISATION_ORDER:
-        for module in getattr(scrambled, name).modules():
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
-            if isinstance(module, torch.nn.BatchNorm2d):
-                # a freshly reset BatchNorm is the identity; give it random statistics instead
-                with torch.no_grad():
-                    module.weight.uniform_(0.5, 1.5)
-                    module.bias.uniform_(-0.5, 0.5)
+        randomise(getattr(scrambled, name))
         scrambled.eval()
         for m in methods:
-            maps = [explain(scrambled, im, d, m, **params.get(m, {})).heatmap() for im, d in items]
-            rho = [_spearman(a, b) for a, b in zip(original[m], maps)]
+            maps = [relevance(scrambled, im, d, m) for im, d in items]
+            rho = [spearman(a, b) for a, b in zip(original[m], maps)]
             correlations[m].append(float(np.mean(rho)))
     for m in methods:
         result["methods"][m] = {

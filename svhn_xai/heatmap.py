@@ -1,7 +1,8 @@
 """From an attribution to a heatmap, a mask and a box: pure NumPy, no model.
 
 Shapes: attributions are (C, H, W); relevance maps, heatmaps and masks are (H, W). Heatmaps are
-normalised to [0, 1]. Boxes are ``[x0, y0, x1, y1]`` in pixels, half-open (see
+relevance divided by its largest magnitude: in [-1, 1], zero relevance at 0, and every mask
+rule keeps positive evidence only. Boxes are ``[x0, y0, x1, y1]`` in pixels, half-open (see
 :mod:`svhn_xai.data.item`): a mask's box runs from its first active column to one past its last.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 REDUCTIONS = ("sum", "abs", "positive")
-THRESHOLD_MODES = ("value", "topk", "otsu")
+THRESHOLD_MODES = ("value", "topk", "otsu", "truth_area")
 
 
 def reduce_channels(attribution: np.ndarray, mode: str = "positive") -> np.ndarray:
@@ -35,21 +36,47 @@ def reduce_channels(attribution: np.ndarray, mode: str = "positive") -> np.ndarr
 
 
 def normalise(relevance: np.ndarray, clip_percentile: float = 100.0) -> np.ndarray:
-    """Scale a relevance map to [0, 1].
+    """Scale a relevance map by its largest magnitude, keeping zero at zero.
 
-    Non-negative maps are divided by their maximum; signed maps are shifted so that their
-    minimum becomes 0. With ``clip_percentile`` < 100 the top is the given percentile, and
-    larger values (outliers that would squash the rest of the map) saturate at 1. A map with no
-    spread (e.g. all zeros) becomes all zeros, which every threshold turns into an empty mask.
+    The result lies in [-1, 1] (in [0, 1] for a non-negative map): ``relevance / max|R|``, so a
+    pixel with no relevance is 0 whatever the map's sign mix, and thresholds cut the positive
+    evidence only. With ``clip_percentile`` < 100 the scale is that percentile of ``|R|``, and
+    larger magnitudes (outliers that would squash the rest of the map) saturate at +-1. A map
+    with no spread (all zeros) becomes all zeros, which every threshold turns into an empty mask.
+    Non-finite values become 0 here (for display); :func:`svhn_xai.localisation.localise`
+    refuses to score such a map.
     """
     if not 0 < clip_percentile <= 100:
         raise ValueError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
-    m = np.nan_to_num(np.asarray(relevance, dtype=np.float64))
-    lo = min(float(m.min()), 0.0)
-    hi = float(np.percentile(m, clip_percentile)) if clip_percentile < 100 else float(m.max())
-    if hi - lo <= 1e-12 * max(abs(hi), abs(lo), 1e-300) or hi <= lo:
+    m = np.nan_to_num(np.asarray(relevance, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    magnitude = np.abs(m)
+    scale = (
+        float(np.percentile(magnitude, clip_percentile))
+        if clip_percentile < 100
+        else float(magnitude.max(initial=0.0))
+    )
+    if scale <= 0:
+        # a clip percentile that falls on zeros (a sparse map): scale by the largest instead
+        scale = float(magnitude.max(initial=0.0))
+    if scale <= 0:
         return np.zeros_like(m)
-    return np.clip((m - lo) / (hi - lo), 0.0, 1.0)
+    return np.clip(m / scale, -1.0, 1.0)
+
+
+def smooth(relevance: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-smoothed (H, W) map, ``sigma`` in pixels (0: unchanged); borders reflected.
+
+    Pixel-level gradient maps are speckle; smoothing before thresholding turns a cloud of
+    isolated hot pixels into the region they mark (linear, so signs and zero are kept).
+    """
+    if sigma < 0:
+        raise ValueError(f"smoothing sigma must be >= 0 pixels, got {sigma}")
+    m = np.asarray(relevance, dtype=np.float64)
+    if sigma == 0:
+        return m
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(m, sigma, mode="reflect", truncate=3.0)
 
 
 def otsu_threshold(heat: np.ndarray, bins: int = 256) -> float:
@@ -80,14 +107,26 @@ class Mask:
         return not self.mask.any()
 
 
-def threshold(heat: np.ndarray, mode: str = "value", value: float = 0.5) -> Mask:
-    """Active pixels of a [0, 1] heatmap.
+def _top(heat: np.ndarray, count: int) -> Mask:
+    """The ``count`` hottest pixels with positive heat, ties with the last one included."""
+    count = int(min(max(count, 1), heat.size))
+    cut = float(np.partition(heat.ravel(), -count)[-count])
+    return Mask((heat >= cut) & (heat > 0), cut)
+
+
+def threshold(
+    heat: np.ndarray, mode: str = "value", value: float = 0.5, area: int | None = None
+) -> Mask:
+    """Active pixels of a heatmap (normalised by :func:`normalise`); never a non-positive one.
 
     Modes:
         ``value``: pixels with ``heat > value``; ``value`` in [0, 1].
-        ``topk``: the ``value`` per cent of pixels with the highest heat, ``value`` in (0, 100];
-            pixels tied with the last one are included, and pixels with zero heat never are.
+        ``topk``: the ``value`` per cent of pixels with the highest heat, ``value`` in (0, 100].
         ``otsu``: pixels above Otsu's threshold of the positive heat; ``value`` is ignored.
+        ``truth_area``: the ``area`` hottest pixels, ``area`` being the pixel count of the target
+            digit's boxes (as relevance rank accuracy counts them, Arras et al. 2022); ``value``
+            is ignored, and ``area`` is required.
+    In ``topk`` and ``truth_area``, pixels tied with the last one are included.
     The returned :class:`Mask` records the heat value the mask was cut at.
     """
     heat = np.asarray(heat, dtype=np.float64)
@@ -98,12 +137,14 @@ def threshold(heat: np.ndarray, mode: str = "value", value: float = 0.5) -> Mask
     if mode == "topk":
         if not 0 < value <= 100:
             raise ValueError(f"top-k threshold must be a percentage in (0, 100], got {value}")
-        count = max(1, int(round(value / 100 * heat.size)))
-        cut = float(np.partition(heat.ravel(), -count)[-count])
-        return Mask((heat >= cut) & (heat > 0), cut)
+        return _top(heat, int(round(value / 100 * heat.size)))
     if mode == "otsu":
         cut = otsu_threshold(heat)
         return Mask(heat > cut, cut)
+    if mode == "truth_area":
+        if area is None or area < 1:
+            raise ValueError("threshold mode 'truth_area' needs the target's box area in pixels")
+        return _top(heat, area)
     raise ValueError(f"threshold mode must be one of {THRESHOLD_MODES}, got {mode!r}")
 
 

@@ -1,7 +1,9 @@
 """Score an explanation against the target digit's boxes, beside the trivial baselines.
 
 This is the one place where an :class:`~svhn_xai.explain.Explanation` meets the metrics; the
-CLI, the app and the dataset evaluation all report what :func:`localise` returns.
+CLI, the app and the dataset evaluation all report what :func:`localise` returns. A method's map
+and every baseline map go through the same :func:`score_map`: same smoothing, normalisation,
+mask rule and metrics.
 """
 
 from __future__ import annotations
@@ -12,59 +14,116 @@ from typing import Any
 import numpy as np
 
 from svhn_xai.explain import Explanation
-from svhn_xai.metrics import baseline_scores, iou_curve, score
+from svhn_xai.heatmap import normalise, reduce_channels, smooth
+from svhn_xai.metrics import BASELINES, baseline_heatmap, iou_curve, score
+from svhn_xai.protocol import DEFAULT_PROTOCOL, Protocol
+
+
+def resolve_protocol(
+    protocol: Protocol | str | None = None,
+    value: float | None = None,
+    sigma: float | None = None,
+) -> Protocol:
+    """:data:`DEFAULT_PROTOCOL` (or ``protocol``) with explicit overrides, checked.
+
+    ``protocol`` may also be a mode name (``"topk"``), the form older callers pass.
+    """
+    if isinstance(protocol, Protocol):
+        resolved = protocol.replace(value=value, sigma=sigma)
+    else:
+        resolved = DEFAULT_PROTOCOL.replace(mode=protocol, value=value, sigma=sigma)
+    resolved.check()
+    return resolved
+
+
+def score_map(
+    relevance: np.ndarray,
+    boxes: np.ndarray,
+    protocol: Protocol,
+    clip_percentile: float = 100.0,
+    curve: bool = False,
+) -> dict[str, Any]:
+    """Scores of one raw relevance map (H, W) under ``protocol``, as a JSON-able dict.
+
+    The mask is cut from the map smoothed by ``protocol.sigma`` and divided by its largest
+    magnitude (clipped at ``clip_percentile``); pointing game, relevance mass and rank accuracy
+    are computed on ``relevance`` itself. With ``curve``: the IoU-vs-value-threshold curves,
+    their areas and their maxima (the oracle columns), on the same smoothed map.
+    """
+    heat = normalise(smooth(relevance, protocol.sigma), clip_percentile)
+    out: dict[str, Any] = score(heat, boxes, protocol.mode, protocol.value, relevance).to_dict()
+    if curve:
+        out["curve"] = iou_curve(heat, boxes)
+    return out
+
+
+def baseline_maps(boxes: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Every baseline map for an image with these ``boxes``.
+
+    The random map is drawn afresh for every box set: one fixed noise map would put its maximum
+    on the same pixel for every image, a "pointing game" of that pixel, not of chance.
+    """
+    seed = zlib.crc32(np.ascontiguousarray(boxes, dtype=np.float64).tobytes())
+    return {name: baseline_heatmap(name, shape, seed) for name in BASELINES}
 
 
 def localise(
     explanation: Explanation,
     boxes: np.ndarray,
-    mode: str = "value",
-    value: float = 0.5,
+    protocol: Protocol | str | None = None,
+    value: float | None = None,
     reduction: str | None = None,
     clip_percentile: float = 100.0,
     curve: bool = False,
+    *,
+    sigma: float | None = None,
 ) -> dict[str, Any]:
-    """Scores of ``explanation``'s heatmap and of the baselines, as a JSON-able dict.
+    """Scores of ``explanation``'s map and of the baselines, as a JSON-able dict.
 
     Args:
         boxes: (K, 4) boxes of the target digit in model-input pixels; K = 0 means the digit is
             absent, and then only the explanation itself is reported (``scored: false``).
-        mode, value: threshold mode and value (see :func:`svhn_xai.heatmap.threshold`).
-        reduction, clip_percentile: heatmap options (see :meth:`Explanation.heatmap`).
-        curve: also return the IoU-vs-threshold curves.
-    Keys: ``method, digit, probability, logit, iou_1, iou_2, pointing_game, relevance_mass,
-    threshold, threshold_mode, heatmap_box, gt_boxes, empty_mask, seconds, params, baselines``.
+        protocol: the mask rule (default :data:`~svhn_xai.protocol.DEFAULT_PROTOCOL`), or a
+            threshold mode name; ``value`` and ``sigma`` override its parts.
+        reduction, clip_percentile: heatmap options (see :meth:`Explanation.heatmap`);
+            ``clip_percentile`` changes the mask only, never relevance mass.
+        curve: also return the IoU-vs-threshold curves (for the method and each baseline).
+    Keys: ``method, digit, probability, logit, iou_1, iou_2, pointing_game,
+    pointing_game_tolerant, relevance_mass, rank_accuracy, threshold, threshold_mode,
+    protocol, heatmap_box, gt_boxes, empty_mask, active_fraction, seconds, params, notes,
+    scored, finite, baselines`` (and ``curve``). A non-finite map is never scored
+    (``scored: false``, ``finite: false``).
     """
+    rule = resolve_protocol(protocol, value, sigma)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    heat = explanation.heatmap(reduction, clip_percentile)
     out: dict[str, Any] = {
         "method": explanation.method,
         "digit": explanation.digit,
         "probability": explanation.probability,
         "logit": explanation.logit,
-        "threshold_mode": mode,
+        "threshold_mode": rule.mode,
+        "protocol": rule.to_dict(),
         "gt_boxes": boxes.tolist(),
         "seconds": explanation.seconds,
         "model_passes": explanation.model_passes,
         "params": explanation.params,
         "reduction": reduction or explanation.reduction,
         "notes": list(explanation.notes),
-        "scored": len(boxes) > 0,
+        "finite": explanation.finite,
+        "scored": len(boxes) > 0 and explanation.finite,
     }
     if len(boxes) == 0:
         out["notes"].append(f"digit {explanation.digit} has no box in this image: no IoU")
         return out
-    scores = score(heat, boxes, mode, value)
-    out.update(scores.to_dict())
-    if scores.empty_mask:
+    if not explanation.finite:
+        return out  # explain() already noted why; a NaN map is no zero map
+    relevance = reduce_channels(explanation.attribution, out["reduction"])
+    scores = score_map(relevance, boxes, rule, clip_percentile, curve)
+    out.update(scores)
+    if scores["empty_mask"]:
         out["notes"].append("empty mask: no pixel passes the threshold, IoUs are 0")
-    # the random map is drawn afresh for every box set: one fixed noise map would put its
-    # maximum on the same pixel for every image, a "pointing game" of that pixel, not of chance
-    seed = zlib.crc32(np.ascontiguousarray(boxes, dtype=np.float64).tobytes())
     out["baselines"] = {
-        name: s.to_dict()
-        for name, s in baseline_scores(boxes, heat.shape, mode, value, seed).items()
+        name: score_map(m, boxes, rule, 100.0, curve)
+        for name, m in baseline_maps(boxes, relevance.shape).items()
     }
-    if curve:
-        out["curve"] = iou_curve(heat, boxes)
     return out

@@ -9,8 +9,11 @@ Conventions (stated once, used everywhere):
 - **IoU_2** (box level): the box around all active pixels vs a ground-truth box, areas
   ``(x1 - x0) * (y1 - y0)`` (as ``torchvision.ops.box_iou`` computes them); when the digit
   appears more than once, the best-matching box counts;
-- an empty mask scores 0 on both, and the result says ``empty_mask``.
-All scores are higher-is-better and lie in [0, 1].
+- an empty mask scores 0 on both, and the result says ``empty_mask``;
+- pointing game, relevance mass and rank accuracy are computed on the raw relevance map (after
+  channel reduction), so no normalisation, clipping or threshold changes them.
+Every metric declares its direction in :data:`DIRECTIONS` (as Quantus does); localisation scores
+lie in [0, 1].
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 
 from svhn_xai.heatmap import mask_box, threshold
 
@@ -51,22 +55,59 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def pointing_game(heat: np.ndarray, boxes: np.ndarray) -> float:
-    """1 if the heatmap's maximum lies in a target box, else 0.
+TOLERANCE_AT_224 = 15.0  # TorchRay's pointing-game tolerance, in pixels of a 224 px input
+
+
+def tolerance_px(size: int) -> float:
+    """TorchRay's 15 px at 224 px, scaled to a ``size`` px model input (4.3 px at 64)."""
+    return TOLERANCE_AT_224 * size / 224
+
+
+def _peaks(relevance: np.ndarray) -> np.ndarray | None:
+    """(H, W) bool mask of the pixels holding the map's maximum; None when nothing is positive."""
+    relevance = np.asarray(relevance, dtype=np.float64)
+    top = relevance.max()
+    return relevance >= top if top > 0 else None
+
+
+def pointing_game(relevance: np.ndarray, boxes: np.ndarray) -> float:
+    """1 if the map's maximum lies in a target box, else 0 (Zhang et al. 2018).
 
     With ties for the maximum (a flat map), the fraction of maximal pixels inside: the expected
     hit of breaking the tie at random. A map with no positive value scores 0.
     """
-    heat = np.asarray(heat)
-    if heat.max() <= 0:
+    peaks = _peaks(relevance)
+    if peaks is None:
         return 0.0
-    peaks = heat >= heat.max()
-    inside = box_mask(boxes, heat.shape)
+    inside = box_mask(boxes, peaks.shape)
     return float((peaks & inside).sum() / peaks.sum())
 
 
+def pointing_game_tolerant(
+    relevance: np.ndarray, boxes: np.ndarray, tolerance: float | None = None
+) -> float:
+    """Pointing game with TorchRay's tolerance: a hit when some pixel of a target box lies
+    closer than ``tolerance`` pixels to the maximum (centre to centre, strictly, as TorchRay's
+    ``PointingGame.evaluate``). ``tolerance`` defaults to :func:`tolerance_px` of the map's
+    width. Ties for the maximum count as in :func:`pointing_game`.
+    """
+    peaks = _peaks(relevance)
+    if peaks is None:
+        return 0.0
+    tol = tolerance_px(peaks.shape[1]) if tolerance is None else float(tolerance)
+    inside = box_mask(boxes, peaks.shape)
+    if not inside.any():
+        return 0.0
+    # Euclidean distance from every pixel centre to the nearest box pixel's centre
+    distance = distance_transform_edt(~inside)
+    return float((peaks & (distance < tol)).sum() / peaks.sum())
+
+
 def relevance_mass(relevance: np.ndarray, boxes: np.ndarray) -> float:
-    """Share of the positive relevance that falls inside the target boxes (Arras et al. 2022)."""
+    """Share of the positive relevance that falls inside the target boxes (relevance mass
+    accuracy, Arras et al. 2022; Quantus's energy-based pointing game). Computed on the raw
+    relevance: no normalisation or clipping changes it. A map with no positive value scores 0.
+    """
     positive = np.clip(np.asarray(relevance, dtype=np.float64), 0, None)
     total = positive.sum()
     if total <= 0:
@@ -74,14 +115,46 @@ def relevance_mass(relevance: np.ndarray, boxes: np.ndarray) -> float:
     return float(positive[box_mask(boxes, positive.shape)].sum() / total)
 
 
+def _top_share(relevance: np.ndarray, inside: np.ndarray, k: int) -> float:
+    """Expected share of the ``k`` highest-ranked pixels that lie ``inside``, ties for the last
+    places broken at random (so a flat map scores the box's share of the image, not whatever
+    a sort order happens to put first)."""
+    values = np.asarray(relevance, dtype=np.float64).ravel()
+    inside = inside.ravel()
+    k = int(min(max(k, 1), values.size))
+    cut = np.partition(values, -k)[-k]
+    above = values > cut
+    tied = values == cut
+    hits = (above & inside).sum() + (k - above.sum()) * (tied & inside).sum() / tied.sum()
+    return float(hits / k)
+
+
+def rank_accuracy(relevance: np.ndarray, boxes: np.ndarray) -> float:
+    """Relevance rank accuracy (Arras et al. 2022): of the |B| highest-ranked pixels, |B| being
+    the pixel count of the target boxes, the share inside them. Ties at the cut are broken at
+    random in expectation (see :func:`_top_share`)."""
+    relevance = np.asarray(relevance, dtype=np.float64)
+    inside = box_mask(boxes, relevance.shape)
+    return _top_share(relevance, inside, int(inside.sum()))
+
+
+def topk_intersection(relevance: np.ndarray, boxes: np.ndarray, k: int) -> float:
+    """Top-k intersection (Theiner et al. 2021, as in Quantus): of the ``k`` highest-ranked
+    pixels, the share inside the target boxes; ties as in :func:`rank_accuracy`."""
+    relevance = np.asarray(relevance, dtype=np.float64)
+    return _top_share(relevance, box_mask(boxes, relevance.shape), k)
+
+
 @dataclass(frozen=True)
 class Scores:
-    """Localisation scores of one heatmap at one threshold."""
+    """Localisation scores of one map: the mask scores at one rule, and the rule-free ones."""
 
     iou_1: float
     iou_2: float
     pointing_game: float
+    pointing_game_tolerant: float
     relevance_mass: float
+    rank_accuracy: float
     threshold: float  # the heat value the mask was cut at
     heatmap_box: list[float] | None  # [x0, y0, x1, y1] of the active pixels
     empty_mask: bool
@@ -91,20 +164,34 @@ class Scores:
         return asdict(self)
 
 
-def score(heat: np.ndarray, boxes: np.ndarray, mode: str = "value", value: float = 0.5) -> Scores:
-    """All scores of a [0, 1] heatmap (H, W) against the target digit's boxes (K, 4)."""
+def score(
+    heat: np.ndarray,
+    boxes: np.ndarray,
+    mode: str = "value",
+    value: float = 0.5,
+    relevance: np.ndarray | None = None,
+) -> Scores:
+    """All scores of a heatmap (H, W) against the target digit's boxes (K, 4).
+
+    ``heat`` is the map the mask is cut from (normalised, possibly smoothed); ``relevance`` the
+    raw map that pointing game, relevance mass and rank accuracy are computed on (default:
+    ``heat``). ``truth_area`` cuts as many pixels as the boxes cover.
+    """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if len(boxes) == 0:
         raise ValueError("the target digit has no box in this image: nothing to localise")
-    cut = threshold(heat, mode, value)
+    relevance = heat if relevance is None else relevance
     truth = box_mask(boxes, heat.shape)
+    cut = threshold(heat, mode, value, area=int(truth.sum()))
     hbox = mask_box(cut.mask)
     iou_2 = max(box_iou(hbox, b) for b in boxes) if hbox is not None else 0.0
     return Scores(
         iou_1=iou_pixels(cut.mask, truth),
         iou_2=iou_2,
-        pointing_game=pointing_game(heat, boxes),
-        relevance_mass=relevance_mass(heat, boxes),
+        pointing_game=pointing_game(relevance, boxes),
+        pointing_game_tolerant=pointing_game_tolerant(relevance, boxes),
+        relevance_mass=relevance_mass(relevance, boxes),
+        rank_accuracy=rank_accuracy(relevance, boxes),
         threshold=cut.threshold,
         heatmap_box=None if hbox is None else hbox.tolist(),
         empty_mask=cut.empty,
@@ -118,20 +205,46 @@ THRESHOLD_GRID = np.round(np.linspace(0.0, 0.95, 20), 2)
 def iou_curve(
     heat: np.ndarray, boxes: np.ndarray, thresholds: np.ndarray = THRESHOLD_GRID
 ) -> dict[str, list[float] | float]:
-    """IoU_1 and IoU_2 at each value threshold, plus each curve's area (mean over the grid)."""
+    """IoU_1 and IoU_2 at each value threshold of a normalised heatmap, each curve's area (mean
+    over the grid) and its maximum (``oracle_iou_1``/``oracle_iou_2``: the best threshold chosen
+    on the very image it scores, an oracle, reported as such and given to baselines too)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    truth = box_mask(boxes, heat.shape)
     iou_1, iou_2 = [], []
     for t in thresholds:
-        s = score(heat, boxes, "value", float(t))
-        iou_1.append(s.iou_1)
-        iou_2.append(s.iou_2)
+        mask = threshold(heat, "value", float(t)).mask
+        hbox = mask_box(mask)
+        iou_1.append(iou_pixels(mask, truth))
+        iou_2.append(max(box_iou(hbox, b) for b in boxes) if hbox is not None else 0.0)
     return {
         "thresholds": [float(t) for t in thresholds],
         "iou_1": iou_1,
         "iou_2": iou_2,
         "auc_iou_1": float(np.mean(iou_1)),
         "auc_iou_2": float(np.mean(iou_2)),
+        "oracle_iou_1": float(np.max(iou_1)),
+        "oracle_iou_2": float(np.max(iou_2)),
+        "oracle_threshold": float(thresholds[int(np.argmax(iou_1))]),
     }
 
+
+DIRECTIONS: dict[str, str] = {
+    "iou_1": "higher",
+    "iou_2": "higher",
+    "auc_iou_1": "higher",
+    "auc_iou_2": "higher",
+    "oracle_iou_1": "higher",
+    "oracle_iou_2": "higher",
+    "pointing_game": "higher",
+    "pointing_game_tolerant": "higher",
+    "relevance_mass": "higher",
+    "rank_accuracy": "higher",
+    "active_fraction": "neither",
+    "seconds": "lower",
+}
+"""Which way each metric is better: ``higher``, ``lower`` (or ``neither`` for a description
+such as the mask's size). Faithfulness curves add theirs (:data:`svhn_xai.faithfulness.DIRECTIONS`).
+"""
 
 BASELINES = ("whole_image", "centre_gaussian", "uniform_random")
 
@@ -153,16 +266,3 @@ def baseline_heatmap(name: str, shape: tuple[int, int], seed: int = 0) -> np.nda
     if name == "uniform_random":
         return np.random.default_rng(seed).random(shape)
     raise ValueError(f"baseline must be one of {BASELINES}, got {name!r}")
-
-
-def baseline_scores(
-    boxes: np.ndarray,
-    shape: tuple[int, int],
-    mode: str = "value",
-    value: float = 0.5,
-    seed: int = 0,
-) -> dict[str, Scores]:
-    """:func:`score` of every baseline heatmap, thresholded exactly like a method's heatmap."""
-    return {
-        name: score(baseline_heatmap(name, shape, seed), boxes, mode, value) for name in BASELINES
-    }

@@ -173,3 +173,33 @@ def test_image_without_box_and_corrupt_image(random_checkpoint, capsys, tmp_path
         ]
     )
     assert code == 2 and "not an image" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--threshold-mode", "value", "--threshold", "7"], "must be in [0, 1], got 7"),
+        (["--threshold", "700"], "got 700"),  # out of the default mode's range, whichever
+        (["--threshold-mode", "topk", "--threshold", "0"], "must be in [1, 100], got 0"),
+        (["--smooth", "-1"], "sigma must be in"),
+        (["--clip-percentile", "0"], "--clip-percentile must be in"),
+    ],
+)
+def test_out_of_range_mask_rule_is_one_line_exit_2(random_checkpoint, capsys, args, message):
+    code = run(["explain", "--index", "0", "--digit", "3", "--checkpoint",
+                str(random_checkpoint), *args])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_explain_defaults_to_the_protocol_and_marks_directions(random_checkpoint, capsys):
+    from svhn_xai.data.sources import open_source
+    from svhn_xai.protocol import DEFAULT_PROTOCOL
+
+    digit = str(open_source("synthetic", "test")[0].labels[0])  # present: the map is scored
+    code = run(["explain", "--index", "0", "--digit", digit, "--method", "saliency",
+                "--checkpoint", str(random_checkpoint), "--json"])  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["protocol"] == DEFAULT_PROTOCOL.to_dict()
+    assert out["directions"]["iou_1"] == "higher"
+    assert {"rank_accuracy", "pointing_game_tolerant"} <= set(out)

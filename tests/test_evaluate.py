@@ -32,31 +32,34 @@ def test_mean_ci_by_hand():
     assert stats["ci95"] == pytest.approx(1.96 * 1.0 / np.sqrt(3))
 
 
-def test_deletion_and_insertion_end_points(model, items):
+def test_deletion_and_insertion_end_points_for_both_imputations(model, items):
+    from svhn_xai.faithfulness import deletion_insertion
+
     item = items[0]
     x = torch.from_numpy(item.image.copy()).permute(2, 0, 1).float().div(255)[None]
     heat = np.random.default_rng(0).random((64, 64))
-    curves = ev.deletion_insertion(model, item.image, heat, digit=3, steps=4)
     head = model.head(3)
     with torch.no_grad():
         p = lambda t: float(torch.sigmoid(model(t)[0, head]))  # noqa: E731
-        assert curves["deletion"][0] == pytest.approx(p(x), abs=1e-5)
-        assert curves["deletion"][-1] == pytest.approx(p(torch.zeros_like(x)), abs=1e-5)
-        assert curves["insertion"][0] == pytest.approx(p(gaussian_blur(x, 8)), abs=1e-5)
-        assert curves["insertion"][-1] == pytest.approx(p(x), abs=1e-5)
-    assert len(curves["fractions"]) == 5
+        for kind, filler in (("black", torch.zeros_like(x)), ("blur", gaussian_blur(x, 8))):
+            curves = deletion_insertion(model, x, heat, 3, kind, steps=4)
+            assert curves["deletion"][0] == pytest.approx(p(x), abs=1e-5)
+            assert curves["deletion"][-1] == pytest.approx(p(filler), abs=1e-5)
+            assert curves["insertion"][0] == pytest.approx(p(filler), abs=1e-5)
+            assert curves["insertion"][-1] == pytest.approx(p(x), abs=1e-5)
+            assert len(curves["fractions"]) == 5
 
 
 def test_resume_reuses_records_and_survives_a_cut_line(model, items, tmp_path, monkeypatch):
     partial = tmp_path / "run.partial.jsonl"
-    first = ev.evaluate_localisation(model, items, ["saliency"], limit=2, partial=partial)
+    first = ev.evaluate_localisation(model, items, ["saliency"], limit=2, partial=partial, steps=2)
     lines = partial.read_text().splitlines()
-    assert len(lines) == first["n_pairs"]
+    assert len(lines) == first["n_pairs"] + 1  # a header line with the conditions
     partial.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # interrupted mid-write
     calls = []
     real = ev.image_record
     monkeypatch.setattr(ev, "image_record", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
-    again = ev.evaluate_localisation(model, items, ["saliency"], limit=2, partial=partial)
+    again = ev.evaluate_localisation(model, items, ["saliency"], limit=2, partial=partial, steps=2)
     assert len(calls) == 1  # only the pair whose line was cut is computed again
     assert again["methods"]["saliency"]["iou_1"] == pytest.approx(
         first["methods"]["saliency"]["iou_1"]
@@ -64,13 +67,88 @@ def test_resume_reuses_records_and_survives_a_cut_line(model, items, tmp_path, m
 
 
 def test_summary_keys_and_baselines(model, items):
-    s = ev.evaluate_localisation(model, items, ["saliency", "occlusion"], digits=None)
+    s = ev.evaluate_localisation(model, items, ["saliency", "occlusion"], digits=None, steps=2)
     assert s["n_images"] == 3 and s["n_pairs"] == sum(len(set(i.labels)) for i in items)
     for key in ("saliency", "occlusion"):
         row = s["methods"][key]
-        assert {"iou_1", "iou_2", "pointing_game", "seconds_per_image", "auc_deletion"} <= set(row)
+        assert {"iou_1", "iou_2", "pointing_game", "seconds_per_image", "rank_accuracy"} <= set(row)
         assert row["correct"]["n"] + row["incorrect"]["n"] == s["n_pairs"]
     assert set(s["baselines"]) == {"whole_image", "centre_gaussian", "uniform_random"}
+    # every column a method gets, the baselines get (bar the time it took)
+    for baseline in s["baselines"].values():
+        columns = {k for k in s["methods"]["saliency"] if k not in ("correct", "incorrect")}
+        assert columns - {"seconds", "seconds_ci95", "seconds_per_image"} <= set(baseline)
+    assert s["directions"]["auc_deletion_black"] == "lower"
+    assert s["directions"]["auc_insertion_blur"] == "higher"
+    assert s["directions"]["iou_1"] == "higher" and "road_morf" not in s["directions"]
+
+
+def test_resume_refuses_other_conditions_saying_what_differs(model, items, tmp_path):
+    partial = tmp_path / "run.partial.jsonl"
+    ev.evaluate_localisation(
+        model, items, ["saliency"], limit=1, partial=partial, checkpoint_sha256="aa", steps=2
+    )
+    with pytest.raises(ev.ResumeMismatch, match="checkpoint_sha256: 'aa' then, 'bb' now"):
+        ev.evaluate_localisation(
+            model, items, ["saliency"], limit=1, partial=partial, checkpoint_sha256="bb", steps=2
+        )
+    with pytest.raises(ev.ResumeMismatch, match="protocol"):
+        ev.evaluate_localisation(
+            model, items, ["saliency"], protocol="topk", value=5.0, limit=1, partial=partial,
+            checkpoint_sha256="aa", steps=2,
+        )  # fmt: skip
+    with pytest.raises(ev.ResumeMismatch, match="params"):
+        ev.evaluate_localisation(
+            model, items, ["saliency"], limit=1, partial=partial, checkpoint_sha256="aa",
+            params={"saliency": {"abs": False}}, steps=2,
+        )  # fmt: skip
+
+
+def test_non_finite_maps_are_counted_and_left_out(model, items):
+    @register("_nan", "NaN", "gradient", "a map with a NaN in it")
+    def _nan(ctx):
+        out = torch.ones_like(ctx.x)
+        out[..., 0, 0] = float("nan")
+        return out
+
+    try:
+        s = ev.evaluate_localisation(model, items[:1], ["_nan", "saliency"], steps=2)
+    finally:
+        REGISTRY.pop("_nan")
+    row = s["methods"]["_nan"]
+    assert row["n"] == 0 and row["n_non_finite"] == s["n_pairs"] and "iou_1" not in row
+    assert s["methods"]["saliency"]["n_non_finite"] == 0
+
+
+def test_spearman_uses_average_ranks_for_ties():
+    """Two independent maps that are 90 % zeros: ranking ties by position made them look
+    correlated (0.62 with argsort ranks); with average ranks they are not."""
+    rng = np.random.default_rng(0)
+    a, b = np.zeros(4096), np.zeros(4096)
+    a[rng.choice(4096, 410, replace=False)] = rng.random(410)
+    b[rng.choice(4096, 410, replace=False)] = rng.random(410)
+    assert abs(ev.spearman(a, b)) < 0.05
+    assert ev.spearman(a, a) == pytest.approx(1.0)
+    assert ev.spearman(np.ones(10), np.arange(10)) == 0.0
+    ranks = lambda v: np.argsort(np.argsort(v)).astype(float)  # noqa: E731
+    assert np.corrcoef(ranks(a), ranks(b))[0, 1] > 0.5  # what the old code reported
+
+
+def test_randomisation_reaches_every_parameter_the_stem_batchnorm_included(model):
+    import copy
+
+    scrambled = copy.deepcopy(model)
+    torch.manual_seed(0)
+    for name in ev.RANDOMISATION_ORDER:
+        ev.randomise(getattr(scrambled, name))
+    before = dict(model.named_parameters()) | dict(model.named_buffers())
+    after = dict(scrambled.named_parameters()) | dict(scrambled.named_buffers())
+    unchanged = [
+        k for k, v in before.items()
+        if v.dtype.is_floating_point and torch.equal(v, after[k])
+    ]  # fmt: skip
+    assert unchanged == []
+    assert "bn1" in ev.RANDOMISATION_ORDER
 
 
 def test_randomisation_flags_a_model_independent_map(model, items):
@@ -84,8 +162,9 @@ def test_randomisation_flags_a_model_independent_map(model, items):
     finally:
         REGISTRY.pop("_edges")
     assert result["methods"]["_edges"]["flagged"]
-    assert result["methods"]["_edges"]["correlation"] == pytest.approx([1.0] * 6)
-    assert len(result["methods"]["saliency"]["correlation"]) == 6
+    layers = len(ev.RANDOMISATION_ORDER)
+    assert result["methods"]["_edges"]["correlation"] == pytest.approx([1.0] * layers)
+    assert len(result["methods"]["saliency"]["correlation"]) == layers
 
 
 def test_evaluate_command_json(tmp_path, capsys, monkeypatch):
@@ -109,3 +188,42 @@ def test_evaluate_command_json(tmp_path, capsys, monkeypatch):
     assert data["provenance"]["checkpoint"]["sha256"] == file_sha256(ckpt)
     assert data["provenance"]["machine"]["cores"] >= 1
     assert "baseline whole_image" in capsys.readouterr().out
+    from svhn_xai.protocol import DEFAULT_PROTOCOL
+    from svhn_xai.provenance import file_sha256
+
+    assert data["protocol"] == DEFAULT_PROTOCOL.to_dict()  # no flags: the default rule
+    assert data["checkpoint_sha256"] == file_sha256(ckpt)
+    assert data["commit"] and data["command"].startswith("python -m svhn_xai evaluate")
+    assert {"cpu", "cores", "torch"} <= set(data["machine"])
+    assert data["directions"]["iou_1"] == "higher"
+    # the same --json resumed with another checkpoint: refused in one line, exit 2
+    m2 = random_model(3)
+    save_checkpoint(ckpt, {"architecture": m2.architecture(), "model_state": m2.state_dict(),
+                           "epoch": 0, "config": {}, "metrics": {}})  # fmt: skip
+    (tmp_path / "ev.partial.jsonl").write_text(
+        json.dumps({"conditions": {"checkpoint_sha256": "0" * 64}}) + "\n"
+    )
+    code = run(["evaluate", "--limit", "2", "--methods", "saliency", "--sanity", "0",
+                "--checkpoint", str(ckpt), "--json", str(out), "--quiet", "--resume"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "checkpoint_sha256" in err and len(err.strip().splitlines()) == 1
+
+
+def test_calibration_picks_each_maps_best_value_on_its_own_images(model, items):
+    from svhn_xai.protocol import Protocol
+
+    c = ev.calibrate(model, items[:1], ["saliency"], Protocol("topk", 20.0, 1.0))
+    assert set(c["values"]) == {"saliency", "whole_image", "centre_gaussian", "uniform_random"}
+    for name, value in c["values"].items():
+        means = c["mean_iou_1"][name]
+        assert means[c["grid"].index(value)] == max(means)
+    with pytest.raises(ValueError, match="no parameter"):
+        ev.calibration_grid("otsu")
+
+
+def test_calibrating_on_the_evaluated_images_is_refused(random_checkpoint, capsys):
+    code = run(["evaluate", "--checkpoint", str(random_checkpoint), "--indices", "0:10",
+                "--calibrate-on", "synthetic:test", "--calibrate-indices", "5:20",
+                "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "overlap" in err

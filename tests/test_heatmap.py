@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from svhn_xai.heatmap import mask_box, normalise, otsu_threshold, reduce_channels, threshold
+from svhn_xai.heatmap import (
+    mask_box,
+    normalise,
+    otsu_threshold,
+    reduce_channels,
+    smooth,
+    threshold,
+)
 
 
 def test_reductions_by_hand():
@@ -15,11 +22,28 @@ def test_reductions_by_hand():
 
 def test_normalise_nonnegative_signed_clipped_and_constant():
     assert normalise(np.array([[0.0, 2.0, 4.0]])).tolist() == [[0.0, 0.5, 1.0]]
-    assert normalise(np.array([[-2.0, 0.0, 2.0]])).tolist() == [[0.0, 0.5, 1.0]]
+    # signed: divided by max |R|, so zero relevance stays at 0 (a shift put it at 0.5)
+    assert normalise(np.array([[-4.0, 0.0, 2.0]])).tolist() == [[-1.0, 0.0, 0.5]]
     clipped = normalise(np.array([[0.0] * 8 + [1.0, 100.0]]), clip_percentile=80)
     assert clipped.max() == 1.0 and clipped[0, 8] == 1.0  # the outlier no longer squashes 1.0
+    # the clip percentile is one of |R|: a large negative outlier saturates at -1
+    signed = normalise(np.array([[-100.0, 1.0, 1.0, 1.0, 1.0]]), clip_percentile=60)
+    assert signed.tolist() == [[-1.0, 1.0, 1.0, 1.0, 1.0]]
     assert not normalise(np.zeros((4, 4))).any()
     assert normalise(np.full((2, 2), np.nan)).tolist() == [[0.0, 0.0], [0.0, 0.0]]
+
+
+def test_signed_map_marks_only_its_positive_evidence():
+    """An LRP-like signed sum: 4 strong positive pixels, 60 weak negative, the rest zero. The
+    old min-shift put zero at 0.6 (every zero pixel active at 0.5: 96 %); now only the four."""
+    relevance = np.zeros((10, 10))
+    relevance[:6, :] = -1.0
+    relevance[8, 2:6] = 1.5
+    heat = normalise(relevance)
+    assert threshold(heat, "value", 0.5).mask.sum() == 4
+    assert threshold(heat, "value", 0.0).mask.sum() == 4  # negatives never pass
+    assert threshold(heat, "topk", 50).mask.sum() == 4  # nor do they fill a top-k
+    assert threshold(heat, "otsu").mask.sum() == 4
 
 
 def test_value_threshold_is_strictly_above():
@@ -35,6 +59,28 @@ def test_topk_counts_pixels_includes_ties_and_never_zero_heat():
     assert threshold(heat, "topk", 100).mask.sum() == 4  # zero heat is never active
     with pytest.raises(ValueError):
         threshold(heat, "topk", 0)
+
+
+def test_truth_area_takes_as_many_pixels_as_the_box_has():
+    heat = np.arange(10, dtype=float).reshape(1, 10) / 9
+    assert threshold(heat, "truth_area", area=3).mask.tolist() == [[False] * 7 + [True] * 3]
+    assert threshold(np.zeros((2, 5)), "truth_area", area=3).empty  # zero heat never active
+    with pytest.raises(ValueError, match="box area"):
+        threshold(heat, "truth_area")
+
+
+def test_smoothing_by_hand():
+    delta = np.zeros((9, 9))
+    delta[4, 4] = 1.0
+    assert np.array_equal(smooth(delta, 0), delta)
+    out = smooth(delta, 1.0)
+    assert out.sum() == pytest.approx(1.0)  # mass kept away from the border
+    # separable Gaussian: the neighbour's share is exp(-1/2) of the centre's
+    assert out[4, 5] / out[4, 4] == pytest.approx(np.exp(-0.5), rel=1e-6)
+    assert out[3, 5] / out[4, 4] == pytest.approx(np.exp(-1.0), rel=1e-6)
+    assert np.array_equal(smooth(-delta, 1.0), -out)  # linear: signs survive
+    with pytest.raises(ValueError):
+        smooth(delta, -1)
 
 
 def test_otsu_separates_two_clusters():

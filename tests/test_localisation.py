@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from svhn_xai.explain import Explanation
 from svhn_xai.localisation import localise
@@ -35,3 +36,69 @@ def test_the_same_boxes_get_the_same_baselines():
     e = _explanation(np.ones((3, 64, 64)))
     box = np.array([[10.0, 5.0, 30.0, 50.0]])
     assert localise(e, box)["baselines"] == localise(e, box.copy())["baselines"]
+
+
+BOX = np.array([[16.0, 16.0, 48.0, 48.0]])
+
+
+def test_non_finite_map_is_flagged_never_scored_as_zeros():
+    attribution = np.ones((3, 64, 64))
+    attribution[0, 5, 5] = np.nan
+    e = _explanation(attribution)
+    e.finite = False
+    r = localise(e, BOX)
+    assert r["scored"] is False and r["finite"] is False
+    assert "iou_1" not in r and "baselines" not in r
+
+
+def test_relevance_mass_does_not_depend_on_clipping_or_the_rule():
+    rng = np.random.default_rng(3)
+    e = _explanation(rng.normal(size=(3, 64, 64)))
+    masses = {
+        localise(e, BOX, mode, value, reduction="sum", clip_percentile=clip)["relevance_mass"]
+        for mode, value in (("value", 0.5), ("topk", 5.0))
+        for clip in (100.0, 99.0, 80.0)
+    }
+    assert len(masses) == 1
+    relevance = e.attribution.sum(0)
+    positive = np.clip(relevance, 0, None)
+    assert masses.pop() == pytest.approx(positive[16:48, 16:48].sum() / positive.sum())
+
+
+def test_signed_sum_marks_positive_evidence_not_most_of_the_image():
+    """``--reduction sum`` on an LRP-like map: 1 % of the pixels carry strong positive
+    relevance, 40 % weak negative, the rest none. Active fraction at 0.5: the 1 %."""
+    relevance = np.zeros((64, 64))
+    relevance[:26, :] = -0.2
+    relevance[40:44, 20:30] = 1.0
+    e = _explanation(np.stack([relevance / 3] * 3))
+    r = localise(e, BOX, "value", 0.5, reduction="sum", sigma=0.0)
+    assert r["active_fraction"] == pytest.approx(40 / 4096)
+
+
+def test_protocol_object_string_mode_and_overrides_agree():
+    from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES, Protocol
+
+    e = _explanation(np.random.default_rng(4).random((3, 64, 64)))
+    by_object = localise(e, BOX, Protocol("topk", 10.0, 2.0))
+    by_name = localise(e, BOX, "topk", 10.0, sigma=2.0)
+    assert by_object["iou_1"] == by_name["iou_1"] and by_object["protocol"] == {
+        "mode": "topk",
+        "value": 10.0,
+        "sigma": 2.0,
+    }
+    # a mode without a value takes that mode's own default, not another mode's value
+    other = "value" if DEFAULT_PROTOCOL.mode != "value" else "topk"
+    assert localise(e, BOX, other)["protocol"]["value"] == THRESHOLD_MODES[other].default
+    with pytest.raises(ValueError, match="must be in"):
+        localise(e, BOX, "value", 7.0)
+    with pytest.raises(ValueError, match="sigma"):
+        localise(e, BOX, "value", 0.5, sigma=-1.0)
+
+
+def test_baselines_get_every_column_the_method_gets():
+    e = _explanation(np.random.default_rng(5).random((3, 64, 64)))
+    r = localise(e, BOX, curve=True)
+    for b in r["baselines"].values():
+        assert set(b) == {k for k in r if k in b} and "curve" in b
+        assert {"iou_1", "rank_accuracy", "pointing_game_tolerant", "relevance_mass"} <= set(b)

@@ -3,16 +3,23 @@ import pytest
 import torch
 from torchvision.ops import box_iou as tv_box_iou
 
+from svhn_xai.localisation import baseline_maps, score_map
 from svhn_xai.metrics import (
+    DIRECTIONS,
+    Scores,
     baseline_heatmap,
-    baseline_scores,
     box_iou,
     box_mask,
     iou_curve,
     pointing_game,
+    pointing_game_tolerant,
+    rank_accuracy,
     relevance_mass,
     score,
+    tolerance_px,
+    topk_intersection,
 )
+from svhn_xai.protocol import Protocol
 
 BOX = np.array([[2, 2, 6, 6]])  # 16 pixels on a 10 x 10 image
 
@@ -101,11 +108,13 @@ def test_pointing_game_and_mass_by_hand():
 
 
 def test_whole_image_baseline_is_the_box_share():
-    scores = baseline_scores(BOX, (10, 10))
-    assert scores["whole_image"].iou_1 == pytest.approx(16 / 100)
-    assert scores["whole_image"].iou_2 == pytest.approx(16 / 100)
-    assert scores["whole_image"].pointing_game == pytest.approx(16 / 100)
-    assert scores["centre_gaussian"].pointing_game == 1.0  # the centre pixels lie in the box
+    rule = Protocol("value", 0.5)
+    scores = {k: score_map(m, BOX, rule) for k, m in baseline_maps(BOX, (10, 10)).items()}
+    assert scores["whole_image"]["iou_1"] == pytest.approx(16 / 100)
+    assert scores["whole_image"]["iou_2"] == pytest.approx(16 / 100)
+    assert scores["whole_image"]["pointing_game"] == pytest.approx(16 / 100)
+    assert scores["whole_image"]["rank_accuracy"] == pytest.approx(16 / 100)  # all tied: chance
+    assert scores["centre_gaussian"]["pointing_game"] == 1.0  # the centre pixels lie in the box
     random_map = baseline_heatmap("uniform_random", (10, 10), seed=1)
     assert np.array_equal(random_map, baseline_heatmap("uniform_random", (10, 10), seed=1))
 
@@ -116,3 +125,66 @@ def test_iou_curve_and_area():
     curve = iou_curve(heat, BOX, np.array([0.0, 0.25, 0.5, 0.75]))
     assert curve["iou_1"] == [1.0, 1.0, 0.0, 0.0]
     assert curve["auc_iou_1"] == 0.5
+    assert curve["oracle_iou_1"] == 1.0 and curve["oracle_threshold"] == 0.0
+
+
+def test_rank_accuracy_by_hand():
+    # the box has 16 pixels; the 16 highest-ranked: 10 inside (value 3), 6 outside (value 2)
+    relevance = np.zeros((10, 10))
+    relevance[2:6, 2:6] = 1.0
+    relevance.flat[np.flatnonzero(box_mask(BOX, (10, 10)))[:10]] = 3.0
+    relevance[8, :6] = 2.0
+    assert rank_accuracy(relevance, BOX) == pytest.approx(10 / 16)
+    # ties at the cut count in expectation: 4 strong inside, then 12 places shared by the 12
+    # remaining box pixels (value 1) and 12 outside (value 1): half of them expected inside
+    tied = np.zeros((10, 10))
+    tied[2:6, 2:6] = 1.0
+    tied[2, 2:6] = 5.0
+    tied[8, :] = 1.0
+    tied[9, :2] = 1.0
+    assert rank_accuracy(tied, BOX) == pytest.approx((4 + 12 * 12 / 24) / 16)
+    assert rank_accuracy(np.ones((10, 10)), BOX) == pytest.approx(16 / 100)
+
+
+def test_topk_intersection_by_hand():
+    relevance = np.zeros((10, 10))
+    relevance[3, 3], relevance[9, 9], relevance[0, 0] = 3.0, 2.0, 1.0
+    assert topk_intersection(relevance, BOX, 1) == 1.0
+    assert topk_intersection(relevance, BOX, 2) == 0.5
+    assert topk_intersection(relevance, BOX, 3) == pytest.approx(1 / 3)
+
+
+def test_tolerant_pointing_game_by_hand():
+    # the peak sits one column right of the box (box columns 2..5, peak column 6)
+    relevance = np.zeros((10, 10))
+    relevance[3, 6] = 1.0
+    assert pointing_game(relevance, BOX) == 0.0
+    assert pointing_game_tolerant(relevance, BOX, tolerance=1.01) == 1.0
+    assert pointing_game_tolerant(relevance, BOX, tolerance=1.0) == 0.0  # strictly closer
+    relevance[3, 6], relevance[3, 9] = 0.0, 1.0  # four columns away
+    assert pointing_game_tolerant(relevance, BOX, tolerance=4.01) == 1.0
+    assert pointing_game_tolerant(relevance, BOX, tolerance=3.9) == 0.0
+    # TorchRay's 15 px at 224 px, scaled: 4.29 px at 64, 15 at 224
+    assert tolerance_px(64) == pytest.approx(15 * 64 / 224) and tolerance_px(224) == 15
+    wide = np.zeros((64, 64))
+    wide[10, 23] = 1.0  # 4 columns right of a box ending at column 19 (x1 = 20)
+    assert pointing_game_tolerant(wide, np.array([[10, 5, 20, 15]])) == 1.0
+    wide[10, 23], wide[10, 24] = 0.0, 1.0  # 5 columns: beyond 4.29
+    assert pointing_game_tolerant(wide, np.array([[10, 5, 20, 15]])) == 0.0
+
+
+def test_rule_free_scores_use_the_raw_map():
+    """Pointing game, mass and rank accuracy come from ``relevance``, the mask from ``heat``."""
+    relevance = np.zeros((10, 10))
+    relevance[3, 3], relevance[9, 9] = 2.0, 1.0
+    heat = _heat(7, 7, 10, 10)  # the map the mask is cut from says something else
+    s = score(heat, BOX, "value", 0.5, relevance)
+    assert s.pointing_game == 1.0 and s.relevance_mass == pytest.approx(2 / 3)
+    assert s.iou_1 == 0.0
+
+
+def test_every_score_declares_its_direction():
+    numeric = [k for k, t in Scores.__annotations__.items() if t == "float" and k != "threshold"]
+    assert set(numeric) <= set(DIRECTIONS)
+    assert all(DIRECTIONS[k] == "higher" for k in numeric if k != "active_fraction")
+    assert DIRECTIONS["seconds"] == "lower"

@@ -22,7 +22,7 @@ import torch
 
 from svhn_xai.errors import ParameterError
 from svhn_xai.explain.params import Param, validate
-from svhn_xai.heatmap import normalise, reduce_channels
+from svhn_xai.heatmap import normalise, reduce_channels, smooth
 from svhn_xai.model import DigitResNet18
 
 FAMILIES = ("gradient", "cam", "perturbation", "relevance propagation")
@@ -150,6 +150,8 @@ class Explanation:
         params: every parameter as used, defaults included.
         seconds: wall time of the attribution alone.
         model_passes: images pushed through the model (forward passes x batch size).
+        finite: whether every attribution value is finite; a non-finite map is shown with its
+            non-finite values at 0 but never scored (:func:`svhn_xai.localisation.localise`).
     """
 
     method: str
@@ -164,11 +166,16 @@ class Explanation:
     reduction: str
     notes: list[str] = field(default_factory=list)
     contrast: int | None = None  # the digit E of "why D and not E"
+    finite: bool = True  # False when the method produced NaN or inf anywhere
 
-    def heatmap(self, reduction: str | None = None, clip_percentile: float = 100.0) -> np.ndarray:
-        """Normalised [0, 1] heatmap (S, S); ``reduction`` defaults to the method's own."""
+    def heatmap(
+        self, reduction: str | None = None, clip_percentile: float = 100.0, sigma: float = 0.0
+    ) -> np.ndarray:
+        """Heatmap (S, S): the reduced map (``reduction`` defaults to the method's own),
+        smoothed by a Gaussian of ``sigma`` pixels, divided by its largest magnitude: in
+        [-1, 1] with zero relevance at 0 (in [0, 1] for non-negative reductions)."""
         reduced = reduce_channels(self.attribution, reduction or self.reduction)
-        return normalise(reduced, clip_percentile)
+        return normalise(smooth(reduced, sigma), clip_percentile)
 
 
 _LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
@@ -293,10 +300,11 @@ def explain(
         seconds = time.perf_counter() - tic
     attribution = attribution.detach().float().reshape(3, *x.shape[-2:]).cpu().numpy()
     notes = []
-    if not np.isfinite(attribution).all():
-        attribution = np.nan_to_num(attribution, nan=0.0, posinf=0.0, neginf=0.0)
-        notes.append("non-finite attribution values were set to 0")
-    if not np.any(attribution):
+    # kept as computed: a NaN or inf map is flagged and never scored, not passed off as zeros
+    finite = bool(np.isfinite(attribution).all())
+    if not finite:
+        notes.append("non-finite attribution values (NaN or inf): this map is not scored")
+    elif not np.any(attribution):
         notes.append("the attribution is zero everywhere: the heatmap is empty")
     return Explanation(
         method=method,
@@ -311,4 +319,5 @@ def explain(
         reduction=spec.reduction,
         notes=notes,
         contrast=contrast,
+        finite=finite,
     )

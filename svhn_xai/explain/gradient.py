@@ -37,7 +37,7 @@ DISTRIBUTION = Param(
     "choice",
     "blur",
     "Distribution of reference inputs: the image blurred at several strengths, uniform "
-    "noise, held-out synthetic house numbers, or black and white.",
+    "noise, synthetic house numbers of a split nothing is scored on, or black and white.",
     choices=DISTRIBUTIONS,
 )
 N_BASELINES = Param(

@@ -165,7 +165,7 @@ def occlusion(ctx: Context) -> torch.Tensor:
             "int",
             5,
             "Images in the batch whose superpixels are swapped into the explained image: "
-            "the image plus this many minus one held-out synthetic images.",
+            "the image plus this many minus one synthetic images of a split nothing is scored on.",
             low=2,
             high=64,
             cost=True,

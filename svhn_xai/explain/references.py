@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 BASELINES = ("black", "white", "blur", "mean", "noise")
 DISTRIBUTIONS = ("noise", "blur", "dataset", "black_white")
+DONOR_SPLIT = "extra"  # reference and donor images: a synthetic split nothing is scored on
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -69,14 +70,16 @@ def baseline(x: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=4)
 def dataset_images(count: int, size: int) -> torch.Tensor:
-    """``count`` held-out synthetic house numbers at the model's input size (N, 3, S, S).
+    """``count`` synthetic house numbers at the model's input size (N, 3, S, S).
 
-    Taken from the synthetic *test* split, never seen in training; the same images every call.
+    Taken from the synthetic *extra* split: never trained on, and disjoint from the images that
+    are explained and scored (the synthetic test split and real photos), so that no image is
+    ever its own donor or reference. The same images every call.
     """
     from svhn_xai.data.sources import open_source
     from svhn_xai.data.target import to_model_input
 
-    source = open_source("synthetic", "test")
+    source = open_source("synthetic", DONOR_SPLIT)
     images = [to_model_input(source[i], size).item.image for i in range(count)]
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255)
 
@@ -85,7 +88,8 @@ def distribution(x: torch.Tensor, kind: str, count: int, seed: int = 0) -> torch
     """``count`` reference images (count, 3, H, W) for DeepLiftShap / GradientShap / KernelShap.
 
     ``noise``: uniform noise; ``blur``: the image blurred at sigmas from H/16 to H/4;
-    ``dataset``: held-out synthetic house numbers; ``black_white``: black and white alternating.
+    ``dataset``: synthetic house numbers of :data:`DONOR_SPLIT`; ``black_white``: black and
+    white alternating.
     """
     if kind == "noise":
         g = torch.Generator().manual_seed(seed)

@@ -179,3 +179,34 @@ def test_methods_command_lists_registry_as_json(capsys):
     assert list(listed) == KEYS
     assert listed["integrated_gradients"]["params"]["n_steps"]["range"] == [2, 512]
     assert "epsilon_plus" in listed["lrp"]["params"]["rule"]["choices"]
+
+
+def test_reference_images_never_come_from_a_scored_split():
+    """Feature Permutation's donors and the 'dataset' references: the synthetic extra split,
+    disjoint from the synthetic test images that are explained (an image was its own donor)."""
+    from svhn_xai.data.sources import open_source
+    from svhn_xai.data.target import to_model_input
+    from svhn_xai.explain.references import DONOR_SPLIT, dataset_images
+
+    assert DONOR_SPLIT not in ("test", "train")
+    donors = (dataset_images(4, 64) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    test = open_source("synthetic", "test")
+    explained = [to_model_input(test[i], 64).item.image for i in range(4)]
+    assert not any(np.array_equal(d, e) for d in donors for e in explained)
+
+
+def test_a_non_finite_attribution_is_kept_and_flagged_not_zeroed(model, house):
+    @register("_inf", "Inf", "gradient", "an attribution with an infinity in it")
+    def _inf(ctx):
+        out = torch.ones_like(ctx.x)
+        out[..., 1, 1] = float("inf")
+        return out
+
+    image, digit, _ = house
+    try:
+        e = explain(model, image, digit, "_inf")
+    finally:
+        REGISTRY.pop("_inf")
+    assert not e.finite and np.isinf(e.attribution[:, 1, 1]).all()
+    assert "non-finite" in e.notes[0]
+    assert np.isfinite(e.heatmap()).all()  # shown with the infinity at 0, never scored
