@@ -11,6 +11,7 @@ from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import REGISTRY
 from svhn_xai.explain.base import register
 from svhn_xai.explain.references import gaussian_blur
+from svhn_xai.protocol import DEFAULT_PROTOCOL
 from svhn_xai.provenance import file_sha256
 from tests.models import random_model
 
@@ -188,9 +189,6 @@ def test_evaluate_command_json(tmp_path, capsys, monkeypatch):
     assert data["provenance"]["checkpoint"]["sha256"] == file_sha256(ckpt)
     assert data["provenance"]["machine"]["cores"] >= 1
     assert "baseline whole_image" in capsys.readouterr().out
-    from svhn_xai.protocol import DEFAULT_PROTOCOL
-    from svhn_xai.provenance import file_sha256
-
     assert data["protocol"] == DEFAULT_PROTOCOL.to_dict()  # no flags: the default rule
     assert data["checkpoint_sha256"] == file_sha256(ckpt)
     assert data["commit"] and data["command"].startswith("python -m svhn_xai evaluate")
