@@ -56,8 +56,7 @@ def main() -> None:
                 model,
                 items,
                 [method],
-                mode=protocol.mode,
-                value=protocol.value,
+                protocol=protocol,
                 limit=args.limit,
                 params={method: params},
             )

@@ -286,7 +286,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from svhn_xai.checkpoint import load_model
     from svhn_xai.explain import explain
     from svhn_xai.localisation import localise
-    from svhn_xai.metrics import DIRECTIONS, tolerance_px
+    from svhn_xai.metrics import tolerance_px
 
     protocol = _protocol(args)
     if not 0 < args.clip_percentile <= 100:
@@ -311,7 +311,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
         result["contrast"] = args.contrast
     result["image"] = args.image or f"{args.data}/{args.split}/{args.index}"
     result["checkpoint"] = card["path"]
-    result["directions"] = {k: v for k, v in DIRECTIONS.items() if k in result}
     if args.save_attribution:
         np.save(args.save_attribution, explanation.attribution)
     if args.save_overlay:

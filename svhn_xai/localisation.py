@@ -15,7 +15,7 @@ import numpy as np
 
 from svhn_xai.explain import Explanation
 from svhn_xai.heatmap import normalise, reduce_channels, smooth
-from svhn_xai.metrics import BASELINES, baseline_heatmap, iou_curve, score
+from svhn_xai.metrics import BASELINES, DIRECTIONS, baseline_heatmap, iou_curve, score
 from svhn_xai.protocol import DEFAULT_PROTOCOL, Protocol
 
 
@@ -120,6 +120,7 @@ def localise(
     relevance = reduce_channels(explanation.attribution, out["reduction"])
     scores = score_map(relevance, boxes, rule, clip_percentile, curve)
     out.update(scores)
+    out["directions"] = {k: v for k, v in DIRECTIONS.items() if k in scores}
     if scores["empty_mask"]:
         out["notes"].append("empty mask: no pixel passes the threshold, IoUs are 0")
     out["baselines"] = {

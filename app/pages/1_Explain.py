@@ -248,7 +248,14 @@ def downloads_panel(item, e, heat, result, digit, opacity, scale) -> None:
 
 
 def scores_json(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k != "curve"}
+    """What ``explain --json`` prints for this view: the scores without the plotted curves."""
+    out = {k: v for k, v in result.items() if k != "curve"}
+    if "baselines" in out:
+        out["baselines"] = {
+            name: {k: v for k, v in b.items() if k != "curve"}
+            for name, b in out["baselines"].items()
+        }
+    return out
 
 
 def cli_line(picked: Picked, digit, method, params, mode, value, reduction, clip, card) -> str:

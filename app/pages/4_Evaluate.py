@@ -161,7 +161,7 @@ def compute_panel() -> dict[str, Any] | None:
             model,
             items,
             methods,
-            mode=mode,
+            protocol=mode,
             value=value,
             progress=lambda d, t: bar.progress(d / t, text=f"{d} of {t} (image, digit) pairs"),
         )

@@ -26,7 +26,7 @@ def _library(n: int, mode: str, value: float) -> dict:
     model, _ = load_model()
     source = open_source("synthetic", "test")
     items = [to_model_input(source[i], model.input_size).item for i in range(n)]
-    return evaluate_localisation(model, items, ["saliency"], mode=mode, value=value)
+    return evaluate_localisation(model, items, ["saliency"], protocol=mode, value=value)
 
 
 def _shown_text(at: AppTest) -> str:
