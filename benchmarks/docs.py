@@ -75,7 +75,11 @@ def _source_line(paths: Sequence[str], data: Sequence[dict[str, Any]]) -> str:
     """Which file each table comes from, and the commit and machine that measured it."""
     parts = []
     for path, d in zip(paths, data):
-        p = d.get("provenance") or {}
+        # older benchmarks kept commit and machine at the top level, not under "provenance"
+        p = d.get("provenance") or {
+            "commit": d.get("commit") or d.get("git_commit"),
+            "machine": d.get("machine"),
+        }
         where = [f"`{path}`"]
         if p.get("commit"):
             where.append(f"commit `{p['commit'][:7]}`")
@@ -109,6 +113,17 @@ LABELS = {
     "auc_deletion": "deletion",
     "auc_insertion": "insertion",
     "seconds": "s / image",
+    "pointing_game_tolerant": "pointing ±tol.",
+    "rank_accuracy": "rank acc.",
+    "oracle_iou_1": "oracle IoU₁",
+    "oracle_iou_2": "oracle IoU₂",
+    "active_fraction": "mask share",
+    "auc_deletion_black": "deletion black",
+    "auc_deletion_blur": "deletion blur",
+    "auc_insertion_black": "insertion black",
+    "auc_insertion_blur": "insertion blur",
+    "road_morf": "ROAD MoRF",
+    "road_lerf": "ROAD LeRF",
 }
 # which way is better, for results files written before `evaluate` recorded "directions"
 KNOWN_DIRECTIONS = {
@@ -123,7 +138,13 @@ KNOWN_DIRECTIONS = {
     "auc_insertion": "higher",
     "seconds": "lower",
 }
-NOT_METRICS = {"n", "correct", "incorrect", "seconds_per_image"}  # counts; a duplicate
+NOT_METRICS = {
+    "n",
+    "n_non_finite",
+    "correct",
+    "incorrect",
+    "seconds_per_image",
+}  # counts; a duplicate
 
 
 def _arrow(direction: Any) -> str:
@@ -165,26 +186,23 @@ def _caption(s: dict[str, Any]) -> str:
         where = f"{s['data']} {s.get('split', '')}".rstrip()
         parts.append(where + (f" [{s['indices']}]" if s.get("indices") else ""))
     if "n_images" in s:
-        parts.append(f"{s['n_images']} images")
+        parts.append(f"{s['n_images']} image{'s' * (s['n_images'] != 1)}")
     if "n_pairs" in s:
-        parts.append(f"{s['n_pairs']} (image, digit) pairs")
+        parts.append(f"{s['n_pairs']} (image, digit) pair{'s' * (s['n_pairs'] != 1)}")
     protocol = s.get("protocol")
-    if isinstance(protocol, dict):
+    if isinstance(protocol, dict) and "mode" in protocol:
+        parts.append("mask rule " + _rule_label({"value": 0, "sigma": 0, **protocol}))
+    elif isinstance(protocol, dict):
         parts.append("mask rule " + ", ".join(f"{k} {v}" for k, v in protocol.items()))
     elif "threshold_mode" in s:
         parts.append(f"threshold {s['threshold_mode']} {s.get('threshold', '')}".rstrip())
     return ", ".join(parts)
 
 
-@renderer("leaderboard")
-def leaderboard(data: Sequence[dict[str, Any]]) -> str:
-    """Every method and every baseline of an ``evaluate --json`` file, every metric it holds
-    (± the 95 % interval where recorded), with the direction that is better."""
-    (s,) = data
-    methods = _rows(s.get("methods"))
-    baselines = [(f"*baseline: {k}*", r) for k, r in _rows(s.get("baselines"))]
-    columns = _metric_columns([r for _, r in methods + baselines])
-    directions = s.get("directions") or KNOWN_DIRECTIONS
+def _metric_table(named: Sequence[tuple[str, dict[str, Any]]], directions: dict[str, Any]) -> str:
+    """One row per (name, row), one column per metric any row has (± its 95 % interval where
+    one is recorded and finite), the better direction in the header."""
+    columns = _metric_columns([r for _, r in named])
     header = ["method"]
     for key in columns:
         arrow = _arrow(directions.get(key, "")) if key in directions else ""
@@ -194,10 +212,21 @@ def leaderboard(data: Sequence[dict[str, Any]]) -> str:
         if key not in row:
             return "–"
         ci = row.get(f"{key}_ci95")
-        return _num(row[key]) + (f" ± {_num(ci)}" if isinstance(ci, int | float) else "")
+        finite = isinstance(ci, int | float) and math.isfinite(ci)  # one pair has no interval
+        return _num(row[key]) + (f" ± {_num(ci)}" if finite else "")
 
-    rows = [[name, *(cell(r, k) for k in columns)] for name, r in methods + baselines]
-    out = [_caption(s), "", _table(header, rows)]
+    return _table(header, [[name, *(cell(r, k) for k in columns)] for name, r in named])
+
+
+@renderer("leaderboard")
+def leaderboard(data: Sequence[dict[str, Any]]) -> str:
+    """Every method and every baseline of an ``evaluate --json`` file, every metric it holds
+    (± the 95 % interval where recorded), with the direction that is better."""
+    (s,) = data
+    methods = _rows(s.get("methods"))
+    baselines = [(f"*baseline: {k}*", r) for k, r in _rows(s.get("baselines"))]
+    directions = s.get("directions") or KNOWN_DIRECTIONS
+    out = [_caption(s), "", _metric_table(methods + baselines, directions)]
     sanity = s.get("sanity") or {}
     flagged = [k for k, r in _rows(sanity.get("methods")) if r.get("flagged")]
     if flagged:
@@ -280,6 +309,121 @@ def rule_choice(data: Sequence[dict[str, Any]]) -> str:
     return _choice_table(data, "lrp", label)
 
 
+# --- the scoring protocol's study (benchmarks.protocol_choice) and smoothing -----------------
+
+TOP_RULES = 8  # rows of the margins table before the raw-map versions of those rules
+# the mask rule `evaluate` used before the protocol study: shown so its margins can be compared
+OLD_DEFAULT_RULE = {"mode": "value", "value": 0.5, "sigma": 0.0}
+FAMILY_SHORT = {"gradient": "grad.", "perturbation": "pert.", "relevance propagation": "LRP"}
+DATA_SHORT = {"synthetic": "synth."}
+
+
+def _rule_label(rule: dict[str, Any]) -> str:
+    mode, value, sigma = rule["mode"], rule.get("value", 0), rule.get("sigma", 0)
+    name = {
+        "topk": f"top-k {value:g} %",
+        "value": f"value {value:g}",
+        "otsu": "Otsu",
+        "truth_area": "top-k at truth's area",
+    }.get(mode, f"{mode} {value:g}")
+    return f"{name}, σ {sigma:g} px" if sigma else f"{name}, raw"
+
+
+def _same_rule(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    keys = ("mode", "value", "sigma")
+    return all(
+        math.isclose(a.get(k, 0), b.get(k, 0)) if k != "mode" else a[k] == b[k] for k in keys
+    )
+
+
+@renderer("rule_margins")
+def rule_margins(data: Sequence[dict[str, Any]]) -> str:
+    """Mask rules × method families of a ``benchmarks.protocol_choice`` file: each family's
+    margin over the strongest baseline, best worst-margin first; then the raw-map versions of
+    those rules and the old default. The chosen rule is in bold."""
+    (d,) = data
+    ranked = sorted(d["rows"], key=lambda r: -r["worst_margin"])
+    shown = ranked[:TOP_RULES]
+    wanted = [{**r["rule"], "sigma": 0.0} for r in shown] + [OLD_DEFAULT_RULE]
+    for rule in wanted:  # in rank order, each once
+        for r in ranked:
+            if _same_rule(r["rule"], rule) and r not in shown:
+                shown.append(r)
+    keys = list(ranked[0]["margins"])
+    header = ["rule"]
+    for key in keys:
+        where, metric, family = key.split("/")
+        label = LABELS.get(metric, metric)
+        header.append(f"{DATA_SHORT.get(where, where)} {label} {FAMILY_SHORT.get(family, family)}")
+    header.append("worst ↑")
+    rows = []
+    for r in shown:
+        chosen = _same_rule(r["rule"], d["chosen"])
+        old = _same_rule(r["rule"], OLD_DEFAULT_RULE)
+        name = _rule_label(r["rule"]) + (" (the old default)" if old else "")
+        worst = f"{r['worst_margin']:+.3f}"
+        rows.append(
+            [
+                f"**{name}** (chosen)" if chosen else name,
+                *(f"{r['margins'][k]:+.3f}" for k in keys),
+                f"**{worst}**" if chosen else worst,
+            ]
+        )
+    from svhn_xai.explain import REGISTRY  # torch and captum: imported only when needed
+
+    counts = []
+    for where, part in d["data"].items():
+        # as the study does: a family's mean is over the methods scored on every pair
+        scored = [
+            m for m, v in part["scores"].items() if m in REGISTRY and v["n"] == part["n_pairs"]
+        ]
+        fams: dict[str, int] = {}
+        for m in scored:
+            fams[REGISTRY[m].family] = fams.get(REGISTRY[m].family, 0) + 1
+        per = ", ".join(f"{f} {n}" for f, n in fams.items())
+        counts.append(f"{part['n_pairs']} {where} pairs (methods in the means: {per})")
+    caption = (
+        f"Margin = a family's mean score minus the strongest baseline's under the same rule "
+        f"(↑ better), on {' and '.join(counts)}; {len(d['rows'])} rules measured, the best "
+        f"{TOP_RULES} shown, then the raw-map versions of those and the old default."
+    )
+    return caption + "\n\n" + _table(header, rows)
+
+
+def _smooth_name(key: str) -> str:
+    method, _, smooth = key.partition("+")
+    return (
+        method
+        if smooth in ("", "none")
+        else f"{method} + {smooth.replace('smoothgrad', 'SmoothGrad')}"
+    )
+
+
+@renderer("smoothing")
+def smoothing(data: Sequence[dict[str, Any]]) -> str:
+    """Each method with and without smoothing (``benchmarks.smoothing``), every metric with its
+    95 % interval; the caption states the data, pair count and mask rule the file records, and
+    whether that rule is today's default."""
+    from svhn_xai.protocol import DEFAULT_PROTOCOL
+
+    (d,) = data
+    named = [(_smooth_name(k), r) for k, r in d["rows"].items()]
+    pairs = " / ".join(str(n) for n in sorted({r["n"] for _, r in named}))
+    protocol = d.get("protocol")
+    if protocol:
+        rule = f"mask rule {_rule_label({'value': 0, 'sigma': 0, **protocol})}"
+        default = DEFAULT_PROTOCOL.to_dict()
+        if not _same_rule({"value": 0, "sigma": 0, **protocol}, default):
+            rule += f", **not** today's default ({_rule_label(default)})"
+    else:
+        rule = "mask rule not recorded"
+    caption = (
+        f"{d.get('data', '?')}, first {d.get('limit', '?')} photos: {pairs} (photo, digit) "
+        f"pairs; {rule}. " + _load_average(d)
+    )
+    return caption + "\n\n" + _metric_table(named, d.get("directions") or KNOWN_DIRECTIONS)
+
+
 # --- speed and budgets -----------------------------------------------------------------------
 
 
@@ -307,12 +451,43 @@ def budgets(data: Sequence[dict[str, Any]]) -> str:
     return f"{d['n_images']} held-out {d['data']} images\n\n" + _table(header, rows)
 
 
+def _load_average(d: dict[str, Any]) -> str:
+    """The 1-, 5- and 15-minute load averages a results file recorded, as a caveat line."""
+    machine = (d.get("provenance") or d).get("machine") or {}
+    loads = machine.get("load_average_1_5_15_min")
+    cores = machine.get("cores", "?")
+    if not loads:
+        return f"This file records no load average of its {cores}-core machine."
+    shown = " / ".join(f"{x:.1f}" for x in loads)
+    return f"Load average (1 / 5 / 15 min) recorded on the {cores}-core machine: {shown}."
+
+
+def _speed_rows(d: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """The rows of a ``benchmarks.explainers`` file in the current layout, and the name of the
+    plain-library column; files written before the layout settled say ``rows`` and
+    ``plain_library_*`` (pytorch-grad-cam's own classes for the CAMs, Captum for the rest)."""
+    if "methods" in d:
+        return d["methods"], "Captum s"
+    rows = [
+        {
+            **r,
+            "captum_seconds": r.get("plain_library_seconds"),
+            "captum_estimated": r.get("plain_estimated"),
+            "captum_error": r.get("plain_library_note"),
+        }
+        for r in d["rows"]
+    ]
+    return rows, "plain library s"
+
+
 @renderer("explainer_speed")
 def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
-    """Seconds per explanation, model passes, the floor those passes cost, and plain Captum."""
+    """Seconds per explanation, model passes, the floor those passes cost, and the plain
+    library (Captum, or pytorch-grad-cam for the CAMs), with the machine's load average."""
     (d,) = data
+    methods, plain = _speed_rows(d)
     rows = []
-    for r in d["methods"]:
+    for r in methods:
         if r.get("captum_seconds") is not None:
             star = "*" if r.get("captum_estimated") else ""
             captum = f"{r['captum_seconds']:.3g}{star}"
@@ -331,10 +506,12 @@ def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
                 speedup,
             ]
         )
-    header = ["method", "s", "passes", "floor s", "/ floor", "Captum s", "speed-up"]
+    header = ["method", "s", "passes", "floor s", "/ floor", plain, "speed-up"]
+    batched = d.get("batched_forward_ms", d.get("batched_forward_ms_per_image"))
     lines = [
-        f"Median of {d['repeats']} runs; batched forward {d['batched_forward_ms']:.2f} ms/image, "
-        f"a lone forward {d['lone_forward_ms']:.1f} ms. * estimated from the per-image cost.",
+        f"Median of {d['repeats']} runs; batched forward {batched:.2f} ms/image, "
+        f"a lone forward {d['lone_forward_ms']:.1f} ms. * estimated from the per-image cost. "
+        + _load_average(d),
         "",
         _table(header, rows),
     ]

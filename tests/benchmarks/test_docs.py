@@ -55,6 +55,9 @@ def test_the_docs_mark_their_tables():
         "full_scale_train",
         "full_scale_extra",
         "loader_throughput",
+        "rule_margins",
+        "smoothing",
+        "explainer_speed",
     } <= kinds
     assert kinds <= set(docs.RENDERERS)
 
@@ -480,3 +483,110 @@ def test_loader_throughput_one_column_per_run(tmp_path):
         "model) | 151 | 151 |",
         "| full training step on this CPU (ResNet-18), timed part of a full-size epoch | 5.0 | – |",
     ]
+
+
+def _rule_row(mode: str, value: float, sigma: float, margins: tuple[float, float]) -> dict:
+    keys = ("real/iou_1/gradient", "synthetic/iou_2/perturbation")
+    return {
+        "rule": {"mode": mode, "value": value, "sigma": sigma},
+        "margins": dict(zip(keys, margins)),
+        "worst_margin": min(margins),
+    }
+
+
+def test_rule_margins_rank_rules_then_add_their_raw_versions_and_the_old_default(tmp_path):
+    smoothed = [_rule_row("topk", 20.0, 3.0, (0.25, 0.125))]
+    smoothed += [_rule_row("otsu", 0.0, float(s), (0.0625 - s / 64, 0.5)) for s in range(1, 9)]
+    study = {
+        "chosen": {"mode": "topk", "value": 20.0, "sigma": 3.0},
+        "rows": [
+            _rule_row("value", 0.5, 0.0, (-0.5, 0.0)),  # the old default, ranked last
+            _rule_row("topk", 20.0, 0.0, (-0.25, 0.5)),
+            _rule_row("value", 0.2, 0.0, (0.5, -0.375)),  # neither shown nor raw of a shown
+            *smoothed,
+        ],
+        "data": {
+            "real": {"n_pairs": 2, "scores": {"saliency": {"n": 2}, "lime": {"n": 1}}},
+            "synthetic": {"n_pairs": 3, "scores": {"occlusion": {"n": 3}}},
+        },
+    }
+    lines = _render(tmp_path, "rule_margins", study)
+    assert "on 2 real pairs (methods in the means: gradient 1)" in lines[0]
+    assert "3 synthetic pairs (methods in the means: perturbation 1)" in lines[0]
+    assert lines[2] == "| rule | real IoU₁ grad. | synth. IoU₂ pert. | worst ↑ |"
+    names = [ln.split(" | ")[0].lstrip("| ") for ln in lines[4:-2]]
+    assert names == [
+        "**top-k 20 %, σ 3 px** (chosen)",
+        *(f"Otsu, σ {s} px" for s in range(1, 8)),  # the best 8, best first
+        "top-k 20 %, raw",
+        "value 0.5, raw (the old default)",
+    ]
+    assert lines[4] == "| **top-k 20 %, σ 3 px** (chosen) | +0.250 | +0.125 | **+0.125** |"
+    assert "| value 0.5, raw (the old default) | -0.500 | +0.000 | -0.500 |" in lines
+
+
+def test_smoothing_caption_states_pairs_rule_and_load(tmp_path):
+    row = {"n": 17, "iou_1": 0.25, "iou_1_ci95": 0.125, "seconds": 2.0}
+    run = {
+        "data": "svhn-sample/train[192:256]",
+        "limit": 8,
+        "protocol": {"mode": "value", "value": 0.5},
+        "machine": {"cores": 2, "load_average_1_5_15_min": [8.94, 11.4, 13.56]},
+        "rows": {"saliency+none": row, "saliency+smoothgrad": {**row, "iou_1": 0.5}},
+    }
+    lines = _render(tmp_path, "smoothing", run)
+    assert lines[0].startswith(
+        "svhn-sample/train[192:256], first 8 photos: 17 (photo, digit) pairs; mask rule "
+        "value 0.5, raw, **not** today's default ("
+    )
+    assert lines[0].endswith("recorded on the 2-core machine: 8.9 / 11.4 / 13.6.")
+    assert "| saliency | 0.250 ± 0.125 | 2.000 |" in lines
+    assert "| saliency + SmoothGrad | 0.500 ± 0.125 | 2.000 |" in lines
+
+
+def test_explainer_speed_reads_the_older_plain_library_layout(tmp_path):
+    rows = [
+        {
+            "method": "score_cam",
+            "seconds": 2.0,
+            "passes": 257,
+            "floor_seconds": 2.5,
+            "plain_library_seconds": 4.0,
+            "plain_library_note": None,
+            "plain_estimated": False,
+        },
+        {
+            "method": "rise",
+            "seconds": 1.0,
+            "passes": 512,
+            "floor_seconds": 1.0,
+            "plain_library_seconds": None,
+            "plain_library_note": "-",
+            "plain_estimated": False,
+        },
+    ]
+    run = {
+        "repeats": 2,
+        "batched_forward_ms_per_image": 43.0,
+        "lone_forward_ms": 358.0,
+        "machine": {"cores": 2},
+        "rows": rows,
+    }
+    lines = _render(tmp_path, "explainer_speed", run)
+    assert "batched forward 43.00 ms/image" in lines[0]
+    assert lines[0].endswith("This file records no load average of its 2-core machine.")
+    assert "| method | s | passes | floor s | / floor | plain library s | speed-up |" in lines
+    assert "| score_cam | 2.000 | 257 | 2.500 | 0.80 | 4 | 2.0× |" in lines
+    assert "| rise | 1.000 | 512 | 1.000 | 1.00 | - | – |" in lines
+
+
+def test_a_leaderboard_of_one_pair_shows_no_interval(tmp_path):
+    board = {
+        "n_images": 1,
+        "n_pairs": 1,
+        "protocol": {"mode": "topk", "value": 20.0, "sigma": 3.0},
+        "methods": {"lrp": {"iou_1": 0.5, "iou_1_ci95": float("nan"), "n_non_finite": 0}},
+    }
+    lines = _render(tmp_path, "leaderboard", board)
+    assert lines[0] == "1 image, 1 (image, digit) pair, mask rule top-k 20 %, σ 3 px"
+    assert "| lrp | 0.500 |" in lines
