@@ -4,7 +4,7 @@ import time
 from pathlib import Path
 
 import streamlit as st
-from common import CHECKPOINTS, page_setup
+from common import CHECKPOINTS, page_setup, remembered
 
 from svhn_xai import jobs
 from svhn_xai.errors import SvhnXaiError
@@ -82,7 +82,8 @@ def start_run(options: list[str], epochs: int) -> None:
     except SvhnXaiError as exc:
         st.error(str(exc))
         return
-    st.session_state["train_shown"] = name
+    st.session_state["kept:train_shown"] = name
+    st.session_state.pop("train_shown", None)  # the selectbox starts from the new run
     st.session_state["train_started"] = True
     st.rerun()
 
@@ -196,15 +197,18 @@ if "train_error" in st.session_state:
 
 if runs:
     names = [p.name for p in runs]
-    if st.session_state.get("train_shown") not in names:
-        st.session_state["train_shown"] = busy[0] if busy else names[0]
+    # the widget's own state is dropped while another page shows: keep the choice apart
+    shown = remembered("train_shown", None)
+    if shown not in names:
+        shown = busy[0] if busy else names[0]
     if len(names) > 1:
-        st.selectbox(
+        shown = st.selectbox(
             "Show run",
             names,
+            index=names.index(shown),
             format_func=lambda n: f"{n} ({statuses[n].state})",
             key="train_shown",
         )
-    shown = st.session_state["train_shown"]
+    st.session_state["kept:train_shown"] = shown
     every = REFRESH_SECONDS if statuses[shown].running else None
     st.fragment(run_every=every)(run_panel)(RUNS / shown)
