@@ -684,7 +684,7 @@ def cmd_shortcut(args: argparse.Namespace) -> int:
     from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, load_model
     from svhn_xai.errors import CheckpointError, ParameterError
     from svhn_xai.explain import REGISTRY
-    from svhn_xai.provenance import git_commit
+    from svhn_xai.provenance import file_sha256, git_commit, machine
 
     if args.limit < 1 or args.accuracy_images < 2:
         raise ParameterError("--limit must be at least 1 and --accuracy-images at least 2")
@@ -721,12 +721,12 @@ def cmd_shortcut(args: argparse.Namespace) -> int:
     result["provenance"] = {
         "command": "python -m svhn_xai " + shlex.join(args.argv),
         "commit": git_commit(),
-        "checkpoint": {"path": os.path.relpath(path), "sha256": shortcut.sha256(path)},
+        "checkpoint": {"path": os.path.relpath(path), "sha256": file_sha256(path)},
         "reference": {
             "path": os.path.relpath(reference_path),
-            "sha256": shortcut.sha256(reference_path),
+            "sha256": file_sha256(reference_path),
         },
-        "machine": shortcut.machine(),
+        "machine": machine(),
     }
     if args.out:
         with open(args.out, "w") as f:

@@ -19,7 +19,6 @@ A method *catches* the shortcut when its cue share on the shortcut model is at l
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -265,27 +264,6 @@ def summarise(
         )
     out["n"] = len(records)
     return out
-
-
-def sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file (which weights produced a result)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def machine() -> dict[str, Any]:
-    """CPU model, cores and torch version, for a results file."""
-    model = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": model, "cores": os.cpu_count(), "torch": str(torch.__version__)}
 
 
 def run_lab(

@@ -13,12 +13,12 @@ from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY
 from svhn_xai.figures import image_figure
 from svhn_xai.heatmap import reduce_channels
+from svhn_xai.provenance import file_sha256
 from svhn_xai.shortcut import (
     checkpoint_cue,
     cue_scores,
     cued_examples,
     head_probability,
-    sha256,
 )
 
 RESULTS = Path(os.environ.get("SVHN_XAI_RESULTS", REPO_ROOT / "results")) / "shortcut_lab.json"
@@ -196,7 +196,7 @@ if accuracy:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _sha256(path: str, digest: str) -> str:
     """SHA-256 of the checkpoint file (``digest``, the app's quicker hash, keys the cache)."""
-    return sha256(path)
+    return file_sha256(path)
 
 
 result = json.loads(RESULTS.read_text()) if RESULTS.is_file() else None
