@@ -19,6 +19,21 @@ def colourise(heat: np.ndarray, cmap: str = "jet") -> np.ndarray:
     return (colours * 255).round().astype(np.uint8)
 
 
+def _draw_boxes(
+    draw: ImageDraw.ImageDraw,
+    gt_boxes: np.ndarray | None,
+    heat_box: np.ndarray | None,
+    scale: float,
+) -> None:
+    """Outline the truth boxes and the heatmap's box, given in image pixels, at ``scale``."""
+    boxes = [] if gt_boxes is None else np.asarray(gt_boxes).reshape(-1, 4)
+    for box, colour in [*[(b, GT_COLOUR) for b in boxes], (heat_box, HEAT_COLOUR)]:
+        if box is None:
+            continue
+        x0, y0, x1, y1 = (float(v) * scale for v in box)
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=2)
+
+
 def overlay(
     image: np.ndarray,
     heat: np.ndarray,
@@ -36,12 +51,7 @@ def overlay(
     picture = Image.fromarray(blended.round().astype(np.uint8))
     picture = picture.resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
     draw = ImageDraw.Draw(picture)
-    boxes = [] if gt_boxes is None else np.asarray(gt_boxes).reshape(-1, 4)
-    for box, colour in [*[(b, GT_COLOUR) for b in boxes], (heat_box, HEAT_COLOUR)]:
-        if box is None:
-            continue
-        x0, y0, x1, y1 = (float(v) * scale for v in box)
-        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=2)
+    _draw_boxes(draw, gt_boxes, heat_box, scale)
     return np.asarray(picture)
 
 
@@ -97,12 +107,7 @@ def photo_overlay(
     draw = ImageDraw.Draw(out)
     if (x0, y0, x1, y1) != (0, 0, *size):
         draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=WINDOW_COLOUR, width=1)
-    boxes = [] if gt_boxes is None else np.asarray(gt_boxes).reshape(-1, 4)
-    for box, colour in [*[(b, GT_COLOUR) for b in boxes], (heat_box, HEAT_COLOUR)]:
-        if box is None:
-            continue
-        bx0, by0, bx1, by1 = (float(v) * scale for v in box)
-        draw.rectangle([bx0, by0, bx1 - 1, by1 - 1], outline=colour, width=2)
+    _draw_boxes(draw, gt_boxes, heat_box, scale)
     return np.asarray(out)
 
 
