@@ -239,9 +239,15 @@ def _explanations() -> _Explanations:
 
 
 def _key(
-    model_digest: str, image: np.ndarray, digit: int, method: str, params: dict[str, Any]
+    model_digest: str,
+    image: np.ndarray,
+    digit: int,
+    method: str,
+    params: dict[str, Any],
+    contrast: int | None = None,
 ) -> tuple:
-    return (model_digest, image_digest(image), digit, method, json.dumps(params, sort_keys=True))
+    params_text = json.dumps(params, sort_keys=True)
+    return (model_digest, image_digest(image), digit, contrast, method, params_text)
 
 
 def explanation(
@@ -251,11 +257,13 @@ def explanation(
     digit: int,
     method: str,
     params: dict[str, Any],
+    contrast: int | None = None,
 ) -> Explanation:
-    """The attribution for (checkpoint, image, digit, method, params), computed once and then
-    served from the cache, so moving a threshold only re-runs the NumPy scoring. Perturbation
+    """The attribution for (checkpoint, image, digit, contrast, method, params), computed once
+    and then served from the cache, so moving a threshold only re-runs the NumPy scoring.
+    ``contrast`` E explains "digit and not E" (the difference of the two logits). Perturbation
     methods show a progress bar while they compute (never when served from the cache)."""
-    key = _key(model_digest, image, digit, method, params)
+    key = _key(model_digest, image, digit, method, params, contrast)
     found = _explanations().get(key)
     if found is not None:
         return found
@@ -265,7 +273,13 @@ def explanation(
         bar = st.progress(0.0, text=f"{spec.name}: perturbing the image…")
     try:
         result = explain(
-            model, image, digit, method, progress=bar.progress if bar else None, **params
+            model,
+            image,
+            digit,
+            method,
+            progress=bar.progress if bar else None,
+            contrast=contrast,
+            **params,
         )
     finally:
         if bar is not None:
@@ -282,11 +296,12 @@ def slow_run_allowed(
     method: str,
     params: dict[str, Any],
     button_key: str,
+    contrast: int | None = None,
 ) -> bool:
     """False (after a warning and a "Run anyway" button) when these settings are estimated to
     take over :data:`SLOW_SECONDS`; True when they are fast, already computed, or the user has
     asked to run them (remembered for these settings, so later reruns keep the result)."""
-    key = _key(model_digest, image, digit, method, params)
+    key = _key(model_digest, image, digit, method, params, contrast)
     approved = st.session_state.setdefault("slow_runs_approved", set())
     if key in approved or _explanations().get(key) is not None:
         return True

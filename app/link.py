@@ -1,8 +1,8 @@
 """The Explain view in the page's URL (``st.query_params``): a copied link opens the same view.
 
-Query keys: ``source, folder, index, digit, method, p.NAME`` (the method's parameters), ``mode``,
-``t`` (the mode's parameter), ``channels``, ``clip``. A value that does not fit (unknown
-method, out-of-range number) is left out, and the page's default stands.
+Query keys: ``source, folder, index, digit, contrast, method, p.NAME`` (the method's
+parameters), ``mode``, ``t`` (the mode's parameter), ``channels``, ``clip``. A value that does
+not fit (unknown method, out-of-range number) is left out, and the page's default stands.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def _parsed(query: dict[str, str]) -> dict[str, Any]:
         out[_index_key(source)] = int(query["index"])
     if query.get("digit", "").isdigit() and 0 <= int(query["digit"]) <= 9:
         out["digit"] = int(query["digit"])
+    if query.get("contrast", "").isdigit() and 0 <= int(query["contrast"]) <= 9:
+        out["contrast"] = int(query["contrast"])
     method = query.get("method")
     if method in REGISTRY:
         out["method"] = method

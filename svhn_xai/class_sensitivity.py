@@ -11,14 +11,12 @@ counted both ways and the same map can win only one of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from svhn_xai.data.item import HouseNumber
 from svhn_xai.metrics import box_mask
-from svhn_xai.model import DigitResNet18
 
 DIRECTION = "higher is better; 0.5 = chance (the same map whatever the digit), 1 = always its own"
 
@@ -46,10 +44,14 @@ def pair_outcomes(
             if e == d:
                 continue
             own = box_density(heatmaps[d], boxes[d])
-            other = box_density(heatmaps[d], boxes[e])
-            win = 1.0 if own > other else 0.5 if own == other else 0.0
-            out.append({"digit": d, "other": e, "own": own, "other_box": other, "win": win})
+            out.append(outcome(d, e, own, box_density(heatmaps[d], boxes[e])))
     return out
+
+
+def outcome(digit: int, other: int, own: float, other_box: float) -> dict[str, Any]:
+    """One ordered pair's record: the map of ``digit``'s densities on its own and the other box."""
+    win = 1.0 if own > other_box else 0.5 if own == other_box else 0.0
+    return {"digit": digit, "other": other, "own": own, "other_box": other_box, "win": win}
 
 
 def class_sensitivity(outcomes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -62,39 +64,32 @@ def class_sensitivity(outcomes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def evaluate_class_sensitivity(
-    model: DigitResNet18,
-    items: Sequence[HouseNumber],
-    methods: Sequence[str],
-    digits: Sequence[int] | None = None,
-    limit: int | None = None,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Class sensitivity of each method over the photos of ``items`` with >= 2 different digits.
+def from_records(records: Sequence[Mapping[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
+    """Class sensitivity of each method from the per-pair records of an evaluation.
 
-    ``items`` are model inputs (boxes in model-input pixels); ``limit`` keeps the first images
-    only, as ``evaluate_localisation`` does. Returns ``{"photos": n, "direction": ...,
-    "methods": {key: {"score", "pairs"}}}``.
+    Each record is one (photo ``index``, ``digit``) pair whose method entries carry
+    ``box_density``: the mean heat of that digit's map inside the boxes of every digit in the
+    photo (``{"D": density}``, see :func:`svhn_xai.evaluate.image_record`). The photos that count
+    are those with >= 2 different evaluated digits, so the maps made for localisation are reused
+    rather than explained again. Returns ``{"photos": n, "direction": ..., "methods": {key:
+    {"score", "pairs", "direction"}}}``.
     """
-    from svhn_xai.explain import explain
-
-    params = params or {}
-    digits = tuple(digits) if digits is not None else model.digits
-    count = min(limit or len(items), len(items))
-    photos = [i for i in range(count) if len(set(items[i].labels) & set(digits)) >= 2]
+    by_photo: dict[Any, list[Mapping[str, Any]]] = {}
+    for r in records:
+        by_photo.setdefault(r["index"], []).append(r)
+    photos = [rows for rows in by_photo.values() if len({r["digit"] for r in rows}) >= 2]
     outcomes: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    for n, i in enumerate(photos):
-        item = items[i]
-        present = sorted(set(item.labels) & set(digits))
-        boxes = {d: item.boxes_of(d) for d in present}
-        for m in methods:
-            maps = {
-                d: explain(model, item.image, d, m, **params.get(m, {})).heatmap() for d in present
-            }
-            outcomes[m].extend(pair_outcomes(maps, boxes))
-        if progress is not None:
-            progress(n + 1, len(photos))
+    for rows in photos:
+        digits = sorted({r["digit"] for r in rows})
+        for r in rows:
+            d = r["digit"]
+            for m in methods:
+                density = r["methods"].get(m, {}).get("box_density")
+                if density is None:  # a non-finite map: no outcome, as no map
+                    continue
+                outcomes[m].extend(
+                    outcome(d, e, density[str(d)], density[str(e)]) for e in digits if e != d
+                )
     return {
         "photos": len(photos),
         "direction": DIRECTION,

@@ -307,8 +307,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
         reduction=args.reduction,
         clip_percentile=args.clip_percentile,
     )
-    if args.contrast is not None:
-        result["contrast"] = args.contrast
     result["image"] = args.image or f"{args.data}/{args.split}/{args.index}"
     result["checkpoint"] = card["path"]
     if args.save_attribution:
@@ -361,8 +359,6 @@ def _explain_all(args: argparse.Namespace, model, card: dict[str, Any]) -> int:
         raise SvhnXaiError("--contrast explains one digit against another: give --digit D")
     if args.save_overlay or args.save_attribution:
         raise SvhnXaiError("--save-overlay/--save-attribution save one digit: give --digit D")
-    if args.image is not None:
-        raise SvhnXaiError("--digit all needs every digit's boxes: use a dataset image (--index)")
     model_input = _model_input(args, model.input_size, card["config"].get("margin", 0.15))
     item = model_input.item
     params = dict(args.param or [])
@@ -379,7 +375,7 @@ def _explain_all(args: argparse.Namespace, model, card: dict[str, Any]) -> int:
     outcomes = pair_outcomes(heatmaps, boxes)
     payload = {
         "method": args.method,
-        "image": f"{args.data}/{args.split}/{args.index}",
+        "image": args.image or f"{args.data}/{args.split}/{args.index}",
         "checkpoint": card["path"],
         "digits": digits,
         "class_sensitivity": {**class_sensitivity(outcomes), "outcomes": outcomes},
@@ -567,7 +563,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         calibrated=calibration["values"] if calibration else None,
     )
     bar.close()
-    summary["class_sensitivity"] = _class_sensitivity(model, inputs, methods, digits, args)
     if calibration:
         summary["calibration"] = calibration
     if args.sanity:
@@ -594,24 +589,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(_leaderboard_text(summary))
     print(_class_sensitivity_text(summary["class_sensitivity"]))
     return 0
-
-
-def _class_sensitivity(model, inputs, methods, digits, args: argparse.Namespace) -> dict[str, Any]:
-    """Class sensitivity of each method over the photos with >= 2 different digits (issue 11):
-    a pass of its own, since it needs the map of every digit present in a photo."""
-    from tqdm import tqdm
-
-    from svhn_xai.class_sensitivity import evaluate_class_sensitivity
-
-    bar = tqdm(desc="class sensitivity", unit="photo", disable=args.quiet)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
-    result = evaluate_class_sensitivity(model, inputs, methods, digits, args.limit, None, progress)
-    bar.close()
-    return result
 
 
 def _class_sensitivity_text(cs: dict[str, Any]) -> str:

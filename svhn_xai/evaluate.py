@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from svhn_xai.class_sensitivity import box_density
+from svhn_xai.class_sensitivity import from_records as class_sensitivity
 from svhn_xai.data.item import HouseNumber
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, explain
@@ -132,14 +134,23 @@ def image_record(
             continue
         relevance = reduce_channels(e.attribution, e.reduction)
         scores = score_map(relevance, boxes, rule(key), curve=True)
+        heat = e.heatmap()
         record["methods"][key] = {
             **_row(scores, model, x, relevance, digit, road_too, steps),
             "seconds": e.seconds,
+            # for class sensitivity: where this digit's map lies on every digit of the photo
+            "box_density": {str(d): box_density(heat, item.boxes_of(d)) for d in set(item.labels)},
         }
     for name, relevance in baseline_maps(boxes, item.image.shape[:2]).items():
         scores = score_map(relevance, boxes, rule(name), curve=True)
         record["baselines"][name] = _row(scores, model, x, relevance, digit, road_too, steps)
     return record
+
+
+def _stale(entry: dict[str, Any] | None) -> bool:
+    """Whether a resumed method entry must be made again: missing, or from before the records
+    carried the box densities that class sensitivity reads."""
+    return entry is None or not (entry.get("non_finite") or "box_density" in entry)
 
 
 def _load_partial(path: Path) -> list[dict[str, Any]]:
@@ -266,6 +277,9 @@ def evaluate_localisation(
         calibrated: per method/baseline threshold values chosen on other images
             (:func:`calibrate`), applied unchanged.
         steps: slices of the deletion and insertion curves.
+
+    Returns the leaderboard (:func:`summarise`) with ``class_sensitivity`` per method over the
+    photos with >= 2 different evaluated digits, from the same maps (no second pass).
     """
     unknown = [m for m in methods if m not in REGISTRY]
     if unknown:
@@ -293,7 +307,7 @@ def evaluate_localisation(
     try:
         for n, (i, d) in enumerate(pairs):
             record = done.get((i, d))
-            if record is None or any(m not in record["methods"] for m in methods):
+            if record is None or any(_stale(record["methods"].get(m)) for m in methods):
                 record = image_record(
                     model, items[i], i, d, methods, rule, params, road_too, calibrated, steps
                 )
@@ -307,6 +321,7 @@ def evaluate_localisation(
         if out is not None:
             out.close()
     summary = summarise(records, methods)
+    summary["class_sensitivity"] = class_sensitivity(records, methods)
     summary.update(
         {
             "protocol": rule.to_dict(),

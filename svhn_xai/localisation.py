@@ -91,14 +91,15 @@ def localise(
     Keys: ``method, digit, probability, logit, iou_1, iou_2, pointing_game,
     pointing_game_tolerant, relevance_mass, rank_accuracy, threshold, threshold_mode,
     protocol, heatmap_box, gt_boxes, empty_mask, active_fraction, seconds, params, notes,
-    scored, finite, baselines`` (and ``curve``). A non-finite map is never scored
-    (``scored: false``, ``finite: false``).
+    scored, finite, baselines`` (and ``curve``; ``contrast`` for a contrastive map). A
+    non-finite map is never scored (``scored: false``, ``finite: false``).
     """
     rule = resolve_protocol(protocol, value, sigma)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     out: dict[str, Any] = {
         "method": explanation.method,
         "digit": explanation.digit,
+        **({} if explanation.contrast is None else {"contrast": explanation.contrast}),
         "probability": explanation.probability,
         "logit": explanation.logit,
         "threshold_mode": rule.mode,

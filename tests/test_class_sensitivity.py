@@ -5,12 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from svhn_xai.class_sensitivity import (
-    box_density,
-    class_sensitivity,
-    evaluate_class_sensitivity,
-    pair_outcomes,
-)
+from svhn_xai.class_sensitivity import box_density, class_sensitivity, pair_outcomes
 from svhn_xai.data.item import HouseNumber
 from tests.models import random_model
 
@@ -66,14 +61,22 @@ def test_absent_digits_and_digits_without_maps_make_no_pairs():
     assert class_sensitivity([])["score"] is None
 
 
-def test_evaluate_counts_only_photos_with_two_different_digits():
+def test_evaluation_counts_photos_with_two_different_digits_from_its_own_maps():
+    from svhn_xai.evaluate import evaluate_localisation
+    from svhn_xai.explain import explain
+
     image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     two = HouseNumber(image, (2, 3), np.concatenate([BOXES[2], BOXES[3]]), "23")
     repeated = HouseNumber(image, (1, 1), np.concatenate([BOXES[2], BOXES[3]]), "11")
-    result = evaluate_class_sensitivity(random_model(0), [two, repeated, two], ["saliency"])
+    model = random_model(0)
+    summary = evaluate_localisation(model, [two, repeated, two], ["saliency"], steps=4)
+    result = summary["class_sensitivity"]
     assert result["photos"] == 2
     assert result["methods"]["saliency"]["pairs"] == 4
-    assert 0 <= result["methods"]["saliency"]["score"] <= 1
+    # the same answer as scoring the photo's two maps directly, counted twice
+    maps = {d: explain(model, image, d, "saliency").heatmap() for d in (2, 3)}
+    direct = class_sensitivity(pair_outcomes(maps, BOXES))["score"]
+    assert result["methods"]["saliency"]["score"] == pytest.approx(direct)
 
 
 @pytest.mark.slow

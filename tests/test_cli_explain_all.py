@@ -27,6 +27,25 @@ def test_explain_all_digits_json(random_checkpoint, capsys):
     assert "higher is better" in cs["direction"]
 
 
+def test_explain_all_digits_on_a_photo_with_labelled_boxes(random_checkpoint, capsys):
+    # 2.png holds "23": the 2 at x 77-100, the 3 at x 98-124 (photo pixels)
+    photo = str(FIXTURES / "train" / "2.png")
+    boxes = ["--box", "77,29,100,61:2", "--box", "98,25,124,57:3"]
+    argv = ["explain", "--image", photo, *boxes, "--digit", "all", "--method", "saliency"]
+    assert run([*argv, "--checkpoint", str(random_checkpoint), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [d for d, r in out["digits"].items() if r["scored"]] == ["2", "3"]
+    assert out["class_sensitivity"]["pairs"] == 2
+    # the same photo from the dataset (its annotation boxes are these) gives the same scores
+    assert run(["explain", *SOURCE, "--digit", "all", "--method", "saliency", "--json",
+                "--checkpoint", str(random_checkpoint)]) == 0  # fmt: skip
+    dataset = json.loads(capsys.readouterr().out)
+    assert out["class_sensitivity"]["score"] == dataset["class_sensitivity"]["score"]
+    assert run([*argv[:-2], "--box", "77,29,100,61", "--method", "saliency",
+                "--checkpoint", str(random_checkpoint)]) == 2  # fmt: skip
+    assert "needs its label" in capsys.readouterr().err
+
+
 def test_explain_all_digits_text(random_checkpoint, capsys):
     argv = ["explain", *SOURCE, "--digit", "all", "--method", "saliency"]
     assert run([*argv, "--checkpoint", str(random_checkpoint)]) == 0

@@ -64,6 +64,24 @@ def method_panel() -> tuple[str, dict]:
     return method, params
 
 
+def contrast_panel(digit: int) -> int | None:
+    """The digit E of "why the target digit and not E", or None for the target alone."""
+    options = [None, *(d for d in range(10) if d != digit)]
+    kept = remembered("contrast", None)
+    contrast = st.selectbox(
+        "…and not digit",
+        options,
+        index=options.index(kept) if kept in options else 0,
+        format_func=lambda d: "— (explain the digit alone)" if d is None else str(d),
+        key="contrast",
+        help=f"Contrastive: explain the logit of {digit} minus the logit of the digit chosen "
+        f"here, so the map shows what separates a {digit} from it. Scored against the "
+        f"{digit}'s boxes, like the plain map.",
+    )
+    remember("contrast")
+    return contrast
+
+
 def digits_panel(picked: Picked, digit: int) -> None:
     """Which digits the image holds; offers to switch when the target is not among them."""
     if not picked.marked:
@@ -258,9 +276,13 @@ def scores_json(result: dict) -> dict:
     return out
 
 
-def cli_line(picked: Picked, digit, method, params, mode, value, reduction, clip, card) -> str:
+def cli_line(
+    picked: Picked, digit, contrast, method, params, mode, value, reduction, clip, card
+) -> str:
     """The ``python -m svhn_xai explain`` line whose --json equals this view's scores."""
     args = ["python", "-m", "svhn_xai", "explain", *picked.cli, "--digit", str(digit)]
+    if contrast is not None:
+        args += ["--contrast", str(contrast)]
     args += ["--method", method]
     for name, v in params.items():
         args += ["--param", f"{name}={link.text(v)}"]
@@ -282,12 +304,13 @@ left, right = st.columns([1, 2], gap="large")
 with left:
     picked = choose_input(model.input_size, margin, digit)
     method, params = method_panel()
+    contrast = contrast_panel(digit)
 if picked is None:
     st.stop()
 item = picked.model_input.item
 with left:
     digits_panel(picked, digit)
-    go = slow_run_allowed(model, digest, item.image, digit, method, params, "run_slow")
+    go = slow_run_allowed(model, digest, item.image, digit, method, params, "run_slow", contrast)
 with right:
     mode, value, reduction, clip = view_controls(method)
 source = st.session_state["source"]
@@ -297,6 +320,7 @@ link.save(
         "folder": st.session_state.get("svhn_folder") if source == "svhn" else None,
         "index": picked.cli[-1] if "--index" in picked.cli else None,
         "digit": digit,
+        "contrast": contrast,
         "method": method,
         **{f"p.{k}": v for k, v in params.items()},
         "mode": mode,
@@ -308,7 +332,7 @@ link.save(
 if not go:
     st.stop()
 try:
-    e = explanation(model, digest, item.image, digit, method, params)
+    e = explanation(model, digest, item.image, digit, method, params, contrast)
 except SvhnXaiError as exc:
     st.error(str(exc))
     st.stop()
@@ -325,5 +349,6 @@ if result["scored"]:
 downloads_panel(item, e, heat, result, digit, opacity, scale)
 with st.expander("Reproduce: CLI command and scores"):
     st.caption("This command prints the scores below (`--json`); only the seconds differ.")
-    st.code(cli_line(picked, digit, method, params, mode, value, reduction, clip, card), "bash")
+    line = cli_line(picked, digit, contrast, method, params, mode, value, reduction, clip, card)
+    st.code(line, "bash")
     st.json(scores_json(result), expanded=False)

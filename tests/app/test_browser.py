@@ -171,3 +171,38 @@ def test_upload_mark_box_change_method_and_threshold(photo):
         page.screenshot(path=str(ARTEFACTS / "explain_threshold.png"), full_page=True)
         browser.close()
     assert before != after, "moving the threshold did not change IoU₁"
+
+
+def test_contrast_and_all_digits_views_survive_reruns():
+    from playwright.sync_api import sync_playwright
+
+    with streamlit_server() as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(url + "/Explain", timeout=120_000)
+        page.get_by_text("Explain", exact=True).first.wait_for(timeout=120_000)
+        wait_idle(page)
+        run_if_asked(page)
+        plain = metric_value(page, "Mass in box")
+        pick(page, "…and not digit", "8")
+        run_if_asked(page)
+        assert_healthy(page)
+        assert "contrast=8" in page.url
+        contrastive = metric_value(page, "Mass in box")
+        move_threshold(page)
+        assert_healthy(page)
+        assert metric_value(page, "IoU₁")
+
+        page.goto(url + "/All_digits", timeout=120_000)
+        page.get_by_text("All digits", exact=True).first.wait_for(timeout=120_000)
+        run_if_asked(page, '[data-testid="stMetric"]', "Class sensitivity")
+        assert page.locator('[data-testid="stPlotlyChart"]').count() >= 10
+        move_threshold(page)
+        assert_healthy(page)
+        page.get_by_role("button", name="Open 2 on Explain").click()
+        page.get_by_text("Compute time").first.wait_for(timeout=300_000)
+        wait_idle(page)
+        assert_healthy(page)
+        assert "digit=2" in page.url
+        browser.close()
+    assert plain != contrastive, "the contrastive map scored like the plain one"

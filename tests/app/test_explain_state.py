@@ -74,6 +74,33 @@ def test_the_cli_line_reproduces_the_page_json(monkeypatch, capsys):
     }
 
 
+@pytest.mark.slow
+def test_contrast_is_explained_kept_in_the_link_and_reproduced_by_the_cli(monkeypatch, capsys):
+    at = _explain()  # the default real photo
+    at.selectbox(key="method").set_value("saliency").run()
+    plain = json.loads(at.json[0].value)
+    digit = plain["digit"]
+    other = next(d for d in range(10) if d != digit)
+    at.selectbox(key="contrast").set_value(other).run()
+    move_threshold(at, "threshold")
+    assert not at.exception
+    page = json.loads(at.json[0].value)
+    assert page["contrast"] == other and page["digit"] == digit
+    assert page["relevance_mass"] != plain["relevance_mass"], "the map did not change"
+    link = dict(at.query_params)
+    assert link["contrast"] == str(other)
+    assert _explain(link).selectbox(key="contrast").value == other
+    args = shlex.split(at.code[0].value)
+    assert args[args.index("--contrast") + 1] == str(other)
+    monkeypatch.chdir(REPO_ROOT)
+    assert run(args[3:]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    skip = {"seconds", "checkpoint", "image"}
+    assert {k: v for k, v in cli.items() if k not in skip} == {
+        k: v for k, v in page.items() if k not in skip
+    }
+
+
 def test_run_anyway_keeps_its_result_across_reruns(monkeypatch):
     import common
 
