@@ -124,6 +124,7 @@ LABELS = {
     "auc_insertion_blur": "insertion blur",
     "road_morf": "ROAD MoRF",
     "road_lerf": "ROAD LeRF",
+    "class_sensitivity": "class sens.",
 }
 # which way is better, for results files written before `evaluate` recorded "directions"
 KNOWN_DIRECTIONS = {
@@ -236,6 +237,117 @@ def leaderboard(data: Sequence[dict[str, Any]]) -> str:
             f"{'' if len(flagged) > 1 else 's'} when the model's weights are randomised.",
         ]
     return "\n".join(out).lstrip("\n")
+
+
+LOCALISATION = (
+    "iou_1",
+    "iou_2",
+    "pointing_game",
+    "pointing_game_tolerant",
+    "relevance_mass",
+    "rank_accuracy",
+    "oracle_iou_1",
+    "class_sensitivity",
+    "seconds",
+)
+FAITHFULNESS = (
+    "auc_deletion_black",
+    "auc_deletion_blur",
+    "auc_insertion_black",
+    "auc_insertion_blur",
+    "road_morf",
+    "road_lerf",
+)
+
+
+def _with_class_sensitivity(s: dict[str, Any], section: str) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of ``section`` with each one's class sensitivity (where the file has it)."""
+    cs = (s.get("class_sensitivity") or {}).get(section) or {}
+    rows = []
+    for key, row in _rows(s.get(section)):
+        score = (cs.get(key) or {}).get("score")
+        rows.append((key, {**row, **({} if score is None else {"class_sensitivity": score})}))
+    return rows
+
+
+def _picked(rows: Sequence[tuple[str, dict[str, Any]]], keys: Sequence[str]) -> list:
+    """Each row cut to the metrics ``keys`` (and their intervals)."""
+    return [
+        (name, {k: v for k, v in r.items() if k.removesuffix("_ci95") in keys}) for name, r in rows
+    ]
+
+
+def _beats(s: dict[str, Any]) -> str:
+    """The sentence a reader checks first: how many methods beat the whole-image map on IoU₁,
+    and by how much the best method beats the centre-Gaussian map on IoU₁ and IoU₂."""
+    methods = [(k, r) for k, r in _rows(s.get("methods")) if r.get("n")]
+    base = dict(_rows(s.get("baselines")))
+    whole, centre = base.get("whole_image", {}), base.get("centre_gaussian", {})
+    if not methods or "iou_1" not in whole or "iou_1" not in centre:
+        return ""
+    losers = [k for k, r in methods if not r["iou_1"] > whole["iou_1"]]
+    parts = [
+        f"{len(methods) - len(losers)} of {len(methods)} methods beat the whole-image map on "
+        f"IoU₁ ({_num(whole['iou_1'])})" + (f"; not: {', '.join(losers)}" if losers else "") + "."
+    ]
+    for metric in ("iou_1", "iou_2"):
+        best, row = max(methods, key=lambda kr: kr[1][metric])
+        parts.append(
+            f"Best on {LABELS[metric]}: {best} {_num(row[metric])}, "
+            f"{row[metric] - centre[metric]:+.3f} over the centre-Gaussian map."
+        )
+    return " ".join(parts)
+
+
+@renderer("localisation")
+def localisation(data: Sequence[dict[str, Any]]) -> str:
+    """Where the maps point, from an ``evaluate --json`` file: the localisation scores and class
+    sensitivity of every method and baseline (± 95 % intervals), with the better direction, and
+    a generated sentence on which methods beat the baselines."""
+    (s,) = data
+    cs = s.get("class_sensitivity") or {}
+    directions = {
+        **(s.get("directions") or KNOWN_DIRECTIONS),
+        "class_sensitivity": "higher",
+        "seconds": "lower",
+    }
+    methods = _picked(_with_class_sensitivity(s, "methods"), LOCALISATION)
+    baselines = [
+        (f"*baseline: {k}*", r)
+        for k, r in _picked(_with_class_sensitivity(s, "baselines"), LOCALISATION)
+    ]
+    caption = _caption(s)
+    if cs.get("photos"):
+        caption += f"; class sensitivity over the {cs['photos']} photos with two or more digits"
+    out = [caption, "", _metric_table(methods + baselines, directions)]
+    sentence = _beats(s)
+    if sentence:
+        out += ["", sentence]
+    return "\n".join(out)
+
+
+@renderer("faithfulness")
+def faithfulness_table(data: Sequence[dict[str, Any]]) -> str:
+    """Deletion and insertion under two imputations, and ROAD where the file has it, for every
+    method and baseline of an ``evaluate --json`` file; and the winner of each column."""
+    (s,) = data
+    directions = s.get("directions") or KNOWN_DIRECTIONS
+    methods = _picked(_rows(s.get("methods")), FAITHFULNESS)
+    baselines = [
+        (f"*baseline: {k}*", r) for k, r in _picked(_rows(s.get("baselines")), FAITHFULNESS)
+    ]
+    out = [_caption(s), "", _metric_table(methods + baselines, directions)]
+    winners = []
+    for key in FAITHFULNESS:
+        scored = [(k, r[key]) for k, r in methods if key in r]
+        if not scored:
+            continue
+        lower = _arrow(directions.get(key, "")) == "↓"
+        best = (min if lower else max)(scored, key=lambda kv: kv[1])
+        winners.append(f"{LABELS[key]}: {best[0]}")
+    if winners:
+        out += ["", "Best method per column: " + "; ".join(winners) + "."]
+    return "\n".join(out)
 
 
 # --- choices made with benchmarks.layer_and_rule_choice --------------------------------------

@@ -64,34 +64,42 @@ def class_sensitivity(outcomes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def from_records(records: Sequence[Mapping[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
-    """Class sensitivity of each method from the per-pair records of an evaluation.
+def from_records(
+    records: Sequence[Mapping[str, Any]],
+    methods: Sequence[str],
+    baselines: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Class sensitivity of each method (and baseline) from the per-pair records of an evaluation.
 
     Each record is one (photo ``index``, ``digit``) pair whose method entries carry
     ``box_density``: the mean heat of that digit's map inside the boxes of every digit in the
     photo (``{"D": density}``, see :func:`svhn_xai.evaluate.image_record`). The photos that count
     are those with >= 2 different evaluated digits, so the maps made for localisation are reused
-    rather than explained again. Returns ``{"photos": n, "direction": ..., "methods": {key:
-    {"score", "pairs", "direction"}}}``.
+    rather than explained again. The baselines' maps do not depend on the digit, so they score
+    0.5 by construction; they are computed the same way all the same. Returns ``{"photos": n,
+    "direction": ..., "methods": {key: {"score", "pairs", "direction"}}, "baselines": {…}}``.
     """
     by_photo: dict[Any, list[Mapping[str, Any]]] = {}
     for r in records:
         by_photo.setdefault(r["index"], []).append(r)
     photos = [rows for rows in by_photo.values() if len({r["digit"] for r in rows}) >= 2]
-    outcomes: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    outcomes = {
+        (section, key): []
+        for section, keys in (("methods", methods), ("baselines", baselines))
+        for key in keys
+    }
     for rows in photos:
         digits = sorted({r["digit"] for r in rows})
         for r in rows:
             d = r["digit"]
-            for m in methods:
-                density = r["methods"].get(m, {}).get("box_density")
+            for (section, key), found in outcomes.items():
+                density = r[section].get(key, {}).get("box_density")
                 if density is None:  # a non-finite map: no outcome, as no map
                     continue
-                outcomes[m].extend(
+                found.extend(
                     outcome(d, e, density[str(d)], density[str(e)]) for e in digits if e != d
                 )
-    return {
-        "photos": len(photos),
-        "direction": DIRECTION,
-        "methods": {m: class_sensitivity(o) for m, o in outcomes.items()},
-    }
+    out: dict[str, Any] = {"photos": len(photos), "direction": DIRECTION}
+    for section in ("methods", "baselines"):
+        out[section] = {k: class_sensitivity(o) for (s, k), o in outcomes.items() if s == section}
+    return out

@@ -134,17 +134,24 @@ def image_record(
             continue
         relevance = reduce_channels(e.attribution, e.reduction)
         scores = score_map(relevance, boxes, rule(key), curve=True)
-        heat = e.heatmap()
         record["methods"][key] = {
             **_row(scores, model, x, relevance, digit, road_too, steps),
             "seconds": e.seconds,
-            # for class sensitivity: where this digit's map lies on every digit of the photo
-            "box_density": {str(d): box_density(heat, item.boxes_of(d)) for d in set(item.labels)},
+            "box_density": _densities(e.heatmap(), item),
         }
     for name, relevance in baseline_maps(boxes, item.image.shape[:2]).items():
         scores = score_map(relevance, boxes, rule(name), curve=True)
-        record["baselines"][name] = _row(scores, model, x, relevance, digit, road_too, steps)
+        record["baselines"][name] = {
+            **_row(scores, model, x, relevance, digit, road_too, steps),
+            "box_density": _densities(normalise(relevance), item),
+        }
     return record
+
+
+def _densities(heat: np.ndarray, item: HouseNumber) -> dict[str, float]:
+    """For class sensitivity: the mean heat of one digit's map inside the boxes of every digit
+    of the photo, ``{"D": density}``."""
+    return {str(d): box_density(heat, item.boxes_of(d)) for d in sorted(set(item.labels))}
 
 
 def _stale(entry: dict[str, Any] | None) -> bool:
@@ -321,7 +328,7 @@ def evaluate_localisation(
         if out is not None:
             out.close()
     summary = summarise(records, methods)
-    summary["class_sensitivity"] = class_sensitivity(records, methods)
+    summary["class_sensitivity"] = class_sensitivity(records, methods, BASELINES)
     summary.update(
         {
             "protocol": rule.to_dict(),

@@ -77,6 +77,10 @@ def test_evaluation_counts_photos_with_two_different_digits_from_its_own_maps():
     maps = {d: explain(model, image, d, "saliency").heatmap() for d in (2, 3)}
     direct = class_sensitivity(pair_outcomes(maps, BOXES))["score"]
     assert result["methods"]["saliency"]["score"] == pytest.approx(direct)
+    # maps that ignore the digit sit at chance, by the same computation
+    assert result["baselines"]["whole_image"]["score"] == 0.5
+    assert result["baselines"]["centre_gaussian"]["score"] == 0.5
+    assert result["baselines"]["uniform_random"]["pairs"] == 4
 
 
 @pytest.mark.slow

@@ -48,7 +48,8 @@ def test_the_docs_mark_their_tables():
     marked = [m["spec"] for d in docs.documents() for m in docs.BLOCK.finditer(d.read_text())]
     kinds = {spec.split()[0] for spec in marked}
     assert {
-        "leaderboard",
+        "localisation",
+        "faithfulness",
         "layer_choice",
         "rule_choice",
         "model_scores",
@@ -590,3 +591,54 @@ def test_a_leaderboard_of_one_pair_shows_no_interval(tmp_path):
     lines = _render(tmp_path, "leaderboard", board)
     assert lines[0] == "1 image, 1 (image, digit) pair, mask rule top-k 20 %, σ 3 px"
     assert "| lrp | 0.500 |" in lines
+
+
+def _board(tmp_path: Path, board: dict) -> Path:
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "b.json").write_text(json.dumps(board))
+    return tmp_path
+
+
+def test_localisation_table_gives_baselines_every_column_and_says_who_beats_them(tmp_path):
+    row = {"iou_2": 0.5, "n": 4, "auc_deletion_black": 0.2}
+    board = {
+        "n_pairs": 4,
+        "directions": {"iou_1": "higher", "iou_2": "higher", "auc_deletion_black": "lower"},
+        "methods": {"a": {**row, "iou_1": 0.6, "iou_2": 0.7}, "b": {**row, "iou_1": 0.3}},
+        "baselines": {
+            "whole_image": {**row, "iou_1": 0.4},
+            "centre_gaussian": {**row, "iou_1": 0.45, "iou_2": 0.6},
+        },
+        "class_sensitivity": {
+            "photos": 2,
+            "methods": {"a": {"score": 0.75}, "b": {"score": None}},
+            "baselines": {"whole_image": {"score": 0.5}, "centre_gaussian": {"score": 0.5}},
+        },
+    }
+    table = docs.render("localisation results/b.json", _board(tmp_path, board))
+    lines = table.splitlines()
+    assert "| method | IoU₂ ↑ | IoU₁ ↑ | class sens. ↑ |" in lines
+    assert "| a | 0.700 | 0.600 | 0.750 |" in lines
+    assert "| b | 0.500 | 0.300 | – |" in lines
+    assert "| *baseline: centre_gaussian* | 0.600 | 0.450 | 0.500 |" in lines
+    assert "deletion" not in table  # faithfulness has its own table
+    assert (
+        "1 of 2 methods beat the whole-image map on IoU₁ (0.400); not: b. "
+        "Best on IoU₁: a 0.600, +0.150 over the centre-Gaussian map. "
+        "Best on IoU₂: a 0.700, +0.100 over the centre-Gaussian map."
+    ) in lines
+
+
+def test_faithfulness_table_names_the_best_method_in_the_direction_of_each_column(tmp_path):
+    board = {
+        "directions": {"auc_deletion_black": "lower", "auc_insertion_blur": "higher"},
+        "methods": {
+            "a": {"auc_deletion_black": 0.2, "auc_insertion_blur": 0.5, "iou_1": 1.0},
+            "b": {"auc_deletion_black": 0.3, "auc_insertion_blur": 0.9},
+        },
+        "baselines": {"whole_image": {"auc_deletion_black": 0.1, "auc_insertion_blur": 0.95}},
+    }
+    table = docs.render("faithfulness results/b.json", _board(tmp_path, board))
+    assert "| method | deletion black ↓ | insertion blur ↑ |" in table
+    assert "| *baseline: whole_image* | 0.100 | 0.950 |" in table
+    assert "Best method per column: deletion black: a; insertion blur: b." in table
