@@ -426,7 +426,13 @@ def rule_choice(data: Sequence[dict[str, Any]]) -> str:
 TOP_RULES = 8  # rows of the margins table before the raw-map versions of those rules
 # the mask rule `evaluate` used before the protocol study: shown so its margins can be compared
 OLD_DEFAULT_RULE = {"mode": "value", "value": 0.5, "sigma": 0.0}
-FAMILY_SHORT = {"gradient": "grad.", "perturbation": "pert.", "relevance propagation": "LRP"}
+FAMILY_SHORT = {
+    "gradient": "grad.",
+    "perturbation": "pert.",
+    "relevance propagation": "LRP",
+    "cam": "CAM",
+    "rise": "RISE",
+}
 DATA_SHORT = {"synthetic": "synth."}
 
 
@@ -462,12 +468,7 @@ def rule_margins(data: Sequence[dict[str, Any]]) -> str:
             if _same_rule(r["rule"], rule) and r not in shown:
                 shown.append(r)
     keys = list(ranked[0]["margins"])
-    header = ["rule"]
-    for key in keys:
-        where, metric, family = key.split("/")
-        label = LABELS.get(metric, metric)
-        header.append(f"{DATA_SHORT.get(where, where)} {label} {FAMILY_SHORT.get(family, family)}")
-    header.append("worst ↑")
+    header = ["rule", *(_margin_label(k) for k in keys), "worst ↑"]
     rows = []
     for r in shown:
         chosen = _same_rule(r["rule"], d["chosen"])
@@ -481,13 +482,16 @@ def rule_margins(data: Sequence[dict[str, Any]]) -> str:
                 f"**{worst}**" if chosen else worst,
             ]
         )
+    from benchmarks.protocol_choice import ADDED_AFTER_THE_RULE
     from svhn_xai.explain import REGISTRY  # torch and captum: imported only when needed
 
     counts = []
     for where, part in d["data"].items():
-        # as the study does: a family's mean is over the methods scored on every pair
+        # as the study does: a family's mean is over the voting methods scored on every pair
         scored = [
-            m for m, v in part["scores"].items() if m in REGISTRY and v["n"] == part["n_pairs"]
+            m
+            for m, v in part["scores"].items()
+            if m in REGISTRY and v["n"] == part["n_pairs"] and m not in ADDED_AFTER_THE_RULE
         ]
         fams: dict[str, int] = {}
         for m in scored:
@@ -499,7 +503,28 @@ def rule_margins(data: Sequence[dict[str, Any]]) -> str:
         f"(↑ better), on {' and '.join(counts)}; {len(d['rows'])} rules measured, the best "
         f"{TOP_RULES} shown, then the raw-map versions of those and the old default."
     )
-    return caption + "\n\n" + _table(header, rows)
+    out = caption + "\n\n" + _table(header, rows)
+    added = list(ranked[0].get("added_margins") or {})
+    if added:
+        names = sorted(
+            m for part in d["data"].values() for m in part["scores"] if m in ADDED_AFTER_THE_RULE
+        )
+        extra = [
+            [_rule_label(r["rule"]), *(f"{r['added_margins'][k]:+.3f}" for k in added)]
+            for r in shown
+        ]
+        out += (
+            f"\n\nMethods added after the rule was written ({', '.join(dict.fromkeys(names))}), "
+            "margins under the same rules; they do not vote:\n\n"
+            + _table(["rule", *(_margin_label(k) for k in added)], extra)
+        )
+    return out
+
+
+def _margin_label(key: str) -> str:
+    where, metric, family = key.split("/")
+    label = LABELS.get(metric, metric)
+    return f"{DATA_SHORT.get(where, where)} {label} {FAMILY_SHORT.get(family, family)}"
 
 
 def _smooth_name(key: str) -> str:

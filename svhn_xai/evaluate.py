@@ -33,7 +33,7 @@ from svhn_xai.data.item import HouseNumber
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, explain
 from svhn_xai.faithfulness import DIRECTIONS as FAITHFULNESS_DIRECTIONS
-from svhn_xai.faithfulness import faithfulness
+from svhn_xai.faithfulness import faithfulness_many
 from svhn_xai.heatmap import normalise, reduce_channels, smooth
 from svhn_xai.localisation import baseline_maps, resolve_protocol, score_map
 from svhn_xai.metrics import BASELINES, score
@@ -76,19 +76,10 @@ def _x(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image.copy()).permute(2, 0, 1).float().div(255)[None]
 
 
-def _row(
-    scores: dict[str, Any],
-    model: DigitResNet18,
-    x: torch.Tensor,
-    relevance: np.ndarray,
-    digit: int,
-    road_too: bool,
-    steps: int,
-) -> dict[str, Any]:
+def _row(scores: dict[str, Any], faith: dict[str, Any]) -> dict[str, Any]:
     """One method's or baseline's record: scores, IoU curves and faithfulness, the same keys
     for both (the curves are summarised, not stored per pair, apart from the IoU ones)."""
     curve = scores["curve"]
-    faith = faithfulness(model, x, relevance, digit, road_too, steps=steps)
     return {
         **{k: scores[k] for k in SCORES if k in scores},
         **{k: curve[k] for k in ("auc_iou_1", "auc_iou_2", "oracle_iou_1", "oracle_iou_2")},
@@ -116,7 +107,8 @@ def image_record(
     """Everything measured on one (image, digit): per method and per baseline, by the same
     computation. A method whose map is not finite is recorded as ``{"non_finite": true}``.
     ``calibrated`` maps a method or baseline to its threshold value chosen elsewhere
-    (:func:`calibrate`); the others use ``protocol`` as it is."""
+    (:func:`calibrate`); the others use ``protocol`` as it is. The faithfulness curves of all
+    the maps go through the model together (:func:`faithfulness_many`)."""
     params = params or {}
     calibrated = calibrated or {}
 
@@ -124,27 +116,26 @@ def image_record(
         return protocol.replace(value=calibrated[name]) if name in calibrated else protocol
 
     boxes = item.boxes_of(digit)
-    x = _x(item.image)
     record: dict[str, Any] = {"index": index, "digit": digit, "methods": {}, "baselines": {}}
+    maps: list[tuple[str, str, np.ndarray, dict[str, Any]]] = []  # (section, key, map, extra)
     for key in methods:
         e = explain(model, item.image, digit, key, **params.get(key, {}))
         record["probability"] = e.probability
         if not e.finite:
             record["methods"][key] = {"non_finite": True, "seconds": e.seconds}
             continue
-        relevance = reduce_channels(e.attribution, e.reduction)
-        scores = score_map(relevance, boxes, rule(key), curve=True)
-        record["methods"][key] = {
-            **_row(scores, model, x, relevance, digit, road_too, steps),
-            "seconds": e.seconds,
-            "box_density": _densities(e.heatmap(), item),
-        }
+        extra = {"seconds": e.seconds, "box_density": _densities(e.heatmap(), item)}
+        maps.append(("methods", key, reduce_channels(e.attribution, e.reduction), extra))
     for name, relevance in baseline_maps(boxes, item.image.shape[:2]).items():
-        scores = score_map(relevance, boxes, rule(name), curve=True)
-        record["baselines"][name] = {
-            **_row(scores, model, x, relevance, digit, road_too, steps),
-            "box_density": _densities(normalise(relevance), item),
-        }
+        maps.append(
+            ("baselines", name, relevance, {"box_density": _densities(normalise(relevance), item)})
+        )
+    faith = faithfulness_many(
+        model, _x(item.image), [m[2] for m in maps], digit, road_too, steps=steps
+    )
+    for (section, key, relevance, extra), f in zip(maps, faith):
+        scores = score_map(relevance, boxes, rule(key), curve=True)
+        record[section][key] = {**_row(scores, f), **extra}
     return record
 
 

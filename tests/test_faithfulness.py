@@ -6,6 +6,8 @@ from svhn_xai.faithfulness import (
     DIRECTIONS,
     FAITHFULNESS,
     ROAD_FRACTIONS,
+    deletion_insertion,
+    faithfulness_many,
     noisy_linear_impute,
     relevance_order,
     road,
@@ -61,3 +63,20 @@ def test_road_curves_and_directions():
     assert r["road_morf"] == pytest.approx(np.mean(r["road_morf_curve"]))
     assert DIRECTIONS["road_morf"] == "lower" and DIRECTIONS["road_lerf"] == "higher"
     assert FAITHFULNESS == ("basic", "road", "all")
+
+
+def test_curves_of_many_maps_in_shared_passes_equal_each_maps_own_curves():
+    model = random_model(3)
+    rng = np.random.default_rng(4)
+    x = torch.from_numpy(rng.random((1, 3, 64, 64))).float()
+    heats = [rng.random((64, 64)) for _ in range(3)] + [np.ones((64, 64))]
+    together = faithfulness_many(model, x, heats, 5, road_too=True, steps=4)
+    assert len(together) == 4
+    for heat, got in zip(heats, together):
+        for kind in ("black", "blur"):
+            alone = deletion_insertion(model, x, heat, 5, kind, steps=4)
+            assert got["curves"][kind]["deletion"] == pytest.approx(alone["deletion"], abs=1e-6)
+            assert got[f"auc_insertion_{kind}"] == pytest.approx(alone["auc_insertion"], abs=1e-6)
+        assert got["road_morf"] == pytest.approx(road(model, x, heat, 5)["road_morf"], abs=1e-6)
+    # the maps differ, so their curves do: nothing was shared that should not be
+    assert together[0]["curves"]["black"]["deletion"] != together[1]["curves"]["black"]["deletion"]
