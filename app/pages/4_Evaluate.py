@@ -40,10 +40,26 @@ COLUMNS = [
      "digit's box, 0–1. Higher is better."),
     ("relevance_mass", "Relevance in box ↑", "Share of the positive relevance that falls "
      "inside the digit's box, 0–1. Higher is better."),
-    ("auc_deletion", "Deletion ↓", "The digit's probability as the hottest pixels are deleted, "
-     "averaged over the curve. Lower is better: the map found what the model relies on."),
-    ("auc_insertion", "Insertion ↑", "The digit's probability as the hottest pixels are put "
-     "back into a blurred copy, averaged over the curve. Higher is better."),
+    ("pointing_game_tolerant", "Pointing ±tol. ↑", "Pointing game that also counts a "
+     "hottest pixel within a few pixels of the box (TorchRay's 15 px at 224 px, scaled). "
+     "Higher is better."),
+    ("rank_accuracy", "Rank accuracy ↑", "Share of the box's pixels among the |box| hottest "
+     "pixels (Arras et al. 2022), 0–1. Higher is better."),
+    ("class_sensitivity", "Class sensitivity ↑", "On photos with two or more different digits: "
+     "share of pairs (D, E) where the map for D is hotter per pixel on D's box than on E's. "
+     "0.5 = chance (the same map whatever the digit), 1 = always its own. Higher is better."),
+    ("auc_deletion_black", "Deletion, black ↓", "The digit's probability as the hottest "
+     "pixels are painted black, averaged over the curve. Lower is better."),
+    ("auc_deletion_blur", "Deletion, blur ↓", "The same, the pixels replaced by a blurred "
+     "copy. Lower is better."),
+    ("auc_insertion_black", "Insertion, black ↑", "The digit's probability as the hottest "
+     "pixels are put back into a black image. Higher is better."),
+    ("auc_insertion_blur", "Insertion, blur ↑", "The same into a blurred copy. Higher is "
+     "better."),
+    ("road_morf", "ROAD MoRF ↓", "ROAD (noisy linear imputation), most relevant pixels "
+     "removed first. Lower is better."),
+    ("road_lerf", "ROAD LeRF ↑", "ROAD, least relevant pixels removed first. Higher is "
+     "better."),
     ("seconds_per_image", "Seconds per image ↓", "Time to compute one heatmap on this "
      "server. Lower is better."),
 ]  # fmt: skip
@@ -224,11 +240,17 @@ def describe(summary: dict[str, Any]) -> str:
 
 
 def leaderboard(summary: dict[str, Any]) -> None:
+    sensitivity = summary.get("class_sensitivity") or {}
+
+    def with_sensitivity(section: str, key: str, r: dict[str, Any]) -> dict[str, Any]:
+        score = ((sensitivity.get(section) or {}).get(key) or {}).get("score")
+        return r if score is None else {**r, "class_sensitivity": score}
+
     rows = {}
     for key, r in summary["methods"].items():
-        rows[REGISTRY[key].name if key in REGISTRY else key] = r
+        rows[REGISTRY[key].name if key in REGISTRY else key] = with_sensitivity("methods", key, r)
     for key, r in summary["baselines"].items():
-        rows[f"Baseline: {key.replace('_', ' ')}"] = r
+        rows[f"Baseline: {key.replace('_', ' ')}"] = with_sensitivity("baselines", key, r)
     table = pd.DataFrame(
         {name: {col: r.get(k) for k, col, _ in COLUMNS} for name, r in rows.items()}
     ).T.astype(float)

@@ -65,6 +65,15 @@ def test_a_saved_leaderboard_reads_in_plain_words_without_server_paths(tmp_path,
     ]
     assert table.loc["Saliency", IOU_1] == pytest.approx(summary["methods"]["saliency"]["iou_1"])
     assert not any("_" in c for c in table.columns)  # no raw keys such as iou_1
+    saliency = summary["methods"]["saliency"]
+    shown = table.loc["Saliency"]
+    assert shown["Deletion, blur ↓"] == pytest.approx(saliency["auc_deletion_blur"])
+    assert shown["Insertion, black ↑"] == pytest.approx(saliency["auc_insertion_black"])
+    sensitivity = summary["class_sensitivity"]
+    assert shown["Class sensitivity ↑"] == pytest.approx(
+        sensitivity["methods"]["saliency"]["score"]
+    )
+    assert table.loc["Baseline: centre gaussian", "Class sensitivity ↑"] == 0.5
     pointing = summary["methods"]["saliency"]["pointing_game"]
     assert table.loc["Saliency", "Pointing game ↑"] == f"{pointing:.3f}"
     assert table.loc["Baseline: whole image", "Pointing game ↑"] == "–"  # never "None"
