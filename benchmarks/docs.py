@@ -326,6 +326,21 @@ def localisation(data: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _winners(s: dict[str, Any]) -> list[str]:
+    """``"deletion black: occlusion"`` for each faithfulness column of an evaluate file: the
+    best method in that column's direction."""
+    directions = s.get("directions") or KNOWN_DIRECTIONS
+    methods = _rows(s.get("methods"))
+    winners = []
+    for key in FAITHFULNESS:
+        scored = [(k, r[key]) for k, r in methods if key in r]
+        if scored:
+            lower = _arrow(directions.get(key, "")) == "↓"
+            best = (min if lower else max)(scored, key=lambda kv: kv[1])
+            winners.append(f"{LABELS[key]}: {best[0]}")
+    return winners
+
+
 @renderer("faithfulness")
 def faithfulness_table(data: Sequence[dict[str, Any]]) -> str:
     """Deletion and insertion under two imputations, and ROAD where the file has it, for every
@@ -337,17 +352,18 @@ def faithfulness_table(data: Sequence[dict[str, Any]]) -> str:
         (f"*baseline: {k}*", r) for k, r in _picked(_rows(s.get("baselines")), FAITHFULNESS)
     ]
     out = [_caption(s), "", _metric_table(methods + baselines, directions)]
-    winners = []
-    for key in FAITHFULNESS:
-        scored = [(k, r[key]) for k, r in methods if key in r]
-        if not scored:
-            continue
-        lower = _arrow(directions.get(key, "")) == "↓"
-        best = (min if lower else max)(scored, key=lambda kv: kv[1])
-        winners.append(f"{LABELS[key]}: {best[0]}")
+    winners = _winners(s)
     if winners:
         out += ["", "Best method per column: " + "; ".join(winners) + "."]
     return "\n".join(out)
+
+
+@renderer("faithfulness_winners")
+def faithfulness_winners(data: Sequence[dict[str, Any]]) -> str:
+    """One line per ``evaluate`` file: which method wins each faithfulness column."""
+    return "\n".join(
+        f"- {_caption(s)}: " + "; ".join(_winners(s)) + "." for s in data if _winners(s)
+    )
 
 
 # --- choices made with benchmarks.layer_and_rule_choice --------------------------------------
