@@ -1,6 +1,7 @@
 """The dashboard in a real browser: reruns of a perturbation method and of Compare; upload, mark
 a box, change method and threshold."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,22 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed "
                        "(apt-get install chromium); .ci/run installs it"),
 ]  # fmt: skip
+
+
+@contextmanager
+def explain_page():
+    """A fresh server and a Chromium page on its Explain page: yields (server URL, page)."""
+    from playwright.sync_api import sync_playwright
+
+    with streamlit_server() as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(url + "/Explain", timeout=120_000)
+            page.get_by_text("Explain", exact=True).first.wait_for(timeout=120_000)
+            yield url, page
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -100,13 +117,7 @@ def assert_healthy(page) -> None:
 
 
 def test_occlusion_survives_threshold_move_and_method_round_trip():
-    from playwright.sync_api import sync_playwright
-
-    with streamlit_server() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(url + "/Explain", timeout=120_000)
-        page.get_by_text("Explain", exact=True).first.wait_for(timeout=120_000)
+    with explain_page() as (url, page):
         wait_idle(page)
         pick(page, "Method", "Occlusion")
         run_if_asked(page)
@@ -127,19 +138,12 @@ def test_occlusion_survives_threshold_move_and_method_round_trip():
         move_threshold(page)
         assert_healthy(page)
         assert page.locator('[data-testid="stDataFrame"]').count() == 1
-        browser.close()
     assert before != after, "moving the threshold did not change IoU₁"
 
 
 def test_upload_mark_box_change_method_and_threshold(photo):
-    from playwright.sync_api import sync_playwright
-
     ARTEFACTS.mkdir(exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(url + "/Explain", timeout=120_000)
-        page.get_by_text("Explain", exact=True).first.wait_for(timeout=120_000)
+    with explain_page() as (url, page):
         wait_idle(page)
         target = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
         target.filter(has_text="Target digit").click()
@@ -169,18 +173,11 @@ def test_upload_mark_box_change_method_and_threshold(photo):
         after = metric_value(page, "IoU₁")
         assert_healthy(page)
         page.screenshot(path=str(ARTEFACTS / "explain_threshold.png"), full_page=True)
-        browser.close()
     assert before != after, "moving the threshold did not change IoU₁"
 
 
 def test_contrast_and_all_digits_views_survive_reruns():
-    from playwright.sync_api import sync_playwright
-
-    with streamlit_server() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(url + "/Explain", timeout=120_000)
-        page.get_by_text("Explain", exact=True).first.wait_for(timeout=120_000)
+    with explain_page() as (url, page):
         wait_idle(page)
         run_if_asked(page)
         plain = metric_value(page, "Mass in box")
@@ -204,5 +201,4 @@ def test_contrast_and_all_digits_views_survive_reruns():
         wait_idle(page)
         assert_healthy(page)
         assert "digit=2" in page.url
-        browser.close()
     assert plain != contrastive, "the contrastive map scored like the plain one"
