@@ -228,15 +228,22 @@ def leaderboard(data: Sequence[dict[str, Any]]) -> str:
     baselines = [(f"*baseline: {k}*", r) for k, r in _rows(s.get("baselines"))]
     directions = s.get("directions") or KNOWN_DIRECTIONS
     out = [_caption(s), "", _metric_table(methods + baselines, directions)]
+    sanity = _sanity_line(s)
+    if sanity:
+        out += ["", sanity]
+    return "\n".join(out).lstrip("\n")
+
+
+def _sanity_line(s: dict[str, Any]) -> str:
+    """The randomisation check's verdict, where the file has one."""
     sanity = s.get("sanity") or {}
     flagged = [k for k, r in _rows(sanity.get("methods")) if r.get("flagged")]
-    if flagged:
-        out += [
-            "",
-            f"Randomisation check: {', '.join(flagged)} barely change"
-            f"{'' if len(flagged) > 1 else 's'} when the model's weights are randomised.",
-        ]
-    return "\n".join(out).lstrip("\n")
+    if not flagged:
+        return ""
+    return (
+        f"Randomisation check: {', '.join(flagged)} barely change"
+        f"{'' if len(flagged) > 1 else 's'} when the model's weights are randomised."
+    )
 
 
 LOCALISATION = (
@@ -320,9 +327,9 @@ def localisation(data: Sequence[dict[str, Any]]) -> str:
     if cs.get("photos"):
         caption += f"; class sensitivity over the {cs['photos']} photos with two or more digits"
     out = [caption, "", _metric_table(methods + baselines, directions)]
-    sentence = _beats(s)
-    if sentence:
-        out += ["", sentence]
+    for line in (_beats(s), _sanity_line(s)):
+        if line:
+            out += ["", line]
     return "\n".join(out)
 
 
