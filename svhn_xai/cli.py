@@ -571,7 +571,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         summary["sanity"] = randomisation_check(model, pairs, methods)
     summary.update(
         {
-            "provenance": provenance(checkpoint=card["path"]),
+            # the commit of the code that made the numbers: the one read before they were made
+            "provenance": {**provenance(checkpoint=card["path"]), "commit": commit},
             "checkpoint": Path(card["path"]).name,
             "checkpoint_sha256": digest,
             "data": args.data,
