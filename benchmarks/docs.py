@@ -365,12 +365,16 @@ def faithfulness_table(data: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-@renderer("faithfulness_winners")
-def faithfulness_winners(data: Sequence[dict[str, Any]]) -> str:
-    """One line per ``evaluate`` file: which method wins each faithfulness column."""
-    return "\n".join(
-        f"- {_caption(s)}: " + "; ".join(_winners(s)) + "." for s in data if _winners(s)
-    )
+@renderer("headline")
+def headline(data: Sequence[dict[str, Any]]) -> str:
+    """One item per ``evaluate`` file: who beats the baselines, and which method wins each
+    faithfulness column (for the README)."""
+    items = []
+    for s in data:
+        winners = _winners(s)
+        faith = f" Faithfulness winners: {'; '.join(winners)}." if winners else ""
+        items.append(f"- {_caption(s)}. {_beats(s)}{faith}")
+    return "\n".join(items)
 
 
 # --- choices made with benchmarks.layer_and_rule_choice --------------------------------------

@@ -642,5 +642,5 @@ def test_faithfulness_table_names_the_best_method_in_the_direction_of_each_colum
     assert "| method | deletion black ↓ | insertion blur ↑ |" in table
     assert "| *baseline: whole_image* | 0.100 | 0.950 |" in table
     assert "Best method per column: deletion black: a; insertion blur: b." in table
-    line = docs.render("faithfulness_winners results/b.json", tmp_path).splitlines()[0]
-    assert line.endswith(": deletion black: a; insertion blur: b.")
+    line = docs.render("headline results/b.json", tmp_path).splitlines()[0]
+    assert line.endswith(" Faithfulness winners: deletion black: a; insertion blur: b.")
