@@ -79,6 +79,11 @@ def contrast_panel(digit: int) -> int | None:
         f"{digit}'s boxes, like the plain map.",
     )
     remember("contrast")
+    if contrast is not None:
+        st.caption(
+            f"The map explains logit({digit}) − logit({contrast}): hot where the image speaks "
+            f"for a {digit} rather than a {contrast}."
+        )
     return contrast
 
 
