@@ -29,8 +29,10 @@ COLUMNS = (
     ("iou_2", "IoU₂ ↑"),
     ("pointing_game", "pointing ↑"),
     ("relevance_mass", "mass ↑"),
-    ("auc_deletion", "deletion ↓"),
-    ("auc_insertion", "insertion ↑"),
+    ("auc_deletion_black", "deletion black ↓"),
+    ("auc_deletion_blur", "deletion blur ↓"),
+    ("auc_insertion_black", "insertion black ↑"),
+    ("auc_insertion_blur", "insertion blur ↑"),
     ("seconds", "s"),
 )
 
@@ -66,9 +68,6 @@ def main() -> None:
                 **{k: row.get(k) for k, _ in COLUMNS},
                 **{f"{k}_ci95": row.get(f"{k}_ci95") for k, _ in COLUMNS},
             }
-    print(f"{'method':34s}" + "".join(f"{label:>13s}" for _, label in COLUMNS))
-    for name, row in rows.items():
-        print(f"{name:34s}" + "".join(f"{row[k]:13.3f}" for k, _ in COLUMNS))
     save(
         args.out,
         {
@@ -78,7 +77,10 @@ def main() -> None:
             "rows": rows,
         },
         card["path"],
-    )
+    )  # saved before printing: a printing error must not lose the measurement
+    print(f"{'method':34s}" + "".join(f"{label:>18s}" for _, label in COLUMNS))
+    for name, row in rows.items():
+        print(f"{name:34s}" + "".join(f"{row[k]:18.3f}" for k, _ in COLUMNS))
 
 
 if __name__ == "__main__":
