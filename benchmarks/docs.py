@@ -138,6 +138,15 @@ KNOWN_DIRECTIONS = {
     "auc_deletion": "lower",
     "auc_insertion": "higher",
     "seconds": "lower",
+    "pointing_game_tolerant": "higher",
+    "rank_accuracy": "higher",
+    "oracle_iou_1": "higher",
+    "auc_deletion_black": "lower",
+    "auc_deletion_blur": "lower",
+    "auc_insertion_black": "higher",
+    "auc_insertion_blur": "higher",
+    "road_morf": "lower",
+    "road_lerf": "higher",
 }
 NOT_METRICS = {
     "n",
