@@ -31,7 +31,9 @@ from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
 from svhn_xai.figures import curve_figure, image_figure, overlay, photo_overlay
 from svhn_xai.heatmap import REDUCTIONS, threshold
-from svhn_xai.localisation import localise
+from svhn_xai.localisation import localise, resolve_protocol
+from svhn_xai.metrics import box_mask
+from svhn_xai.protocol import THRESHOLD_MODES
 
 DEFAULT_METHOD = "integrated_gradients"
 FIG = 270  # px: the model input, heatmap and mask side by side (square in a third of the column)
@@ -343,9 +345,20 @@ except SvhnXaiError as exc:
     st.stop()
 
 boxes = item.boxes_of(digit) if picked.marked else np.zeros((0, 4))
-result = localise(e, boxes, mode, value, reduction, clip, curve=True)
+rule = resolve_protocol(mode, value)
+result = localise(e, boxes, rule, reduction=reduction, clip_percentile=clip, curve=True)
 heat = e.heatmap(reduction, clip)
-mask = threshold(heat, mode, value).mask
+# the mask shown is the one scored: cut from the map smoothed by the protocol's sigma
+area = int(box_mask(boxes, heat.shape).sum()) if len(boxes) else None
+if rule.mode == "truth_area" and area is None:
+    mask = np.zeros(heat.shape, dtype=bool)
+    with right:
+        st.info(
+            f"{THRESHOLD_MODES['truth_area'].label} needs the digit's box: mark it, or pick "
+            "another threshold mode."
+        )
+else:
+    mask = threshold(e.heatmap(reduction, clip, rule.sigma), mode, value, area=area).mask
 with right:
     scores_panel(e, result, mask, digit)
     opacity, scale = figures_panel(picked, e, heat, mask, result, digit)

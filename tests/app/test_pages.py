@@ -78,7 +78,7 @@ def test_explain_shows_the_library_iou_and_moves_with_the_threshold(synthetic_ca
     assert count_hooks(model) == 0
 
 
-def test_topk_and_otsu_modes_match_the_library(synthetic_case):
+def test_every_threshold_mode_matches_the_library(synthetic_case):
     model, item, digit = synthetic_case
     at = _app("pages/1_Explain.py")
     _synthetic(at)
@@ -92,6 +92,12 @@ def test_topk_and_otsu_modes_match_the_library(synthetic_case):
     at.radio(key="threshold_mode").set_value("otsu").run()
     expected = localise(e, item.boxes_of(digit), "otsu", 0.0)
     assert _metric(at, "IoU₂ (boxes)") == f"{expected['iou_2']:.3f}"
+    at.radio(key="threshold_mode").set_value("truth_area").run()  # needs the box's area
+    assert not at.exception, [x.value for x in at.exception]
+    expected = localise(e, item.boxes_of(digit), "truth_area", 0.0)
+    assert _metric(at, "IoU₁ (pixels)") == f"{expected['iou_1']:.3f}"
+    at.selectbox(key="method").set_value("saliency").run()  # and on the next rerun
+    assert not at.exception, [x.value for x in at.exception]
 
 
 def _png(array: np.ndarray) -> bytes:
