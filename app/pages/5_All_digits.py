@@ -20,9 +20,15 @@ if st.session_state.pop("all_digits_open", False):  # a cell's button chose a di
 
 
 def _open(digit: int) -> None:
-    """Button callback: make ``digit`` the target, then (next run) go to Explain."""
+    """Button callback: make ``digit`` the target, then (next run) go to Explain with this
+    page's method and mask rule, so that it shows the numbers of the cell clicked."""
     use_digit(digit)
-    st.session_state["all_digits_open"] = True
+    state = st.session_state
+    state["kept:method"] = state["all_digits_method"]
+    state["kept:threshold_mode"] = mode = state["all_digits_mode"]
+    if f"all_digits_{mode}" in state:
+        state[f"kept:threshold_{mode}"] = state[f"all_digits_{mode}"]
+    state["all_digits_open"] = True
 
 
 model, card, digest, digit = current()

@@ -62,9 +62,15 @@ def test_a_cell_opens_its_digit_on_explain(multi_digit_case):
     at = AppTest.from_file(str(APP / "Home.py"), default_timeout=600).run()
     at.switch_page("pages/5_All_digits.py").run()
     at.selectbox(key="all_digits_method").set_value("saliency").run()
+    at.radio(key="all_digits_mode").set_value("topk").run()
+    at.slider(key="all_digits_topk").set_value(9.0).run()
     target = int(np.max(item.labels))
     at.button(key=f"all_digits_open_{target}").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["digit"] == target
     assert at.selectbox(key="sidebar_digit").value == target
     assert not any(t.value == "All digits" for t in at.title), "still on All digits"
+    # Explain shows the cell's numbers: same method, same mask rule
+    assert at.selectbox(key="method").value == "saliency"
+    assert at.radio(key="threshold_mode").value == "topk"
+    assert at.slider(key="threshold_topk").value == 9.0
