@@ -333,7 +333,8 @@ SCORE_COLUMNS = {
     ),
     "pointing_game": (
         "Pointing game",
-        "1 when the hottest pixel lies inside the digit's box, else 0. Higher is better.",
+        "1 when the hottest pixel lies inside the digit's box, else 0; when several pixels tie "
+        "for the maximum (a flat map), the share of them inside the box. Higher is better.",
     ),
     "relevance_mass": (
         "Mass in box",

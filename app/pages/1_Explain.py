@@ -249,7 +249,8 @@ def baselines_panel(method: str, result: dict, mode: str, value: float) -> None:
     score_table(rows, "baseline_table")
     st.caption(
         "Baselines know nothing about the image: a method that does not beat the "
-        "whole-image map has not found the digit."
+        "whole-image map has not found the digit, and the centre Gaussian (heat where digits "
+        "usually are) is the harder bar."
     )
     st.plotly_chart(
         curve_figure({REGISTRY[method].name: result["curve"]}, value if mode == "value" else None),
