@@ -257,20 +257,26 @@ def faithfulness_figure(methods: dict[str, dict], height: int = 300):
 
 
 def sanity_figure(sanity: dict, height: int = 300):
-    """Rank correlation with the trained model's maps as layers are randomised top-down."""
+    """Rank correlation with the trained model's maps as layers are randomised top-down; each
+    method under its display name (a key not in the registry as it is)."""
     import plotly.graph_objects as go
 
+    from svhn_xai.explain import REGISTRY
+
     fig = go.Figure()
+    lowest = 0.0
     for key, row in sanity["methods"].items():
+        name = REGISTRY[key].name if key in REGISTRY else key
         fig.add_trace(
-            go.Scatter(x=sanity["layers"], y=row["correlation"], name=key, mode="lines+markers")
+            go.Scatter(x=sanity["layers"], y=row["correlation"], name=name, mode="lines+markers")
         )
+        lowest = min(lowest, *row["correlation"])
     fig.update_layout(
         height=height,
         margin=dict(l=0, r=0, t=10, b=0),
-        yaxis_range=[-0.2, 1],
+        yaxis_range=[min(-0.2, lowest - 0.05), 1],
         xaxis_title="randomised down to",
-        yaxis_title="Spearman ρ with original",
+        yaxis_title="Spearman ρ with original (lower is better)",
     )
     return fig
 

@@ -33,3 +33,20 @@ def test_preview_shrinks_large_photos_once_and_keeps_small_ones():
     assert small.shape == (320, 640, 3) and scale == 0.32
     same, one = preview(np.zeros((50, 80, 3), np.uint8), 640)
     assert same.shape == (50, 80, 3) and one == 1.0
+
+
+def test_sanity_figure_names_methods_for_people_and_shows_every_point():
+    from svhn_xai.figures import sanity_figure
+
+    sanity = {
+        "layers": ["fc", "layer4"],
+        "methods": {
+            "integrated_gradients": {"correlation": [0.9, -0.6]},
+            "custom": {"correlation": [0.5, 0.1]},
+        },
+    }
+    fig = sanity_figure(sanity)
+    assert [t.name for t in fig.data] == ["Integrated Gradients", "custom"]
+    low, high = fig.layout.yaxis.range
+    assert low < -0.6 and high == 1
+    assert "lower is better" in fig.layout.yaxis.title.text

@@ -53,7 +53,7 @@ def settings() -> tuple[list[str], int]:
         options += ["--train-size", str(size), "--test-size", str(test)]
     epochs = c2.number_input("Epochs", 1, 200, 2, key="train_epochs")
     lr = c2.number_input(
-        "Learning rate", 1e-5, 1.0, 2e-3, format="%g", key="train_lr",
+        "Learning rate", 1e-5, 1.0, 2e-3, step=5e-4, format="%g", key="train_lr",
         help="AdamW's peak rate, reached after a one-epoch warm-up, then cosine decay.",
     )  # fmt: skip
     batch = c2.number_input("Batch size", 8, 1024, 128, step=8, key="train_batch")
