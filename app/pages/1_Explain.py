@@ -171,7 +171,9 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
         st.warning(
             f"The model does not see a {digit} here (P = {e.probability:.2f}): this explains a no."
         )
-    if mask.mean() < 0.01:
+    # an empty mask with nothing scored is a rule that could not cut (no box to size it by):
+    # the page says so elsewhere, and "loosen the threshold" would be the wrong advice
+    if mask.mean() < 0.01 and (mask.any() or result["scored"]):
         st.info(
             f"The mask covers {100 * mask.mean():.1f} % of the image, under 1 %: "
             "loosen the threshold to see where the heat is."

@@ -98,6 +98,12 @@ def test_every_threshold_mode_matches_the_library(synthetic_case):
     assert _metric(at, "IoU₁ (pixels)") == f"{expected['iou_1']:.3f}"
     at.selectbox(key="method").set_value("saliency").run()  # and on the next rerun
     assert not at.exception, [x.value for x in at.exception]
+    absent = next(d for d in range(10) if d not in item.labels)  # no box to size the mask by
+    at.selectbox(key="sidebar_digit").set_value(absent).run()
+    assert not at.exception, [x.value for x in at.exception]
+    notes = [i.value for i in at.info]
+    assert any("needs the digit's box" in n for n in notes), notes
+    assert not any("loosen the threshold" in n for n in notes), notes
 
 
 def _png(array: np.ndarray) -> bytes:
