@@ -4,16 +4,18 @@
         [--smooth a,b] [--out results/explainer_speed.json]
 
 For each method: median wall time of ``explain()``; P, the images the method pushes through the
-model; the floor: P x the measured per-image cost of a batched pass (forward only for
-perturbation methods, forward plus the input gradient on a batch of P for gradient methods),
-plus the lone forward pass in which ``explain()`` reads the probability; time / floor;
-and the time of the same method called the plain way, ``captum.attr.X(model).attribute(x,
-target=k)`` with Captum's own defaults (Occlusion, which has no default window, with ours and
-Captum's default stride of 1; a last line compares it with our stride as well). Plain calls
-that would take minutes (a feature per input value) are estimated from the per-image cost;
-those rows carry a "*". The CAM methods are compared with pytorch-grad-cam called the plain way;
-RISE has no library to compare with. ``--smooth`` adds a row with SmoothGrad at its defaults for
-each method named (KEY+smoothgrad). Everything printed is also written to ``--out``.
+model (``explain()`` reads the probability from one of them, or adds the clean image to the
+first batch); the floor: P x the measured per-image cost of a batched pass (forward only for
+perturbation methods, forward plus the input gradient on a batch of P for gradient methods);
+time / floor; the method called the plain way with the library's own defaults,
+``captum.attr.X(model).attribute(x, target=k)`` (Occlusion, which has no default window, with
+ours and Captum's default stride of 1). Plain calls that would take minutes (a feature per input
+value) are estimated from the per-image cost; those rows carry a "*". Last, the same library
+call given our parameters (``same s``: window, stride, samples, references, feature mask,
+batch): the like-for-like comparison. The CAM methods are compared with pytorch-grad-cam called
+the plain way; RISE has no library to compare with, and Captum's LRP fails on this ResNet.
+``--smooth`` adds a row with SmoothGrad at its defaults for each method named (KEY+smoothgrad).
+Everything printed is also written to ``--out``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 
 import captum.attr as ca
 import torch
+from captum._utils.models.linear_model import SkLearnLasso
 
 from benchmarks.record import default_path, save
 from svhn_xai.checkpoint import load_model
@@ -32,6 +35,7 @@ from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import REGISTRY, explain
 from svhn_xai.explain.base import as_input
 from svhn_xai.explain.cost import GRADIENT_FREE
+from svhn_xai.explain.references import baseline, distribution, grid_mask, seeded
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -132,6 +136,89 @@ def plain_captum(model, x: torch.Tensor, head: int, key: str, forward_time: floa
     return passes * per_pass, True
 
 
+def captum_same_params(model, x: torch.Tensor, head: int, key: str):
+    """The plain call of the library a method wraps, given the method's default parameters
+    (``captum.attr.X(model).attribute(x, target=k, ...)``; pytorch-grad-cam for the CAMs), or
+    None where no library call computes the same thing (RISE, LRP on this ResNet)."""
+    defaults = {p.name: p.default for p in REGISTRY[key].params}
+    black = baseline(x, defaults.get("baseline", "black"))  # the method's own reference
+    mask = grid_mask(x.shape[-1], defaults.get("superpixel", 1))
+    refs = distribution(x, defaults.get("baselines", "blur"), defaults.get("n_baselines", 4))
+    per_eval = defaults.get("perturbations_per_eval", 1)
+
+    def sampled(explainer, **kw):
+        with seeded(0):
+            return explainer.attribute(
+                x,
+                baselines=black,
+                target=head,
+                feature_mask=mask,
+                n_samples=defaults["n_samples"],
+                perturbations_per_eval=per_eval,
+                **kw,
+            )
+
+    def lime():
+        from captum.attr._core.lime import get_exp_kernel_similarity_function
+
+        return sampled(
+            ca.Lime(
+                model,
+                interpretable_model=SkLearnLasso(alpha=defaults["alpha"]),
+                similarity_func=get_exp_kernel_similarity_function(
+                    "cosine", defaults["kernel_width"]
+                ),
+            )
+        )
+
+    def gradient_shap():
+        with seeded(0):
+            return ca.GradientShap(model).attribute(
+                x,
+                baselines=refs,
+                target=head,
+                n_samples=defaults["n_samples"],
+                stdevs=defaults["stdevs"],
+            )
+
+    same = {
+        "integrated_gradients": lambda: ca.IntegratedGradients(model).attribute(
+            x,
+            baselines=black,
+            target=head,
+            n_steps=defaults["n_steps"],
+            method=defaults["integration"],
+            internal_batch_size=defaults["internal_batch_size"],
+        ),
+        "saliency": lambda: ca.Saliency(model).attribute(x, target=head, abs=defaults["abs"]),
+        "deep_lift": lambda: ca.DeepLift(model).attribute(x, baselines=black, target=head),
+        "deep_lift_shap": lambda: ca.DeepLiftShap(model).attribute(x, baselines=refs, target=head),
+        "gradient_shap": gradient_shap,
+        "input_x_gradient": lambda: ca.InputXGradient(model).attribute(x, target=head),
+        "guided_backprop": lambda: ca.GuidedBackprop(model).attribute(x, target=head),
+        "guided_gradcam": lambda: ca.GuidedGradCam(
+            model, getattr(model, defaults.get("layer", "layer3"))
+        ).attribute(x, target=head, interpolate_mode=defaults.get("interpolate_mode", "nearest")),
+        "deconvolution": lambda: ca.Deconvolution(model).attribute(x, target=head),
+        "feature_ablation": lambda: ca.FeatureAblation(model).attribute(
+            x, baselines=black, target=head, feature_mask=mask, perturbations_per_eval=per_eval
+        ),
+        "occlusion": lambda: ca.Occlusion(model).attribute(
+            x,
+            sliding_window_shapes=(3, defaults.get("window", 12), defaults.get("window", 12)),
+            strides=(3, defaults.get("stride", 4), defaults.get("stride", 4)),
+            baselines=black,
+            target=head,
+            perturbations_per_eval=per_eval,
+        ),
+        "shapley_value_sampling": lambda: sampled(ca.ShapleyValueSampling(model)),
+        "lime": lime,
+        "kernel_shap": lambda: sampled(ca.KernelShap(model)),
+        **_plain_cams(model, x, head),  # already at our stage, layer3
+    }
+    return same.get(key)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checkpoint")
@@ -149,13 +236,13 @@ def main() -> None:
     x = as_input(item.image, model.input_size)
     keys = list(REGISTRY) if args.methods == "all" else args.methods.split(",")
     fwd = forward_cost(model, x)
-    single = forward_cost(model, x, batch=1)  # explain()'s own pass for the probability
+    single = forward_cost(model, x, batch=1)  # what a separate pass for the probability costs
     print(
         f"torch threads {torch.get_num_threads()}; batched forward {fwd * 1e3:.2f} ms/image; "
         f"a lone forward {single * 1e3:.2f} ms"
     )
     header = f"{'method':24s} {'time s':>8s} {'passes':>7s} {'floor s':>8s} {'/floor':>7s}"
-    print(header + f" {'captum s':>10s} {'speed-up':>9s}")
+    print(header + f" {'captum s':>10s} {'speed-up':>9s} {'same s':>10s} {'speed-up':>9s}")
     ours, captum = {}, {}  # seconds per method, reused by the comparisons below the table
     rows, at_captum_budget = [], []
     smoothed = [f"{k}+smoothgrad" for k in args.smooth.split(",") if k]
@@ -169,9 +256,9 @@ def main() -> None:
         )
         ours[key] = seconds
         if spec.family == "perturbation" or method in GRADIENT_FREE:
-            floor = passes * fwd + single
+            floor = passes * fwd
         else:
-            floor = backward_cost(model, x, passes, head) + single
+            floor = backward_cost(model, x, passes, head)
         plain, estimated = plain_captum(model, x, head, key, fwd) if not smooth else ("-", False)
         captum[key] = plain
         if isinstance(plain, str):
@@ -179,9 +266,13 @@ def main() -> None:
         else:
             captum_col = f"{plain:9.3f}{'*' if estimated else ' '}"
             speed = f"{plain / seconds:8.1f}x"
+        call = captum_same_params(model, x, head, method) if not smooth else None
+        same = _median_time(call, args.repeats) if call is not None else None
+        same_col = f"{same:9.3f}" if same is not None else "-"
+        same_speed = f"{same / seconds:8.2f}x" if same is not None else "-"
         print(
             f"{key:24s} {seconds:8.3f} {passes:7d} {floor:8.3f} {seconds / floor:7.2f} "
-            f"{captum_col:>10s} {speed:>9s}"
+            f"{captum_col:>10s} {speed:>9s} {same_col:>10s} {same_speed:>9s}"
         )
         rows.append(
             {
@@ -193,6 +284,7 @@ def main() -> None:
                 "captum_seconds": None if isinstance(plain, str) else plain,
                 "captum_estimated": estimated,
                 "captum_error": plain if isinstance(plain, str) else None,
+                "same_params_seconds": same,
             }
         )
     print("* estimated: Captum's default feature mask makes every input value a feature")

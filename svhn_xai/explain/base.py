@@ -46,6 +46,25 @@ class Contrast(torch.nn.Module):
         return out[:, self.head, None] - out[:, self.other, None]
 
 
+class CleanFirst(torch.nn.Module):
+    """``net`` with the clean image ``x`` (1, 3, S, S) appended to its first batch, and that
+    row's output dropped again: for methods whose own passes see only changed copies of ``x``
+    (Integrated Gradients' path points, GradientShap's noisy samples), so that :func:`explain`
+    reads the probability from a pass they make anyway at the cost of one more row in it."""
+
+    def __init__(self, net: torch.nn.Module, x: torch.Tensor) -> None:
+        super().__init__()
+        self.net = net
+        self.x = x
+        self.pending = True
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        if not self.pending:
+            return self.net(batch)
+        self.pending = False
+        return self.net(torch.cat([batch, self.x.to(batch)]))[:-1]
+
+
 @dataclass
 class Context:
     """What a method gets: the model, the input (1, 3, S, S) in [0, 1], what to explain.
@@ -63,6 +82,8 @@ class Context:
     progress: Callable[[float], None] | None = None
     model_passes: int = 0  # images through the model; a hook on ``model`` counts its passes
     contrast: int | None = None  # head of the digit E in "why D and not E"
+    # explain()'s forward hook: counts passes and reads the probability from the one holding x
+    observe: Callable[[torch.nn.Module, tuple, torch.Tensor], None] | None = None
 
     @cached_property
     def net(self) -> torch.nn.Module:
@@ -70,6 +91,22 @@ class Context:
         if self.contrast is None:
             return self.model
         return Contrast(self.model, self.head, self.contrast)
+
+    @contextmanager
+    def watching(self, copy: torch.nn.Module) -> Iterator[None]:
+        """Count the passes of ``copy``, a private copy of the model that a method runs instead
+        (LRP's canonized one), as the model's own are counted, while the block runs."""
+        handle = copy.register_forward_hook(self.observe) if self.observe else None
+        try:
+            yield
+        finally:
+            if handle is not None:
+                handle.remove()
+
+    def net_with_clean_pass(self) -> torch.nn.Module:
+        """:attr:`net` for a method none of whose passes sees ``x`` unchanged (see
+        :class:`CleanFirst`)."""
+        return CleanFirst(self.net, self.x)
 
     @property
     def target(self) -> int:
@@ -82,11 +119,6 @@ class Context:
         if self.contrast is not None:
             w[self.contrast] = -1
         return w
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of :attr:`net` without autograd bookkeeping, for perturbation methods."""
-        with torch.no_grad():
-            return self.net(x)
 
 
 @dataclass(frozen=True)
@@ -246,6 +278,23 @@ def as_input(image: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     return x
 
 
+def _logits_of(x: torch.Tensor, inputs: Any, out: torch.Tensor) -> list[torch.Tensor]:
+    """``[logits (outputs,)]`` of the row of a forward pass's ``inputs`` that is ``x`` (1, 3, S,
+    S) bit for bit, or ``[]``: how :func:`explain` reads the probability from a pass the method
+    makes anyway (Saliency's one pass, DeepLift's input half, a perturbation method's clean
+    pass) instead of paying for one more."""
+    if not (
+        isinstance(inputs, torch.Tensor)
+        and inputs.shape[1:] == x.shape[1:]
+        and inputs.device == x.device
+        and inputs.dtype == x.dtype
+        and out.ndim == 2
+    ):
+        return []
+    rows = (inputs.detach() == x).flatten(1).all(1).nonzero()
+    return [out[rows[0, 0]].detach().float()] if len(rows) else []
+
+
 def explain(
     model: DigitResNet18,
     image: np.ndarray | torch.Tensor,
@@ -282,22 +331,29 @@ def explain(
         raise ParameterError(str(exc)) from None
     # in the model's own precision: a float64 copy gives exact-arithmetic checks their answer
     x = as_input(image, model.input_size).to(next(model.parameters()).dtype)
-    ctx = Context(model, x, head, values, progress, contrast=other)
 
-    def count(_module: torch.nn.Module, _args: tuple, out: torch.Tensor) -> None:
+    seen: list[torch.Tensor] = []  # the logits (outputs,) of x itself, from the method's passes
+
+    def observe(_module: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
         # counted on the output: DeepLift's own pre-hook doubles the batch with its baselines
         ctx.model_passes += out.shape[0]
+        if not seen:
+            seen.extend(_logits_of(x, args[0], out))
+
+    ctx = Context(model, x, head, values, progress, contrast=other, observe=observe)
 
     with model_lock(model), hooks_released(model):
         if model.training:
             raise ParameterError("the model must be in eval() mode to be explained")
-        with torch.no_grad():
-            logits = model(x)[0]
-        logit = float(logits[head] - (0 if other is None else logits[other]))
-        model.register_forward_hook(count)
+        model.register_forward_hook(observe)
         tic = time.perf_counter()
         attribution = spec.run(ctx)
         seconds = time.perf_counter() - tic
+        if not seen:  # no pass of the method saw x unchanged (e.g. only noisy or scaled copies)
+            with torch.no_grad():
+                seen.append(model(x)[0].float())
+    logits = seen[0]
+    logit = float(logits[head] - (0 if other is None else logits[other]))
     attribution = attribution.detach().float().reshape(3, *x.shape[-2:]).cpu().numpy()
     notes = []
     # kept as computed: a NaN or inf map is flagged and never scored, not passed off as zeros

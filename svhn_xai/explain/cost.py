@@ -23,6 +23,7 @@ from svhn_xai.explain.cam import STAGE_CHANNELS
 from svhn_xai.explain.params import validate
 
 GRADIENT_FREE = ("score_cam", "eigen_cam")  # CAMs that only run the model forward
+CLEAN_ROW = ("integrated_gradients", "gradient_shap", "lime", "rise")  # base.CleanFirst
 _PER_IMAGE: weakref.WeakKeyDictionary[torch.nn.Module, float] = weakref.WeakKeyDictionary()
 _FITS: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, tuple[float, float]]] = (
     weakref.WeakKeyDictionary()
@@ -68,7 +69,10 @@ def estimated_passes(method: str, params: dict[str, Any], size: int = 64) -> int
         "rise": lambda: p["n_masks"],
     }
     smoothing = p["smooth_samples"] if p.get("smooth", "none") != "none" else 1
-    return int(formulas.get(method, lambda: 1)()) * smoothing
+    # explain() reads the probability from a pass that holds the image unchanged; IG,
+    # GradientShap, LIME and RISE add the image to their first batch; noisy copies need a lone pass
+    clean = 1 if method in CLEAN_ROW or smoothing > 1 else 0
+    return int(formulas.get(method, lambda: 1)()) * smoothing + clean
 
 
 def seconds_per_image(model: torch.nn.Module) -> float:

@@ -110,7 +110,7 @@ def register_gradient(
 )
 def integrated_gradients(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     p = ctx.params
-    return ca.IntegratedGradients(ctx.net).attribute(
+    return ca.IntegratedGradients(ctx.net_with_clean_pass()).attribute(
         x,
         baselines=baseline(x, p["baseline"]),
         target=ctx.target,
@@ -179,7 +179,7 @@ def gradient_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     p = ctx.params
     refs = distribution(ctx.x, p["baselines"], p["n_baselines"], p["seed"])
     with seeded(p["seed"]):
-        return ca.GradientShap(ctx.net).attribute(
+        return ca.GradientShap(ctx.net_with_clean_pass()).attribute(
             x, baselines=refs, target=ctx.target, n_samples=p["n_samples"], stdevs=p["stdevs"]
         )
 

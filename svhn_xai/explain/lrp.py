@@ -108,9 +108,9 @@ def lrp(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     from svhn_xai.explain.zennit_rules import epsilon_relevance, one_pass_covers, relevance
 
     p = ctx.params
-    ctx.model_passes += len(x)  # one forward and backward through the private copy
     private = canonized(ctx.model)
     weights = ctx.output_weights(len(ctx.model.digits))
-    if p["rule"] == "epsilon" and one_pass_covers(private):  # the same numbers, half the time
-        return epsilon_relevance(private, x, weights, p["epsilon"])
-    return relevance(private, x, weights, p["rule"], p["epsilon"], p["gamma"])
+    with ctx.watching(private):  # its one forward and backward are this method's pass
+        if p["rule"] == "epsilon" and one_pass_covers(private):  # same numbers, half the time
+            return epsilon_relevance(private, x, weights, p["epsilon"])
+        return relevance(private, x, weights, p["rule"], p["epsilon"], p["gamma"])

@@ -72,12 +72,19 @@ def _sampled(
     return _spread(out, mask)
 
 
-def _forward(ctx: Context, expected: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``ctx.forward`` that reports progress as a fraction of ``expected`` images."""
+def _forward(
+    ctx: Context, expected: int, clean: bool = False
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The no-grad logits of ``ctx.net``, reporting progress as a fraction of ``expected`` images;
+    ``clean``
+    for a method none of whose samples is the image itself (see ``Context.net_with_clean_pass``).
+    """
     seen = [0]
+    net = ctx.net_with_clean_pass() if clean else ctx.net
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        out = ctx.forward(x)
+        with torch.no_grad():
+            out = net(x)
         seen[0] += x.shape[0]
         if ctx.progress is not None:
             ctx.progress(min(seen[0] / max(expected, 1), 1.0))
@@ -254,7 +261,7 @@ def lime(ctx: Context) -> torch.Tensor:
     p = ctx.params
     mask, _ = _features(ctx)
     explainer = ca.Lime(
-        _forward(ctx, p["n_samples"]),
+        _forward(ctx, p["n_samples"], clean=True),
         interpretable_model=SkLearnLasso(alpha=p["alpha"]),
         similarity_func=get_exp_kernel_similarity_function("cosine", p["kernel_width"]),
     )

@@ -91,7 +91,7 @@ def rise(ctx: Context) -> torch.Tensor:
     # every grid drawn up front (a few kB), so that the batch size cannot change the masks
     generator = torch.Generator().manual_seed(p["seed"])
     binary, offsets = sample_grids(p["n_masks"], size, p["cell"], p["p"], generator)
-    forward = _forward(ctx, p["n_masks"])
+    forward = _forward(ctx, p["n_masks"], clean=True)
     saliency = torch.zeros(1, 1, size, size, dtype=ctx.x.dtype)
     for start in range(0, p["n_masks"], p["perturbations_per_eval"]):
         batch = slice(start, start + p["perturbations_per_eval"])

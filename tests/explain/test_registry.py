@@ -71,9 +71,41 @@ def test_every_method_runs_leaves_no_hook_and_is_not_all_zero(model, house, key)
         assert "zero everywhere" in e.notes[0]
     else:
         assert np.abs(e.attribution).sum() > 0, key
-    assert 0 <= e.probability <= 1
     assert e.model_passes == estimated_passes(key, FAST.get(key, {})), "pass count or estimate"
     assert count_hooks(model) == 0
+    with torch.no_grad():  # read from the method's own pass, it is still the model's answer
+        logits = model(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)[0]
+    head = model.head(digit)
+    assert e.logit == pytest.approx(float(logits[head]), abs=1e-5)
+    assert e.probability == pytest.approx(float(torch.sigmoid(logits[head])), abs=1e-6)
+
+
+def test_one_pass_methods_make_no_second_pass_for_the_probability(model, house):
+    image, digit, _ = house
+    calls = []
+    handle = model.register_forward_hook(lambda _m, args, _o: calls.append(args[0].shape[0]))
+    try:
+        for key in ("saliency", "input_x_gradient", "guided_backprop", "deconvolution"):
+            calls.clear()
+            explain(model, image, digit, key)
+            assert calls == [1], key
+        calls.clear()
+        explain(model, image, digit, "integrated_gradients", n_steps=8, internal_batch_size=4)
+        assert calls == [5, 4], "the image rides along in the first batch of path points"
+    finally:
+        handle.remove()
+
+
+def test_the_added_image_leaves_integrated_gradients_as_captum_computes_them(model, house):
+    import captum.attr as ca
+
+    image, digit, _ = house
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    e = explain(model, image, digit, "integrated_gradients", n_steps=8, internal_batch_size=4)
+    plain = ca.IntegratedGradients(model).attribute(
+        x, target=model.head(digit), n_steps=8, method="gausslegendre", internal_batch_size=4
+    )
+    np.testing.assert_allclose(e.attribution, plain[0].numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_heads_differ(model, house):

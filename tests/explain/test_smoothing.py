@@ -37,7 +37,7 @@ def test_smoothing_is_its_definition(model, image_tensor, smooth, reduce):
     np.testing.assert_allclose(
         e.attribution, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max()
     )
-    assert e.model_passes == SAMPLES
+    assert e.model_passes == SAMPLES + 1  # the noisy copies, and the image for the probability
     assert count_hooks(model) == 0
 
 
@@ -50,7 +50,7 @@ def test_all_noisy_copies_go_through_in_one_batch(model, house):
         )
     finally:
         handle.remove()
-    assert batches == [1, 8]  # explain's own logit, then one batch of the noisy copies
+    assert batches == [8, 1]  # one batch of the noisy copies, then the image for its logit
 
 
 def test_zero_noise_smoothgrad_is_the_plain_method(model, house):
