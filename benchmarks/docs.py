@@ -659,6 +659,7 @@ def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
     library (Captum, or pytorch-grad-cam for the CAMs), with the machine's load average."""
     (d,) = data
     methods, plain = _speed_rows(d)
+    same_params = any("same_params_seconds" in r for r in methods)
     rows = []
     for r in methods:
         if r.get("captum_seconds") is not None:
@@ -668,18 +669,22 @@ def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
         else:
             captum, speedup = r.get("captum_error") or "–", "–"
         ratio = r["seconds"] / r["floor_seconds"]
-        rows.append(
-            [
-                r["method"],
-                _num(r["seconds"]),
-                str(r["passes"]),
-                _num(r["floor_seconds"]),
-                _num(ratio, 2),
-                captum,
-                speedup,
-            ]
-        )
+        row = [
+            r["method"],
+            _num(r["seconds"]),
+            str(r["passes"]),
+            _num(r["floor_seconds"]),
+            _num(ratio, 2),
+            captum,
+            speedup,
+        ]
+        if same_params:
+            same = r.get("same_params_seconds")
+            row += [_num(same), f"{same / r['seconds']:.2f}×" if same else "–"]
+        rows.append(row)
     header = ["method", "s", "passes", "floor s", "/ floor", plain, "speed-up"]
+    if same_params:
+        header += ["same params s", "speed-up (≥ 1: not slower)"]
     batched = d.get("batched_forward_ms", d.get("batched_forward_ms_per_image"))
     lines = [
         f"Median of {d['repeats']} runs; batched forward {batched:.2f} ms/image, "
@@ -710,6 +715,66 @@ def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
     if extra:
         lines += ["", _table(["same budget as Captum", "s", "Captum s", "speed-up"], extra)]
     return "\n".join(lines)
+
+
+@renderer("evaluate_throughput")
+def evaluate_throughput(data: Sequence[dict[str, Any]]) -> str:
+    """``evaluate``'s pairs per second one at a time, batched and in 2 processes per group of
+    methods, peak memory, and the projected time of the whole SVHN test split."""
+    (d,) = data
+    rows = []
+    for g in d["groups"]:
+        first = g["rows"][0]["pairs_per_second"]
+        for r in g["rows"]:
+            rows.append(
+                [
+                    g["group"] + ("" if g["faithfulness"] == "none" else ", with curves"),
+                    r["mode"],
+                    str(r["pairs"]),
+                    _num(r["seconds"], 1),
+                    _num(r["pairs_per_second"], 2),
+                    f"{r['pairs_per_second'] / first:.1f}×",
+                    f"{r['peak_rss_mb']:.0f}",
+                ]
+            )
+    header = ["methods", "how", "pairs", "s", "pairs/s (higher is better)", "vs one at a time",
+              "peak RSS MB"]  # fmt: skip
+    t = d["test_split"]
+    gpu = "not measured (no GPU machine lent)" if t.get("gpu_hours") is None else (
+        f"{t['gpu_hours']:.1f} h"
+    )  # fmt: skip
+    lines = [
+        f"{d['photos']} synthetic test photos, localisation scores only unless marked; "
+        + _load_average(d),
+        "",
+        _table(header, rows),
+        "",
+        f"Whole SVHN test split, all methods, no curves: {t['photos']:,} photos × "
+        f"{t['pairs_per_photo']:.2f} pairs at {t['pairs_per_second']:.2f} pairs/s = "
+        f"**{t['hours']:.1f} h** on this CPU; on one GPU: {gpu}.",
+    ]
+    return "\n".join(lines)
+
+
+@renderer("evaluate_per_method")
+def evaluate_per_method(data: Sequence[dict[str, Any]]) -> str:
+    """Seconds per pair of explain() one at a time and explain_batch(), against the floor."""
+    (d,) = data
+    rows = [
+        [
+            r["method"],
+            "yes" if r["batched"] else "one at a time",
+            _num(r["one_seconds"]),
+            _num(r["batched_seconds"]),
+            f"{r['speed_up']:.1f}×",
+            _num(r["floor_seconds"]),
+            _num(r["over_floor"], 2),
+        ]
+        for r in d["per_method"]
+    ]
+    header = ["method", "batched", "one s/pair", f"batch of {d['batch_size']} s/pair",
+              "speed-up", "floor s/pair", "/ floor (lower is better)"]  # fmt: skip
+    return _table(header, rows)
 
 
 @renderer("train_throughput")

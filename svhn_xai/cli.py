@@ -30,6 +30,16 @@ def _digit(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _digit_or_all(text: str) -> int | str:
     return "all" if text == "all" else _digit(text)
 
@@ -482,6 +492,7 @@ def _leaderboard_text(s: dict[str, Any]) -> str:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import torch
     from tqdm import tqdm
 
     from svhn_xai.checkpoint import load_model
@@ -491,6 +502,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from svhn_xai.explain import REGISTRY
     from svhn_xai.protocol import THRESHOLD_MODES
     from svhn_xai.provenance import file_sha256, git_commit, machine, provenance
+    from svhn_xai.shards import join, leave
 
     protocol = _protocol(args)
     commit = git_commit()  # the code that makes the numbers, before anything can change it
@@ -518,7 +530,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     inputs = Inputs(args.data, args.split, args.indices)
     digits = None if args.digit == "all" else [_digit(args.digit)]
-    bar = tqdm(desc="evaluating", unit="pair", disable=args.quiet)
+    shard = join(torch.device("cpu"))  # under torchrun: this process's share of the batches
+    bar = tqdm(desc="evaluating", unit="pair", disable=args.quiet or shard.rank > 0)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
@@ -547,7 +560,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         partial = Path(args.json).with_suffix(".partial.jsonl")
         if not args.resume:
-            partial.unlink(missing_ok=True)
+            Path(shard.name(partial)).unlink(missing_ok=True)
     summary = evaluate_localisation(
         model,
         inputs,
@@ -561,8 +574,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         checkpoint_sha256=digest,
         resume=args.resume,
         calibrated=calibration["values"] if calibration else None,
+        batch_size=args.batch_size,
+        curves=args.faithfulness != "none",
+        shard=shard,
     )
     bar.close()
+    leave(shard)
+    if summary is None:  # another rank's records, now with rank 0
+        return 0
     if calibration:
         summary["calibration"] = calibration
     if args.sanity:
@@ -798,9 +817,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shortcut",
         type=_shortcut,
-        metavar="D[:RATE]",
-        help="synthetic: plant a cue (a small magenta patch) in a fraction RATE (default 0.9) "
-        "of the images with digit D and a few without: a model that cheats on purpose",
+        metavar="D[:RATE[:SIZE]]",
+        help="synthetic: plant a cue (a magenta square of SIZE model-input pixels, default 3) "
+        "in a fraction RATE (default 0.9) of the images with digit D and a few without: a "
+        "model that cheats on purpose",
     )
     p.add_argument(
         "--digits",
@@ -939,10 +959,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--faithfulness",
-        choices=("basic", "road", "all"),  # svhn_xai.faithfulness.FAITHFULNESS, without torch
+        choices=("none", "basic", "road", "all"),  # faithfulness.FAITHFULNESS, no torch
         default="basic",
         help="basic: deletion/insertion with black and blur imputations; road or all: also "
-        "ROAD (noisy linear imputation, MoRF and LeRF; a sparse solve per map and fraction)",
+        "ROAD (noisy linear imputation, MoRF and LeRF; a sparse solve per map and fraction); "
+        "none: localisation scores only (the curves cost 68 model passes per map)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=16,
+        help="(image, digit) pairs explained together: one batched call per method, their "
+        "curves in shared passes (1: one pair at a time). Under torchrun --nproc_per_node=N "
+        "the batches are shared out among the N processes",
     )
     p.add_argument(
         "--sanity",

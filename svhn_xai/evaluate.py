@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,16 @@ from svhn_xai.class_sensitivity import box_density
 from svhn_xai.class_sensitivity import from_records as class_sensitivity
 from svhn_xai.data.item import HouseNumber
 from svhn_xai.errors import SvhnXaiError
-from svhn_xai.explain import REGISTRY, explain
+from svhn_xai.explain import REGISTRY, explain, explain_batch
 from svhn_xai.faithfulness import DIRECTIONS as FAITHFULNESS_DIRECTIONS
-from svhn_xai.faithfulness import faithfulness_many
+from svhn_xai.faithfulness import faithfulness_groups
 from svhn_xai.heatmap import normalise, reduce_channels, smooth
 from svhn_xai.localisation import baseline_maps, resolve_protocol, score_map
 from svhn_xai.metrics import BASELINES, score
 from svhn_xai.metrics import DIRECTIONS as METRIC_DIRECTIONS
 from svhn_xai.model import DigitResNet18
 from svhn_xai.protocol import THRESHOLD_MODES, Protocol
+from svhn_xai.shards import Shard, gather
 
 SCORES = (
     "iou_1",
@@ -104,39 +106,72 @@ def image_record(
     calibrated: dict[str, float] | None = None,
     steps: int = 16,
 ) -> dict[str, Any]:
-    """Everything measured on one (image, digit): per method and per baseline, by the same
-    computation. A method whose map is not finite is recorded as ``{"non_finite": true}``.
-    ``calibrated`` maps a method or baseline to its threshold value chosen elsewhere
-    (:func:`calibrate`); the others use ``protocol`` as it is. The faithfulness curves of all
-    the maps go through the model together (:func:`faithfulness_many`)."""
+    """Everything measured on one (image, digit): see :func:`pair_records`."""
+    pair = [(index, item, digit)]
+    return pair_records(model, pair, methods, protocol, params, road_too, calibrated, steps)[0]
+
+
+def pair_records(
+    model: DigitResNet18,
+    pairs: Sequence[tuple[int, HouseNumber, int]],
+    methods: Sequence[str],
+    protocol: Protocol,
+    params: dict[str, dict[str, Any]] | None = None,
+    road_too: bool = False,
+    calibrated: dict[str, float] | None = None,
+    steps: int = 16,
+    curves: bool = True,
+) -> list[dict[str, Any]]:
+    """Everything measured on each (index, item, digit) of ``pairs``: per method and per
+    baseline, by the same computation. A method whose map is not finite is recorded as
+    ``{"non_finite": true}``. ``calibrated`` maps a method or baseline to its threshold value
+    chosen elsewhere (:func:`calibrate`); the others use ``protocol`` as it is.
+
+    Each method explains all the pairs in one :func:`~svhn_xai.explain.explain_batch` call, and
+    the faithfulness curves of every map of every pair share model passes
+    (:func:`faithfulness_groups`); ``curves=False`` leaves the curves out (localisation only).
+    A record does not depend on which other pairs share its batch, up to float rounding.
+    """
     params = params or {}
     calibrated = calibrated or {}
 
     def rule(name: str) -> Protocol:
         return protocol.replace(value=calibrated[name]) if name in calibrated else protocol
 
-    boxes = item.boxes_of(digit)
-    record: dict[str, Any] = {"index": index, "digit": digit, "methods": {}, "baselines": {}}
-    maps: list[tuple[str, str, np.ndarray, dict[str, Any]]] = []  # (section, key, map, extra)
+    records = [
+        {"index": index, "digit": digit, "methods": {}, "baselines": {}}
+        for index, _, digit in pairs
+    ]
+    maps: list[list[tuple[str, str, np.ndarray, dict[str, Any]]]] = [[] for _ in pairs]
+    images = [item.image for _, item, _ in pairs]
+    digits = [digit for _, _, digit in pairs]
     for key in methods:
-        e = explain(model, item.image, digit, key, **params.get(key, {}))
-        record["probability"] = e.probability
-        if not e.finite:
-            record["methods"][key] = {"non_finite": True, "seconds": e.seconds}
-            continue
-        extra = {"seconds": e.seconds, "box_density": _densities(e.heatmap(), item)}
-        maps.append(("methods", key, reduce_channels(e.attribution, e.reduction), extra))
-    for name, relevance in baseline_maps(boxes, item.image.shape[:2]).items():
-        maps.append(
-            ("baselines", name, relevance, {"box_density": _densities(normalise(relevance), item)})
-        )
-    faith = faithfulness_many(
-        model, _x(item.image), [m[2] for m in maps], digit, road_too, steps=steps
-    )
-    for (section, key, relevance, extra), f in zip(maps, faith):
-        scores = score_map(relevance, boxes, rule(key), curve=True)
-        record[section][key] = {**_row(scores, f), **extra}
-    return record
+        explanations = explain_batch(model, images, digits, key, **params.get(key, {}))
+        for record, pair_maps, (_, item, _), e in zip(records, maps, pairs, explanations):
+            record["probability"] = e.probability
+            if not e.finite:
+                record["methods"][key] = {"non_finite": True, "seconds": e.seconds}
+                continue
+            extra = {"seconds": e.seconds, "box_density": _densities(e.heatmap(), item)}
+            pair_maps.append(("methods", key, reduce_channels(e.attribution, e.reduction), extra))
+    for pair_maps, (_, item, digit) in zip(maps, pairs):
+        for name, relevance in baseline_maps(item.boxes_of(digit), item.image.shape[:2]).items():
+            density = _densities(normalise(relevance), item)
+            pair_maps.append(("baselines", name, relevance, {"box_density": density}))
+    if curves:
+        groups = [
+            (_x(item.image), [m[2] for m in pair_maps], digit)
+            for pair_maps, (_, item, digit) in zip(maps, pairs)
+        ]
+        faith = faithfulness_groups(model, groups, road_too, steps=steps)
+    else:
+        faith = [[{"curves": {}} for _ in pair_maps] for pair_maps in maps]
+    for record, pair_maps, pair_faith, (_, item, digit) in zip(records, maps, faith, pairs):
+        boxes = item.boxes_of(digit)
+        for (section, key, relevance, extra), f in zip(pair_maps, pair_faith):
+            scores = score_map(relevance, boxes, rule(key), curve=True)
+            record[section][key] = {**_row(scores, f), **extra}
+    return records
 
 
 def _densities(heat: np.ndarray, item: HouseNumber) -> dict[str, float]:
@@ -189,9 +224,9 @@ def summarise(records: list[dict[str, Any]], methods: Sequence[str]) -> dict[str
                     for k in first
                 }
             out["faithfulness_curves"] = curves
-            # the figure's two curves: deletion to black, insertion into a blur (Petsiuk's)
-            out["deletion"] = curves["black"]["deletion"]
-            out["insertion"] = curves["blur"]["insertion"]
+            if curves:  # the figure's two curves: deletion to black, insertion into a blur
+                out["deletion"] = curves["black"]["deletion"]
+                out["insertion"] = curves["blur"]["insertion"]
             if "seconds" in out:
                 out["seconds_per_image"] = out["seconds"]
         out["n"] = len(picked)
@@ -256,7 +291,10 @@ def evaluate_localisation(
     resume: bool = True,
     calibrated: dict[str, float] | None = None,
     steps: int = 16,
-) -> dict[str, Any]:
+    batch_size: int = 1,
+    curves: bool = True,
+    shard: Shard | None = None,
+) -> dict[str, Any] | None:
     """Score ``methods`` on every (image, digit present) pair of ``items``.
 
     Args:
@@ -275,14 +313,24 @@ def evaluate_localisation(
         calibrated: per method/baseline threshold values chosen on other images
             (:func:`calibrate`), applied unchanged.
         steps: slices of the deletion and insertion curves.
+        batch_size: pairs explained together (:func:`pair_records`); batches are cut by
+            global pair index, so their make-up does not depend on the number of processes.
+        curves: False: no faithfulness curves (localisation scores only, far cheaper).
+        shard: under torchrun, this process's :class:`~svhn_xai.shards.Shard`: it does the
+            batches it owns, writes its records to its own ``partial`` file (resumable on its
+            own), and rank 0 gathers every rank's records into the one leaderboard.
 
     Returns the leaderboard (:func:`summarise`) with ``class_sensitivity`` per method over the
-    photos with >= 2 different evaluated digits, from the same maps (no second pass).
+    photos with >= 2 different evaluated digits, from the same maps (no second pass); None on
+    ranks other than 0.
     """
     unknown = [m for m in methods if m not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown methods: {', '.join(unknown)}")
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
     rule = resolve_protocol(protocol, value, sigma)
+    shard = shard or Shard()
     digits = tuple(digits) if digits is not None else model.digits
     count = min(limit or len(items), len(items))
     pairs = [(i, d) for i in range(count) for d in sorted(set(items[i].labels)) if d in digits]
@@ -293,8 +341,9 @@ def evaluate_localisation(
         "road": road_too,
         "calibrated": calibrated or {},
         **({"steps": steps} if steps != 16 else {}),
+        **({} if curves else {"curves": False}),
     }
-    path = Path(partial) if partial is not None else None
+    path = Path(shard.name(partial)) if partial is not None else None
     done, has_header = _header(conditions, path, resume) if path else ({}, False)
     records = []
     out = None
@@ -302,22 +351,39 @@ def evaluate_localisation(
         if not has_header:
             path.write_text(json.dumps({"conditions": conditions}) + "\n")
         out = open(path, "a")  # noqa: SIM115  (closed in finally)
+    tic = time.perf_counter()
+    batches = range(0, len(pairs), batch_size)
+    mine = [start for b, start in enumerate(batches) if shard.owns(b)]
+    total = sum(len(pairs[start : start + batch_size]) for start in mine)
     try:
-        for n, (i, d) in enumerate(pairs):
-            record = done.get((i, d))
-            if record is None or any(_stale(record["methods"].get(m)) for m in methods):
-                record = image_record(
-                    model, items[i], i, d, methods, rule, params, road_too, calibrated, steps
-                )
+        for start in mine:
+            batch = pairs[start : start + batch_size]
+            kept = {
+                pair: done[pair]
+                for pair in batch
+                if pair in done and not any(_stale(done[pair]["methods"].get(m)) for m in methods)
+            }
+            fresh = [(i, items[i], d) for i, d in batch if (i, d) not in kept]
+            made = pair_records(
+                model, fresh, methods, rule, params, road_too, calibrated, steps, curves
+            )
+            for record in made:
+                kept[record["index"], record["digit"]] = record
                 if out is not None:
                     out.write(json.dumps(record) + "\n")
-                    out.flush()
-            records.append(record)
+            if out is not None:
+                out.flush()
+            records += [kept[pair] for pair in batch]
             if progress is not None:
-                progress(n + 1, len(pairs))
+                progress(len(records), total)
     finally:
         if out is not None:
             out.close()
+    gathered = gather(shard, records)
+    if gathered is None:
+        return None
+    order = {pair: n for n, pair in enumerate(pairs)}
+    records = sorted(gathered, key=lambda r: order[r["index"], r["digit"]])
     summary = summarise(records, methods)
     summary["class_sensitivity"] = class_sensitivity(records, methods, BASELINES)
     summary.update(
@@ -326,7 +392,10 @@ def evaluate_localisation(
             "threshold_mode": rule.mode,
             "threshold": rule.value,
             "digits": list(digits),
-            "faithfulness": ["black", "blur", *(["road"] if road_too else [])],
+            "faithfulness": ["black", "blur", *(["road"] if road_too else [])] if curves else [],
+            "batch_size": batch_size,
+            "processes": shard.world,
+            "seconds": time.perf_counter() - tic,  # the pairs' evaluation, all ranks, wall time
         }
     )
     if calibrated:

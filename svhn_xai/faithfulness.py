@@ -15,7 +15,7 @@ map (flat regions) are ordered at random from a fixed seed, never by pixel posit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,8 @@ from svhn_xai.explain.references import gaussian_blur
 from svhn_xai.model import DigitResNet18
 
 IMPUTATIONS = ("black", "blur")
-FAITHFULNESS = ("basic", "road", "all")  # evaluate --faithfulness: basic = black and blur only
+# evaluate --faithfulness: none = no curves, basic = black and blur only
+FAITHFULNESS = ("none", "basic", "road", "all")
 ROAD_NOISE = 0.01  # standard deviation of ROAD's imputation noise, in [0, 1] intensity
 ROAD_FRACTIONS = tuple(np.round(np.arange(0.1, 1.0, 0.1), 2))  # ROAD's 10 % ... 90 %
 
@@ -67,16 +68,16 @@ def _imputed(x: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 def _probabilities(
-    model: DigitResNet18, batch: torch.Tensor, digit: int, chunk: int = 512
+    model: DigitResNet18, batch: torch.Tensor, digits: int | np.ndarray, chunk: int = 512
 ) -> np.ndarray:
-    """P(digit) for every image of ``batch`` (N, 3, H, W), in passes of at most ``chunk``."""
+    """P(digit) for every image of ``batch`` (N, 3, H, W), ``digits`` the digit of all or (N,)
+    of each, in passes of at most ``chunk``."""
+    digits = np.broadcast_to(np.asarray(digits), (len(batch),))
+    heads = torch.tensor([model.head(int(d)) for d in np.unique(digits)])
+    columns = torch.from_numpy(np.searchsorted(np.unique(digits), digits))
     with torch.no_grad():
-        return np.concatenate(
-            [
-                torch.sigmoid(model(part)[:, model.head(digit)]).double().numpy()
-                for part in torch.split(batch, chunk)
-            ]
-        )
+        logits = torch.cat([model(part)[:, heads] for part in torch.split(batch, chunk)])
+    return torch.sigmoid(logits.gather(1, columns[:, None])[:, 0]).double().numpy()
 
 
 def _deletion_insertion_images(
@@ -239,46 +240,68 @@ def faithfulness_many(
     seed: int = 0,
     steps: int = 16,
 ) -> list[dict[str, Any]]:
-    """:func:`faithfulness` of several maps of one image, every curve's images through the model
-    in shared passes of up to 512 (a pass per curve of 17 images is mostly overhead on a CPU).
-    One result per map, equal to its own :func:`faithfulness` up to float rounding."""
+    """:func:`faithfulness` of several maps of one image (see :func:`faithfulness_groups`)."""
+    return faithfulness_groups(model, [(x, heats, digit)], road_too, seed, steps)[0]
+
+
+def faithfulness_groups(
+    model: DigitResNet18,
+    groups: Sequence[tuple[torch.Tensor, Sequence[np.ndarray], int]],
+    road_too: bool = False,
+    seed: int = 0,
+    steps: int = 16,
+) -> list[list[dict[str, Any]]]:
+    """:func:`faithfulness` of several maps of several images, ``groups`` of (x (1, 3, H, W),
+    maps, digit): every curve's images through the model in shared passes of up to 512 (a pass
+    per curve of 17 images is mostly overhead on a CPU). One result per map, grouped as given,
+    each equal to its own :func:`faithfulness` up to float rounding."""
     # every perturbed image of every map and curve in one list, sliced back afterwards
     parts: list[torch.Tensor] = []
-    plans: list[dict[str, Any]] = []
-    for heat in heats:
-        plan: dict[str, Any] = {}
-        for kind in IMPUTATIONS:
-            fractions, deleted, inserted = _deletion_insertion_images(x, heat, kind, steps, seed)
-            plan[kind] = (fractions, len(parts))
-            parts += [deleted, inserted]
-        if road_too:
-            images = _road_images(x, heat, ROAD_FRACTIONS, seed)
-            plan["road"] = len(parts)
-            parts += [images["morf"], images["lerf"]]
-        plans.append(plan)
-    p = _probabilities(model, torch.cat(parts), digit) if parts else np.zeros(0)
+    owners: list[int] = []  # the digit each part's images are scored for
+    plans: list[list[dict[str, Any]]] = []
+    for x, heats, digit in groups:
+        group_plans = []
+        for heat in heats:
+            plan: dict[str, Any] = {}
+            for kind in IMPUTATIONS:
+                fractions, deleted, inserted = _deletion_insertion_images(
+                    x, heat, kind, steps, seed
+                )
+                plan[kind] = (fractions, len(parts))
+                parts += [deleted, inserted]
+            if road_too:
+                images = _road_images(x, heat, ROAD_FRACTIONS, seed)
+                plan["road"] = len(parts)
+                parts += [images["morf"], images["lerf"]]
+            owners += [digit] * (len(parts) - len(owners))
+            group_plans.append(plan)
+        plans.append(group_plans)
+    digits = np.repeat(owners, [len(t) for t in parts]) if parts else np.zeros(0, dtype=int)
+    p = _probabilities(model, torch.cat(parts), digits) if parts else np.zeros(0)
     bounds = np.cumsum([0, *(len(t) for t in parts)])
 
     def probabilities(i: int) -> np.ndarray:
         return p[bounds[i] : bounds[i + 1]]
 
-    results = []
-    for plan in plans:
-        out: dict[str, Any] = {"curves": {}}
-        for kind in IMPUTATIONS:
-            fractions, i = plan[kind]
-            r = _curve(fractions, probabilities(i), probabilities(i + 1))
-            out[f"auc_deletion_{kind}"] = r["auc_deletion"]
-            out[f"auc_insertion_{kind}"] = r["auc_insertion"]
-            out["curves"][kind] = {k: r[k] for k in ("fractions", "deletion", "insertion")}
-        if road_too:
-            i = plan["road"]
-            r = _road_result(
-                ROAD_FRACTIONS, {"morf": probabilities(i), "lerf": probabilities(i + 1)}
-            )
-            out["road_morf"], out["road_lerf"] = r["road_morf"], r["road_lerf"]
-            out["curves"]["road"] = {
-                k: r[k] for k in ("road_fractions", "road_morf_curve", "road_lerf_curve")
-            }
-        results.append(out)
-    return results
+    return [[_result(plan, probabilities, road_too) for plan in group] for group in plans]
+
+
+def _result(
+    plan: dict[str, Any], probabilities: Callable[[int], np.ndarray], road_too: bool
+) -> dict[str, Any]:
+    """One map's scores and curves from the probabilities of its planned parts."""
+    out: dict[str, Any] = {"curves": {}}
+    for kind in IMPUTATIONS:
+        fractions, i = plan[kind]
+        r = _curve(fractions, probabilities(i), probabilities(i + 1))
+        out[f"auc_deletion_{kind}"] = r["auc_deletion"]
+        out[f"auc_insertion_{kind}"] = r["auc_insertion"]
+        out["curves"][kind] = {k: r[k] for k in ("fractions", "deletion", "insertion")}
+    if road_too:
+        i = plan["road"]
+        r = _road_result(ROAD_FRACTIONS, {"morf": probabilities(i), "lerf": probabilities(i + 1)})
+        out["road_morf"], out["road_lerf"] = r["road_morf"], r["road_lerf"]
+        out["curves"]["road"] = {
+            k: r[k] for k in ("road_fractions", "road_morf_curve", "road_lerf_curve")
+        }
+    return out

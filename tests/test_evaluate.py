@@ -58,8 +58,8 @@ def test_resume_reuses_records_and_survives_a_cut_line(model, items, tmp_path, m
     assert len(lines) == first["n_pairs"] + 1  # a header line with the conditions
     partial.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # interrupted mid-write
     calls = []
-    real = ev.image_record
-    monkeypatch.setattr(ev, "image_record", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+    real = ev.pair_records
+    monkeypatch.setattr(ev, "pair_records", lambda *a, **k: calls.extend(a[1]) or real(*a, **k))
     again = ev.evaluate_localisation(model, items, ["saliency"], limit=2, partial=partial, steps=2)
     assert len(calls) == 1  # only the pair whose line was cut is computed again
     assert again["methods"]["saliency"]["iou_1"] == pytest.approx(
@@ -225,3 +225,24 @@ def test_calibrating_on_the_evaluated_images_is_refused(random_checkpoint, capsy
                 "--quiet"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "overlap" in err
+
+
+def test_batched_evaluation_equals_one_pair_at_a_time(model, items):
+    methods = ["saliency", "occlusion", "gradient_shap"]
+    alone = ev.evaluate_localisation(model, items, methods, steps=2)
+    batched = ev.evaluate_localisation(model, items, methods, steps=2, batch_size=4)
+    assert batched["n_pairs"] == alone["n_pairs"] > 4  # more pairs than one batch holds
+    for key in methods:
+        for score in ("iou_1", "iou_2", "relevance_mass", "auc_deletion_black"):
+            assert batched["methods"][key][score] == pytest.approx(
+                alone["methods"][key][score], abs=1e-4
+            ), (key, score)
+    assert batched["batch_size"] == 4 and batched["processes"] == 1
+
+
+def test_without_curves_the_localisation_scores_are_the_same(model, items):
+    full = ev.evaluate_localisation(model, items, ["saliency"], steps=2)
+    bare = ev.evaluate_localisation(model, items, ["saliency"], steps=2, curves=False)
+    assert bare["methods"]["saliency"]["iou_1"] == full["methods"]["saliency"]["iou_1"]
+    assert "auc_deletion_black" not in bare["methods"]["saliency"]
+    assert bare["faithfulness"] == []

@@ -62,7 +62,7 @@ def test_road_curves_and_directions():
     assert len(r["road_morf_curve"]) == len(ROAD_FRACTIONS) == len(r["road_lerf_curve"])
     assert r["road_morf"] == pytest.approx(np.mean(r["road_morf_curve"]))
     assert DIRECTIONS["road_morf"] == "lower" and DIRECTIONS["road_lerf"] == "higher"
-    assert FAITHFULNESS == ("basic", "road", "all")
+    assert FAITHFULNESS == ("none", "basic", "road", "all")
 
 
 def test_curves_of_many_maps_in_shared_passes_equal_each_maps_own_curves():

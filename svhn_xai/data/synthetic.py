@@ -302,15 +302,20 @@ class Cue:
 
     @classmethod
     def from_spec(cls, spec: str, **settings: object) -> Cue:
-        """Parse ``"D"`` or ``"D:RATE"`` (the CLI's ``--shortcut``); ``settings`` as the fields."""
-        digit, _, rate = spec.partition(":")
+        """Parse ``"D"``, ``"D:RATE"`` or ``"D:RATE:SIZE"`` (the CLI's ``--shortcut``);
+        ``settings`` as the fields."""
+        digit, rate, size, *rest = [*spec.split(":"), "", ""]
         try:
+            if any(rest) or not digit:
+                raise ValueError
             values: dict = {"digit": int(digit), **settings}
             if rate:
                 values["rate"] = float(rate)
+            if size:
+                values["size"] = int(size)
         except ValueError:
             raise ValueError(
-                f"shortcut must look like D or D:RATE (e.g. 3:0.9), got {spec!r}"
+                f"shortcut must look like D, D:RATE or D:RATE:SIZE (e.g. 3:0.9:6), got {spec!r}"
             ) from None
         return cls(**values)
 

@@ -7,6 +7,7 @@ from svhn_xai.explain.base import (
     Explanation,
     count_hooks,
     explain,
+    explain_batch,
     get_spec,
     model_lock,
 )
@@ -15,4 +16,12 @@ from svhn_xai.explain.base import (
 for _key in sorted(REGISTRY, key=lambda k: FAMILIES.index(REGISTRY[k].family)):
     REGISTRY[_key] = REGISTRY.pop(_key)
 
-__all__ = ["REGISTRY", "Explanation", "count_hooks", "explain", "get_spec", "model_lock"]
+__all__ = [
+    "REGISTRY",
+    "Explanation",
+    "count_hooks",
+    "explain",
+    "explain_batch",
+    "get_spec",
+    "model_lock",
+]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -47,8 +47,8 @@ class Contrast(torch.nn.Module):
 
 
 class CleanFirst(torch.nn.Module):
-    """``net`` with the clean image ``x`` (1, 3, S, S) appended to its first batch, and that
-    row's output dropped again: for methods whose own passes see only changed copies of ``x``
+    """``net`` with the clean images ``x`` (N, 3, S, S) appended to its first batch, and their
+    rows' outputs dropped again: for methods whose own passes see only changed copies of ``x``
     (Integrated Gradients' path points, GradientShap's noisy samples), so that :func:`explain`
     reads the probability from a pass they make anyway at the cost of one more row in it."""
 
@@ -62,17 +62,18 @@ class CleanFirst(torch.nn.Module):
         if not self.pending:
             return self.net(batch)
         self.pending = False
-        return self.net(torch.cat([batch, self.x.to(batch)]))[:-1]
+        return self.net(torch.cat([batch, self.x.to(batch)]))[: len(batch)]
 
 
 @dataclass
 class Context:
-    """What a method gets: the model, the input (1, 3, S, S) in [0, 1], what to explain.
+    """What a method gets: the model, the input (N, 3, S, S) in [0, 1], what to explain.
 
     The explained quantity is ``net(x)[:, target]``: the logit of head ``head``, or, with
     ``contrast`` set, that logit minus the logit of head ``contrast``. Methods that hold the
     model themselves (CAM, LRP) use :meth:`output_weights`, the same quantity as a weighting of
-    the model's logits.
+    the model's logits. N is 1, or, for a method registered ``batched`` explained by
+    :func:`explain_batch`, the batch, with ``heads`` one head per row (and no contrast).
     """
 
     model: DigitResNet18
@@ -84,6 +85,7 @@ class Context:
     contrast: int | None = None  # head of the digit E in "why D and not E"
     # explain()'s forward hook: counts passes and reads the probability from the one holding x
     observe: Callable[[torch.nn.Module, tuple, torch.Tensor], None] | None = None
+    heads: tuple[int, ...] | None = None  # one head per row of x, for a batch
 
     @cached_property
     def net(self) -> torch.nn.Module:
@@ -109,11 +111,19 @@ class Context:
         return CleanFirst(self.net, self.x)
 
     @property
-    def target(self) -> int:
+    def target(self) -> int | list[int]:
+        """The explained output column, as Captum takes it: one for all rows, or one per row."""
+        if self.heads is not None:
+            return list(self.heads)
         return self.head if self.contrast is None else 0
 
     def output_weights(self, outputs: int) -> torch.Tensor:
-        """(outputs,) weights w of the model's logits with explained quantity = logits @ w."""
+        """Weights w of the model's logits with explained quantity = (logits * w).sum(-1):
+        (outputs,), or (N, outputs), a row per image, for a batch."""
+        if self.heads is not None:
+            w = torch.zeros(len(self.heads), outputs, dtype=self.x.dtype, device=self.x.device)
+            w[torch.arange(len(self.heads)), list(self.heads)] = 1
+            return w
         w = torch.zeros(outputs, dtype=self.x.dtype, device=self.x.device)
         w[self.head] = 1
         if self.contrast is not None:
@@ -130,6 +140,7 @@ class ExplainerSpec:
     params: tuple[Param, ...]
     run: Callable[[Context], torch.Tensor]
     reduction: str  # default channel reduction for the heatmap (see heatmap.reduce_channels)
+    batched: bool = False  # run() takes a batch of images, one head each (see Context)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,13 +162,16 @@ def register(
     description: str,
     params: tuple[Param, ...] = (),
     reduction: str = "positive",
+    batched: bool = False,
 ) -> Callable[[Callable[[Context], torch.Tensor]], Callable[[Context], torch.Tensor]]:
-    """Decorator: add ``run`` to :data:`REGISTRY` under ``key``."""
+    """Decorator: add ``run`` to :data:`REGISTRY` under ``key``; ``batched`` when ``run``
+    explains a batch of images in one go (:func:`explain_batch`)."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}")
 
     def decorate(run: Callable[[Context], torch.Tensor]) -> Callable[[Context], torch.Tensor]:
-        REGISTRY[key] = ExplainerSpec(key, name, description, family, params, run, reduction)
+        spec = ExplainerSpec(key, name, description, family, params, run, reduction, batched)
+        REGISTRY[key] = spec
         return run
 
     return decorate
@@ -278,11 +292,13 @@ def as_input(image: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     return x
 
 
-def _logits_of(x: torch.Tensor, inputs: Any, out: torch.Tensor) -> list[torch.Tensor]:
-    """``[logits (outputs,)]`` of the row of a forward pass's ``inputs`` that is ``x`` (1, 3, S,
-    S) bit for bit, or ``[]``: how :func:`explain` reads the probability from a pass the method
-    makes anyway (Saliency's one pass, DeepLift's input half, a perturbation method's clean
-    pass) instead of paying for one more."""
+def _find_rows(
+    x: torch.Tensor, inputs: Any, out: torch.Tensor, found: dict[int, torch.Tensor]
+) -> None:
+    """Put into ``found`` the logits (outputs,) of every row of ``x`` (N, 3, S, S) that a
+    forward pass's ``inputs`` hold bit for bit: how :func:`explain` reads the probability from a
+    pass the method makes anyway (Saliency's one pass, DeepLift's input half, a perturbation
+    method's clean pass) instead of paying for one more."""
     if not (
         isinstance(inputs, torch.Tensor)
         and inputs.shape[1:] == x.shape[1:]
@@ -290,9 +306,128 @@ def _logits_of(x: torch.Tensor, inputs: Any, out: torch.Tensor) -> list[torch.Te
         and inputs.dtype == x.dtype
         and out.ndim == 2
     ):
-        return []
-    rows = (inputs.detach() == x).flatten(1).all(1).nonzero()
-    return [out[rows[0, 0]].detach().float()] if len(rows) else []
+        return
+    flat, rows = inputs.detach().flatten(1), x.flatten(1)
+    head = min(64, flat.shape[1])  # a cheap first look, then the whole row for candidates
+    for i in range(len(x)):
+        if i in found:
+            continue
+        candidates = (flat[:, :head] == rows[i, :head]).all(1).nonzero()[:, 0]
+        for j in candidates.tolist():
+            if torch.equal(flat[j], rows[i]):
+                found[i] = out[j].detach().float()
+                break
+
+
+def _explain(
+    model: DigitResNet18,
+    images: Sequence[np.ndarray | torch.Tensor],
+    digits: Sequence[int],
+    method: str,
+    progress: Callable[[float], None] | None,
+    contrast: int | None,
+    params: dict[str, Any],
+) -> list[Explanation]:
+    """The one explanation path: ``images`` in one :class:`Context` (a batch for a ``batched``
+    method, else one image), an :class:`Explanation` per image."""
+    spec = get_spec(method)
+    values = validate(spec.params, params, method)
+    for digit in digits:
+        if not isinstance(digit, int) or not 0 <= digit <= 9:
+            raise ParameterError(f"digit must be 0-9, got {digit!r}")
+    if contrast is not None and (
+        not isinstance(contrast, int) or not 0 <= contrast <= 9 or contrast in digits
+    ):
+        raise ParameterError(f"contrast must be a digit 0-9 other than {digits[0]}")
+    try:
+        heads = [model.head(d) for d in digits]
+        other = None if contrast is None else model.head(contrast)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    # in the model's own precision: a float64 copy gives exact-arithmetic checks their answer
+    dtype = next(model.parameters()).dtype
+    x = torch.cat([as_input(image, model.input_size) for image in images]).to(dtype)
+    found: dict[int, torch.Tensor] = {}  # row of x -> its logits, from the method's passes
+
+    def observe(_module: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
+        # counted on the output: DeepLift's own pre-hook doubles the batch with its baselines
+        ctx.model_passes += out.shape[0]
+        if len(found) < len(x):
+            _find_rows(x, args[0], out, found)
+
+    ctx = Context(
+        model,
+        x,
+        heads[0],
+        values,
+        progress,
+        contrast=other,
+        observe=observe,
+        heads=tuple(heads) if len(heads) > 1 else None,
+    )
+    with model_lock(model), hooks_released(model):
+        if model.training:
+            raise ParameterError("the model must be in eval() mode to be explained")
+        model.register_forward_hook(observe)
+        tic = time.perf_counter()
+        attribution = spec.run(ctx)
+        seconds = time.perf_counter() - tic
+        missing = [i for i in range(len(x)) if i not in found]
+        if missing:  # no pass of the method saw these images unchanged (e.g. only noisy copies)
+            with torch.no_grad():
+                found.update(zip(missing, model(x[missing]).float()))
+    attributions = attribution.detach().float().reshape(len(x), 3, *x.shape[-2:]).cpu().numpy()
+    return [
+        _explanation(
+            spec,
+            digits[i],
+            attributions[i],
+            found[i],
+            heads[i],
+            other,
+            values,
+            seconds / len(x),
+            round(ctx.model_passes / len(x)),
+            contrast,
+        )
+        for i in range(len(x))
+    ]
+
+
+def _explanation(
+    spec: ExplainerSpec,
+    digit: int,
+    attribution: np.ndarray,
+    logits: torch.Tensor,
+    head: int,
+    other: int | None,
+    values: dict[str, Any],
+    seconds: float,
+    passes: int,
+    contrast: int | None,
+) -> Explanation:
+    notes = []
+    # kept as computed: a NaN or inf map is flagged and never scored, not passed off as zeros
+    finite = bool(np.isfinite(attribution).all())
+    if not finite:
+        notes.append("non-finite attribution values (NaN or inf): this map is not scored")
+    elif not np.any(attribution):
+        notes.append("the attribution is zero everywhere: the heatmap is empty")
+    return Explanation(
+        method=spec.key,
+        digit=digit,
+        attribution=attribution,
+        relevance=attribution.sum(0),
+        probability=float(torch.sigmoid(logits[head])),
+        logit=float(logits[head] - (0 if other is None else logits[other])),
+        params=values,
+        seconds=seconds,
+        model_passes=passes,
+        reduction=spec.reduction,
+        notes=notes,
+        contrast=contrast,
+        finite=finite,
+    )
 
 
 def explain(
@@ -316,64 +451,32 @@ def explain(
             of the two heads' logits (a function of the output, so any method explains it).
         **params: the method's parameters; unknown or out-of-range ones raise ParameterError.
     """
+    return _explain(model, [image], [target_digit], method, progress, contrast, params)[0]
+
+
+def explain_batch(
+    model: DigitResNet18,
+    images: Sequence[np.ndarray | torch.Tensor],
+    digits: Sequence[int],
+    method: str,
+    progress: Callable[[float], None] | None = None,
+    **params: Any,
+) -> list[Explanation]:
+    """:func:`explain` for many (image, digit) pairs: the same Explanations, to float rounding.
+
+    A method registered ``batched`` explains all ``images`` in one call, its passes shared
+    (one backward for Saliency; every image's perturbations in the same model passes); each
+    Explanation's ``seconds`` and ``model_passes`` are then the batch's divided by its size.
+    The others, and any method with SmoothGrad on, explain one pair at a time; methods that
+    draw random samples seed them per call, so that the maps do not depend on the batch.
+    """
+    if len(images) != len(digits):
+        raise ParameterError(f"{len(images)} images but {len(digits)} digits")
+    if not images:
+        return []
     spec = get_spec(method)
-    values = validate(spec.params, params, method)
-    if not isinstance(target_digit, int) or not 0 <= target_digit <= 9:
-        raise ParameterError(f"digit must be 0-9, got {target_digit!r}")
-    if contrast is not None and (
-        not isinstance(contrast, int) or not 0 <= contrast <= 9 or contrast == target_digit
-    ):
-        raise ParameterError(f"contrast must be a digit 0-9 other than {target_digit}")
-    try:
-        head = model.head(target_digit)
-        other = None if contrast is None else model.head(contrast)
-    except ValueError as exc:
-        raise ParameterError(str(exc)) from None
-    # in the model's own precision: a float64 copy gives exact-arithmetic checks their answer
-    x = as_input(image, model.input_size).to(next(model.parameters()).dtype)
-
-    seen: list[torch.Tensor] = []  # the logits (outputs,) of x itself, from the method's passes
-
-    def observe(_module: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
-        # counted on the output: DeepLift's own pre-hook doubles the batch with its baselines
-        ctx.model_passes += out.shape[0]
-        if not seen:
-            seen.extend(_logits_of(x, args[0], out))
-
-    ctx = Context(model, x, head, values, progress, contrast=other, observe=observe)
-
-    with model_lock(model), hooks_released(model):
-        if model.training:
-            raise ParameterError("the model must be in eval() mode to be explained")
-        model.register_forward_hook(observe)
-        tic = time.perf_counter()
-        attribution = spec.run(ctx)
-        seconds = time.perf_counter() - tic
-        if not seen:  # no pass of the method saw x unchanged (e.g. only noisy or scaled copies)
-            with torch.no_grad():
-                seen.append(model(x)[0].float())
-    logits = seen[0]
-    logit = float(logits[head] - (0 if other is None else logits[other]))
-    attribution = attribution.detach().float().reshape(3, *x.shape[-2:]).cpu().numpy()
-    notes = []
-    # kept as computed: a NaN or inf map is flagged and never scored, not passed off as zeros
-    finite = bool(np.isfinite(attribution).all())
-    if not finite:
-        notes.append("non-finite attribution values (NaN or inf): this map is not scored")
-    elif not np.any(attribution):
-        notes.append("the attribution is zero everywhere: the heatmap is empty")
-    return Explanation(
-        method=method,
-        digit=target_digit,
-        attribution=attribution,
-        relevance=attribution.sum(0),
-        probability=float(torch.sigmoid(logits[head])),
-        logit=logit,
-        params=values,
-        seconds=seconds,
-        model_passes=ctx.model_passes,
-        reduction=spec.reduction,
-        notes=notes,
-        contrast=contrast,
-        finite=finite,
-    )
+    if spec.batched and params.get("smooth", "none") == "none" and len(images) > 1:
+        return _explain(model, images, digits, method, progress, None, params)
+    return [
+        _explain(model, [im], [d], method, None, None, params)[0] for im, d in zip(images, digits)
+    ]

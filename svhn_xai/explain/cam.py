@@ -52,18 +52,22 @@ EIGEN_SMOOTH = Param(
 
 
 class _Score:
-    """The explained score of one output row (K,) as pytorch-grad-cam's target callable."""
+    """The explained score of one output row (K,) as pytorch-grad-cam's target callable, for
+    the image whose logit weights (K,) are ``weights``; ``calls`` ([done], shared by a batch's
+    targets) over ``expected`` is the progress reported."""
 
-    def __init__(self, ctx: Context, expected: int) -> None:
+    def __init__(
+        self, ctx: Context, weights: torch.Tensor, calls: list[int], expected: int
+    ) -> None:
         self.ctx = ctx
-        self.weights = ctx.output_weights(len(ctx.model.digits))
+        self.weights = weights
+        self.calls = calls
         self.expected = expected
-        self.calls = 0
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
+        self.calls[0] += 1
         if self.ctx.progress is not None:
-            self.ctx.progress(min(self.calls / self.expected, 1.0))
+            self.ctx.progress(min(self.calls[0] / self.expected, 1.0))
         return output @ self.weights.to(output.dtype)
 
 
@@ -73,17 +77,20 @@ def _run(cam_class: type[pgc.base_cam.BaseCAM], ctx: Context, **options: object)
     if "batch_size" in ctx.params:
         cam.batch_size = ctx.params["batch_size"]
     expected = STAGE_CHANNELS[ctx.params["layer"]] if cam_class is pgc.ScoreCAM else 1
+    weights = ctx.output_weights(len(ctx.model.digits)).expand(len(ctx.x), -1)
+    calls = [0]
+    targets = [_Score(ctx, w, calls, expected * len(ctx.x)) for w in weights]
     try:
-        heat = cam(ctx.x, targets=[_Score(ctx, expected)], **options)  # (1, S, S) in [0, 1]
+        heat = cam(ctx.x, targets=targets, **options)  # (N, S, S) in [0, 1]
     finally:
         cam.activations_and_grads.release()
         ctx.model.zero_grad(set_to_none=True)
     heat = torch.from_numpy(heat).to(ctx.x.dtype)
-    return (heat / 3).expand(3, -1, -1).clone()  # the channel sum is the map
+    return (heat[:, None] / 3).expand(-1, 3, -1, -1).clone()  # the channel sum is the map
 
 
 def _gradient_cam(key: str, name: str, description: str, cam_class: type) -> None:
-    @register(key, name, "cam", description, (LAYER, EIGEN_SMOOTH))
+    @register(key, name, "cam", description, (LAYER, EIGEN_SMOOTH), batched=True)
     def run(ctx: Context) -> torch.Tensor:
         return _run(cam_class, ctx, eigen_smooth=ctx.params["eigen_smooth"])
 
@@ -135,6 +142,7 @@ _gradient_cam(
             high=1024,
         ),
     ),
+    batched=True,
 )
 def score_cam(ctx: Context) -> torch.Tensor:
     return _run(pgc.ScoreCAM, ctx)
@@ -147,6 +155,7 @@ def score_cam(ctx: Context) -> torch.Tensor:
     "The first principal component of a stage's feature maps (Muhammad & Yeasin 2020): no "
     "gradient and no target, so the same map for every digit (class sensitivity at chance).",
     (LAYER,),
+    batched=True,
 )
 def eigen_cam(ctx: Context) -> torch.Tensor:
     return _run(pgc.EigenCAM, ctx)

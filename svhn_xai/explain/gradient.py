@@ -58,12 +58,16 @@ def register_gradient(
     description: str,
     params: tuple[Param, ...] = (),
     reduction: str = "positive",
+    batched: bool = True,
 ) -> Callable[[BatchRun], BatchRun]:
-    """Register ``run(ctx, x)`` in family ``gradient``, with the smoothing parameters."""
+    """Register ``run(ctx, x)`` in family ``gradient``, with the smoothing parameters;
+    ``batched`` unless it draws random samples of its own (see ``explain_batch``)."""
 
     def decorate(run: BatchRun) -> BatchRun:
         params_all = (*params, *SMOOTH_PARAMS)
-        register(key, name, "gradient", description, params_all, reduction)(smoothable(run))
+        register(key, name, "gradient", description, params_all, reduction, batched)(
+            smoothable(run)
+        )
         return run
 
     return decorate
@@ -149,9 +153,18 @@ def deep_lift(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     (DISTRIBUTION, N_BASELINES, SEED),
 )
 def deep_lift_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
+    # Captum's DeepLiftShap, written out so that each image gets references of its own: every
+    # image repeated once per reference, DeepLift against that reference, the mean over them
     p = ctx.params
-    refs = distribution(ctx.x, p["baselines"], p["n_baselines"], p["seed"])
-    return ca.DeepLiftShap(ctx.net).attribute(x, baselines=refs, target=ctx.target)
+    n = p["n_baselines"]
+    clean = ctx.x.expand(len(x), -1, -1, -1) if len(ctx.x) == 1 else ctx.x  # noisy x: its image's
+    refs = torch.cat(
+        [distribution(clean[i : i + 1], p["baselines"], n, p["seed"]) for i in range(len(x))]
+    )
+    target = ctx.target
+    targets = [t for t in target for _ in range(n)] if isinstance(target, list) else target
+    out = ca.DeepLift(ctx.net).attribute(x.repeat_interleave(n, 0), baselines=refs, target=targets)
+    return out.view(len(x), n, *x.shape[1:]).mean(1)
 
 
 @register_gradient(
@@ -174,6 +187,7 @@ def deep_lift_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
         ),
         SEED,
     ),
+    batched=False,  # Captum draws the samples of a batch together: per image, one at a time
 )
 def gradient_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     p = ctx.params

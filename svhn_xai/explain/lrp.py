@@ -102,6 +102,7 @@ def canonized(model: torch.nn.Module) -> torch.nn.Module:
         ),
         *SMOOTH_PARAMS,
     ),
+    batched=True,
 )
 @smoothable
 def lrp(ctx: Context, x: torch.Tensor) -> torch.Tensor:

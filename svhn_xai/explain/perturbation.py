@@ -48,6 +48,12 @@ def _features(ctx: Context) -> tuple[torch.Tensor, int]:
     return mask, int(mask.max()) + 1
 
 
+def _per_eval(ctx: Context) -> int:
+    """Perturbations per model pass for each image of the batch: the parameter counts images
+    per pass, so a batch of N images shares it (the pass size, and so memory, stay the same)."""
+    return max(1, ctx.params["perturbations_per_eval"] // len(ctx.x))
+
+
 def _spread(attribution: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Divide each feature's attribution among its input values (channels x pixels)."""
     sizes = torch.bincount(mask.flatten()).to(attribution.dtype) * attribution.shape[1]
@@ -99,15 +105,16 @@ def _forward(
     "perturbation",
     "Replace each superpixel by the baseline, one at a time; attribution = drop in the logit.",
     (SUPERPIXEL, BASELINE, PER_EVAL),
+    batched=True,
 )
 def feature_ablation(ctx: Context) -> torch.Tensor:
     mask, n = _features(ctx)
-    out = ca.FeatureAblation(_forward(ctx, n + 1)).attribute(
+    out = ca.FeatureAblation(_forward(ctx, (n + 1) * len(ctx.x))).attribute(
         ctx.x,
         baselines=baseline(ctx.x, ctx.params["baseline"]),
         target=ctx.target,
         feature_mask=mask,
-        perturbations_per_eval=ctx.params["perturbations_per_eval"],
+        perturbations_per_eval=_per_eval(ctx),
     )
     return _spread(out, mask)
 
@@ -140,6 +147,7 @@ def feature_ablation(ctx: Context) -> torch.Tensor:
         BASELINE,
         PER_EVAL,
     ),
+    batched=True,
 )
 def occlusion(ctx: Context) -> torch.Tensor:
     p = ctx.params
@@ -148,13 +156,13 @@ def occlusion(ctx: Context) -> torch.Tensor:
     if p["stride"] > window:  # a gap between windows would leave pixels never occluded
         raise ParameterError(f"stride ({p['stride']}) must not exceed window ({window})")
     steps = ((side - window) // p["stride"] + 1) ** 2
-    return ca.Occlusion(_forward(ctx, steps + 1)).attribute(
+    return ca.Occlusion(_forward(ctx, (steps + 1) * len(ctx.x))).attribute(
         ctx.x,
         sliding_window_shapes=(3, window, window),
         strides=(3, p["stride"], p["stride"]),
         baselines=baseline(ctx.x, p["baseline"]),
         target=ctx.target,
-        perturbations_per_eval=p["perturbations_per_eval"],
+        perturbations_per_eval=_per_eval(ctx),
     )
 
 

@@ -48,7 +48,8 @@ def seeded(seed: int) -> Iterator[None]:
 
 
 def baseline(x: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
-    """One reference image for ``x`` (1, 3, H, W): what "absence of the digit" looks like.
+    """A reference image for each image of ``x`` (N, 3, H, W): what "absence of the digit"
+    looks like.
 
     ``black``/``white``: constant 0/1; ``blur``: the image blurred with sigma = H/8, which
     keeps its colours but wipes out digit shapes; ``mean``: the image's mean colour;
@@ -62,9 +63,10 @@ def baseline(x: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
         return gaussian_blur(x, x.shape[-1] / 8)
     if kind == "mean":
         return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
-    if kind == "noise":
+    if kind == "noise":  # the same noise for every image of a batch, as for each alone
         g = torch.Generator().manual_seed(seed)
-        return torch.rand(x.shape, generator=g, dtype=x.dtype).to(x.device)
+        noise = torch.rand(x.shape[1:], generator=g, dtype=x.dtype).to(x.device)
+        return noise.expand_as(x).clone()
     raise ValueError(f"baseline must be one of {BASELINES}, got {kind!r}")
 
 

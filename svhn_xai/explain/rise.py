@@ -84,21 +84,26 @@ def rise_masks(binary: torch.Tensor, offsets: torch.Tensor, size: int, cell: int
         SEED,
         PER_EVAL,
     ),
+    batched=True,
 )
 def rise(ctx: Context) -> torch.Tensor:
     p = ctx.params
-    size = ctx.x.shape[-1]
+    n, size = len(ctx.x), ctx.x.shape[-1]
     # every grid drawn up front (a few kB), so that the batch size cannot change the masks
     generator = torch.Generator().manual_seed(p["seed"])
     binary, offsets = sample_grids(p["n_masks"], size, p["cell"], p["p"], generator)
-    forward = _forward(ctx, p["n_masks"], clean=True)
-    saliency = torch.zeros(1, 1, size, size, dtype=ctx.x.dtype)
-    for start in range(0, p["n_masks"], p["perturbations_per_eval"]):
-        batch = slice(start, start + p["perturbations_per_eval"])
+    forward = _forward(ctx, p["n_masks"] * n, clean=True)
+    heads = torch.tensor(ctx.target).view(-1, 1).expand(n, 1)  # (N, 1): each image's column
+    saliency = torch.zeros(n, 1, size, size, dtype=ctx.x.dtype)
+    per_pass = max(1, p["perturbations_per_eval"] // n)  # masks per pass for each image
+    for start in range(0, p["n_masks"], per_pass):
+        batch = slice(start, start + per_pass)
         masks = rise_masks(binary[batch], offsets[batch], size, p["cell"]).to(ctx.x)
-        score = forward(ctx.x * masks)[:, ctx.target]
+        seen = (ctx.x[:, None] * masks[None]).flatten(0, 1)  # (N x B, 3, S, S), image-major
+        out = forward(seen).view(n, len(masks), -1)
+        score = out.gather(2, heads[:, None].expand(-1, len(masks), 1))[..., 0]  # (N, B)
         if p["score"] == "probability":
             score = torch.sigmoid(score)
-        saliency += (score.view(-1, 1, 1, 1) * masks).sum(0, keepdim=True)
+        saliency += (score[:, :, None, None, None] * masks[None]).sum(1)
     saliency /= p["n_masks"] * p["p"]
-    return (saliency / 3).expand(1, 3, size, size).clone()  # the channel sum is the saliency
+    return (saliency / 3).expand(n, 3, size, size).clone()  # the channel sum is the saliency

@@ -95,8 +95,9 @@ def relevance(
     epsilon: float,
     gamma: float,
 ) -> torch.Tensor:
-    """Input relevance (N, 3, H, W) of the logits weighted by ``weights`` (outputs,): one head
-    (one-hot) or the difference of two (+1, -1); ``model`` is :func:`canonized`."""
+    """Input relevance (N, 3, H, W) of the logits weighted by ``weights`` (outputs,) or, a row
+    per image, (N, outputs): one head (one-hot) or the difference of two (+1, -1); ``model``
+    is :func:`canonized`."""
     x = x.detach().clone().requires_grad_(True)
 
     def start(out: torch.Tensor) -> torch.Tensor:  # relevance enters as the weighted logits
@@ -156,7 +157,7 @@ def epsilon_relevance(
     ]
     try:
         x = x.detach().clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad((model(x) @ weights).sum(), x)
+        (grad,) = torch.autograd.grad((model(x) * weights).sum(), x)
     finally:
         for handle in handles:
             handle.remove()

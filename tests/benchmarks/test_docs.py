@@ -229,6 +229,39 @@ def test_explainer_speed_ratios_and_captum_failures(tmp_path):
     assert "| occlusion, Captum given our window and stride | 0.200 | 1 | 5.0× |" in lines
 
 
+def test_explainer_speed_same_params_column_is_captum_over_ours(tmp_path):
+    method = {"method": "saliency", "seconds": 0.04, "passes": 1, "floor_seconds": 0.04,
+              "captum_seconds": 0.05, "same_params_seconds": 0.05}  # fmt: skip
+    run = {"repeats": 3, "batched_forward_ms": 3.6, "lone_forward_ms": 17.8, "methods": [method]}
+    lines = _render(tmp_path, "explainer_speed", run)
+    assert "| saliency | 0.040 | 1 | 0.040 | 1.00 | 0.05 | 1.2× | 0.050 | 1.25× |" in lines
+
+
+def test_evaluate_throughput_ratios_and_projection(tmp_path):
+    rows = [
+        {"mode": "one at a time", "pairs": 30, "seconds": 60.0, "pairs_per_second": 0.5,
+         "peak_rss_mb": 900.0},
+        {"mode": "batched (16)", "pairs": 30, "seconds": 15.0, "pairs_per_second": 2.0,
+         "peak_rss_mb": 1500.0},
+    ]  # fmt: skip
+    run = {
+        "photos": 16,
+        "batch_size": 16,
+        "groups": [{"group": "one-pass gradient", "faithfulness": "none", "rows": rows}],
+        "test_split": {"photos": 13068, "pairs_per_photo": 2.0, "pairs_per_second": 2.0,
+                       "hours": 3.63, "gpu_hours": None},
+    }  # fmt: skip
+    lines = _render(tmp_path, "evaluate_throughput", run)
+    assert "| one-pass gradient | batched (16) | 30 | 15.0 | 2.00 | 4.0× | 1500 |" in lines
+    assert any("13,068 photos" in line and "**3.6 h**" in line and "not measured" in line
+               for line in lines)  # fmt: skip
+    per = {"batch_size": 16, "per_method": [
+        {"method": "lime", "batched": False, "one_seconds": 1.0, "batched_seconds": 1.0,
+         "speed_up": 1.0, "floor_seconds": 0.5, "over_floor": 2.0}]}  # fmt: skip
+    lines = _render(tmp_path, "evaluate_per_method", per)
+    assert "| lime | one at a time | 1.000 | 1.000 | 1.0× | 0.500 | 2.00 |" in lines
+
+
 def test_budgets_show_the_budget_below_the_default(tmp_path):
     ladder = [
         {

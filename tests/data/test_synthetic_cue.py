@@ -86,3 +86,12 @@ def test_cue_follows_its_rates_and_a_forced_cue_sits_where_the_rates_put_it():
 def test_bad_cue_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
         Cue(**kwargs)
+
+
+def test_the_cli_spec_sets_digit_rate_and_size():
+    assert Cue.from_spec("3") == Cue(3)
+    assert Cue.from_spec("3:1.0") == Cue(3, rate=1.0)
+    assert Cue.from_spec("3:1.0:6", input_size=64) == Cue(3, rate=1.0, size=6)
+    for bad in ("", "x", "3:a", "3:1:2:4", ":1", "3:1:six"):
+        with pytest.raises(ValueError, match="D, D:RATE or D:RATE:SIZE"):
+            Cue.from_spec(bad)

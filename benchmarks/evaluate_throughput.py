@@ -1,0 +1,199 @@
+"""How fast ``evaluate`` scores (image, digit) pairs: one at a time, batched, and in 2 processes.
+
+    python -m benchmarks.evaluate_throughput [--pairs-photos 16] [--batch-size 16]
+        [--out results/evaluate_throughput.json]
+
+Part 1, ``evaluate`` as users run it (the CLI, localisation scores only, ``--faithfulness
+none``), on the same synthetic test photos for every row: pairs per second one pair at a time
+(``--batch-size 1``), batched (``--batch-size B``), and batched in 2 processes (``torchrun
+--nproc_per_node=2``), for four groups of methods. Time is the evaluation's own wall time as
+the results file records it (no interpreter start-up), and the peak resident memory of the
+process (the largest rank's for torchrun). One row adds the faithfulness curves
+(``--faithfulness basic``), which cost 68 model passes per map.
+
+Part 2, each method alone: seconds per pair of ``explain()`` one pair at a time and of
+``explain_batch()`` on B pairs, and the batched floor: the method's model passes times the
+measured per-image cost of a batched pass (forward only for perturbation methods and
+gradient-free CAMs, forward plus input gradient for the rest). Last, the projected time of the
+whole SVHN test split (13,068 photos) at the measured pairs per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.explainers import backward_cost, forward_cost
+from benchmarks.record import default_path, save
+from svhn_xai.checkpoint import load_model
+from svhn_xai.data.sources import open_source
+from svhn_xai.data.target import to_model_input
+from svhn_xai.explain import REGISTRY, explain, explain_batch
+from svhn_xai.explain.base import as_input
+from svhn_xai.explain.cost import GRADIENT_FREE
+
+GROUPS = {
+    "one-pass gradient": "saliency,input_x_gradient,guided_backprop,deconvolution",
+    "gradient": "integrated_gradients,saliency,deep_lift,deep_lift_shap,gradient_shap,"
+    "input_x_gradient,guided_backprop,guided_gradcam,deconvolution,lrp",
+    "perturbation": "feature_ablation,occlusion,rise,score_cam",
+    "all": "all",
+}
+TEST_SPLIT_PHOTOS = 13_068  # the official SVHN test split
+
+
+def _evaluate(args: list[str], processes: int, out: Path) -> dict:
+    """One CLI evaluate run; its summary with the peak RSS (MB) of its largest process."""
+    if processes == 1:
+        prefix = [sys.executable]
+    else:
+        prefix = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        prefix.append(f"--nproc_per_node={processes}")
+    # each of N processes gets cores / N threads, so that they share the machine, not fight
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    command = [*prefix, "-m", "svhn_xai", "evaluate", *args, "--quiet", "--json", str(out)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    summary = json.loads(out.read_text())
+    summary["peak_rss_mb"] = max(peak, before) / 1024  # ru_maxrss is in kB on Linux
+    return summary
+
+
+def throughput(photos: int, batch: int, faithfulness: str, methods: str) -> list[dict]:
+    """Part 1 for one group: pairs per second in the three ways, on the same photos."""
+    rows = []
+    base = ["--data", "synthetic", "--split", "test", "--limit", str(photos)]
+    base += ["--methods", methods, "--faithfulness", faithfulness]
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, size, processes in (
+            ("one at a time", 1, 1),
+            (f"batched ({batch})", batch, 1),
+            (f"batched ({batch}), 2 processes", batch, 2),
+        ):
+            s = _evaluate([*base, "--batch-size", str(size)], processes, Path(tmp) / "run.json")
+            rows.append(
+                {
+                    "mode": label,
+                    "batch_size": size,
+                    "processes": processes,
+                    "pairs": s["n_pairs"],
+                    "seconds": s["seconds"],
+                    "pairs_per_second": s["n_pairs"] / s["seconds"],
+                    "peak_rss_mb": s["peak_rss_mb"],
+                }
+            )
+            print(
+                f"  {label:30s} {s['n_pairs']:4d} pairs {s['seconds']:8.1f} s "
+                f"{s['n_pairs'] / s['seconds']:7.2f} pairs/s  peak {s['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
+    return rows
+
+
+def per_method(batch: int, repeats: int) -> list[dict]:
+    """Part 2: each method's explain() and explain_batch() against its batched floor."""
+    model, _ = load_model(None)
+    source = open_source("synthetic", "test")
+    items = [to_model_input(source[i], model.input_size).item for i in range(batch)]
+    images = [item.image for item in items]
+    digits = [int(item.labels[0]) for item in items]
+    x = as_input(images[0], model.input_size)
+    fwd = forward_cost(model, x)
+    rows = []
+    for key, spec in REGISTRY.items():
+        one = statistics.median(_time(lambda k=key: explain(model, images[0], digits[0], k))
+                                for _ in range(repeats))  # fmt: skip
+        tic = time.perf_counter()
+        batched = explain_batch(model, images, digits, key)
+        many = (time.perf_counter() - tic) / batch
+        passes = batched[0].model_passes * batch
+        if spec.family == "perturbation" or key in GRADIENT_FREE:
+            floor = passes * fwd / batch
+        else:
+            floor = backward_cost(model, x, passes, model.head(digits[0]), repeats=1) / batch
+        rows.append(
+            {
+                "method": key,
+                "batched": spec.batched,
+                "one_seconds": one,
+                "batched_seconds": many,
+                "speed_up": one / many,
+                "floor_seconds": floor,
+                "over_floor": many / floor,
+            }
+        )
+        print(
+            f"  {key:24s} one {one:7.3f} s  batched {many:7.3f} s/pair  "
+            f"x{one / many:5.1f}  floor {floor:7.3f}  /floor {many / floor:5.2f}",
+            flush=True,
+        )
+    return rows
+
+
+def _time(fn) -> float:
+    tic = time.perf_counter()
+    fn()
+    return time.perf_counter() - tic
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=16, help="synthetic test photos per run")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=str(default_path("evaluate_throughput")))
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    groups = []
+    for name, methods in GROUPS.items():
+        print(f"{name}:", flush=True)
+        rows = throughput(args.photos, args.batch_size, "none", methods)
+        groups.append({"group": name, "methods": methods, "faithfulness": "none", "rows": rows})
+    print("one-pass gradient, with the faithfulness curves:", flush=True)
+    rows = throughput(args.photos, args.batch_size, "basic", GROUPS["one-pass gradient"])
+    groups.append(
+        {"group": "one-pass gradient", "methods": GROUPS["one-pass gradient"],
+         "faithfulness": "basic", "rows": rows}
+    )  # fmt: skip
+    print("each method, explain() vs explain_batch():", flush=True)
+    methods = per_method(args.batch_size, args.repeats)
+    every = next(g for g in groups if g["group"] == "all")
+    best = max(r["pairs_per_second"] for r in every["rows"])
+    pairs_per_photo = every["rows"][0]["pairs"] / args.photos
+    projected = TEST_SPLIT_PHOTOS * pairs_per_photo / best
+    print(
+        f"whole test split, all methods, no curves: {TEST_SPLIT_PHOTOS} photos x "
+        f"{pairs_per_photo:.2f} pairs / {best:.2f} pairs/s = {projected / 3600:.1f} h on this CPU"
+    )
+    save(
+        args.out,
+        {
+            "photos": args.photos,
+            "batch_size": args.batch_size,
+            "groups": groups,
+            "per_method": methods,
+            "test_split": {
+                "photos": TEST_SPLIT_PHOTOS,
+                "pairs_per_photo": pairs_per_photo,
+                "pairs_per_second": best,
+                "hours": projected / 3600,
+                "gpu_hours": None,  # no GPU machine was lent to this measurement
+            },
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

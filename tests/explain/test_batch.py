@@ -1,0 +1,69 @@
+"""explain_batch: the same Explanations as explain() one pair at a time, in fewer passes."""
+
+import numpy as np
+import pytest
+
+from svhn_xai.data.synthetic import SyntheticHouseNumbers
+from svhn_xai.data.target import to_model_input
+from svhn_xai.errors import ParameterError
+from svhn_xai.explain import REGISTRY, count_hooks, explain, explain_batch
+from tests.explain.test_registry import FAST, KEYS
+
+BATCHED = [k for k in KEYS if REGISTRY[k].batched]
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    """Three (image, digit) pairs from different photos, digits not all the same."""
+    items = [to_model_input(SyntheticHouseNumbers(6, seed=5)[i], 64).item for i in (0, 2, 4)]
+    return [item.image for item in items], [int(item.labels[-1]) for item in items]
+
+
+def test_the_batched_methods_are_the_ones_that_draw_no_samples_of_their_own():
+    unbatched = {k for k in KEYS if not REGISTRY[k].batched}
+    assert unbatched == {
+        "gradient_shap",
+        "feature_permutation",
+        "shapley_value_sampling",
+        "lime",
+        "kernel_shap",
+    }
+
+
+@pytest.mark.parametrize("key", BATCHED)  # the others go one at a time: equal by construction
+def test_batch_equals_one_at_a_time(model, pairs, key):
+    images, digits = pairs
+    params = FAST.get(key, {})
+    batch = explain_batch(model, images, digits, key, **params)
+    assert count_hooks(model) == 0
+    for image, digit, got in zip(images, digits, batch):
+        alone = explain(model, image, digit, key, **params)
+        scale = max(float(np.abs(alone.attribution).max()), 1e-12)
+        np.testing.assert_allclose(got.attribution, alone.attribution, rtol=1e-3, atol=1e-4 * scale)
+        assert got.digit == digit and got.method == key
+        assert got.probability == pytest.approx(alone.probability, abs=1e-6)
+        assert got.logit == pytest.approx(alone.logit, abs=1e-4)
+        assert got.model_passes == alone.model_passes  # the batch's passes, shared out
+
+
+def test_a_one_pass_method_explains_the_whole_batch_in_one_pass(model, pairs):
+    images, digits = pairs
+    calls = []
+    handle = model.register_forward_hook(lambda _m, args, _o: calls.append(args[0].shape[0]))
+    try:
+        explain_batch(model, images, digits, "saliency")
+        assert calls == [3]
+        calls.clear()
+        explain_batch(model, images, digits, "gradient_shap", n_samples=2, n_baselines=2)
+        assert len(calls) == 3, "a method that draws samples goes one image at a time"
+    finally:
+        handle.remove()
+
+
+def test_bad_batches_are_refused_with_a_clear_message(model, pairs):
+    images, digits = pairs
+    with pytest.raises(ParameterError, match="3 images but 2 digits"):
+        explain_batch(model, images, digits[:2], "saliency")
+    with pytest.raises(ParameterError, match="digit must be 0-9"):
+        explain_batch(model, images, [1, 2, 12], "saliency")
+    assert explain_batch(model, [], [], "saliency") == []

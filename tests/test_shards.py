@@ -1,0 +1,63 @@
+"""Sharded evaluation: torchrun processes share the batches out and rank 0 merges the records."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from svhn_xai.shards import Shard
+from tests.ports import free_port
+
+ARGS = [
+    "evaluate",
+    "--data", "synthetic", "--split", "test", "--limit", "3",
+    "--methods", "saliency,occlusion", "--batch-size", "2", "--quiet",
+]  # fmt: skip
+
+
+def test_the_shards_are_disjoint_and_complete_whatever_their_number():
+    batches = range(11)
+    for world in (1, 2, 3, 4):
+        owned = [[b for b in batches if Shard(r, world).owns(b)] for r in range(world)]
+        assert sorted(sum(owned, [])) == list(batches)
+    assert Shard(1, 2).name("out/run.partial.jsonl") == "out/run.partial.rank1-of-2.jsonl"
+    assert Shard().name("out/run.partial.jsonl") == "out/run.partial.jsonl"
+
+
+def _evaluate(prefix: list[str], out: Path) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [*prefix, "-m", "svhn_xai", *ARGS, "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_give_the_single_process_records(tmp_path):
+    alone = _evaluate([sys.executable], tmp_path / "alone.json")
+    torchrun = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
+    ]  # fmt: skip
+    two = _evaluate(torchrun, tmp_path / "two.json")
+    assert two["processes"] == 2 and alone["processes"] == 1
+    assert two["n_pairs"] == alone["n_pairs"] >= 3  # more pairs than one batch of 2
+    for key in ("saliency", "occlusion"):
+        for score in ("iou_1", "iou_2", "pointing_game", "auc_deletion_black"):
+            assert two["methods"][key][score] == pytest.approx(
+                alone["methods"][key][score], abs=1e-5
+            )
+    shards = [tmp_path / f"two.partial.rank{r}-of-2.jsonl" for r in (0, 1)]
+    pairs = [
+        {(rec["index"], rec["digit"]) for rec in map(json.loads, p.read_text().splitlines()[1:])}
+        for p in shards
+    ]
+    assert pairs[0] and pairs[1] and not pairs[0] & pairs[1]  # both worked, never on one pair
