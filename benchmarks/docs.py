@@ -777,6 +777,51 @@ def evaluate_per_method(data: Sequence[dict[str, Any]]) -> str:
     return _table(header, rows)
 
 
+@renderer("shortcut_lab")
+def shortcut_lab(data: Sequence[dict[str, Any]]) -> str:
+    """The shortcut lab: head D's accuracy three ways, then per method and baseline its share of
+    relevance on the cue (on the shortcut model and on the reference), on the digit, and
+    whether it catches the shortcut."""
+    (d,) = data
+    a = d["accuracy"]
+
+    def pm(row: dict[str, Any], key: str) -> str:
+        ci = row.get(f"{key}_ci95")
+        finite = isinstance(ci, int | float) and math.isfinite(ci)
+        return _num(row[key]) + (f" ± {_num(ci)}" if finite else "") if key in row else "–"
+
+    rows = [
+        [
+            name,
+            pm(r, "cue_mass"),
+            pm(r, "reference_cue_mass"),
+            pm(r, "cue_mass_gain"),
+            pm(r, "digit_mass"),
+            pm(r, "cue_pointing"),
+            {True: "**yes**", False: "no"}.get(r.get("catches"), "–"),
+        ]
+        for name, r in [*d["methods"].items(), *d["baselines"].items()]
+    ]
+    header = ["method", "cue mass ↑", "on the reference model", "gain ↑", "digit mass",
+              "cue holds the maximum ↑", "catches"]  # fmt: skip
+    caught = [k for k, r in d["methods"].items() if r.get("catches")]
+    lo, hi = a["cue_pasted_ci95"]
+    lines = [
+        f"Head {d['digit']} on {a['n_images']} held-out photos: balanced accuracy "
+        f"**{a['with_cue']:.3f} with the cue, {a['cue_removed']:.3f} without it** (drop "
+        f"{a['drop']:.3f}; the rule asks ≥ 0.10); the cue pasted into photos without a "
+        f"{d['digit']} makes it say present {a['cue_pasted']:.0%} of the time ({lo:.0%}–{hi:.0%}) "
+        f"against {a['false_positive_rate']:.0%} without the cue.",
+        "",
+        f"Maps of {d['n_images']} photos that show a {d['digit']} and carry the cue; ± 95 % "
+        f"intervals. Catches: {d['catch_rule']}. **{len(caught)} of {len(d['methods'])} methods "
+        "catch the shortcut**" + (f": {', '.join(caught)}." if caught else "."),
+        "",
+        _table(header, rows),
+    ]
+    return "\n".join(lines)
+
+
 @renderer("train_throughput")
 def train_throughput(data: Sequence[dict[str, Any]]) -> str:
     """Training images per second for each stem and precision: the model alone and the full

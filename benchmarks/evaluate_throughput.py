@@ -120,7 +120,8 @@ def per_method(batch: int, repeats: int) -> list[dict]:
         many = (time.perf_counter() - tic) / batch
         passes = batched[0].model_passes * batch
         if spec.family == "perturbation" or key in GRADIENT_FREE:
-            floor = passes * fwd / batch
+            per_image = fwd if passes >= 64 else forward_cost(model, x, batch=passes)
+            floor = passes * per_image / batch
         else:
             floor = backward_cost(model, x, passes, model.head(digits[0]), repeats=1) / batch
         rows.append(

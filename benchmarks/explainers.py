@@ -5,8 +5,9 @@
 
 For each method: median wall time of ``explain()``; P, the images the method pushes through the
 model (``explain()`` reads the probability from one of them, or adds the clean image to the
-first batch); the floor: P x the measured per-image cost of a batched pass (forward only for
-perturbation methods, forward plus the input gradient on a batch of P for gradient methods);
+first batch); the floor: what P images cost in one pass of P (forward only for perturbation
+methods and gradient-free CAMs, at batches of 64 from 64 images on; forward plus the input
+gradient for the rest);
 time / floor; the method called the plain way with the library's own defaults,
 ``captum.attr.X(model).attribute(x, target=k)`` (Occlusion, which has no default window, with
 ours and Captum's default stride of 1). Plain calls that would take minutes (a feature per input
@@ -256,7 +257,8 @@ def main() -> None:
         )
         ours[key] = seconds
         if spec.family == "perturbation" or method in GRADIENT_FREE:
-            floor = passes * fwd
+            # at the best batch the method could use: a lone image costs a lone pass
+            floor = passes * (fwd if passes >= 64 else forward_cost(model, x, batch=passes))
         else:
             floor = backward_cost(model, x, passes, head)
         plain, estimated = plain_captum(model, x, head, key, fwd) if not smooth else ("-", False)

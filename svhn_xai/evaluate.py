@@ -57,6 +57,9 @@ SCORES = (
     "active_fraction",
 )
 FAITHFULNESS_SCORES = tuple(FAITHFULNESS_DIRECTIONS)
+# pairs explained together by default (evaluate --batch-size, the Evaluate page): measured in
+# benchmarks/evaluate_throughput.py, and well under 4 GB resident on a CPU
+BATCH_SIZE = 16
 DIRECTIONS: dict[str, str] = {**METRIC_DIRECTIONS, **FAITHFULNESS_DIRECTIONS}
 FLAT_THRESHOLD = 0.5  # mean rank correlation above this after full randomisation: flagged
 

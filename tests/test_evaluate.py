@@ -246,3 +246,12 @@ def test_without_curves_the_localisation_scores_are_the_same(model, items):
     assert bare["methods"]["saliency"]["iou_1"] == full["methods"]["saliency"]["iou_1"]
     assert "auc_deletion_black" not in bare["methods"]["saliency"]
     assert bare["faithfulness"] == []
+
+
+def test_the_cli_batches_as_the_library_does_and_refuses_a_batch_of_none(capsys):
+    from svhn_xai.cli import build_parser
+
+    assert build_parser().parse_args(["evaluate"]).batch_size == ev.BATCH_SIZE
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["evaluate", "--batch-size", "0"])
+    assert "must be at least 1" in capsys.readouterr().err

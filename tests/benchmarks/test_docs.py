@@ -262,6 +262,44 @@ def test_evaluate_throughput_ratios_and_projection(tmp_path):
     assert "| lime | one at a time | 1.000 | 1.000 | 1.0× | 0.500 | 2.00 |" in lines
 
 
+def test_shortcut_lab_states_the_drop_and_who_catches_it(tmp_path):
+    accuracy = {"with_cue": 0.95, "cue_removed": 0.70, "drop": 0.25, "cue_pasted": 0.9,
+                "cue_pasted_ci95": [0.85, 0.94], "false_positive_rate": 0.05,
+                "n_images": 400}  # fmt: skip
+    run = {
+        "digit": 3,
+        "accuracy": accuracy,
+        "n_images": 16,
+        "catch_rule": "rule",
+        "methods": {
+            "saliency": {
+                "cue_mass": 0.2,
+                "cue_mass_ci95": 0.05,
+                "reference_cue_mass": 0.01,
+                "cue_mass_gain": 0.19,
+                "digit_mass": 0.3,
+                "cue_pointing": 0.5,
+                "catches": True,
+            },
+            "lime": {
+                "cue_mass": 0.02,
+                "reference_cue_mass": 0.02,
+                "cue_mass_gain": 0.0,
+                "digit_mass": 0.4,
+                "cue_pointing": 0.0,
+                "catches": False,
+            },
+        },  # fmt: skip
+        "baselines": {"whole_image": {"cue_mass": 0.01, "digit_mass": 0.2, "cue_pointing": 0.0}},
+    }
+    lines = _render(tmp_path, "shortcut_lab", run)
+    assert "**0.950 with the cue, 0.700 without it** (drop 0.250" in lines[0]
+    assert "90% of the time (85%–94%) against 5%" in lines[0]
+    assert "**1 of 2 methods catch the shortcut**: saliency." in lines[2]
+    assert "| saliency | 0.200 ± 0.050 | 0.010 | 0.190 | 0.300 | 0.500 | **yes** |" in lines
+    assert "| whole_image | 0.010 | – | – | 0.200 | 0.000 | – |" in lines
+
+
 def test_budgets_show_the_budget_below_the_default(tmp_path):
     ladder = [
         {
