@@ -798,20 +798,21 @@ def shortcut_lab(data: Sequence[dict[str, Any]]) -> str:
             pm(r, "cue_mass_gain"),
             pm(r, "digit_mass"),
             pm(r, "cue_pointing"),
+            pm(r, "reference_cue_pointing"),
             {True: "**yes**", False: "no"}.get(r.get("catches"), "–"),
         ]
         for name, r in [*d["methods"].items(), *d["baselines"].items()]
     ]
     header = ["method", "cue mass ↑", "on the reference model", "gain ↑", "digit mass",
-              "cue holds the maximum ↑", "catches"]  # fmt: skip
+              "cue holds the maximum ↑", "on the reference model", "catches"]  # fmt: skip
     caught = [k for k, r in d["methods"].items() if r.get("catches")]
     lo, hi = a["cue_pasted_ci95"]
     lines = [
         f"Head {d['digit']} on {a['n_images']} held-out photos: balanced accuracy "
         f"**{a['with_cue']:.3f} with the cue, {a['cue_removed']:.3f} without it** (drop "
         f"{a['drop']:.3f}; the rule asks ≥ 0.10); the cue pasted into photos without a "
-        f"{d['digit']} makes it say present {a['cue_pasted']:.0%} of the time ({lo:.0%}–{hi:.0%}) "
-        f"against {a['false_positive_rate']:.0%} without the cue.",
+        f"{d['digit']} makes it say present {a['cue_pasted']:.1%} of the time ({lo:.1%}–{hi:.1%}) "
+        f"against {a['false_positive_rate']:.1%} without the cue.",
         "",
         f"Maps of {d['n_images']} photos that show a {d['digit']} and carry the cue; ± 95 % "
         f"intervals. Catches: {d['catch_rule']}. **{len(caught)} of {len(d['methods'])} methods "

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -53,7 +52,7 @@ TEST_SPLIT_PHOTOS = 13_068  # the official SVHN test split
 
 
 def _evaluate(args: list[str], processes: int, out: Path) -> dict:
-    """One CLI evaluate run; its summary with the peak RSS (MB) of its largest process."""
+    """One CLI evaluate run; its summary (with ``peak_rss_mb``, its largest process's)."""
     if processes == 1:
         prefix = [sys.executable]
     else:
@@ -63,12 +62,8 @@ def _evaluate(args: list[str], processes: int, out: Path) -> dict:
     threads = max(1, (os.cpu_count() or 1) // processes)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     command = [*prefix, "-m", "svhn_xai", "evaluate", *args, "--quiet", "--json", str(out)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    summary = json.loads(out.read_text())
-    summary["peak_rss_mb"] = max(peak, before) / 1024  # ru_maxrss is in kB on Linux
-    return summary
+    return json.loads(out.read_text())
 
 
 def throughput(photos: int, batch: int, faithfulness: str, methods: str) -> list[dict]:

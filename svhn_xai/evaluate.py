@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import resource
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -383,7 +384,9 @@ def evaluate_localisation(
         if out is not None:
             out.close()
     gathered = gather(shard, records)
-    if gathered is None:
+    # the largest resident memory of any rank so far, in MB (ru_maxrss is in kB on Linux)
+    peaks = gather(shard, [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024])
+    if gathered is None or peaks is None:
         return None
     order = {pair: n for n, pair in enumerate(pairs)}
     records = sorted(gathered, key=lambda r: order[r["index"], r["digit"]])
@@ -399,6 +402,7 @@ def evaluate_localisation(
             "batch_size": batch_size,
             "processes": shard.world,
             "seconds": time.perf_counter() - tic,  # the pairs' evaluation, all ranks, wall time
+            "peak_rss_mb": max(peaks),
         }
     )
     if calibrated:

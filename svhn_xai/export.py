@@ -1,6 +1,6 @@
-"""Ship a checkpoint: half-precision weights, no optimizer state, and a model card whose
-metrics are measured on the exported weights themselves (held-out synthetic images and real
-SVHN photographs)."""
+"""Ship a checkpoint: half-precision weights, no optimizer state, a model card whose metrics
+are measured on the exported weights themselves (held-out synthetic images and real SVHN
+photographs), and the training curves beside it (``NAME.curves.png``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from svhn_xai.checkpoint import load_checkpoint, model_from_checkpoint, save_che
 from svhn_xai.config import TrainConfig
 from svhn_xai.data.svhn import SVHNFolder
 from svhn_xai.provenance import git_commit
-from svhn_xai.train import evaluate, load_tensors
+from svhn_xai.train import curves_path, evaluate, load_tensors, save_curves
 
 
 def export(
@@ -73,6 +73,8 @@ def export(
     save_checkpoint(
         out, {**kept, "model_state": state, "metrics": metrics, "provenance": provenance}
     )
+    if metrics["history"]:  # the card's training curves, drawn beside it as `train` draws them
+        save_curves(metrics["history"], curves_path(out))
     return metrics
 
 

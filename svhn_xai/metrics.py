@@ -55,6 +55,20 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def _box_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) :func:`box_iou` of every box of ``a`` (N, 4) with every box of ``b`` (M, 4)."""
+    iw = np.clip(
+        np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None
+    )
+    ih = np.clip(
+        np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None
+    )
+    inter = iw * ih
+    area = lambda x: np.clip(x[:, 2] - x[:, 0], 0, None) * np.clip(x[:, 3] - x[:, 1], 0, None)  # noqa: E731
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
 TOLERANCE_AT_224 = 15.0  # TorchRay's pointing-game tolerance, in pixels of a 224 px input
 
 
@@ -210,12 +224,17 @@ def iou_curve(
     on the very image it scores, an oracle, reported as such and given to baselines too)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     truth = box_mask(boxes, heat.shape)
-    iou_1, iou_2 = [], []
-    for t in thresholds:
-        mask = threshold(heat, "value", float(t)).mask
-        hbox = mask_box(mask)
-        iou_1.append(iou_pixels(mask, truth))
-        iou_2.append(max(box_iou(hbox, b) for b in boxes) if hbox is not None else 0.0)
+    # every threshold's mask at once (T, H, W), as threshold(heat, "value", t) cuts each
+    masks = heat[None] > np.asarray(thresholds, dtype=np.float64)[:, None, None]
+    union = (masks | truth).sum((1, 2))
+    inter = (masks & truth).sum((1, 2))
+    iou_1 = [float(i / u) if u else 0.0 for i, u in zip(inter, union)]
+    rows, cols = masks.any(2), masks.any(1)  # (T, H), (T, W): which rows / columns are active
+    first = lambda a: np.argmax(a, 1)  # noqa: E731
+    last = lambda a: a.shape[1] - np.argmax(a[:, ::-1], 1)  # noqa: E731  (half-open end)
+    hboxes = np.stack([first(cols), first(rows), last(cols), last(rows)], 1).astype(np.float64)
+    best = _box_ious(hboxes, boxes).max(1)
+    iou_2 = [float(v) if r.any() else 0.0 for v, r in zip(best, rows)]
     return {
         "thresholds": [float(t) for t in thresholds],
         "iou_1": iou_1,

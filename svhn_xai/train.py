@@ -42,6 +42,7 @@ from svhn_xai.data.tensors import TensorSet, build_tensors
 from svhn_xai.errors import CheckpointError, ParameterError
 from svhn_xai.model import DigitResNet18
 from svhn_xai.provenance import git_commit, machine
+from svhn_xai.shards import Shard, join, leave
 from svhn_xai.tracking import Tracker
 
 
@@ -329,15 +330,9 @@ class _Run:
 
 def _start(cfg: TrainConfig) -> _Run:
     """Resolve the device and, under torchrun, join the process group."""
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = resolve_device(cfg.device)
-    if distributed:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-    rank = dist.get_rank() if distributed else 0
-    world = dist.get_world_size() if distributed else 1
-    return _Run(device, rank, world, distributed)
+    shard = join(device)
+    return _Run(device, shard.rank, shard.world, shard.distributed)
 
 
 @dataclass
@@ -521,7 +516,7 @@ def _agree_across_ranks(model: torch.nn.Module, out: Path, run: _Run) -> dict[st
         state["metrics"]["ddp_param_checksums"] = [float(s) for s in sums]
         save_checkpoint(out, {k: v for k, v in state.items() if not k.startswith("format")})
         metrics = state["metrics"]
-    dist.destroy_process_group()
+    leave(Shard(run.rank, run.world))
     return metrics
 
 

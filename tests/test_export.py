@@ -13,6 +13,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "svhn" / "train"
 def test_export_halves_weights_and_measures_its_own_card(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SVHN_XAI_CACHE", str(tmp_path / "cache"))
     m = random_model(0)
+    score = {"loss": 0.5, "balanced_accuracy": 0.75}
     src = tmp_path / "run.pt"
     save_checkpoint(
         src,
@@ -22,7 +23,7 @@ def test_export_halves_weights_and_measures_its_own_card(tmp_path, monkeypatch, 
             "optimizer_state": {"state": {}, "param_groups": []},
             "epoch": 4,
             "config": {"margin": 0.15},
-            "metrics": {"history": [{"epoch": 1}]},
+            "metrics": {"history": [{"epoch": 1, **{k: score for k in ("train", "test")}}]},
             "provenance": {"data": "synthetic"},
         },
     )
@@ -53,6 +54,7 @@ def test_export_halves_weights_and_measures_its_own_card(tmp_path, monkeypatch, 
     assert card["metrics"]["test"]["n_images"] == 32
     assert card["metrics"]["real"]["n_images"] == 6 and card["metrics"]["real"]["indices"] == "6:12"
     assert card["provenance"]["export"]["command"].startswith("python -m svhn_xai export")
+    assert (tmp_path / "default.curves.png").stat().st_size > 1000  # the card's curves beside it
     model, _ = load_model(out)
     reported = json.loads(capsys.readouterr().out)["synthetic_balanced_accuracy"]
     assert reported == card["metrics"]["test"]["balanced_accuracy"]

@@ -188,3 +188,19 @@ def test_every_score_declares_its_direction():
     assert set(numeric) <= set(DIRECTIONS)
     assert all(DIRECTIONS[k] == "higher" for k in numeric if k != "active_fraction")
     assert DIRECTIONS["seconds"] == "lower"
+
+
+def test_iou_curve_is_score_at_every_threshold_of_its_grid():
+    from svhn_xai.metrics import THRESHOLD_GRID, iou_curve, score
+
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        heat = rng.random((64, 64)) ** (1 + trial % 4)  # flat to peaked maps
+        heat[rng.random((64, 64)) < 0.3] = 0
+        corners = np.sort(rng.integers(0, 64, (1 + trial % 3, 2, 2)), axis=1)  # (K, 2, xy)
+        boxes = corners.reshape(-1, 4) + np.array([0, 0, 1, 1])  # [x0, y0, x1, y1], half-open
+        curve = iou_curve(heat, boxes)
+        for t, iou_1, iou_2 in zip(THRESHOLD_GRID, curve["iou_1"], curve["iou_2"]):
+            expected = score(heat, boxes, "value", float(t))
+            assert iou_1 == pytest.approx(expected.iou_1, abs=1e-12)
+            assert iou_2 == pytest.approx(expected.iou_2, abs=1e-12)

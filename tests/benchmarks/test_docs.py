@@ -294,10 +294,10 @@ def test_shortcut_lab_states_the_drop_and_who_catches_it(tmp_path):
     }
     lines = _render(tmp_path, "shortcut_lab", run)
     assert "**0.950 with the cue, 0.700 without it** (drop 0.250" in lines[0]
-    assert "90% of the time (85%–94%) against 5%" in lines[0]
+    assert "90.0% of the time (85.0%–94.0%) against 5.0%" in lines[0]
     assert "**1 of 2 methods catch the shortcut**: saliency." in lines[2]
-    assert "| saliency | 0.200 ± 0.050 | 0.010 | 0.190 | 0.300 | 0.500 | **yes** |" in lines
-    assert "| whole_image | 0.010 | – | – | 0.200 | 0.000 | – |" in lines
+    assert "| saliency | 0.200 ± 0.050 | 0.010 | 0.190 | 0.300 | 0.500 | – | **yes** |" in lines
+    assert "| whole_image | 0.010 | – | – | 0.200 | 0.000 | – | – |" in lines
 
 
 def test_budgets_show_the_budget_below_the_default(tmp_path):
