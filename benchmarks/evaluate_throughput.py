@@ -69,7 +69,7 @@ def _evaluate(args: list[str], processes: int, out: Path) -> dict:
 def throughput(photos: int, batch: int, faithfulness: str, methods: str) -> list[dict]:
     """Part 1 for one group: pairs per second in the three ways, on the same photos."""
     rows = []
-    base = ["--data", "synthetic", "--split", "test", "--limit", str(photos)]
+    base = ["--data", "synthetic", "--split", "test", "--limit", str(photos), "--sanity", "0"]
     base += ["--methods", methods, "--faithfulness", faithfulness]
     with tempfile.TemporaryDirectory() as tmp:
         for label, size, processes in (

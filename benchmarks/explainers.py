@@ -13,8 +13,10 @@ time / floor; the method called the plain way with the library's own defaults,
 ours and Captum's default stride of 1). Plain calls that would take minutes (a feature per input
 value) are estimated from the per-image cost; those rows carry a "*". Last, the same library
 call given our parameters (``same s``: window, stride, samples, references, feature mask,
-batch): the like-for-like comparison. The CAM methods are compared with pytorch-grad-cam called
-the plain way; RISE has no library to compare with, and Captum's LRP fails on this ResNet.
+batch): the like-for-like comparison, timed in alternation with ``explain()`` (one call of each
+per round) so that the machine's slow spells hit both alike. The CAM methods are compared with
+pytorch-grad-cam called the plain way; RISE has no library to compare with, and Captum's LRP
+fails on this ResNet.
 ``--smooth`` adds a row with SmoothGrad at its defaults for each method named (KEY+smoothgrad).
 Everything printed is also written to ``--out``.
 """
@@ -47,6 +49,22 @@ def _median_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - tic)
     return statistics.median(times)
+
+
+def _side_by_side(ours, theirs, repeats: int) -> tuple[float, float | None]:
+    """Median seconds of ``ours`` and of ``theirs`` (or None), timed in alternation, one call
+    of each per round after a warm-up of each, so that a slow spell of the machine hits both."""
+    ours()
+    if theirs is not None:
+        theirs()
+    mine, other = [], []
+    for _ in range(repeats):
+        for fn, times in ((ours, mine), (theirs, other)):
+            if fn is not None:
+                tic = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - tic)
+    return statistics.median(mine), statistics.median(other) if other else None
 
 
 def forward_cost(model, x: torch.Tensor, batch: int = 64, repeats: int = 3) -> float:
@@ -252,8 +270,11 @@ def main() -> None:
         params = {"smooth": smooth} if smooth else {}
         spec = REGISTRY[method]
         passes = explain(model, item.image, digit, method, **params).model_passes
-        seconds = _median_time(
-            lambda m=method, p=params: explain(model, item.image, digit, m, **p), args.repeats
+        call = captum_same_params(model, x, head, method) if not smooth else None
+        seconds, same = _side_by_side(
+            lambda m=method, p=params: explain(model, item.image, digit, m, **p),
+            call,
+            args.repeats,
         )
         ours[key] = seconds
         if spec.family == "perturbation" or method in GRADIENT_FREE:
@@ -268,8 +289,6 @@ def main() -> None:
         else:
             captum_col = f"{plain:9.3f}{'*' if estimated else ' '}"
             speed = f"{plain / seconds:8.1f}x"
-        call = captum_same_params(model, x, head, method) if not smooth else None
-        same = _median_time(call, args.repeats) if call is not None else None
         same_col = f"{same:9.3f}" if same is not None else "-"
         same_speed = f"{same / seconds:8.2f}x" if same is not None else "-"
         print(

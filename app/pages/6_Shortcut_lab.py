@@ -218,6 +218,7 @@ for key, m in result["methods"].items():
             "± 95 % ": m["reference_cue_mass_ci95"],
             f"share on the {digit}": m["digit_mass"],
             "peak on the cue": m["cue_pointing"],
+            "peak on the cue, default model": m["reference_cue_pointing"],
             "catches it": "yes" if m["catches"] else "no",
         }
     )

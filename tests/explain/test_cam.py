@@ -85,3 +85,24 @@ def test_score_cam_reports_progress(model, house):
     seen = []
     explain(model, house[0], house[1], "score_cam", layer="layer4", progress=seen.append)
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+
+
+def test_eigen_cam_is_the_librarys_eigen_cam(model, house):
+    """The economy SVD gives pytorch-grad-cam's own map (sign included), on the random test
+    model and on the shipped one, whose activations are those of a trained network."""
+    import pytorch_grad_cam as pgc
+
+    from svhn_xai.checkpoint import load_model
+    from svhn_xai.data.synthetic import SyntheticHouseNumbers
+    from svhn_xai.data.target import to_model_input
+
+    shipped, _ = load_model(None)
+    images = [house[0]] + [to_model_input(SyntheticHouseNumbers(8, 9)[i], 64).item.image
+                           for i in range(8)]  # fmt: skip
+    for net in (model, shipped):
+        for image in images:
+            ours = explain(net, image, 3, "eigen_cam").attribution.sum(0)
+            x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+            with pgc.EigenCAM(net, [net.layer3]) as cam:
+                theirs = cam(x, targets=None)[0]
+            np.testing.assert_allclose(ours, theirs, atol=1e-5)
