@@ -148,7 +148,15 @@ def _maps(row_model, digest: str, label: str) -> list[dict]:
         col.caption(
             f"on the cue {scores['cue_mass']:.0%} · on the {digit} {scores['digit_mass']:.0%}"
         )
-        rows.append({"model": label, "method": REGISTRY[key].name, **scores})
+        rows.append(
+            {
+                "model": label,
+                "method": REGISTRY[key].name,
+                "share on the cue": scores["cue_mass"],
+                f"share on the {digit}": scores["digit_mass"],
+                "peak on the cue": scores["cue_pointing"],
+            }
+        )
     return rows
 
 
@@ -156,7 +164,7 @@ with right:
     a, b, c = st.columns(3)
     a.metric(f"P({digit} present), cue shown", f"{p_with:.3f}")
     b.metric(f"P({digit} present), cue removed", f"{p_without:.3f}")
-    c.metric("Fall when the cue is removed", f"{p_with - p_without:+.3f}")
+    c.metric("Change when the cue is removed", f"{p_without - p_with:+.3f}")
     st.plotly_chart(
         _figure(None, f"{'without' if removed else 'with'} the cue (dotted white box)"),
         key="shortcut_image",

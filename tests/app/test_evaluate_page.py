@@ -51,6 +51,8 @@ def test_a_saved_leaderboard_reads_in_plain_words_without_server_paths(tmp_path,
     (tmp_path / "run.json").write_text(json.dumps(summary))
     (tmp_path / "a_timings.json").write_text(json.dumps({"rows": []}))  # another kind of result
     (tmp_path / "broken.json").write_text("{")
+    lab = {"digit": 3, "methods": {}, "baselines": {}, "n_images": 16}  # the shortcut lab's
+    (tmp_path / "shortcut_lab.json").write_text(json.dumps(lab))
     monkeypatch.setenv("SVHN_XAI_RESULTS", str(tmp_path))
     at = _run(AppTest.from_file(PAGE, default_timeout=300))
     assert at.selectbox(key="eval_file").options == ["run.json"]  # benchmark files are not runs
