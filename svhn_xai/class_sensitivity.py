@@ -73,7 +73,7 @@ def from_records(
 
     Each record is one (photo ``index``, ``digit``) pair whose method entries carry
     ``box_density``: the mean heat of that digit's map inside the boxes of every digit in the
-    photo (``{"D": density}``, see :func:`svhn_xai.evaluate.image_record`). The photos that count
+    photo (``{"D": density}``, see :func:`svhn_xai.evaluate.pair_records`). The photos that count
     are those with >= 2 different evaluated digits, so the maps made for localisation are reused
     rather than explained again. The baselines' maps do not depend on the digit, so they score
     0.5 by construction; they are computed the same way all the same. Returns ``{"photos": n,

@@ -98,23 +98,6 @@ def _row(scores: dict[str, Any], faith: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def image_record(
-    model: DigitResNet18,
-    item: HouseNumber,
-    index: int,
-    digit: int,
-    methods: Sequence[str],
-    protocol: Protocol,
-    params: dict[str, dict[str, Any]] | None = None,
-    road_too: bool = False,
-    calibrated: dict[str, float] | None = None,
-    steps: int = 16,
-) -> dict[str, Any]:
-    """Everything measured on one (image, digit): see :func:`pair_records`."""
-    pair = [(index, item, digit)]
-    return pair_records(model, pair, methods, protocol, params, road_too, calibrated, steps)[0]
-
-
 def pair_records(
     model: DigitResNet18,
     pairs: Sequence[tuple[int, HouseNumber, int]],
