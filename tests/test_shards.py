@@ -14,7 +14,7 @@ from tests.ports import free_port
 ARGS = [
     "evaluate",
     "--data", "synthetic", "--split", "test", "--limit", "3",
-    "--methods", "saliency,occlusion", "--batch-size", "2", "--quiet",
+    "--methods", "saliency,occlusion", "--batch-size", "2", "--sanity", "0", "--quiet",
 ]  # fmt: skip
 
 

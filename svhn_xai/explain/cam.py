@@ -72,9 +72,24 @@ class _Score:
         return output @ self.weights.to(output.dtype)
 
 
+def _graph_from_here(_module: torch.nn.Module, _args: tuple, out: torch.Tensor) -> torch.Tensor:
+    """A forward hook that makes the stage's output the start of the autograd graph."""
+    return out.detach().requires_grad_(True)
+
+
 def _run(cam_class: type[pgc.base_cam.BaseCAM], ctx: Context, **options: object) -> torch.Tensor:
     layer = getattr(ctx.model, ctx.params["layer"])
+    # The maps need the score's gradient at the stage and nothing below it: with the weights
+    # frozen and the graph cut at the stage, the backward stops there, where
+    # pytorch-grad-cam's loss.backward() would go on to every weight of the network (more than
+    # a whole input gradient), and the gradient-free methods build no graph at all. The
+    # gradient at the stage, and so the map, is the same.
+    frozen = [p for p in ctx.model.parameters() if p.requires_grad]
     cam = cam_class(ctx.model, [layer])
+    # prepended: the library's hooks, registered before it, must see the cut output
+    cut = (
+        layer.register_forward_hook(_graph_from_here, prepend=True) if cam.uses_gradients else None
+    )
     if "batch_size" in ctx.params:
         cam.batch_size = ctx.params["batch_size"]
     expected = STAGE_CHANNELS[ctx.params["layer"]] if cam_class is pgc.ScoreCAM else 1
@@ -82,9 +97,15 @@ def _run(cam_class: type[pgc.base_cam.BaseCAM], ctx: Context, **options: object)
     calls = [0]
     targets = [_Score(ctx, w, calls, expected * len(ctx.x)) for w in weights]
     try:
+        for p in frozen:
+            p.requires_grad_(False)
         heat = cam(ctx.x, targets=targets, **options)  # (N, S, S) in [0, 1]
     finally:
+        for p in frozen:
+            p.requires_grad_(True)
         cam.activations_and_grads.release()
+        if cut is not None:
+            cut.remove()
         ctx.model.zero_grad(set_to_none=True)
     heat = torch.from_numpy(heat).to(ctx.x.dtype)
     return (heat[:, None] / 3).expand(-1, 3, -1, -1).clone()  # the channel sum is the map

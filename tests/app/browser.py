@@ -55,6 +55,19 @@ def metric_value(page, label: str) -> str:
     return metric.locator('[data-testid="stMetricValue"]').inner_text()
 
 
+def changed_metric(page, label: str, old: str, timeout_ms: int = 60_000) -> str:
+    """The ``st.metric`` ``label``'s text once it differs from ``old``, or its text after
+    ``timeout_ms``: a slider's rerun starts after the browser's debounce, which on a busy machine
+    can come after :func:`wait_idle` has already seen an idle page."""
+    for _ in range(timeout_ms // 500):
+        now = metric_value(page, label)
+        if now != old:
+            break
+        page.wait_for_timeout(500)
+    wait_idle(page)
+    return metric_value(page, label)
+
+
 def wait_idle(page, timeout: float = 120_000) -> None:
     """Wait until Streamlit has finished the current run (no 'Running…' indicator)."""
     page.wait_for_timeout(300)

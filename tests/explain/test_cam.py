@@ -78,7 +78,35 @@ def test_no_hook_survives_a_failing_cam(model, house, monkeypatch):
     with pytest.raises(RuntimeError, match="target failed"):
         explain(model, house[0], house[1], "grad_cam")
     assert count_hooks(model) == 0
-    assert all(p.grad is None for p in model.parameters())
+    assert all(p.grad is None and p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize("key", ["grad_cam", "grad_cam_plus_plus", "xgrad_cam", "layer_cam"])
+def test_the_cut_backward_gives_the_librarys_own_map(house, key):
+    """The backward stops at the stage with the weights frozen; pytorch-grad-cam's own call,
+    whose backward runs through every weight, draws the same map (on the shipped model: the
+    random one's Grad-CAM is empty at every stage), and every weight is trainable again."""
+    import pytorch_grad_cam as pgc
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from svhn_xai.checkpoint import load_model
+
+    model, _ = load_model(None)
+
+    classes = {"grad_cam": pgc.GradCAM, "grad_cam_plus_plus": pgc.GradCAMPlusPlus,
+               "xgrad_cam": pgc.XGradCAM, "layer_cam": pgc.LayerCAM}  # fmt: skip
+    image, digit, _ = house
+    drawn = []
+    for layer in ("layer2", "layer3", "layer4"):
+        ours = explain(model, image, digit, key, layer=layer).attribution.sum(0)
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+        with classes[key](model, [getattr(model, layer)]) as cam:
+            theirs = cam(x, targets=[ClassifierOutputTarget(model.head(digit))])[0]
+        model.zero_grad(set_to_none=True)
+        drawn.append(theirs.max() > 0)
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    assert any(drawn), "a map to compare with"
+    assert all(p.requires_grad for p in model.parameters())
 
 
 def test_score_cam_reports_progress(model, house):
