@@ -528,6 +528,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         def __getitem__(self, i: int):
             return to_model_input(self.source[i], model.input_size, margin).item
 
+        @property
+        def labels(self):  # the crop keeps every digit: the source's labels(i), where it has one
+            return self.source.labels
+
     inputs = Inputs(args.data, args.split, args.indices)
     digits = None if args.digit == "all" else [_digit(args.digit)]
     shard = join(torch.device("cpu"))  # under torchrun: this process's share of the batches

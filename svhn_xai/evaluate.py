@@ -285,7 +285,8 @@ def evaluate_localisation(
     """Score ``methods`` on every (image, digit present) pair of ``items``.
 
     Args:
-        items: model inputs (boxes in model-input pixels), in a fixed order.
+        items: model inputs (boxes in model-input pixels), in a fixed order; a source with a
+            ``labels(i)`` method names item ``i``'s digits without decoding its photo.
         digits: the target digits to consider (default: all the model has heads for).
         protocol, value, sigma: the mask rule (default :data:`DEFAULT_PROTOCOL`, see
             :func:`svhn_xai.localisation.resolve_protocol`).
@@ -320,7 +321,18 @@ def evaluate_localisation(
     shard = shard or Shard()
     digits = tuple(digits) if digits is not None else model.digits
     count = min(limit or len(items), len(items))
-    pairs = [(i, d) for i in range(count) for d in sorted(set(items[i].labels)) if d in digits]
+    # A source that knows its labels without decoding (SVHN's digitStruct) is read once per
+    # photo, in the batch that needs it; any other is read once here and its items kept until
+    # their last pair is done, instead of being read again for every pair.
+    read: dict[int, HouseNumber] = {}
+
+    def labels(i: int) -> tuple[int, ...]:
+        if hasattr(items, "labels"):
+            return items.labels(i)
+        read[i] = items[i]
+        return read[i].labels
+
+    pairs = [(i, d) for i in range(count) for d in sorted(set(labels(i))) if d in digits]
     conditions = {
         "checkpoint_sha256": checkpoint_sha256,
         "protocol": rule.to_dict(),
@@ -350,7 +362,9 @@ def evaluate_localisation(
                 for pair in batch
                 if pair in done and not any(_stale(done[pair]["methods"].get(m)) for m in methods)
             }
-            fresh = [(i, items[i], d) for i, d in batch if (i, d) not in kept]
+            needed = dict.fromkeys(i for i, d in batch if (i, d) not in kept)
+            read.update({i: items[i] for i in needed if i not in read})
+            fresh = [(i, read[i], d) for i, d in batch if (i, d) not in kept]
             made = pair_records(
                 model, fresh, methods, rule, params, road_too, calibrated, steps, curves
             )
@@ -361,6 +375,8 @@ def evaluate_localisation(
             if out is not None:
                 out.flush()
             records += [kept[pair] for pair in batch]
+            for i in [i for i in read if i < batch[-1][0]]:  # pairs come in photo order
+                del read[i]
             if progress is not None:
                 progress(len(records), total)
     finally:

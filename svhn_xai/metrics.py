@@ -19,6 +19,7 @@ lie in [0, 1].
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
@@ -27,13 +28,35 @@ from svhn_xai.heatmap import mask_box, threshold
 
 
 def box_mask(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool mask of the union of ``boxes`` (K, 4); pixel centres decide membership."""
+    """(H, W) bool mask of the union of ``boxes`` (K, 4); pixel centres decide membership.
+
+    Read-only, and cached: a pair's every map (and every baseline) is scored against the same
+    boxes, and each score needs their mask."""
+    return _box_mask(_key(boxes), (int(shape[0]), int(shape[1])))
+
+
+def _key(boxes: np.ndarray) -> bytes:
+    return np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4).tobytes()
+
+
+@lru_cache(maxsize=256)
+def _box_mask(key: bytes, shape: tuple[int, int]) -> np.ndarray:
     height, width = shape
     cols = np.arange(width) + 0.5
     rows = np.arange(height) + 0.5
     out = np.zeros(shape, dtype=bool)
-    for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+    for x0, y0, x1, y1 in np.frombuffer(key, dtype=np.float64).reshape(-1, 4):
         out |= ((rows >= y0) & (rows < y1))[:, None] & ((cols >= x0) & (cols < x1))[None, :]
+    out.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=256)
+def _distance_to_boxes(key: bytes, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) Euclidean distance from each pixel centre to the nearest box pixel's centre
+    (cached as :func:`box_mask` is: the same for every map of a pair)."""
+    out = distance_transform_edt(~_box_mask(key, shape))
+    out.flags.writeable = False
     return out
 
 
@@ -109,11 +132,10 @@ def pointing_game_tolerant(
     if peaks is None:
         return 0.0
     tol = tolerance_px(peaks.shape[1]) if tolerance is None else float(tolerance)
-    inside = box_mask(boxes, peaks.shape)
-    if not inside.any():
+    key = _key(boxes)
+    if not _box_mask(key, peaks.shape).any():
         return 0.0
-    # Euclidean distance from every pixel centre to the nearest box pixel's centre
-    distance = distance_transform_edt(~inside)
+    distance = _distance_to_boxes(key, peaks.shape)
     return float((peaks & (distance < tol)).sum() / peaks.sum())
 
 

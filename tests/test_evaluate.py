@@ -255,3 +255,38 @@ def test_the_cli_batches_as_the_library_does_and_refuses_a_batch_of_none(capsys)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["evaluate", "--batch-size", "0"])
     assert "must be at least 1" in capsys.readouterr().err
+
+
+class _Counted:
+    """A source that counts how often each item is read; ``labels(i)`` only if ``named``."""
+
+    def __init__(self, items, named: bool) -> None:
+        self.items, self.reads = items, [0] * len(items)
+        if named:
+            self.labels = lambda i: items[i].labels
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        self.reads[i] += 1
+        return self.items[i]
+
+
+def test_each_photo_is_read_once_whatever_its_pairs_and_batches(model):
+    source = SyntheticHouseNumbers(6, seed=3)
+    items = [to_model_input(source[i], 64).item for i in range(6)]
+    assert any(len(set(item.labels)) > 1 for item in items), "a photo with several pairs"
+    runs = []
+    for named in (False, True):
+        for batch_size in (1, 2, 16):
+            counted = _Counted(items, named)
+            runs.append(ev.evaluate_localisation(
+                model, counted, ["saliency"], batch_size=batch_size, curves=False
+            ))  # fmt: skip
+            assert counted.reads == [1] * 6, (named, batch_size)
+    for r in runs:  # the same scores, to float rounding (batched passes sum in another order)
+        for key in ("iou_1", "iou_2", "relevance_mass"):
+            assert r["methods"]["saliency"][key] == pytest.approx(
+                runs[0]["methods"]["saliency"][key], abs=1e-6
+            )

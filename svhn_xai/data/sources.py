@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from svhn_xai.data.item import HouseNumber
 from svhn_xai.data.svhn import SPLITS, SVHNFolder, split_folder
@@ -27,6 +27,13 @@ class Subset:
 
     def __getitem__(self, index: int) -> HouseNumber:
         return self.source[self.indices[index]]
+
+    @property
+    def labels(self) -> Callable[[int], tuple[int, ...]]:
+        """``labels(i)``: item ``i``'s digits without decoding it, where the source can tell
+        (an AttributeError, so ``hasattr`` is false, where it cannot)."""
+        of_source = self.source.labels  # type: ignore[attr-defined]
+        return lambda index: of_source(self.indices[index])
 
 
 def parse_indices(text: str | None, length: int) -> range:

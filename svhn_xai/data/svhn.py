@@ -81,15 +81,18 @@ class SVHNFolder:
     def __len__(self) -> int:
         return len(self.table)
 
+    def labels(self, index: int) -> tuple[int, ...]:
+        """Item ``index``'s digits, from the annotations alone (no image decoded)."""
+        return tuple(int(d["label"]) for d in self.table[index][1])
+
     def __getitem__(self, index: int) -> HouseNumber:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} images in {self.folder}")
         name, digits = self.table[index]
         image = load_rgb(self.folder / name)
         boxes = _boxes(digits, (image.shape[1], image.shape[0]))
-        labels = tuple(int(d["label"]) for d in digits)
         return HouseNumber(
-            image=image, labels=labels, boxes=boxes, name=f"{self.folder.name}/{name}"
+            image=image, labels=self.labels(index), boxes=boxes, name=f"{self.folder.name}/{name}"
         )
 
 

@@ -32,6 +32,10 @@ def test_real_fixture_images_read_in_official_order():
     assert item.labels == (2, 3)
     assert item.image.shape == (83, 199, 3)
     assert item.boxes.tolist() == [[77, 29, 100, 61], [98, 25, 124, 57]]
+    # the labels alone, from the annotations, as the items carry them; a slice keeps them
+    assert [folder.labels(i) for i in range(12)] == [folder[i].labels for i in range(12)]
+    part = open_source("svhn", "train", FIXTURES, indices="1:3")
+    assert part.labels(0) == (2, 3) and not hasattr(open_source("synthetic", "test"), "labels")
 
 
 @pytest.mark.skipif(
