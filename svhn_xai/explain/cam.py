@@ -198,10 +198,8 @@ def first_component(activations: np.ndarray) -> np.ndarray:
     """Each image's activations (N, C, H, W), centred over positions, projected on their first
     principal component: (N, H, W) float32, as ``get_2d_projection`` of pytorch-grad-cam."""
     activations = np.where(np.isnan(activations), 0, activations)
-    out = []
-    for a in activations:
-        flat = a.reshape(a.shape[0], -1).T  # (H x W, C)
-        flat = flat - flat.mean(axis=0)
-        _, _, vt = np.linalg.svd(flat, full_matrices=False)
-        out.append((flat @ vt[0]).reshape(a.shape[1:]))
-    return np.float32(out)
+    n, c, h, w = activations.shape
+    flat = activations.reshape(n, c, h * w).transpose(0, 2, 1)  # (N, H x W, C)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    _, _, vt = np.linalg.svd(flat, full_matrices=False)  # one stacked call, image by image
+    return np.float32((flat @ vt[:, 0, :, None]).reshape(n, h, w))
