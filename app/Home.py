@@ -45,11 +45,16 @@ st.write(
     "digit's ground-truth box (IoU₁ on pixels, IoU₂ on boxes), next to baselines that know "
     "nothing about the image."
 )
-c1, c2, c3, c4 = st.columns(4)
-c1.page_link("pages/1_Explain.py", label="Explain an image", icon="🔍")
-c2.page_link("pages/2_Compare.py", label="Compare methods", icon="⚖️")
-c3.page_link("pages/3_Train.py", label="Train a model", icon="🏋️")
-c4.page_link("pages/4_Evaluate.py", label="Evaluate methods", icon="📊")
+PAGES = (
+    ("pages/1_Explain.py", "Explain an image", "🔍"),
+    ("pages/5_All_digits.py", "Every digit of a photo at once", "🔟"),
+    ("pages/2_Compare.py", "Compare methods", "⚖️"),
+    ("pages/4_Evaluate.py", "Evaluate methods on a dataset", "📊"),
+    ("pages/6_Shortcut_lab.py", "Shortcut lab: catch a cheating model", "🧪"),
+    ("pages/3_Train.py", "Train a model", "🏋️"),
+)
+for column, (page, label, icon) in zip(st.columns(3) + st.columns(3), PAGES):
+    column.page_link(page, label=label, icon=icon)
 
 model, card, _, _ = current()
 

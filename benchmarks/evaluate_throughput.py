@@ -1,6 +1,6 @@
 """How fast ``evaluate`` scores (image, digit) pairs: one at a time, batched, and in 2 processes.
 
-    python -m benchmarks.evaluate_throughput [--pairs-photos 16] [--batch-size 16]
+    python -m benchmarks.evaluate_throughput [--photos 16] [--batch-size 16] [--repeats 3]
         [--out results/evaluate_throughput.json]
 
 Part 1, ``evaluate`` as users run it (the CLI, localisation scores only, ``--faithfulness
@@ -8,8 +8,9 @@ none``), on the same synthetic test photos for every row: pairs per second one p
 (``--batch-size 1``), batched (``--batch-size B``), and batched in 2 processes (``torchrun
 --nproc_per_node=2``), for four groups of methods. Time is the evaluation's own wall time as
 the results file records it (no interpreter start-up), and the peak resident memory of the
-process (the largest rank's for torchrun). One row adds the faithfulness curves
-(``--faithfulness basic``), which cost 68 model passes per map.
+process (the largest rank's for torchrun). The one-pass group's runs take seconds: its three
+ways run in turn ``--repeats`` times and each keeps its median. One row adds the faithfulness
+curves (``--faithfulness basic``), which cost 68 model passes per map.
 
 Part 2, each method alone: seconds per pair of ``explain()`` one pair at a time and of
 ``explain_batch()`` on B pairs, and the batched floor: the method's model passes times the
@@ -66,34 +67,47 @@ def _evaluate(args: list[str], processes: int, out: Path) -> dict:
     return json.loads(out.read_text())
 
 
-def throughput(photos: int, batch: int, faithfulness: str, methods: str) -> list[dict]:
-    """Part 1 for one group: pairs per second in the three ways, on the same photos."""
-    rows = []
+def throughput(
+    photos: int, batch: int, faithfulness: str, methods: str, repeats: int = 1
+) -> list[dict]:
+    """Part 1 for one group: pairs per second in the three ways, on the same photos; with
+    ``repeats``, the three ways run in turn that many times and each keeps its median (a
+    short run's figure moves with the machine's load from one run to the next)."""
     base = ["--data", "synthetic", "--split", "test", "--limit", str(photos), "--sanity", "0"]
     base += ["--methods", methods, "--faithfulness", faithfulness]
+    modes = (
+        ("one at a time", 1, 1),
+        (f"batched ({batch})", batch, 1),
+        (f"batched ({batch}), 2 processes", batch, 2),
+    )
+    runs: dict[str, list[dict]] = {label: [] for label, _, _ in modes}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, size, processes in (
-            ("one at a time", 1, 1),
-            (f"batched ({batch})", batch, 1),
-            (f"batched ({batch}), 2 processes", batch, 2),
-        ):
-            s = _evaluate([*base, "--batch-size", str(size)], processes, Path(tmp) / "run.json")
-            rows.append(
-                {
-                    "mode": label,
-                    "batch_size": size,
-                    "processes": processes,
-                    "pairs": s["n_pairs"],
-                    "seconds": s["seconds"],
-                    "pairs_per_second": s["n_pairs"] / s["seconds"],
-                    "peak_rss_mb": s["peak_rss_mb"],
-                }
-            )
-            print(
-                f"  {label:30s} {s['n_pairs']:4d} pairs {s['seconds']:8.1f} s "
-                f"{s['n_pairs'] / s['seconds']:7.2f} pairs/s  peak {s['peak_rss_mb']:.0f} MB",
-                flush=True,
-            )
+        for _ in range(repeats):
+            for label, size, processes in modes:
+                args = [*base, "--batch-size", str(size)]
+                runs[label].append(_evaluate(args, processes, Path(tmp) / "run.json"))
+    rows = []
+    for label, size, processes in modes:
+        seconds = statistics.median(s["seconds"] for s in runs[label])
+        pairs = runs[label][0]["n_pairs"]
+        peak = max(s["peak_rss_mb"] for s in runs[label])
+        rows.append(
+            {
+                "mode": label,
+                "batch_size": size,
+                "processes": processes,
+                "pairs": pairs,
+                "seconds": seconds,
+                "repeats": repeats,
+                "pairs_per_second": pairs / seconds,
+                "peak_rss_mb": peak,
+            }
+        )
+        print(
+            f"  {label:30s} {pairs:4d} pairs {seconds:8.1f} s {pairs / seconds:7.2f} pairs/s  "
+            f"peak {peak:.0f} MB" + (f"  (median of {repeats})" if repeats > 1 else ""),
+            flush=True,
+        )
     return rows
 
 
@@ -155,7 +169,9 @@ def main() -> None:
     groups = []
     for name, methods in GROUPS.items():
         print(f"{name}:", flush=True)
-        rows = throughput(args.photos, args.batch_size, "none", methods)
+        # the one-pass group's runs take seconds: repeated, as the per-method timings are
+        repeats = args.repeats if name == "one-pass gradient" else 1
+        rows = throughput(args.photos, args.batch_size, "none", methods, repeats)
         groups.append({"group": name, "methods": methods, "faithfulness": "none", "rows": rows})
     print("one-pass gradient, with the faithfulness curves:", flush=True)
     rows = throughput(args.photos, args.batch_size, "basic", GROUPS["one-pass gradient"])

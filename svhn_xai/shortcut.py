@@ -14,7 +14,9 @@ model-input pixels; pixel membership of a box as in :mod:`svhn_xai.metrics`):
 - ``reference_*``: the same method on the same images for a model trained without the cue.
 
 A method *catches* the shortcut when its cue share on the shortcut model is at least
-:data:`CATCH_RATIO` times the reference's and the paired difference's 95 % interval excludes 0.
+:data:`CATCH_RATIO` times the reference's, the paired difference's 95 % interval excludes 0,
+and the share is above chance: above the whole-image map's, the cue's share of the image (a
+map of a reference that ignores the cue altogether can double and still sit below it).
 """
 
 from __future__ import annotations
@@ -243,11 +245,14 @@ def baseline_records(images: Sequence[LabImage], size: int) -> dict[str, list[di
 
 
 def summarise(
-    records: Sequence[dict[str, float]], reference: Sequence[dict[str, float]] | None = None
+    records: Sequence[dict[str, float]],
+    reference: Sequence[dict[str, float]] | None = None,
+    chance: float = 0.0,
 ) -> dict[str, Any]:
     """Means and 95 % half-widths (``key`` and ``key_ci95``) of one method's records, and, with
     ``reference`` (same images, model without the cue), its ``reference_*`` columns, the paired
-    difference of cue mass and whether the method ``catches`` the shortcut."""
+    difference of cue mass and whether the method ``catches`` the shortcut, its cue mass above
+    ``chance`` (the whole-image map's) among the conditions."""
     out: dict[str, Any] = {}
     for key in ("cue_mass", "digit_mass", "cue_pointing"):
         stats = mean_ci([r[key] for r in records])
@@ -261,6 +266,7 @@ def summarise(
         out["catches"] = bool(
             diff["mean"] - diff["ci95"] > 0
             and out["cue_mass"] >= CATCH_RATIO * out["reference_cue_mass"]
+            and out["cue_mass"] > chance
         )
     out["n"] = len(records)
     return out
@@ -282,15 +288,19 @@ def run_lab(
     examples = cued_examples(cue, limit)
     ours = method_records(model, examples, cue.digit, methods, on_step)
     theirs = method_records(reference, examples, cue.digit, methods, on_step)
-    baselines = baseline_records(examples, cue.input_size)
+    baselines = {
+        name: summarise(rows) for name, rows in baseline_records(examples, cue.input_size).items()
+    }
+    chance = baselines["whole_image"]["cue_mass"]
     return {
         "digit": cue.digit,
         "accuracy": accuracy,
-        "methods": {m: summarise(ours[m], theirs[m]) for m in methods},
-        "baselines": {name: summarise(rows) for name, rows in baselines.items()},
+        "methods": {m: summarise(ours[m], theirs[m], chance) for m in methods},
+        "baselines": baselines,
         "n_images": len(examples),
         "images": [im.index for im in examples],
         "cue": cue.to_dict(),
-        "catch_rule": f"cue_mass >= {CATCH_RATIO:g} x reference_cue_mass and the paired "
-        "difference's 95 % interval above 0",
+        "catch_rule": f"cue_mass >= {CATCH_RATIO:g} x reference_cue_mass, the paired "
+        "difference's 95 % interval above 0, and cue_mass above the whole-image map's "
+        f"({chance:.4f}, the cue's share of the image)",
     }

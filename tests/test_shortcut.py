@@ -65,6 +65,9 @@ def test_summary_catches_a_cue_share_far_above_the_reference():
     assert caught["reference_digit_mass"] == 0.5 and caught["n"] == 8
     assert not summarise(ref, ref)["catches"]
     assert not summarise(ours, ours)["catches"]
+    # far above the reference's share, the interval above 0, but below chance: not caught
+    assert summarise(ours, ref, chance=0.3)["catches"]
+    assert not summarise(ours, ref, chance=0.5)["catches"]
 
 
 def test_rate_interval_is_wilson():

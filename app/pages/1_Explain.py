@@ -141,6 +141,16 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
             "The model's probability that the target digit is in the image.",
         )
     ]
+    if e.contrast is not None:  # what the contrastive map explains: the logits' difference
+        shown.append(
+            (
+                f"logit {digit} − logit {e.contrast}",
+                f"{e.logit:+.2f}",
+                None,
+                f"The score the map explains: positive when the model's evidence for a {digit} "
+                f"outweighs its evidence for a {e.contrast}.",
+            )
+        )
     if result["scored"]:
         whole = result["baselines"]["whole_image"]
         versus = " Arrow: the difference from the whole-image baseline (a map of ones)."

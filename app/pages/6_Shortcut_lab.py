@@ -15,6 +15,7 @@ from svhn_xai.figures import image_figure
 from svhn_xai.heatmap import reduce_channels
 from svhn_xai.provenance import file_sha256
 from svhn_xai.shortcut import (
+    CATCH_RATIO,
     checkpoint_cue,
     cue_scores,
     cued_examples,
@@ -22,7 +23,7 @@ from svhn_xai.shortcut import (
 )
 
 RESULTS = Path(os.environ.get("SVHN_XAI_RESULTS", REPO_ROOT / "results")) / "shortcut_lab.json"
-EXAMPLES = 12  # held-out photos with the digit and its cue offered on the page
+EXAMPLES = 16  # held-out photos with the digit and its cue on offer, as many as the lab scores
 DEFAULT_METHODS = ("saliency", "integrated_gradients", "guided_gradcam", "lrp")
 
 page_setup("Shortcut lab · svhn-xai", "🧪", with_model=False)
@@ -250,6 +251,8 @@ st.caption(
     f"{result['n_images']} held-out photos with {digit} and the cue; shares of positive "
     "relevance, higher = more on that region; the cue covers about "
     f"{result['baselines']['whole_image']['cue_mass']:.1%} of a photo (the whole-image "
-    f"baseline). A method catches the shortcut when {result['catch_rule']}. "
+    f"baseline). A method catches the shortcut when its cue share is at least {CATCH_RATIO:g} "
+    "times the default model's on the same photos, the 95 % interval of the paired difference "
+    "lies above 0, and the share is above the whole-image baseline's (above chance). "
     f"From `{result['provenance']['command']}`."
 )

@@ -87,6 +87,8 @@ def test_contrast_is_explained_kept_in_the_link_and_reproduced_by_the_cli(monkey
     page = json.loads(at.json[0].value)
     assert page["contrast"] == other and page["digit"] == digit
     assert page["relevance_mass"] != plain["relevance_mass"], "the map did not change"
+    shown = next(m for m in at.metric if m.label == f"logit {digit} − logit {other}")
+    assert shown.value == f"{page['logit']:+.2f}"  # the score the map explains, as the CLI's
     link = dict(at.query_params)
     assert link["contrast"] == str(other)
     assert _explain(link).selectbox(key="contrast").value == other

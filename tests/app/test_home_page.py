@@ -32,3 +32,11 @@ def test_the_model_card_shows_no_server_paths(tmp_path, monkeypatch):
     assert str(tmp_path) not in shown and "/secret" not in shown
     assert "--out x.pt --epochs 2" in shown
     assert all(m.help for m in at.metric)  # every number says what it is
+
+
+def test_home_links_every_page():
+    at = AppTest.from_file(HOME, default_timeout=120).run()
+    assert not at.exception
+    linked = {Path(link.proto.page).stem for link in at.get("page_link")}
+    pages = {p.stem for p in (Path(HOME).parent / "pages").glob("*.py")}
+    assert linked == pages, f"not linked from Home: {sorted(pages - linked)}"
