@@ -37,6 +37,6 @@ def test_the_model_card_shows_no_server_paths(tmp_path, monkeypatch):
 def test_home_links_every_page():
     at = AppTest.from_file(HOME, default_timeout=120).run()
     assert not at.exception
-    linked = {Path(link.proto.page).stem for link in at.get("page_link")}
-    pages = {p.stem for p in (Path(HOME).parent / "pages").glob("*.py")}
+    linked = {link.proto.page for link in at.get("page_link")}  # the page's URL name
+    pages = {p.stem.split("_", 1)[1] for p in (Path(HOME).parent / "pages").glob("*.py")}
     assert linked == pages, f"not linked from Home: {sorted(pages - linked)}"
