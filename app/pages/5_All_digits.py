@@ -72,10 +72,11 @@ for d in model.digits:
     results[d] = localise(e, boxes[d], mode, value)
 
 with right:
-    cols = st.columns(5)
+    # four cells a row: five were narrower than the figures, which lost their right edge
+    cols = [col for _ in range(0, len(model.digits), 4) for col in st.columns(4)]
     for i, d in enumerate(model.digits):
         r = results[d]
-        with cols[i % 5]:
+        with cols[i]:
             st.plotly_chart(
                 image_figure(
                     item.image,

@@ -94,7 +94,8 @@ with left:
     removed = st.toggle(
         "Remove the cue",
         key="shortcut_remove",
-        help="The same photo re-rendered without the patch: watch the probability fall.",
+        help="Show the maps of the same photo re-rendered without the patch. The "
+        "probabilities above give both cases, with the patch and without it.",
     )
     methods = st.multiselect(
         "Methods (default parameters)",
@@ -131,7 +132,8 @@ def _figure(heat, title: str):
 def _maps(row_model, digest: str, label: str) -> list[dict]:
     """One overlay per chosen method for ``row_model``, and its cue/digit shares."""
     rows = []
-    cols = st.columns(max(len(methods), 1))
+    # at most three maps a row: narrower columns cut the figures' right edge, where cues sit
+    cols = [col for _ in range(0, len(methods), 3) for col in st.columns(3)]
     for col, key in zip(cols, methods):
         try:
             e = explanation(row_model, digest, image, digit, key, {})
@@ -221,6 +223,7 @@ for key, m in result["methods"].items():
     table.append(
         {
             "method": REGISTRY[key].name if key in REGISTRY else key,
+            "catches it": "yes" if m["catches"] else "no",
             "cue share": m["cue_mass"],
             "± 95 %": m["cue_mass_ci95"],
             "cue share, default model": m["reference_cue_mass"],
@@ -228,18 +231,17 @@ for key, m in result["methods"].items():
             f"share on the {digit}": m["digit_mass"],
             "peak on the cue": m["cue_pointing"],
             "peak on the cue, default model": m["reference_cue_pointing"],
-            "catches it": "yes" if m["catches"] else "no",
         }
     )
 for key, m in result["baselines"].items():
     table.append(
         {
-            "method": f"baseline: {key.replace('_', ' ')}",
+            "method": f"Baseline: {key.replace('_', ' ')}",
+            "catches it": "–",
             "cue share": m["cue_mass"],
             "± 95 %": m["cue_mass_ci95"],
             f"share on the {digit}": m["digit_mass"],
             "peak on the cue": m["cue_pointing"],
-            "catches it": "–",
         }
     )
 st.dataframe(
