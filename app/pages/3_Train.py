@@ -7,7 +7,9 @@ import streamlit as st
 from common import CHECKPOINTS, page_setup, remembered
 
 from svhn_xai import jobs
-from svhn_xai.errors import SvhnXaiError
+from svhn_xai.checkpoint import REPO_ROOT
+from svhn_xai.data.svhn import split_folder
+from svhn_xai.errors import DataError, SvhnXaiError
 from svhn_xai.figures import training_figure
 
 RUNS = CHECKPOINTS / "runs"  # one folder per run: its log, progress and resumable checkpoint
@@ -20,8 +22,9 @@ def _new_name() -> str:
     return f"run-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def settings() -> tuple[list[str], int]:
-    """The run's ``train`` options and its number of epochs, from the widgets."""
+def settings() -> tuple[list[str], int, bool]:
+    """The run's ``train`` options, its number of epochs, and whether it can start (real
+    photos need their train/ folder), from the widgets."""
     c1, c2, c3 = st.columns(3)
     data = c1.radio(
         "Data",
@@ -41,6 +44,14 @@ def settings() -> tuple[list[str], int]:
             "repository.",
         )
         options += ["--root", root]
+        try:  # the run starts in the repository: its --root is read from there
+            split_folder(REPO_ROOT / root, "train")
+        except DataError:
+            c1.warning(
+                f"No train/ folder in {root}. Download it with `python -m svhn_xai download "
+                f"--split train --root {root}`, or give the folder that holds train/."
+            )
+            return options, 0, False
     else:
         size = c1.number_input(
             "Training images", 32, 200_000, 4000, step=256, key="train_size",
@@ -71,7 +82,7 @@ def settings() -> tuple[list[str], int]:
         help="The new checkpoint appears as NAME.pt in the sidebar after the first epoch.",
     )
     options += ["--lr", f"{lr:g}", "--batch-size", str(batch), "--wandb", wandb]
-    return options, int(epochs)
+    return options, int(epochs), True
 
 
 def start_run(options: list[str], epochs: int) -> None:
@@ -182,13 +193,13 @@ st.write(
 runs = jobs.runs_newest_first(RUNS)
 statuses = {p.name: jobs.status(p, CHECKPOINTS) for p in runs}
 busy = [name for name, s in statuses.items() if s.running]
-options, epochs = settings()
+options, epochs, ready = settings()
 # not a callback: a callback's arguments are those of the previous run, not the widgets' now
 if st.button(
     "Start training",
     type="primary",
     key="train_start",
-    disabled=bool(busy),
+    disabled=bool(busy) or not ready,
     help=f"Run {busy[0]} is still going: one run at a time." if busy else None,
 ):
     start_run(options, epochs)

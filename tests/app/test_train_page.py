@@ -102,3 +102,14 @@ def test_a_bad_run_name_is_refused_in_words(checkpoints):
     assert not at.exception
     assert any("shipped model" in e.value for e in at.error)
     assert not (checkpoints / "runs").exists()
+
+
+def test_real_photos_without_their_folder_say_so_and_do_not_start(checkpoints):
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.radio(key="train_data").set_value("svhn").run()
+    at.text_input(key="train_root").set_value("nowhere/svhn").run()
+    assert not at.exception
+    assert any("No train/ folder in nowhere/svhn" in w.value for w in at.warning)
+    assert at.button(key="train_start").disabled
+    at.radio(key="train_data").set_value("synthetic").run()  # back to what needs nothing
+    assert not at.warning and not at.button(key="train_start").disabled
