@@ -184,8 +184,9 @@ def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
         folders,
         index=folders.index(chosen) if chosen in folders else 0,
         key="svhn_folder",
-        help="downloaded: official SVHN splits; shared sample: 256 training photos "
-        "(0-191 for development, 192-255 held out); fixtures: the 12 photos the tests use.",
+        help="downloaded: official SVHN splits; shared sample: 256 training photos, 1.png to "
+        "192.png for development and 193.png to 256.png held out (numbers 0-191 and 192-255 "
+        "below, which count from 0); fixtures: the 12 photos the tests use.",
     )
     if not (DATA_ROOT / "test").is_dir():
         with st.expander("Download an official split"):
@@ -197,7 +198,12 @@ def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
         start = first_with(name, digit)
     st.session_state["kept:indexed_folder"] = name
     index = st.number_input(
-        f"Photo (0 = 1.png … {count - 1})", 0, count - 1, start, key="svhn_index", step=1
+        f"Photo (0 = 1.png … {count - 1} = {count}.png)",
+        0,
+        count - 1,
+        start,
+        key="svhn_index",
+        step=1,
     )
     st.button(
         f"Next photo with a {digit}",

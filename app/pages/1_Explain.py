@@ -135,10 +135,10 @@ def view_controls(method: str) -> tuple[str, float, str, float]:
 def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> None:
     shown = [
         (
-            "P(digit present)",
+            f"P({digit} present)",
             f"{e.probability:.3f}",
             None,
-            "The model's probability that the target digit is in the image.",
+            f"The model's probability that a {digit} is in the image.",
         )
     ]
     if e.contrast is not None:  # what the contrastive map explains: the logits' difference
@@ -176,7 +176,7 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
     for start in range(0, len(shown), 3):
         for col, (label, value, delta, help_text) in zip(st.columns(3), shown[start : start + 3]):
             col.metric(label, value, delta, help=help_text)
-    st.caption(f"{e.model_passes} model passes")
+    st.caption(f"{e.model_passes} model pass{'' if e.model_passes == 1 else 'es'}")
     if e.probability < 0.5:
         st.warning(
             f"The model does not see a {digit} here (P = {e.probability:.2f}): this explains a no."

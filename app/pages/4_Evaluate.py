@@ -230,14 +230,15 @@ def describe(summary: dict[str, Any]) -> str:
     )
     if summary.get("indices") and "images" not in summary:
         images += f" (images {summary['indices']})"
-    checkpoint = Path(str(summary.get("checkpoint") or "")).name or "the sidebar's"
+    name = Path(str(summary.get("checkpoint") or "")).name
+    checkpoint = f"checkpoint {name}" if name else "the sidebar's checkpoint"
     mode = THRESHOLD_MODES.get(summary.get("threshold_mode"))
     rule = mode.label if mode else summary.get("threshold_mode", "–")
     if mode is not None and mode.param is not None:
         rule += f" {summary['threshold']:g}"
     return (
         f"{images} · {summary['n_images']} images, {summary.get('n_pairs', '–')} (image, digit) "
-        f"pairs · checkpoint {checkpoint} · mask rule: {rule}"
+        f"pairs · {checkpoint} · mask rule: {rule}"
     )
 
 

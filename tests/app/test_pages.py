@@ -139,7 +139,7 @@ def test_upload_is_scored_only_once_a_box_is_marked_and_then_as_the_library_says
     at.selectbox(key="sidebar_digit").set_value(1).run()
     at.selectbox(key="method").set_value("saliency").run()
     assert not at.exception
-    assert _metric(at, "P(digit present)")
+    assert _metric(at, "P(1 present)")
     assert not any(m.label.startswith("IoU") for m in at.metric)  # nothing marked: no score
     assert any("Nothing is scored" in i.value for i in at.info)
     rows = [
@@ -158,7 +158,7 @@ def test_upload_is_scored_only_once_a_box_is_marked_and_then_as_the_library_says
     mode, value = DEFAULT_PROTOCOL.mode, DEFAULT_PROTOCOL.value
     expected = localise(e, model_input.item.boxes_of(1), mode, value)
     assert _metric(at, "IoU₁ (pixels)") == f"{expected['iou_1']:.3f}"
-    assert _metric(at, "P(digit present)") == f"{e.probability:.3f}"
+    assert _metric(at, "P(1 present)") == f"{e.probability:.3f}"
     assert any("Marked: digit 1" in c.value for c in at.caption)
     assert "--box 28,8,47,32:1 --box 48,8,64,32:7" in at.code[0].value
 
