@@ -255,6 +255,8 @@ st.caption(
     f"{result['baselines']['whole_image']['cue_mass']:.1%} of a photo (the whole-image "
     f"baseline). A method catches the shortcut when its cue share is at least {CATCH_RATIO:g} "
     "times the default model's on the same photos, the 95 % interval of the paired difference "
-    "lies above 0, and the share is above the whole-image baseline's (above chance). "
+    "lies above 0, and the share is above the whole-image baseline's (above chance). The peak "
+    "columns are shown, not counted: a nearly flat map (RISE's) can peak on the cue while "
+    "putting no more of its relevance there than a map of ones. "
     f"From `{result['provenance']['command']}`."
 )
