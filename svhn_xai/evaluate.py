@@ -324,11 +324,13 @@ def evaluate_localisation(
     # A source that knows its labels without decoding (SVHN's digitStruct) is read once per
     # photo, in the batch that needs it; any other is read once here and its items kept until
     # their last pair is done, instead of being read again for every pair.
+    # Both ways, items enter ``read`` in photo order, so the finished ones are at its front.
     read: dict[int, HouseNumber] = {}
+    known = getattr(items, "labels", None)
 
     def labels(i: int) -> tuple[int, ...]:
-        if hasattr(items, "labels"):
-            return items.labels(i)
+        if known is not None:
+            return known(i)
         read[i] = items[i]
         return read[i].labels
 
@@ -375,8 +377,8 @@ def evaluate_localisation(
             if out is not None:
                 out.flush()
             records += [kept[pair] for pair in batch]
-            for i in [i for i in read if i < batch[-1][0]]:  # pairs come in photo order
-                del read[i]
+            while read and next(iter(read)) < batch[-1][0]:  # every pair of that photo done
+                del read[next(iter(read))]
             if progress is not None:
                 progress(len(records), total)
     finally:

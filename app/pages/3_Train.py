@@ -35,6 +35,7 @@ def settings() -> tuple[list[str], int, bool]:
         "(`python -m svhn_xai download --split train`).",
     )
     options = ["--data", data]
+    ready = True
     if data == "svhn":
         root = c1.text_input(
             "SVHN folder",
@@ -51,7 +52,7 @@ def settings() -> tuple[list[str], int, bool]:
                 f"No train/ folder in {root}. Download it with `python -m svhn_xai download "
                 f"--split train --root {root}`, or give the folder that holds train/."
             )
-            return options, 0, False
+            ready = False
     else:
         size = c1.number_input(
             "Training images", 32, 200_000, 4000, step=256, key="train_size",
@@ -82,7 +83,7 @@ def settings() -> tuple[list[str], int, bool]:
         help="The new checkpoint appears as NAME.pt in the sidebar after the first epoch.",
     )
     options += ["--lr", f"{lr:g}", "--batch-size", str(batch), "--wandb", wandb]
-    return options, int(epochs), True
+    return options, int(epochs), ready
 
 
 def start_run(options: list[str], epochs: int) -> None:

@@ -111,5 +111,6 @@ def test_real_photos_without_their_folder_say_so_and_do_not_start(checkpoints):
     assert not at.exception
     assert any("No train/ folder in nowhere/svhn" in w.value for w in at.warning)
     assert at.button(key="train_start").disabled
+    assert at.number_input(key="train_epochs").value == 2  # the rest of the form stays
     at.radio(key="train_data").set_value("synthetic").run()  # back to what needs nothing
     assert not at.warning and not at.button(key="train_start").disabled
