@@ -730,6 +730,7 @@ def evaluate_throughput(data: Sequence[dict[str, Any]]) -> str:
                 [
                     g["group"] + ("" if g["faithfulness"] == "none" else ", with curves"),
                     r["mode"],
+                    str(r.get("photos", d["photos"])),
                     str(r["pairs"]),
                     _num(r["seconds"], 1),
                     _num(r["pairs_per_second"], 2),
@@ -737,15 +738,15 @@ def evaluate_throughput(data: Sequence[dict[str, Any]]) -> str:
                     f"{r['peak_rss_mb']:.0f}",
                 ]
             )
-    header = ["methods", "how", "pairs", "s", "pairs/s (higher is better)", "vs one at a time",
-              "peak RSS MB"]  # fmt: skip
+    header = ["methods", "how", "photos", "pairs", "s", "pairs/s (higher is better)",
+              "vs one at a time", "peak RSS MB"]  # fmt: skip
     t = d["test_split"]
     gpu = "not measured (no GPU machine lent)" if t.get("gpu_hours") is None else (
         f"{t['gpu_hours']:.1f} h"
     )  # fmt: skip
     lines = [
-        f"{d['photos']} synthetic test photos, localisation scores only unless marked; "
-        + _load_average(d),
+        f"{d.get('data', str(d['photos']) + ' synthetic test photos')}, localisation scores "
+        "only unless marked; " + _load_average(d),
         "",
         _table(header, rows),
         "",

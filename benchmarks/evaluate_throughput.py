@@ -1,16 +1,20 @@
 """How fast ``evaluate`` scores (image, digit) pairs: one at a time, batched, and in 2 processes.
 
-    python -m benchmarks.evaluate_throughput [--photos 16] [--batch-size 16] [--repeats 3]
-        [--out results/evaluate_throughput.json]
+    python -m benchmarks.evaluate_throughput [--photos 8] [--one-pass-photos 32]
+        [--batch-size 32] [--repeats 3] [--out results/evaluate_throughput.json]
 
 Part 1, ``evaluate`` as users run it (the CLI, localisation scores only, ``--faithfulness
-none``), on the same synthetic test photos for every row: pairs per second one pair at a time
-(``--batch-size 1``), batched (``--batch-size B``), and batched in 2 processes (``torchrun
---nproc_per_node=2``), for four groups of methods. Time is the evaluation's own wall time as
-the results file records it (no interpreter start-up), and the peak resident memory of the
-process (the largest rank's for torchrun). The one-pass group's runs take seconds: its three
-ways run in turn ``--repeats`` times and each keeps its median. One row adds the faithfulness
-curves (``--faithfulness basic``), which cost 68 model passes per map.
+none``), on real photos in the official layout, the shared sample's development photos (the
+first ``--photos``; the test split is read the same way): pairs per second one pair at a time
+(``--batch-size 1``) and batched (``--batch-size B``), for four groups of methods. Time is the
+evaluation's own wall time as the results file records it (no interpreter start-up), and the
+peak resident memory of the process (the largest rank's for torchrun).
+
+The one-pass group's runs take seconds: they use ``--one-pass-photos`` photos (several batches,
+so that first-call costs are spread as on a real split), its ways run in turn ``--repeats``
+times and each keeps its median, and it adds a third way, batched in 2 processes (``torchrun
+--nproc_per_node=2``, one thread each): torchrun shares out whole batches, which needs several.
+One row adds the faithfulness curves (``--faithfulness basic``), 68 model passes per map.
 
 Part 2, each method alone: seconds per pair of ``explain()`` one pair at a time and of
 ``explain_batch()`` on B pairs, and the batched floor: the method's model passes times the
@@ -50,6 +54,10 @@ GROUPS = {
     "all": "all",
 }
 TEST_SPLIT_PHOTOS = 13_068  # the official SVHN test split
+# real photos in the official layout, as the test split is read: the shared sample's
+# development photos (1.png onwards; the held-out 193-256 are left alone)
+SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "svhn-sample"
+DEVELOPMENT = 192
 
 
 def _evaluate(args: list[str], processes: int, out: Path) -> dict:
@@ -68,18 +76,22 @@ def _evaluate(args: list[str], processes: int, out: Path) -> dict:
 
 
 def throughput(
-    photos: int, batch: int, faithfulness: str, methods: str, repeats: int = 1
+    photos: int,
+    batch: int,
+    faithfulness: str,
+    methods: str,
+    repeats: int = 1,
+    processes: tuple[int, ...] = (1,),
 ) -> list[dict]:
-    """Part 1 for one group: pairs per second in the three ways, on the same photos; with
-    ``repeats``, the three ways run in turn that many times and each keeps its median (a
-    short run's figure moves with the machine's load from one run to the next)."""
-    base = ["--data", "synthetic", "--split", "test", "--limit", str(photos), "--sanity", "0"]
+    """Part 1 for one group: pairs per second one at a time and batched (in each number of
+    ``processes``), on the same photos; with ``repeats``, the ways run in turn that many times
+    and each keeps its median (a short run's figure moves with the machine's load)."""
+    base = ["--data", "svhn", "--root", str(SAMPLE), "--split", "train"]
+    base += ["--indices", f"0:{photos}", "--sanity", "0"]
     base += ["--methods", methods, "--faithfulness", faithfulness]
-    modes = (
-        ("one at a time", 1, 1),
-        (f"batched ({batch})", batch, 1),
-        (f"batched ({batch}), 2 processes", batch, 2),
-    )
+    modes = [("one at a time", 1, 1)] + [
+        (f"batched ({batch})" + (f", {n} processes" if n > 1 else ""), batch, n) for n in processes
+    ]
     runs: dict[str, list[dict]] = {label: [] for label, _, _ in modes}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeats):
@@ -94,6 +106,7 @@ def throughput(
         rows.append(
             {
                 "mode": label,
+                "photos": photos,
                 "batch_size": size,
                 "processes": processes,
                 "pairs": pairs,
@@ -160,18 +173,28 @@ def _time(fn) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=int, default=16, help="synthetic test photos per run")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--photos", type=int, default=8, help="real photos per run")
+    parser.add_argument(
+        "--one-pass-photos", type=int, default=32, help="real photos per one-pass group run"
+    )
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(default_path("evaluate_throughput")))
     args = parser.parse_args()
+    if not (SAMPLE / "train" / "digitStruct.mat").is_file():
+        raise SystemExit(f"needs the shared SVHN sample beside the repository: {SAMPLE}")
+    if args.photos > DEVELOPMENT or args.one_pass_photos > DEVELOPMENT:
+        raise SystemExit(f"the sample's development photos are the first {DEVELOPMENT}")
     torch.set_num_threads(os.cpu_count() or 1)
     groups = []
     for name, methods in GROUPS.items():
         print(f"{name}:", flush=True)
-        # the one-pass group's runs take seconds: repeated, as the per-method timings are
-        repeats = args.repeats if name == "one-pass gradient" else 1
-        rows = throughput(args.photos, args.batch_size, "none", methods, repeats)
+        if name == "one-pass gradient":  # seconds a run: more photos, repeated, and torchrun
+            rows = throughput(
+                args.one_pass_photos, args.batch_size, "none", methods, args.repeats, (1, 2)
+            )
+        else:
+            rows = throughput(args.photos, args.batch_size, "none", methods)
         groups.append({"group": name, "methods": methods, "faithfulness": "none", "rows": rows})
     print("one-pass gradient, with the faithfulness curves:", flush=True)
     rows = throughput(args.photos, args.batch_size, "basic", GROUPS["one-pass gradient"])
@@ -193,6 +216,8 @@ def main() -> None:
         args.out,
         {
             "photos": args.photos,
+            "one_pass_photos": args.one_pass_photos,
+            "data": f"svhn-sample/train[0:{args.photos}] (real photos, development split)",
             "batch_size": args.batch_size,
             "groups": groups,
             "per_method": methods,

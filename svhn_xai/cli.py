@@ -972,7 +972,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size",
         type=_positive_int,
-        default=16,  # svhn_xai.evaluate.BATCH_SIZE, without importing torch for --help
+        default=32,  # svhn_xai.evaluate.BATCH_SIZE, without importing torch for --help
         help="(image, digit) pairs explained together: one batched call per method, their "
         "curves in shared passes (1: one pair at a time). Under torchrun --nproc_per_node=N "
         "the batches are shared out among the N processes",

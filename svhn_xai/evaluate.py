@@ -37,7 +37,7 @@ from svhn_xai.explain import REGISTRY, explain, explain_batch
 from svhn_xai.faithfulness import DIRECTIONS as FAITHFULNESS_DIRECTIONS
 from svhn_xai.faithfulness import faithfulness_groups
 from svhn_xai.heatmap import normalise, reduce_channels, smooth
-from svhn_xai.localisation import baseline_maps, resolve_protocol, score_map
+from svhn_xai.localisation import baseline_maps, resolve_protocol, score_maps
 from svhn_xai.metrics import BASELINES, score
 from svhn_xai.metrics import DIRECTIONS as METRIC_DIRECTIONS
 from svhn_xai.model import DigitResNet18
@@ -58,9 +58,10 @@ SCORES = (
     "active_fraction",
 )
 FAITHFULNESS_SCORES = tuple(FAITHFULNESS_DIRECTIONS)
-# pairs explained together by default (evaluate --batch-size, the Evaluate page): measured in
-# benchmarks/evaluate_throughput.py, and well under 4 GB resident on a CPU
-BATCH_SIZE = 16
+# pairs explained together by default (evaluate --batch-size): on a CPU a gradient pass costs
+# ~8.5 ms an image in batches of 16, ~7 ms in 32, ~8 ms in 64; see
+# benchmarks/evaluate_throughput.py, whose peak memory stays well under 4 GB
+BATCH_SIZE = 32
 DIRECTIONS: dict[str, str] = {**METRIC_DIRECTIONS, **FAITHFULNESS_DIRECTIONS}
 FLAT_THRESHOLD = 0.5  # mean rank correlation above this after full randomisation: flagged
 
@@ -154,9 +155,9 @@ def pair_records(
     else:
         faith = [[{"curves": {}} for _ in pair_maps] for pair_maps in maps]
     for record, pair_maps, pair_faith, (_, item, digit) in zip(records, maps, faith, pairs):
-        boxes = item.boxes_of(digit)
-        for (section, key, relevance, extra), f in zip(pair_maps, pair_faith):
-            scores = score_map(relevance, boxes, rule(key), curve=True)
+        relevances, rules = [m[2] for m in pair_maps], [rule(m[1]) for m in pair_maps]
+        every = score_maps(relevances, item.boxes_of(digit), rules, curve=True)
+        for (section, key, _, extra), scores, f in zip(pair_maps, every, pair_faith):
             record[section][key] = {**_row(scores, f), **extra}
     return records
 

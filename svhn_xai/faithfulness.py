@@ -23,6 +23,8 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import spsolve
 
+from svhn_xai.explain.base import model_lock
+from svhn_xai.explain.copies import folded
 from svhn_xai.explain.references import gaussian_blur
 from svhn_xai.model import DigitResNet18
 
@@ -75,8 +77,11 @@ def _probabilities(
     digits = np.broadcast_to(np.asarray(digits), (len(batch),))
     heads = torch.tensor([model.head(int(d)) for d in np.unique(digits)])
     columns = torch.from_numpy(np.searchsorted(np.unique(digits), digits))
-    with torch.no_grad():
-        logits = torch.cat([model(part)[:, heads] for part in torch.split(batch, chunk)])
+    # the model's folded copy: the same function, ~1.4x faster forward (svhn_xai.explain.copies),
+    # under the lock that keeps an explanation's hooks on it out of these passes
+    with model_lock(model), torch.no_grad():
+        net = folded(model)
+        logits = torch.cat([net(part)[:, heads] for part in torch.split(batch, chunk)])
     return torch.sigmoid(logits.gather(1, columns[:, None])[:, 0]).double().numpy()
 
 

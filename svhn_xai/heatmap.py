@@ -36,7 +36,8 @@ def reduce_channels(attribution: np.ndarray, mode: str = "positive") -> np.ndarr
 
 
 def normalise(relevance: np.ndarray, clip_percentile: float = 100.0) -> np.ndarray:
-    """Scale a relevance map by its largest magnitude, keeping zero at zero.
+    """Scale a relevance map (H, W), or each map of a stack (..., H, W), by its largest
+    magnitude, keeping zero at zero.
 
     The result lies in [-1, 1] (in [0, 1] for a non-negative map): ``relevance / max|R|``, so a
     pixel with no relevance is 0 whatever the map's sign mix, and thresholds cut the positive
@@ -50,21 +51,22 @@ def normalise(relevance: np.ndarray, clip_percentile: float = 100.0) -> np.ndarr
         raise ValueError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
     m = np.nan_to_num(np.asarray(relevance, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     magnitude = np.abs(m)
+    axes = (-2, -1)  # each map of a stack (..., H, W) on its own
+    largest = magnitude.max(axis=axes, keepdims=True, initial=0.0)
     scale = (
-        float(np.percentile(magnitude, clip_percentile))
+        np.percentile(magnitude, clip_percentile, axis=axes, keepdims=True)
         if clip_percentile < 100
-        else float(magnitude.max(initial=0.0))
+        else largest
     )
-    if scale <= 0:
-        # a clip percentile that falls on zeros (a sparse map): scale by the largest instead
-        scale = float(magnitude.max(initial=0.0))
-    if scale <= 0:
-        return np.zeros_like(m)
-    return np.clip(m / scale, -1.0, 1.0)
+    # a clip percentile that falls on zeros (a sparse map): scale by the largest instead
+    scale = np.where(scale > 0, scale, largest)
+    out = np.clip(m / np.where(scale > 0, scale, 1.0), -1.0, 1.0)
+    return np.where(scale > 0, out, 0.0)
 
 
 def smooth(relevance: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian-smoothed (H, W) map, ``sigma`` in pixels (0: unchanged); borders reflected.
+    """Gaussian-smoothed (H, W) map (or stack of maps (..., H, W)), ``sigma`` in pixels (0:
+    unchanged); borders reflected.
 
     Pixel-level gradient maps are speckle; smoothing before thresholding turns a cloud of
     isolated hot pixels into the region they mark (linear, so signs and zero are kept).
@@ -76,7 +78,9 @@ def smooth(relevance: np.ndarray, sigma: float) -> np.ndarray:
         return m
     from scipy.ndimage import gaussian_filter
 
-    return gaussian_filter(m, sigma, mode="reflect", truncate=3.0)
+    # a stack (..., H, W): each map on its own, none along the leading axes
+    sigmas = (0.0,) * (m.ndim - 2) + (sigma, sigma)
+    return gaussian_filter(m, sigmas, mode="reflect", truncate=3.0)
 
 
 def otsu_threshold(heat: np.ndarray, bins: int = 256) -> float:

@@ -9,13 +9,14 @@ mask rule and metrics.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from svhn_xai.explain import Explanation
 from svhn_xai.heatmap import normalise, reduce_channels, smooth
-from svhn_xai.metrics import BASELINES, DIRECTIONS, baseline_heatmap, iou_curve, score
+from svhn_xai.metrics import BASELINES, DIRECTIONS, baseline_heatmap, iou_curves, score
 from svhn_xai.protocol import DEFAULT_PROTOCOL, Protocol
 
 
@@ -50,10 +51,31 @@ def score_map(
     are computed on ``relevance`` itself. With ``curve``: the IoU-vs-value-threshold curves,
     their areas and their maxima (the oracle columns), on the same smoothed map.
     """
-    heat = normalise(smooth(relevance, protocol.sigma), clip_percentile)
-    out: dict[str, Any] = score(heat, boxes, protocol.mode, protocol.value, relevance).to_dict()
+    return score_maps([relevance], boxes, [protocol], clip_percentile, curve)[0]
+
+
+def score_maps(
+    relevances: Sequence[np.ndarray],
+    boxes: np.ndarray,
+    protocols: Sequence[Protocol],
+    clip_percentile: float = 100.0,
+    curve: bool = False,
+) -> list[dict[str, Any]]:
+    """:func:`score_map` of several maps (H, W) of one image, each under its own protocol: the
+    smoothing, normalisation and curves of all of them computed together (a dataset evaluation
+    scores seven maps per pair), each result the same as :func:`score_map` gives alone."""
+    raw = np.stack([np.asarray(r, dtype=np.float64) for r in relevances])
+    heats = np.empty_like(raw)
+    for sigma in {p.sigma for p in protocols}:
+        group = [i for i, p in enumerate(protocols) if p.sigma == sigma]
+        heats[group] = normalise(smooth(raw[group], sigma), clip_percentile)
+    out = [
+        score(heat, boxes, p.mode, p.value, relevance).to_dict()
+        for heat, relevance, p in zip(heats, relevances, protocols)
+    ]
     if curve:
-        out["curve"] = iou_curve(heat, boxes)
+        for scores, one in zip(out, iou_curves(heats, boxes)):
+            scores["curve"] = one
     return out
 
 

@@ -95,3 +95,13 @@ def test_empty_and_full_mask_boxes_half_open():
     assert mask_box(mask) is None
     mask[1:3, 2:5] = True
     assert mask_box(mask).tolist() == [2, 1, 5, 3]
+
+
+def test_a_stack_of_maps_is_smoothed_and_normalised_map_by_map():
+    rng = np.random.default_rng(0)
+    maps = np.stack([rng.normal(size=(16, 16)), np.zeros((16, 16)), 5 * rng.random((16, 16))])
+    for clip in (100.0, 90.0):
+        stacked = normalise(smooth(maps, 2.0), clip)
+        for one, alone in zip(stacked, maps):
+            np.testing.assert_array_equal(one, normalise(smooth(alone, 2.0), clip))
+    assert not normalise(maps)[1].any()

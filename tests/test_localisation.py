@@ -102,3 +102,27 @@ def test_baselines_get_every_column_the_method_gets():
     for b in r["baselines"].values():
         assert set(b) == {k for k in r if k in b} and "curve" in b
         assert {"iou_1", "rank_accuracy", "pointing_game_tolerant", "relevance_mass"} <= set(b)
+
+
+def test_maps_scored_together_score_as_each_does_alone():
+    from svhn_xai.localisation import baseline_maps, score_map, score_maps
+    from svhn_xai.protocol import Protocol
+
+    rng = np.random.default_rng(3)
+    boxes = np.array([[8.0, 10.0, 20.0, 40.0], [30.0, 12.0, 44.0, 41.0]])
+    maps = [
+        rng.normal(size=(48, 48)),
+        np.zeros((48, 48)),
+        np.where(rng.random((48, 48)) < 0.03, 1.0, 0.0),
+        *baseline_maps(boxes, (48, 48)).values(),
+    ]
+    rules = [
+        Protocol("topk", 20.0, 3.0),
+        Protocol("value", 0.5, 0.0),
+        Protocol("truth_area", 0.0, 1.5),
+        Protocol("topk", 20.0, 3.0),
+        Protocol("otsu", 0.0, 3.0),
+        Protocol("value", 0.3, 0.0),
+    ]
+    together = score_maps(maps, boxes, rules, curve=True)
+    assert together == [score_map(m, boxes, r, curve=True) for m, r in zip(maps, rules)]

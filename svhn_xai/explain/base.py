@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from svhn_xai.errors import ParameterError
+from svhn_xai.explain.copies import folded, submodules
 from svhn_xai.explain.params import Param, validate
 from svhn_xai.heatmap import normalise, reduce_channels, smooth
 from svhn_xai.model import DigitResNet18
@@ -87,12 +88,21 @@ class Context:
     observe: Callable[[torch.nn.Module, tuple, torch.Tensor], None] | None = None
     heads: tuple[int, ...] | None = None  # one head per row of x, for a batch
 
+    # what the methods run: the model with its BatchNorms folded (:func:`folded`), set by
+    # explain() under the model's lock; the model itself where it is not set
+    runner: torch.nn.Module | None = None
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The network the methods call and hook: the same function as :attr:`model`."""
+        return self.model if self.runner is None else self.runner
+
     @cached_property
     def net(self) -> torch.nn.Module:
         """The network whose output column :attr:`target` is explained."""
         if self.contrast is None:
-            return self.model
-        return Contrast(self.model, self.head, self.contrast)
+            return self.network
+        return Contrast(self.network, self.head, self.contrast)
 
     @contextmanager
     def watching(self, copy: torch.nn.Module) -> Iterator[None]:
@@ -270,11 +280,12 @@ _HOOK_DICTS: weakref.WeakKeyDictionary[torch.nn.Module, tuple[int, list[dict]]] 
 def _model_hook_dicts(model: torch.nn.Module) -> list[dict]:
     """Every hook dict of every module of ``model``, found once per model (a module keeps its
     dicts for life; a scan costs ~2 ms, a tenth of a one-pass explanation), found again when
-    the number of modules changes."""
-    count = sum(1 for _ in model.modules())
+    the modules change."""
+    modules = submodules(model)
+    count = len(modules)
     cached = _HOOK_DICTS.get(model)
     if cached is None or cached[0] != count:
-        cached = (count, [d for m in model.modules() for d in _hook_dicts(m)])
+        cached = (count, [d for m in modules for d in _hook_dicts(m)])
         _HOOK_DICTS[model] = cached
     return cached[1]
 
@@ -288,8 +299,9 @@ def hooks_released(model: torch.nn.Module) -> Iterator[None]:
         yield
     finally:
         for d, keys in zip(dicts, before):
-            for key in set(d) - (keys or set()):
-                d.pop(key, None)
+            if d:  # most of a model's hook dicts are empty
+                for key in [k for k in d if keys is None or k not in keys]:
+                    d.pop(key, None)
 
 
 def as_input(image: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
@@ -382,17 +394,20 @@ def _explain(
         observe=observe,
         heads=tuple(heads) if len(heads) > 1 else None,
     )
-    with model_lock(model), hooks_released(model):
+    with model_lock(model):
         if model.training:
             raise ParameterError("the model must be in eval() mode to be explained")
-        model.register_forward_hook(observe)
-        tic = time.perf_counter()
-        attribution = spec.run(ctx)
-        seconds = time.perf_counter() - tic
-        missing = [i for i in range(len(x)) if i not in found]
-        if missing:  # no pass of the method saw these images unchanged (e.g. only noisy copies)
-            with torch.no_grad():
-                found.update(zip(missing, model(x[missing]).float()))
+        ctx.runner = folded(model)
+        with hooks_released(model), hooks_released(ctx.runner):
+            model.register_forward_hook(observe)
+            ctx.runner.register_forward_hook(observe)
+            tic = time.perf_counter()
+            attribution = spec.run(ctx)
+            seconds = time.perf_counter() - tic
+            missing = [i for i in range(len(x)) if i not in found]
+            if missing:  # no pass of the method saw these images unchanged (only noisy copies)
+                with torch.no_grad():
+                    found.update(zip(missing, ctx.runner(x[missing]).float()))
     attributions = attribution.detach().float().reshape(len(x), 3, *x.shape[-2:]).cpu().numpy()
     return [
         _explanation(

@@ -78,14 +78,15 @@ def _graph_from_here(_module: torch.nn.Module, _args: tuple, out: torch.Tensor) 
 
 
 def _run(cam_class: type[pgc.base_cam.BaseCAM], ctx: Context, **options: object) -> torch.Tensor:
-    layer = getattr(ctx.model, ctx.params["layer"])
-    # The maps need the score's gradient at the stage and nothing below it: with the weights
-    # frozen and the graph cut at the stage, the backward stops there, where
-    # pytorch-grad-cam's loss.backward() would go on to every weight of the network (more than
-    # a whole input gradient), and the gradient-free methods build no graph at all. The
-    # gradient at the stage, and so the map, is the same.
-    frozen = [p for p in ctx.model.parameters() if p.requires_grad]
-    cam = cam_class(ctx.model, [layer])
+    network = ctx.network
+    layer = getattr(network, ctx.params["layer"])
+    # The maps need the score's gradient at the stage and nothing below it: with the graph cut
+    # at the stage (and the weights frozen, see :func:`~svhn_xai.explain.copies.folded`), the
+    # backward stops there, where pytorch-grad-cam's loss.backward() would go on to every
+    # weight of the network (more than a whole input gradient), and the gradient-free methods
+    # build no graph at all. The gradient at the stage, and so the map, is the same.
+    frozen = [p for p in network.parameters() if p.requires_grad]
+    cam = cam_class(network, [layer])
     # prepended: the library's hooks, registered before it, must see the cut output
     cut = (
         layer.register_forward_hook(_graph_from_here, prepend=True) if cam.uses_gradients else None
@@ -97,7 +98,7 @@ def _run(cam_class: type[pgc.base_cam.BaseCAM], ctx: Context, **options: object)
     calls = [0]
     targets = [_Score(ctx, w, calls, expected * len(ctx.x)) for w in weights]
     try:
-        for p in frozen:
+        for p in frozen:  # none on the folded copy; the model's own, where it runs itself
             p.requires_grad_(False)
         heat = cam(ctx.x, targets=targets, **options)  # (N, S, S) in [0, 1]
     finally:
@@ -106,7 +107,7 @@ def _run(cam_class: type[pgc.base_cam.BaseCAM], ctx: Context, **options: object)
         cam.activations_and_grads.release()
         if cut is not None:
             cut.remove()
-        ctx.model.zero_grad(set_to_none=True)
+        network.zero_grad(set_to_none=True)
     heat = torch.from_numpy(heat).to(ctx.x.dtype)
     return (heat[:, None] / 3).expand(-1, 3, -1, -1).clone()  # the channel sum is the map
 

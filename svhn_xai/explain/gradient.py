@@ -245,7 +245,7 @@ GRADCAM_LAYER = "layer3"
     reduction="abs",
 )
 def guided_gradcam(ctx: Context, x: torch.Tensor) -> torch.Tensor:
-    layer = getattr(ctx.model, ctx.params["layer"])
+    layer = getattr(ctx.network, ctx.params["layer"])
     return ca.GuidedGradCam(ctx.net, layer).attribute(
         x, target=ctx.target, interpolate_mode=ctx.params["interpolate_mode"]
     )

@@ -6,21 +6,19 @@ through zennit's ``Sum`` layer, whose ``Norm`` rule splits relevance between the
 in proportion to their contributions. Relevance starts as the explained head's logit, so with
 the epsilon rule and no biases the input relevance sums to that logit.
 
-LRP runs on a private copy of the model: the canonizer rewrites weights while it works, and the
-shared model must never change, not even for a moment. The copy is made once per model and
-canonized for good (a deepcopy and a BatchNorm merge cost ~40 ms, a tenth of a whole LRP run);
-it is made again when the shared model's weights change. The zennit parts live in
-:mod:`svhn_xai.explain.zennit_rules`, imported on first use.
+LRP runs on a private copy of the model (:mod:`svhn_xai.explain.copies`): the canonizer
+rewrites weights while it works, and the shared model must never change, not even for a moment.
+The copy is made once per model and canonized for good (a deepcopy and a BatchNorm merge cost
+~40 ms, a tenth of a whole LRP run); it is made again when the shared model's weights change.
+The zennit parts live in :mod:`svhn_xai.explain.zennit_rules`, imported on first use.
 """
 
 from __future__ import annotations
 
-import copy
-import weakref
-
 import torch
 
-from svhn_xai.explain.base import Context, register, without_hooks
+from svhn_xai.explain.base import Context, register
+from svhn_xai.explain.copies import private_copy
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.smoothing import SMOOTH_PARAMS, smoothable
 
@@ -36,31 +34,17 @@ RULES = (
 )
 
 
-_PRIVATE: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, torch.nn.Module]] = (
-    weakref.WeakKeyDictionary()
-)
+def _canonize(model: torch.nn.Module) -> torch.nn.Module:
+    from svhn_xai.explain.zennit_rules import canonize
 
-
-def _weights_state(model: torch.nn.Module) -> tuple:
-    """Changes whenever a parameter or buffer of ``model`` is replaced or written in place."""
-    return tuple((t.data_ptr(), t._version) for t in (*model.parameters(), *model.buffers()))
+    canonize(model)  # never undone: the copy exists only to be explained
+    return model
 
 
 def canonized(model: torch.nn.Module) -> torch.nn.Module:
-    """A private, LRP-ready copy of ``model``: BatchNorms merged, residual ``Add``s as ``Sum``.
-
-    Cached per model; the caller holds the model's lock (:func:`~svhn_xai.explain.base.explain`
-    does), so the copy is never used by two explanations at once.
-    """
-    state = _weights_state(model)
-    cached = _PRIVATE.get(model)
-    if cached is None or cached[0] != state:
-        from svhn_xai.explain.zennit_rules import canonize
-
-        private = without_hooks(copy.deepcopy(model))  # explain()'s pass counter included
-        canonize(private)  # never undone: the copy exists only to be explained
-        _PRIVATE[model] = (state, private)
-    return _PRIVATE[model][1]
+    """A private, LRP-ready copy of ``model``: BatchNorms merged, residual ``Add``s as ``Sum``
+    (cached, see :mod:`svhn_xai.explain.copies`)."""
+    return private_copy(model, "canonized", _canonize)
 
 
 @register(

@@ -241,8 +241,8 @@ def test_evaluate_throughput_ratios_and_projection(tmp_path):
     rows = [
         {"mode": "one at a time", "pairs": 30, "seconds": 60.0, "pairs_per_second": 0.5,
          "peak_rss_mb": 900.0},
-        {"mode": "batched (16)", "pairs": 30, "seconds": 15.0, "pairs_per_second": 2.0,
-         "peak_rss_mb": 1500.0},
+        {"mode": "batched (16)", "photos": 12, "pairs": 30, "seconds": 15.0,
+         "pairs_per_second": 2.0, "peak_rss_mb": 1500.0},
     ]  # fmt: skip
     run = {
         "photos": 16,
@@ -252,7 +252,8 @@ def test_evaluate_throughput_ratios_and_projection(tmp_path):
                        "hours": 3.63, "gpu_hours": None},
     }  # fmt: skip
     lines = _render(tmp_path, "evaluate_throughput", run)
-    assert "| one-pass gradient | batched (16) | 30 | 15.0 | 2.00 | 4.0× | 1500 |" in lines
+    assert "| one-pass gradient | batched (16) | 12 | 30 | 15.0 | 2.00 | 4.0× | 1500 |" in lines
+    assert "| one-pass gradient | one at a time | 16 | 30 | 60.0 | 0.50 | 1.0× | 900 |" in lines
     assert any("13,068 photos" in line and "**3.6 h**" in line and "not measured" in line
                for line in lines)  # fmt: skip
     per = {"batch_size": 16, "per_method": [
