@@ -930,25 +930,25 @@ def _prepared(p: dict[str, Any]) -> str:
 
 @renderer("full_scale_train")
 def full_scale_train(data: Sequence[dict[str, Any]]) -> str:
-    """Each step from ``digitStruct.mat`` to a training epoch on the full-size ``train`` split,
-    from a ``benchmarks.svhn_full_scale`` run and optionally a rerun of its prepare phase."""
-    first, *reruns = data
-    ph = first["phases"]
+    """Each step from ``digitStruct.mat`` to a training epoch, and its resumption, on the
+    full-size ``train`` split, from a ``benchmarks.svhn_full_scale`` run."""
+    (d,) = data
+    ph = d["phases"]
     parse, prep, train, resume = ph["parse"], ph["prepare"], ph["train"], ph["resume"]
-    again = [r["phases"]["prepare"] for r in reruns if "prepare" in r["phases"]]
-    totals = [parse["first_seconds"] + p["open_and_prepare_seconds"] for p in [prep, *again]]
-    total = f"**{totals[0]:.0f} s**" + "".join(
-        f" ({t:.0f} s with the rerun's prepare)" for t in totals[1:]
-    )
+    total = parse["first_seconds"] + prep["open_and_prepare_seconds"]
     target = TARGET_PARSE_AND_PREPARE_S
+    rate = f"{train['train_images_per_second']:.1f} images/s"
     if train["finished_epoch"]:
-        epoch = f"{train['epoch_seconds']:,.0f} s"
+        epoch = f"{train['epoch_seconds']:,.0f} s ({rate})"
+        if "test_balanced_accuracy" in train:
+            epoch += f"; balanced accuracy after it {train['test_balanced_accuracy']:.3f}"
+        memory_when = "a whole full-size epoch"
     else:
         epoch = (
-            f"stopped at {train['steps_done']} of {train['steps_per_epoch']} steps "
-            f"({train['train_images_per_second']:.1f} images/s): "
+            f"stopped at {train['steps_done']} of {train['steps_per_epoch']} steps ({rate}): "
             f"~{train['epoch_seconds_extrapolated']:,.0f} s extrapolated"
         )
+        memory_when = "the timed part of a full-size epoch"
     indices = re.search(r"--indices (\S+)", resume["first"]["command"])
     codes = f"{resume['first']['exit_code']} then {resume['resumed']['exit_code']}"
     rows = [
@@ -961,13 +961,13 @@ def full_scale_train(data: Sequence[dict[str, Any]]) -> str:
         [
             f"open + crop and resize to {prep['input_size']}×{prep['input_size']}, "
             f"{prep['workers']} processes",
-            "; ".join([_prepared(prep), *(f"rerun: {_prepared(p)}" for p in again)]),
+            _prepared(prep),
             "",
         ],
         [
             "parse + prepare, first run",
-            total,
-            f"{target} s: {_verdict(min(totals) <= target)}",
+            f"**{total:.0f} s**",
+            f"{target} s: {_verdict(total <= target)}",
         ],
         [
             "time to first batch: cold (prepare included) / warm (cache hit)",
@@ -981,11 +981,25 @@ def full_scale_train(data: Sequence[dict[str, Any]]) -> str:
             "",
         ],
         [
-            "peak memory of the training process (timed part of a full-size epoch)",
-            f"{train['peak_rss_mb']:,.0f} MB ({train['rss_anon_mb']:,.0f} MB anonymous)",
+            f"peak memory of the training process ({memory_when})",
+            f"{train['peak_rss_mb']:,.0f} MB ({train['rss_anon_mb']:,.0f} MB anonymous at the end)",
             "",
         ],
         ["one epoch of `train --data svhn --split train` on this CPU, ResNet-18", epoch, ""],
+    ]
+    full = resume.get("full_size", {})
+    if "resumed_steps" in full:
+        losses = full["first_losses"]
+        rows.append(
+            [
+                "`--resume` of that epoch's checkpoint, full size",
+                f"resumed after epoch {', '.join(map(str, full['resumed_from_epochs']))}: first "
+                f"step of epoch 2 after {full['seconds_to_first_resumed_step']:.1f} s, "
+                f"{full['resumed_steps']} steps timed, loss {min(losses):.2f}–{max(losses):.2f}",
+                "",
+            ]
+        )
+    rows += [
         [
             "`train` then `train --resume` (CLI, end to end)",
             (f"on `--indices {indices[1]}` of the full-size split: " if indices else "")
@@ -995,10 +1009,8 @@ def full_scale_train(data: Sequence[dict[str, Any]]) -> str:
         ],
         ["prepared cache on disk (memory-mapped)", f"{prep['cache_bytes'] / 1e6:,.0f} MB", ""],
     ]
-    loads = f"1-minute load average on the {first['machine']['cores']} cores after each step: "
-    loads += _load_after(ph, ["parse", "prepare", "first_batch", "train", "resume"])
-    loads += "".join(f"; in the rerun {_load_after(r['phases'], ['prepare'])}" for r in reruns)
-    loads += "."
+    loads = f"1-minute load average on the {d['machine']['cores']} cores after each step: "
+    loads += _load_after(ph, ["parse", "prepare", "first_batch", "train", "resume"]) + "."
     header = [f"`train` ({parse['entries']:,} photos)", "measured", "target"]
     return loads + "\n\n" + _table(header, rows)
 
@@ -1017,13 +1029,19 @@ def full_scale_extra(data: Sequence[dict[str, Any]]) -> str:
         return f"< {limit} GB: {_verdict(mb < limit * 1000)}"
 
     if prep["finished"]:
-        prepared = f"{prep['seconds']:,.0f} s ({prep['images_per_second']:.0f} images/s)"
+        result = prep["result"]
+        prepared = (
+            f"{result['open_and_prepare_seconds']:,.0f} s ({result['images_per_second']:,.0f} "
+            f"images/s; the workers used {result['cpu_seconds_children']:,.0f} CPU-s)"
+        )
+        cache = "a copy of the prepared cache"
     else:
         prepared = (
             f"stopped after {prep['seconds']:.0f} s at {prep['images_done']:,} images "
             f"({prep['images_per_second']:.0f} images/s): "
             f"~{prep['full_seconds_extrapolated']:,.0f} s extrapolated"
         )
+        cache = "a cache of the rows prepared before the stop, repeated"
     with_workers = prep["sampled_peak_rss_with_workers_mb"]
     mapped = after["rss_anon_mb"] + after["rss_file_mb"]
     rows = [
@@ -1041,8 +1059,8 @@ def full_scale_extra(data: Sequence[dict[str, Any]]) -> str:
             memory(with_workers),
         ],
         [
-            f"one epoch of batches ({epoch['images']:,} images) from the "
-            f"{epoch['cache_bytes'] / 1e9:.2f} GB memory-mapped cache",
+            f"one epoch of batches ({epoch['images']:,} images) from {cache} "
+            f"({epoch['cache_bytes'] / 1e9:.2f} GB, memory-mapped)",
             f"{epoch['seconds']:.1f} s; afterwards {after['rss_anon_mb']:,.0f} MB anonymous + "
             f"{after['rss_file_mb']:,.0f} MB of mapped cache pages (page cache, reclaimable)",
             memory(mapped),
@@ -1080,7 +1098,7 @@ def loader_throughput(data: Sequence[dict[str, Any]]) -> str:
             *(f"{p['loader']['loader_and_cpu_augment_images_per_second']:,.0f}" for p in runs),
         ],
         [
-            "full training step on this CPU (ResNet-18), timed part of a full-size epoch",
+            "full training step on this CPU (ResNet-18), in a full-size epoch",
             *(_num(s, 1) for s in steps),
         ],
     ]
