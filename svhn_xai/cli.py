@@ -492,7 +492,6 @@ def _leaderboard_text(s: dict[str, Any]) -> str:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import torch
     from tqdm import tqdm
 
     from svhn_xai.checkpoint import load_model
@@ -503,6 +502,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from svhn_xai.protocol import THRESHOLD_MODES
     from svhn_xai.provenance import file_sha256, git_commit, machine, provenance
     from svhn_xai.shards import join, leave
+    from svhn_xai.train import resolve_device
 
     protocol = _protocol(args)
     commit = git_commit()  # the code that makes the numbers, before anything can change it
@@ -534,7 +534,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     inputs = Inputs(args.data, args.split, args.indices)
     digits = None if args.digit == "all" else [_digit(args.digit)]
-    shard = join(torch.device("cpu"))  # under torchrun: this process's share of the batches
+    # under torchrun: this process's share of the batches, on its own GPU (LOCAL_RANK)
+    device = resolve_device(args.device)
+    model.to(device)
+    shard = join(device)
     bar = tqdm(desc="evaluating", unit="pair", disable=args.quiet or shard.rank > 0)
 
     def progress(done: int, total: int) -> None:
@@ -949,6 +952,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default="all", help="all, or comma-separated registry keys")
     p.add_argument("--digit", default="all", help="a digit 0-9, or all (every digit present)")
     p.add_argument("--limit", type=int, help="use the first N images")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when present; under torchrun each rank its LOCAL_RANK's GPU), cpu, "
+        "cuda, cuda:1 …",
+    )
     _threshold_options(p)
     p.add_argument(
         "--calibrate-on",

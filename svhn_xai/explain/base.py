@@ -373,9 +373,11 @@ def _explain(
         other = None if contrast is None else model.head(contrast)
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
-    # in the model's own precision: a float64 copy gives exact-arithmetic checks their answer
-    dtype = next(model.parameters()).dtype
-    x = torch.cat([as_input(image, model.input_size) for image in images]).to(dtype)
+    # on the model's device, in its own precision: a float64 copy gives exact-arithmetic
+    # checks their answer
+    weight = next(model.parameters())
+    x = torch.cat([as_input(image, model.input_size) for image in images])
+    x = x.to(weight.device, weight.dtype)
     found: dict[int, torch.Tensor] = {}  # row of x -> its logits, from the method's passes
 
     def observe(_module: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:

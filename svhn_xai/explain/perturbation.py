@@ -44,7 +44,7 @@ PER_EVAL = Param(
 
 
 def _features(ctx: Context) -> tuple[torch.Tensor, int]:
-    mask = grid_mask(ctx.x.shape[-1], ctx.params["superpixel"])
+    mask = grid_mask(ctx.x.shape[-1], ctx.params["superpixel"]).to(ctx.x.device)
     return mask, int(mask.max()) + 1
 
 
@@ -198,10 +198,13 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
     donors = dataset_images(p["batch_size"] - 1, ctx.x.shape[-1]).to(ctx.x)
     mask, n = _features(ctx)
     cells = mask[0, 0]
-    pairs = torch.cartesian_prod(torch.arange(n), torch.arange(len(donors)))  # (feature, donor)
+    device = ctx.x.device
+    pairs = torch.cartesian_prod(
+        torch.arange(n, device=device), torch.arange(len(donors), device=device)
+    )  # (feature, donor)
     forward = _forward(ctx, len(pairs) + 1)
     logit = forward(ctx.x)[0, ctx.target]
-    drops = torch.empty(len(pairs), dtype=ctx.x.dtype)
+    drops = torch.empty(len(pairs), dtype=ctx.x.dtype, device=device)
     for start in range(0, len(pairs), p["perturbations_per_eval"]):
         feature, donor = pairs[start : start + p["perturbations_per_eval"]].T
         swapped = (cells[None] == feature[:, None, None])[:, None]  # (B, 1, S, S)

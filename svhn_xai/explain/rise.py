@@ -93,8 +93,8 @@ def rise(ctx: Context) -> torch.Tensor:
     generator = torch.Generator().manual_seed(p["seed"])
     binary, offsets = sample_grids(p["n_masks"], size, p["cell"], p["p"], generator)
     forward = _forward(ctx, p["n_masks"] * n, clean=True)
-    heads = torch.tensor(ctx.target).view(-1, 1).expand(n, 1)  # (N, 1): each image's column
-    saliency = torch.zeros(n, 1, size, size, dtype=ctx.x.dtype)
+    heads = torch.tensor(ctx.target, device=ctx.x.device).view(-1, 1).expand(n, 1)  # (N, 1)
+    saliency = torch.zeros(n, 1, size, size, dtype=ctx.x.dtype, device=ctx.x.device)
     per_pass = max(1, p["perturbations_per_eval"] // n)  # masks per pass for each image
     for start in range(0, p["n_masks"], per_pass):
         batch = slice(start, start + per_pass)
