@@ -46,12 +46,16 @@ def canonize(model: torch.nn.Module) -> None:
     """Make ``model`` LRP-ready for good: BatchNorms merged into their convolutions, each
     residual :class:`Add` a zennit ``Sum``.
 
-    zennit leaves a merged BatchNorm's ``eps`` in place, so the "identity" it leaves behind
-    divides by sqrt(1 + eps): about 1e-4 off in the logit over ResNet-18's twenty of them.
-    Setting ``eps`` to 0 makes the canonized copy compute exactly the model's function.
+    zennit leaves a merged BatchNorm in place as an "identity" that still divides by
+    sqrt(1 + eps): about 1e-4 off in the logit over ResNet-18's twenty of them. Each merged
+    BatchNorm is replaced by a true identity, so the canonized copy computes exactly the model's
+    function (setting its ``eps`` to 0 instead is refused by some torch versions' batch_norm).
     """
-    for instance in SequentialMergeBatchNorm().apply(model):
-        instance.batch_norm.eps = 0.0
+    merged = {id(instance.batch_norm) for instance in SequentialMergeBatchNorm().apply(model)}
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if id(child) in merged:
+                setattr(parent, name, torch.nn.Identity())
     AddCanonizer().apply(model)
 
 
@@ -111,28 +115,17 @@ def relevance(
 # Every layer that the epsilon rule and zennit's base layer map (Norm) treat alike: a linear map
 # whose relevance is split in proportion to each input's contribution, over a stabilised sum.
 _PROPORTIONAL = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.AdaptiveAvgPool2d, Sum)
-# Layers through which relevance moves as the gradient does: ReLU (zennit's Pass), max-pool and
-# reshape. A BatchNorm joins them only once canonizing has reduced it to the identity.
-_AS_GRADIENT = (torch.nn.ReLU, torch.nn.MaxPool2d, torch.nn.Flatten)
-
-
-def _is_identity(bn: torch.nn.BatchNorm2d) -> bool:
-    return (
-        bn.eps == 0
-        and bool((bn.weight == 1).all() and (bn.bias == 0).all())
-        and bool((bn.running_mean == 0).all() and (bn.running_var == 1).all())
-    )
+# Layers through which relevance moves as the gradient does: ReLU (zennit's Pass), max-pool,
+# reshape, and the identities that merged BatchNorms became (see canonize).
+_AS_GRADIENT = (torch.nn.ReLU, torch.nn.MaxPool2d, torch.nn.Flatten, torch.nn.Identity)
 
 
 def one_pass_covers(model: torch.nn.Module) -> bool:
     """Whether :func:`epsilon_relevance` is exact for every layer of ``model``: proportional
-    layers, layers that pass relevance as their gradient does, and merged BatchNorms."""
+    layers and layers that pass relevance as their gradient does (a BatchNorm left unmerged
+    does not)."""
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
-    return all(
-        isinstance(m, _PROPORTIONAL + _AS_GRADIENT)
-        or (isinstance(m, torch.nn.BatchNorm2d) and _is_identity(m))
-        for m in leaves
-    )
+    return all(isinstance(m, _PROPORTIONAL + _AS_GRADIENT) for m in leaves)
 
 
 def epsilon_relevance(
