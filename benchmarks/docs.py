@@ -721,7 +721,7 @@ def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
 def evaluate_throughput(data: Sequence[dict[str, Any]]) -> str:
     """``evaluate``'s pairs per second one at a time, batched and in 2 processes per group of
     methods, peak memory, and the projected time of the whole SVHN test split."""
-    (d,) = data
+    d, *gpu = data
     rows = []
     for g in d["groups"]:
         first = g["rows"][0]["pairs_per_second"]
@@ -741,18 +741,26 @@ def evaluate_throughput(data: Sequence[dict[str, Any]]) -> str:
     header = ["methods", "how", "photos", "pairs", "s", "pairs/s (higher is better)",
               "vs one at a time", "peak RSS MB"]  # fmt: skip
     t = d["test_split"]
-    gpu = "not measured (no GPU machine lent)" if t.get("gpu_hours") is None else (
-        f"{t['gpu_hours']:.1f} h"
-    )  # fmt: skip
+    on_gpu = "not measured (no GPU machine lent)"
+    if gpu:  # a results file of the GPU run (benchmarks/gpu_explain_check.py and evaluate)
+        g = gpu[0]["test_split"]
+        name = gpu[0]["provenance"]["machine"]["gpu"]
+        on_gpu = f"**{g['all_methods_hours']:.1f} h** on one {name} (measured, below)"
     lines = [
-        f"{d.get('data', str(d['photos']) + ' synthetic test photos')}, localisation scores "
-        "only unless marked; " + _load_average(d),
+        (
+            "Real photos of the shared sample's development split (from 1.png on, as many as "
+            "the photos column says)"
+            if "data" in d
+            else f"{d['photos']} synthetic test photos"
+        )
+        + "; localisation scores only unless marked. "
+        + _load_average(d),
         "",
         _table(header, rows),
         "",
         f"Whole SVHN test split, all methods, no curves: {t['photos']:,} photos × "
         f"{t['pairs_per_photo']:.2f} pairs at {t['pairs_per_second']:.2f} pairs/s = "
-        f"**{t['hours']:.1f} h** on this CPU; on one GPU: {gpu}.",
+        f"**{t['hours']:.1f} h** on this CPU; {on_gpu}.",
     ]
     return "\n".join(lines)
 
@@ -1076,6 +1084,92 @@ def full_scale_extra(data: Sequence[dict[str, Any]]) -> str:
     loads += _load_after(d["phases"], ["extra"]) + "."
     header = [f"`extra` ({extra['built']['images']:,} entries)", "measured", "target"]
     return loads + "\n\n" + _table(header, rows)
+
+
+@renderer("gpu_evaluate")
+def gpu_evaluate(data: Sequence[dict[str, Any]]) -> str:
+    """Every method on one GPU against the CPU, and ``evaluate``'s pairs per second there."""
+    (d,) = data
+    check = d["explain_check"]
+    rows = []
+    for r in check["methods"]:
+        if "error" in r:
+            rows.append([r["method"], "fails: " + r["error"], "–", "–"])
+            continue
+        agrees = (
+            f"{r['max_relative_difference']:.1e}"
+            if r["judged"]
+            else f"{r['max_relative_difference']:.1e} (own random samples: not compared)"
+        )
+        verdict = "yes" if r["ok"] else "**no**"
+        rows.append([r["method"], agrees, verdict, f"{r['gpu_seconds_per_pair'] * 1000:.1f}"])
+    header = [
+        "method",
+        f"largest difference from the CPU, relative to the map ({check['compare']} pairs, "
+        "TF32 off)",
+        "agrees",
+        f"GPU ms per pair, batch of {check['pairs']} (lower is better)",
+    ]
+    runs = []
+    for label, e in (
+        ("all 23 methods", d["evaluate"]["all_methods"]),
+        ("one-pass gradient", d["evaluate"]["one_pass_gradient"]),
+    ):
+        runs.append(
+            [
+                label,
+                f"{e['n_images']} real photos, {e['n_pairs']} pairs, batch {e['batch_size']}",
+                _num(e["seconds"], 1),
+                _num(e["pairs_per_second"], 2),
+                f"{e['peak_rss_mb']:,.0f}",
+            ]
+        )
+    t = d["test_split"]
+    return "\n".join(
+        [
+            _table(header, rows),
+            "",
+            _table(["`evaluate --device cuda`", "on", "s", "pairs/s ↑", "peak RSS MB"], runs),
+            "",
+            f"Whole SVHN test split ({t['photos']:,} photos, {t['pairs_per_photo']:.2f} pairs "
+            f"each), no curves, on this GPU: all methods **{t['all_methods_hours']:.1f} h**, the "
+            f"one-pass gradient methods **{t['one_pass_gradient_hours'] * 60:.0f} min**.",
+        ]
+    )
+
+
+@renderer("gpu_training")
+def gpu_training(data: Sequence[dict[str, Any]]) -> str:
+    """Training step throughput per stem and precision, and whole epochs, on one GPU."""
+    (d,) = data
+    rows = [
+        [
+            f"{r['stem']} stem, {r['precision']}",
+            f"{r['model_images_per_s']:,.0f}",
+            f"{r['full_step_images_per_s']:,.0f}",
+        ]
+        for r in d["train_throughput"]
+    ]
+    epoch = d["train_epoch"]
+    lines = [
+        _table(
+            [
+                "ResNet-18, 64×64, batches of 128",
+                "model alone images/s ↑",
+                "full training step images/s ↑",
+            ],
+            rows,
+        ),  # fmt: skip
+        "",
+        f"A whole epoch of {epoch['images']:,} images (`{epoch['command']}`, the defaults: bf16 "
+        "autocast, the training step as above, then the 1,000-image test split scored): "
+        + "; ".join(
+            f"epoch {e['epoch']} {e['seconds']:.0f} s ({e['images_per_second']:,.0f} images/s)"
+            for e in epoch["epochs"]
+        )
+        + ".",
+    ]
+    return "\n".join(lines)
 
 
 @renderer("loader_throughput")
