@@ -11,7 +11,8 @@ model's weights change:
   convolution, forward and backward. Every method that only calls the network (Captum's, the
   perturbation methods, the CAMs) runs on it; its weights are frozen, so that no backward pass
   computes a weight gradient.
-- LRP's canonized copy (:func:`svhn_xai.explain.lrp.canonized`).
+- LRP's canonized copy (:func:`svhn_xai.explain.lrp.canonized`), whose BatchNorms are merged
+  the same way (:func:`merge_batch_norms`).
 
 The caller holds the shared model's lock (:func:`~svhn_xai.explain.base.explain` does), so a
 copy is never used by two explanations at once.
@@ -73,16 +74,22 @@ def private_copy(
     return copies[kind][1]
 
 
-def _fold(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` (a fresh copy, in eval mode) with each ``conv``/``bn`` pair merged in place."""
+def merge_batch_norms(model: torch.nn.Module) -> None:
+    """Merge, in place, each BatchNorm into the convolution registered right before it (as our
+    blocks register them) and put an identity where the BatchNorm was; ``model`` is in eval
+    mode and private (the folded copy, LRP's canonized copy)."""
     for module in list(model.modules()):
         names = list(module._modules)
         for conv_name, bn_name in zip(names, names[1:]):
             conv, bn = module._modules[conv_name], module._modules[bn_name]
-            # our blocks register each BatchNorm right after the convolution it normalises
             if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
                 module._modules[conv_name] = fuse_conv_bn_eval(conv, bn)
                 module._modules[bn_name] = torch.nn.Identity()
+
+
+def _fold(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` (a fresh copy, in eval mode) with its BatchNorms merged, frozen."""
+    merge_batch_norms(model)
     if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         raise ValueError("a BatchNorm without a convolution right before it cannot be folded")
     for p in model.parameters():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 from zennit.attribution import Gradient
-from zennit.canonizers import AttributeCanonizer, SequentialMergeBatchNorm
+from zennit.canonizers import AttributeCanonizer
 from zennit.composites import (
     EpsilonAlpha2Beta1,
     EpsilonGammaBox,
@@ -21,6 +21,7 @@ from zennit.layer import Sum
 from zennit.rules import AlphaBeta, Epsilon, Gamma, ZPlus
 from zennit.types import Convolution
 
+from svhn_xai.explain.copies import merge_batch_norms
 from svhn_xai.explain.lrp import RULES
 from svhn_xai.model import Add
 
@@ -43,19 +44,15 @@ class AddCanonizer(AttributeCanonizer):
 
 
 def canonize(model: torch.nn.Module) -> None:
-    """Make ``model`` LRP-ready for good: BatchNorms merged into their convolutions, each
+    """Make ``model`` LRP-ready for good: BatchNorms merged into their convolutions (the same
+    merge as the methods' folded copy, :func:`~svhn_xai.explain.copies.merge_batch_norms`), each
     residual :class:`Add` a zennit ``Sum``.
 
-    zennit leaves a merged BatchNorm in place as an "identity" that still divides by
-    sqrt(1 + eps): about 1e-4 off in the logit over ResNet-18's twenty of them. Each merged
-    BatchNorm is replaced by a true identity, so the canonized copy computes exactly the model's
-    function (setting its ``eps`` to 0 instead is refused by some torch versions' batch_norm).
+    zennit's own merge leaves each BatchNorm in place as an "identity" that still divides by
+    sqrt(1 + eps) (about 1e-4 off in the logit over ResNet-18's twenty of them); here a merged
+    BatchNorm becomes a true identity, so the canonized copy computes the model's function.
     """
-    merged = {id(instance.batch_norm) for instance in SequentialMergeBatchNorm().apply(model)}
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if id(child) in merged:
-                setattr(parent, name, torch.nn.Identity())
+    merge_batch_norms(model)
     AddCanonizer().apply(model)
 
 
