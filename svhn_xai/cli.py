@@ -72,7 +72,10 @@ def _data_options(p: argparse.ArgumentParser, split: str) -> None:
     )
     p.add_argument("--root", help="svhn: folder holding the split folders (ROOT/test/1.png …)")
     p.add_argument("--split", choices=("train", "test", "extra"), default=split)
-    p.add_argument("--indices", help="0-based slice 'START:STOP' of the split (e.g. 0:128)")
+    p.add_argument(
+        "--indices",
+        help="0-based slice 'START:STOP' of the split (e.g. 0:128), or several: '0:64,128:192'",
+    )
 
 
 def _threshold_options(p: argparse.ArgumentParser) -> None:
@@ -628,18 +631,27 @@ def _class_sensitivity_text(cs: dict[str, Any]) -> str:
 
 
 def _overlap(a: str | None, b: str | None, limit: int | None) -> bool:
-    """Whether two 'START:STOP' slices of one split (None: all of it) share an image."""
+    """Whether two index specs of one split ('START:STOP', several joined by commas; None: all
+    of it) share an image; ``limit`` caps ``b`` to its first images, as evaluate's --limit does."""
 
-    def bounds(text: str | None) -> tuple[int, float]:
+    def spans(text: str | None) -> list[tuple[int, float]]:
         if text is None:
-            return 0, float("inf")
-        start, _, stop = text.partition(":")
-        return int(start or 0), float(stop) if stop.strip() else float("inf")
+            return [(0, float("inf"))]
+        out = []
+        for part in text.split(","):
+            start, _, stop = part.partition(":")
+            out.append((int(start or 0), float(stop) if stop.strip() else float("inf")))
+        return out
 
-    (a0, a1), (b0, b1) = bounds(a), bounds(b)
-    if limit is not None:
-        b1 = min(b1, b0 + limit)
-    return a0 < b1 and b0 < a1
+    b_spans = spans(b)
+    if limit is not None:  # only the first `limit` images of b, span by span
+        capped, left = [], float(limit)
+        for b0, b1 in b_spans:
+            if left > 0:
+                capped.append((b0, min(b1, b0 + left)))
+                left -= min(b1, b0 + left) - b0
+        b_spans = capped
+    return any(a0 < b1 and b0 < a1 for a0, a1 in spans(a) for b0, b1 in b_spans)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -64,3 +64,13 @@ def test_module_entry_point_prints_no_traceback(tmp_path):
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "not found" in done.stderr
+
+
+def test_calibration_overlap_is_found_across_several_slices_and_a_limit():
+    from svhn_xai.cli import _overlap
+
+    assert _overlap("0:64,128:192", "64:128", None) is False  # a fold's training photos
+    assert _overlap("0:64,128:192", "100:140", None) is True
+    assert _overlap("0:10", None, None) is True
+    assert _overlap("50:60", "0:10,40:", 25) is True  # the 25 evaluated: 0-9 and 40-54
+    assert _overlap("50:60", "0:10,40:", 20) is False  # 0-9 and 40-49

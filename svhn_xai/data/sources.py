@@ -19,7 +19,7 @@ SYNTHETIC_SIZES = {"train": 60_000, "test": 2_000, "extra": 200_000}
 class Subset:
     """Items ``indices`` of a source, re-numbered from 0."""
 
-    def __init__(self, source: Sequence[HouseNumber], indices: range) -> None:
+    def __init__(self, source: Sequence[HouseNumber], indices: Sequence[int]) -> None:
         self.source, self.indices = source, indices
 
     def __len__(self) -> int:
@@ -36,18 +36,34 @@ class Subset:
         return lambda index: of_source(self.indices[index])
 
 
-def parse_indices(text: str | None, length: int) -> range:
-    """``"a:b"`` (Python slice, 0-based, either end optional) to a range within ``length``."""
+def parse_indices(text: str | None, length: int) -> Sequence[int]:
+    """``"a:b"`` (Python slice, 0-based, either end optional) to a range within ``length``.
+
+    Several disjoint slices joined by commas (``"0:64,128:192"``, how a cross-validation fold
+    names the photos it trains on) give their indices in that order.
+    """
     if text is None:
         return range(length)
-    try:
-        start, stop = (int(p) if p.strip() else None for p in text.split(":"))
-    except ValueError:
-        raise DataError(f"indices must look like 'START:STOP' (e.g. 0:128), got {text!r}") from None
-    selected = range(length)[slice(start, stop)]
-    if len(selected) == 0:
-        raise DataError(f"indices {text!r} select no images out of {length}")
-    return selected
+    picked: list[range] = []
+    for part in text.split(","):
+        try:
+            start, stop = (int(p) if p.strip() else None for p in part.split(":"))
+        except ValueError:
+            raise DataError(
+                f"indices must look like 'START:STOP' (e.g. 0:128), or several joined by commas, "
+                f"got {text!r}"
+            ) from None
+        selected = range(length)[slice(start, stop)]
+        if len(selected) == 0:
+            raise DataError(f"indices {part!r} select no images out of {length}")
+        if any(
+            max(selected.start, e.start) < min(selected.stop, e.stop) for e in picked
+        ):  # slices of a range keep step 1, so two overlap where their bounds interleave
+            raise DataError(f"indices {text!r}: the slices overlap")
+        picked.append(selected)
+    if len(picked) == 1:
+        return picked[0]
+    return tuple(i for span in picked for i in span)
 
 
 def open_source(
@@ -64,7 +80,8 @@ def open_source(
         split: ``train``, ``test`` or ``extra``.
         root: for svhn, the folder holding the split folders (``root/test/1.png``).
         size: for synthetic, how many images the split has (default per split).
-        indices: ``"a:b"``, a 0-based slice of the split in its official order.
+        indices: ``"a:b"``, a 0-based slice of the split in its official order (or several,
+            ``"a:b,c:d"``).
     """
     if data not in SOURCES:
         raise DataError(f"unknown data source {data!r}; choose one of {', '.join(SOURCES)}")

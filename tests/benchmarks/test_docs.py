@@ -54,6 +54,8 @@ def test_the_docs_mark_their_tables():
         "layer_choice",
         "rule_choice",
         "model_scores",
+        "real_cv_levers",
+        "real_cv_heldout",
         "full_scale_train",
         "full_scale_extra",
         "loader_throughput",

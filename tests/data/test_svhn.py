@@ -84,3 +84,12 @@ def test_indices_slice_the_split():
         parse_indices("5:2", 10)
     source = open_source("svhn", "train", FIXTURES, indices="1:3")
     assert [source[i].name for i in range(len(source))] == ["train/2.png", "train/3.png"]
+
+
+def test_several_slices_select_their_photos_in_order_and_may_not_overlap():
+    assert list(parse_indices("0:2,5:7", 10)) == [0, 1, 5, 6]
+    assert list(parse_indices("8:,0:1", 10)) == [8, 9, 0]
+    with pytest.raises(DataError, match="overlap"):
+        parse_indices("0:5,4:6", 10)
+    with pytest.raises(DataError, match="select no images"):
+        parse_indices("0:2,20:30", 10)
