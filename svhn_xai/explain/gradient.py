@@ -12,6 +12,7 @@ from collections.abc import Callable
 import captum.attr as ca
 import torch
 
+from svhn_xai.explain import deeplift
 from svhn_xai.explain.base import Context, register
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import (
@@ -142,8 +143,16 @@ def saliency(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     (BASELINE,),
 )
 def deep_lift(ctx: Context, x: torch.Tensor) -> torch.Tensor:
-    base = baseline(x, ctx.params["baseline"])
-    return ca.DeepLift(ctx.net).attribute(x, baselines=base, target=ctx.target)
+    return _rescale(ctx, x, baseline(x, ctx.params["baseline"]), ctx.target)
+
+
+def _rescale(
+    ctx: Context, x: torch.Tensor, references: torch.Tensor, target: int | list[int]
+) -> torch.Tensor:
+    """Captum's DeepLift, by :mod:`svhn_xai.explain.deeplift` where it handles the network."""
+    if deeplift.supported(ctx.network):
+        return deeplift.deep_lift(ctx.net, ctx.network, x, references, target)
+    return ca.DeepLift(ctx.net).attribute(x, baselines=references, target=target)
 
 
 @register_gradient(
@@ -163,7 +172,7 @@ def deep_lift_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     )
     target = ctx.target
     targets = [t for t in target for _ in range(n)] if isinstance(target, list) else target
-    out = ca.DeepLift(ctx.net).attribute(x.repeat_interleave(n, 0), baselines=refs, target=targets)
+    out = _rescale(ctx, x.repeat_interleave(n, 0), refs, targets)
     return out.view(len(x), n, *x.shape[1:]).mean(1)
 
 

@@ -16,7 +16,7 @@ from zennit.composites import (
     LayerMapComposite,
     layer_map_base,
 )
-from zennit.core import Composite, stabilize
+from zennit.core import Composite
 from zennit.layer import Sum
 from zennit.rules import AlphaBeta, Epsilon, Gamma, ZPlus
 from zennit.types import Convolution
@@ -140,7 +140,13 @@ def epsilon_relevance(
     """
 
     def damp(_module: torch.nn.Module, _args: tuple, z: torch.Tensor) -> None:
-        z.register_hook(lambda grad: grad * z / stabilize(z, epsilon))
+        # zennit's z / stabilize(z) = z / (z + eps sign z), 0 where z = 0, is |z| / (|z| + eps):
+        # bit for bit the same factor, in four element-wise passes instead of eight
+        def rescale(grad: torch.Tensor) -> torch.Tensor:
+            size = z.abs()
+            return grad.mul(size).div_(size.add_(epsilon))
+
+        z.register_hook(rescale)
 
     handles = [
         m.register_forward_hook(damp) for m in model.modules() if isinstance(m, _PROPORTIONAL)
