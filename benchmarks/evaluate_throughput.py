@@ -19,8 +19,9 @@ One row adds the faithfulness curves (``--faithfulness basic``), 68 model passes
 Part 2, each method alone: seconds per pair of ``explain()`` one pair at a time and of
 ``explain_batch()`` on B pairs (each the median of ``--repeats`` runs), and the batched floor:
 the method's model passes times the measured per-image cost of a batched pass (forward only for
-perturbation methods and gradient-free CAMs, forward plus input gradient for the rest). Last, the projected time of the
-whole SVHN test split (13,068 photos) at the measured pairs per second.
+perturbation methods and gradient-free CAMs, forward plus input gradient for the rest). Last,
+the projected time of the whole SVHN test split (13,068 photos) at the measured pairs per
+second.
 """
 
 from __future__ import annotations
