@@ -135,6 +135,7 @@ def per_method(batch: int, repeats: int) -> list[dict]:
     x = as_input(images[0], model.input_size)
     fwd = forward_cost(model, x)
     rows = []
+    floors: dict[tuple[bool, int], float] = {}
     for key, spec in REGISTRY.items():
         one = statistics.median(_time(lambda k=key: explain(model, images[0], digits[0], k))
                                 for _ in range(repeats))  # fmt: skip
@@ -142,11 +143,16 @@ def per_method(batch: int, repeats: int) -> list[dict]:
         many = statistics.median(_time(lambda k=key: explain_batch(model, images, digits, k))
                                  for _ in range(repeats)) / batch  # fmt: skip
         passes = batched[0].model_passes * batch
-        if spec.family == "perturbation" or key in GRADIENT_FREE:
-            per_image = fwd if passes >= 64 else forward_cost(model, x, batch=passes)
-            floor = passes * per_image / batch
-        else:
-            floor = backward_cost(model, x, passes, model.head(digits[0]), repeats=1) / batch
+        gradient_free = spec.family == "perturbation" or key in GRADIENT_FREE
+        if (gradient_free, passes) not in floors:  # measured once, so equal passes, equal floor
+            if gradient_free:
+                per_image = fwd if passes >= 64 else forward_cost(model, x, batch=passes)
+                floors[gradient_free, passes] = passes * per_image / batch
+            else:
+                head = model.head(digits[0])
+                cost = backward_cost(model, x, passes, head, repeats=repeats)
+                floors[gradient_free, passes] = cost / batch
+        floor = floors[gradient_free, passes]
         rows.append(
             {
                 "method": key,
