@@ -139,20 +139,23 @@ def _pool(
         raise ParameterError("the folds' test photos overlap")
     probs, truth, records = [], [], []
     synthetic = load_tensors(recipe, "synthetic", "test", None, synthetic_images, 0.0)
+    scored, synthetic_score = None, None  # a fixed model is scored once, not once per fold
     for fold in folds:
         model, seconds = fit(fold)
         p, y = _probabilities(model, recipe, recipe.split, fold.test)
-        device = next(model.parameters()).device
-        synthetic_probs = predict(model, synthetic.images, device)
+        if model is not scored:  # `scored` holds the model, so `is` cannot meet a reused id
+            synthetic_probs = predict(model, synthetic.images, next(model.parameters()).device)
+            synthetic_score = presence_scores(
+                synthetic_probs, synthetic.presence.numpy(), model.digits
+            )["balanced_accuracy"]
+            scored = model
         record = {
             "fold": fold.number,
             "train": fold.train,
             "test": fold.test,
             "photos": len(y),
             "balanced_accuracy": presence_scores(p, y, model.digits)["balanced_accuracy"],
-            "synthetic_test_balanced_accuracy": presence_scores(
-                synthetic_probs, synthetic.presence.numpy(), model.digits
-            )["balanced_accuracy"],
+            "synthetic_test_balanced_accuracy": synthetic_score,
             "train_seconds": round(seconds, 1),
         }
         records.append(record)
