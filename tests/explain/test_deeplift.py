@@ -52,6 +52,32 @@ def test_equals_captum_on_the_folded_shipped_model_with_one_target():
     _close(ours, theirs)
 
 
+def test_a_max_pool_fed_by_a_convolution_follows_captums_max_pool_rule():
+    """The ResNet's max-pool always follows a ReLU; a max-pool right after a convolution takes
+    Captum's cross-maximum rule, which these attributions must reproduce."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 2, 3), nn.MaxPool2d(3, 2, 1), nn.Flatten(), nn.Linear(2 * 7 * 7, 3)
+    ).eval()
+    x = _images(2, seed=3)[:, :, :16, :16]
+    refs = 0.5 * _images(2, seed=4)[:, :, :16, :16]
+    theirs = ca.DeepLift(net).attribute(x, baselines=refs, target=1)
+    _close(deeplift.deep_lift(net, net, x, refs, 1), theirs)
+    # the rule is what makes them equal: with no module hooked (a network holding none of
+    # net's), the plain gradient times (x - reference) is far from Captum's
+    unhooked = deeplift.deep_lift(net, nn.Sequential(nn.ReLU()), x, refs, 1)
+    assert (unhooked - theirs).abs().max() > 0.01 * theirs.abs().max()
+
+
+def test_a_nonlinearity_straight_after_a_rule_is_refused():
+    net = nn.Sequential(
+        nn.Conv2d(3, 2, 3), nn.MaxPool2d(3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(98, 3)
+    ).eval()
+    x = _images(1)[:, :, :16, :16]
+    with pytest.raises(NotImplementedError, match="straight after"):
+        deeplift.deep_lift(net, net, x, torch.zeros_like(x), 0)
+
+
 def test_relevance_sums_to_the_change_of_the_logit():
     """DeepLift's summation-to-delta: the attributions of an image add up to its logit minus
     the reference's (the rescale rule is exact for ReLU networks with max-pooling)."""
