@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from svhn_xai.errors import ParameterError
+from svhn_xai.explain.blas import one_blas_thread
 from svhn_xai.explain.copies import folded, submodules
 from svhn_xai.explain.params import Param, validate
 from svhn_xai.heatmap import normalise, reduce_channels, smooth
@@ -404,7 +405,8 @@ def _explain(
             model.register_forward_hook(observe)
             ctx.runner.register_forward_hook(observe)
             tic = time.perf_counter()
-            attribution = spec.run(ctx)
+            with one_blas_thread():
+                attribution = spec.run(ctx)
             seconds = time.perf_counter() - tic
             missing = [i for i in range(len(x)) if i not in found]
             if missing:  # no pass of the method saw these images unchanged (only noisy copies)

@@ -1,0 +1,32 @@
+"""numpy's and scipy's BLAS held to one thread while an explanation runs.
+
+A few methods call BLAS through numpy or scipy on small matrices: Eigen-CAM's SVD (16 x 256
+at layer3), LIME's Lasso and KernelShap's least squares on 64 features. OpenBLAS answers
+each such call with its own worker threads, which then spin for a while (about 0.1 s)
+waiting for more work. On a small CPU they spin on the cores PyTorch's threads are about to
+need: on the 2-core machine of ``benchmarks/explainers.py``, a Saliency map that takes 27 ms
+took 75 ms right after a 16 x 256 SVD. One thread computes these small products as fast and
+leaves the cores to PyTorch. PyTorch's own kernels (oneDNN, its OpenMP pool) are untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from threadpoolctl import ThreadpoolController
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    # made once, at the first explanation: by then numpy, scipy and OpenCV have loaded their
+    # BLAS libraries (finding them takes ~2 ms, limiting them afterwards ~0.03 ms)
+    return ThreadpoolController()
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Inside the block, every BLAS library loaded in the process uses one thread."""
+    with _controller().limit(limits=1, user_api="blas"):
+        yield
