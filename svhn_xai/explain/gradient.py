@@ -14,6 +14,7 @@ import torch
 
 from svhn_xai.explain import deeplift
 from svhn_xai.explain.base import Context, register
+from svhn_xai.explain.modified_relu import modified_gradient
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import (
     BASELINES,
@@ -223,7 +224,7 @@ def input_x_gradient(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     reduction="abs",
 )
 def guided_backprop(ctx: Context, x: torch.Tensor) -> torch.Tensor:
-    return ca.GuidedBackprop(ctx.net).attribute(x, target=ctx.target)
+    return modified_gradient(ctx.net, ctx.network, x, ctx.target, "guided_backprop")
 
 
 GRADCAM_LAYER = "layer3"
@@ -267,4 +268,4 @@ def guided_gradcam(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     reduction="abs",
 )
 def deconvolution(ctx: Context, x: torch.Tensor) -> torch.Tensor:
-    return ca.Deconvolution(ctx.net).attribute(x, target=ctx.target)
+    return modified_gradient(ctx.net, ctx.network, x, ctx.target, "deconvolution")
