@@ -111,7 +111,8 @@ def relevance(
 
 # Every layer that the epsilon rule and zennit's base layer map (Norm) treat alike: a linear map
 # whose relevance is split in proportion to each input's contribution, over a stabilised sum.
-_PROPORTIONAL = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.AdaptiveAvgPool2d, Sum)
+# A residual Add is zennit's Sum (Norm rule) computed without the stack the canonizer adds.
+_PROPORTIONAL = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.AdaptiveAvgPool2d, Sum, Add)
 # Layers through which relevance moves as the gradient does: ReLU (zennit's Pass), max-pool,
 # reshape, and the identities that merged BatchNorms became (see canonize).
 _AS_GRADIENT = (torch.nn.ReLU, torch.nn.MaxPool2d, torch.nn.Flatten, torch.nn.Identity)
@@ -121,8 +122,12 @@ def one_pass_covers(model: torch.nn.Module) -> bool:
     """Whether :func:`epsilon_relevance` is exact for every layer of ``model``: proportional
     layers and layers that pass relevance as their gradient does (a BatchNorm left unmerged
     does not)."""
-    leaves = [m for m in model.modules() if next(m.children(), None) is None]
-    return all(isinstance(m, _PROPORTIONAL + _AS_GRADIENT) for m in leaves)
+    return all(isinstance(m, _PROPORTIONAL + _AS_GRADIENT) for m in _leaves(model))
+
+
+def _leaves(model: torch.nn.Module) -> list[torch.nn.Module]:
+    # leaves only: the canonizer keeps each Add as the parent of the Sum that now computes it
+    return [m for m in model.modules() if next(m.children(), None) is None]
 
 
 def epsilon_relevance(
@@ -135,8 +140,9 @@ def epsilon_relevance(
     gradient at each proportional layer's output z is first multiplied by z / (z + eps sign z);
     ReLUs (Pass), the max-pool and reshapes then behave exactly as their gradients do. zennit
     computes the same numbers by re-running every layer's forward inside its backward hooks,
-    about twice the work. ``model`` is :func:`canonized` (BatchNorms merged, sums as ``Sum``)
-    and :func:`one_pass_covers` it; the caller checks, once.
+    about twice the work. ``model`` has its BatchNorms merged (:func:`canonized`, or the
+    methods' folded copy, whose residual sums stay :class:`~svhn_xai.model.Add`), and
+    :func:`one_pass_covers` it; the caller checks, once.
     """
 
     def damp(_module: torch.nn.Module, _args: tuple, z: torch.Tensor) -> None:
@@ -149,7 +155,7 @@ def epsilon_relevance(
         z.register_hook(rescale)
 
     handles = [
-        m.register_forward_hook(damp) for m in model.modules() if isinstance(m, _PROPORTIONAL)
+        m.register_forward_hook(damp) for m in _leaves(model) if isinstance(m, _PROPORTIONAL)
     ]
     try:
         x = x.detach().clone().requires_grad_(True)

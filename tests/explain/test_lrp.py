@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from svhn_xai.explain import count_hooks, explain
+from svhn_xai.explain.copies import folded
 from svhn_xai.explain.lrp import RULES, canonized
 from svhn_xai.explain.zennit_rules import epsilon_relevance, one_pass_covers, relevance
-from svhn_xai.model import DigitResNet18
+from svhn_xai.model import Add, DigitResNet18
 from tests.models import random_model
 
 
@@ -45,6 +46,19 @@ def test_one_pass_epsilon_equals_zennits(epsilon, stem, image_tensor):
     got = epsilon_relevance(private, x, onehot(3), epsilon)
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12 * float(expected.abs().max()))
     assert count_hooks(private) == 0
+
+
+def test_one_pass_epsilon_on_the_folded_copy_equals_zennits(image_tensor):
+    """explain() runs the default rule on the methods' folded copy, whose residual sums are
+    plain Adds (no canonizer's stack): the same numbers as zennit's Sum with its Norm rule."""
+    model = random_model(1).double()
+    net = folded(model)
+    assert one_pass_covers(net) and any(isinstance(m, Add) for m in net.modules())
+    x = torch.cat([image_tensor, torch.rand(1, *image_tensor.shape[1:])]).double()
+    expected = relevance(canonized(model), x, onehot(5), "epsilon", 0.1, gamma=0.25)
+    got = epsilon_relevance(net, x, onehot(5), 0.1)
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12 * float(expected.abs().max()))
+    assert count_hooks(net) == 0
 
 
 def test_the_canonized_copy_computes_the_models_function(image_tensor):
