@@ -11,7 +11,6 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 BASELINES = ("black", "white", "blur", "mean", "noise")
 DISTRIBUTIONS = ("noise", "blur", "dataset", "black_white")
@@ -19,15 +18,34 @@ DONOR_SPLIT = "extra"  # reference and donor images: a synthetic split nothing i
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N, 3, H, W) with reflected borders; sigma in pixels."""
+    """Gaussian blur of (N, C, H, W) with reflected borders (as ``F.pad(mode="reflect")``);
+    sigma in pixels, the kernel cut at 3 sigma.
+
+    Computed as ``B_H @ x @ B_W.T`` with each axis's blur, borders included, one cached matrix:
+    at 64 px, ten times faster than the separable convolution with its wide kernels (sigma up
+    to 16 px for GradientShap's references), equal to it to float rounding.
+    """
+    rows = _blur_matrix(x.shape[-2], float(sigma), x.dtype, x.device)
+    cols = _blur_matrix(x.shape[-1], float(sigma), x.dtype, x.device)
+    return rows @ x @ cols.T
+
+
+@functools.lru_cache(maxsize=32)
+def _blur_matrix(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(size, size): row j holds the kernel's weights on the pixels that output pixel j reads,
+    positions outside [0, size) reflected back in (-1 -> 1, size -> size - 2, repeatedly)."""
     radius = max(1, int(3 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    offsets = torch.arange(-radius, radius + 1)
+    kernel = torch.exp(-0.5 * (offsets.double() / sigma) ** 2)
     kernel = kernel / kernel.sum()
-    channels = x.shape[1]
-    padded = F.pad(x, (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(padded, kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
-    return F.conv2d(out, kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
+    if size == 1:
+        return torch.ones(1, 1, dtype=dtype, device=device)
+    period = 2 * (size - 1)
+    read = (torch.arange(size)[:, None] + offsets[None, :]) % period
+    read = torch.where(read >= size, period - read, read)
+    matrix = torch.zeros(size, size, dtype=torch.float64)
+    matrix.scatter_add_(1, read, kernel.expand(size, -1).contiguous())
+    return matrix.to(dtype=dtype, device=device)
 
 
 @contextmanager

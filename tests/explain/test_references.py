@@ -1,0 +1,51 @@
+"""Reference inputs: the Gaussian blur that blurred baselines and distributions are made of."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from svhn_xai.explain.references import distribution, gaussian_blur
+
+
+def _separable(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The textbook form: reflect-pad, then a 1-D Gaussian along each axis."""
+    radius = max(1, int(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    c = x.shape[1]
+    out = F.pad(x, (radius,) * 4, mode="reflect")
+    out = F.conv2d(out, kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(out, kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+@pytest.mark.parametrize("sigma", [0.3, 1.0, 4.0, 8.0, 16.0])
+def test_blur_equals_the_padded_separable_convolution(sigma):
+    x = torch.rand(2, 3, 64, 56, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    torch.testing.assert_close(gaussian_blur(x, sigma), _separable(x, sigma), rtol=0, atol=1e-12)
+
+
+def test_blur_by_hand_on_three_pixels():
+    """sigma 0.5: radius 1, kernel (e^-2, 1, e^-2) / (1 + 2e^-2); the border pixel reads its
+    neighbour twice (reflection), the middle one both neighbours."""
+    x = torch.tensor([[[[0.0, 1.0, 0.0]]]], dtype=torch.float64)
+    e = torch.exp(torch.tensor(-2.0, dtype=torch.float64))
+    side, centre = 2 * e / (1 + 2 * e), 1 / (1 + 2 * e)
+    # rows: a single row reflects onto itself (blur matrix 1); columns: the 3-pixel kernel
+    expected = torch.stack([side, centre, side]).view(1, 1, 1, 3)
+    torch.testing.assert_close(gaussian_blur(x, 0.5), expected)
+
+
+def test_blur_keeps_a_flat_image_flat_with_a_kernel_wider_than_it():
+    """Kernel 97 px wide on a 10 px image: the reflections go on, and every row still sums
+    to one."""
+    x = torch.full((1, 3, 10, 10), 0.25)
+    torch.testing.assert_close(gaussian_blur(x, 16.0), x)
+
+
+def test_blur_distribution_runs_from_fine_to_coarse():
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    refs = distribution(x, "blur", 4)
+    assert refs.shape == (4, 3, 64, 64)
+    detail = [float((r - x[0]).abs().mean()) for r in refs]
+    assert detail == sorted(detail)  # the more blur, the further from the image
