@@ -18,8 +18,9 @@ One row adds the faithfulness curves (``--faithfulness basic``), 68 model passes
 
 Part 2, each method alone: seconds per pair of ``explain()`` one pair at a time and of
 ``explain_batch()`` on B pairs (each the median of ``--repeats`` runs), and the batched floor:
-the method's model passes times the measured per-image cost of a batched pass (forward only for
-perturbation methods and gradient-free CAMs, forward plus input gradient for the rest). Last,
+the method's model passes as plain batched passes of the model (forward only, in batches of up
+to 64, for perturbation methods and gradient-free CAMs; one forward plus input gradient over
+all the passes' images for the rest), timed in turn with the method, median of as many runs. Last,
 the projected time of the whole SVHN test split (13,068 photos) at the measured pairs per
 second.
 """
@@ -38,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.explainers import backward_cost, forward_cost
+from benchmarks.explainers import backward_run, forward_run
 from benchmarks.record import default_path, save
 from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
@@ -133,26 +134,27 @@ def per_method(batch: int, repeats: int) -> list[dict]:
     images = [item.image for item in items]
     digits = [int(item.labels[0]) for item in items]
     x = as_input(images[0], model.input_size)
-    fwd = forward_cost(model, x)
+    head = model.head(digits[0])
     rows = []
-    floors: dict[tuple[bool, int], float] = {}
     for key, spec in REGISTRY.items():
         one = statistics.median(_time(lambda k=key: explain(model, images[0], digits[0], k))
                                 for _ in range(repeats))  # fmt: skip
         batched = explain_batch(model, images, digits, key)  # warm-up, and the pass count
-        many = statistics.median(_time(lambda k=key: explain_batch(model, images, digits, k))
-                                 for _ in range(repeats)) / batch  # fmt: skip
         passes = batched[0].model_passes * batch
-        gradient_free = spec.family == "perturbation" or key in GRADIENT_FREE
-        if (gradient_free, passes) not in floors:  # measured once, so equal passes, equal floor
-            if gradient_free:
-                per_image = fwd if passes >= 64 else forward_cost(model, x, batch=passes)
-                floors[gradient_free, passes] = passes * per_image / batch
-            else:
-                head = model.head(digits[0])
-                cost = backward_cost(model, x, passes, head, repeats=repeats)
-                floors[gradient_free, passes] = cost / batch
-        floor = floors[gradient_free, passes]
+        if spec.family == "perturbation" or key in GRADIENT_FREE:
+            size = min(passes, 64)  # forward passes, in batches of up to 64 images
+            floor_run, per_pair = forward_run(model, x, size), passes / size / batch
+        else:
+            floor_run, per_pair = backward_run(model, x, passes, head), 1 / batch
+        floor_run()  # warm-up
+        # the method and its floor timed in turn, so that a slow spell of the machine (they
+        # move 10-15 % from minute to minute here) hits both
+        many_times, floor_times = [], []
+        for _ in range(repeats):
+            many_times.append(_time(lambda k=key: explain_batch(model, images, digits, k)))
+            floor_times.append(_time(floor_run))
+        many = statistics.median(many_times) / batch
+        floor = statistics.median(floor_times) * per_pair
         rows.append(
             {
                 "method": key,

@@ -51,9 +51,16 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+# Seconds between two timed calls. A call that leaves OpenBLAS's worker threads spinning
+# (pytorch-grad-cam's EigenCAM SVD, a Lasso fit) takes the cores from whatever runs next for
+# about 0.1-0.2 s on this machine: without a pause, one side's wake would be timed on the other.
+SETTLE = 0.25
+
+
 def _side_by_side(ours, theirs, repeats: int) -> tuple[float, float | None]:
     """Median seconds of ``ours`` and of ``theirs`` (or None), timed in alternation, one call
-    of each per round after a warm-up of each, so that a slow spell of the machine hits both."""
+    of each per round after a warm-up of each, so that a slow spell of the machine hits both;
+    each call starts :data:`SETTLE` seconds after the one before ends."""
     ours()
     if theirs is not None:
         theirs()
@@ -61,33 +68,44 @@ def _side_by_side(ours, theirs, repeats: int) -> tuple[float, float | None]:
     for _ in range(repeats):
         for fn, times in ((ours, mine), (theirs, other)):
             if fn is not None:
+                time.sleep(SETTLE)
                 tic = time.perf_counter()
                 fn()
                 times.append(time.perf_counter() - tic)
     return statistics.median(mine), statistics.median(other) if other else None
 
 
-def forward_cost(model, x: torch.Tensor, batch: int = 64, repeats: int = 3) -> float:
-    """Seconds per image of a no-grad forward pass in batches of ``batch``."""
+def forward_run(model, x: torch.Tensor, batch: int):
+    """A call that runs one no-grad forward pass on ``batch`` copies of ``x``."""
     xb = x.expand(batch, -1, -1, -1).contiguous()
 
     def run() -> None:
         with torch.no_grad():
             model(xb)
 
-    return _median_time(run, repeats) / batch
+    return run
 
 
-def backward_cost(model, x: torch.Tensor, batch: int, head: int, repeats: int = 3) -> float:
-    """Seconds for one forward and input gradient (no weight gradients, as in every gradient
-    method) on a batch of ``batch`` images."""
+def backward_run(model, x: torch.Tensor, batch: int, head: int):
+    """A call that runs one forward and input gradient (no weight gradients, as in every
+    gradient method) on ``batch`` copies of ``x``."""
     xb = x.expand(batch, -1, -1, -1).contiguous()
 
     def run() -> None:
         inp = xb.clone().requires_grad_(True)
         torch.autograd.grad(model(inp)[:, head].sum(), inp)
 
-    return _median_time(run, repeats)
+    return run
+
+
+def forward_cost(model, x: torch.Tensor, batch: int = 64, repeats: int = 3) -> float:
+    """Seconds per image of a no-grad forward pass in batches of ``batch``."""
+    return _median_time(forward_run(model, x, batch), repeats) / batch
+
+
+def backward_cost(model, x: torch.Tensor, batch: int, head: int, repeats: int = 3) -> float:
+    """Seconds for one forward and input gradient on a batch of ``batch`` images."""
+    return _median_time(backward_run(model, x, batch, head), repeats)
 
 
 def _plain_cams(model, x: torch.Tensor, head: int) -> dict:
