@@ -219,21 +219,35 @@ def _progress_callbacks(args: argparse.Namespace, cfg: Any) -> tuple[Any, Any, A
 def cmd_test(args: argparse.Namespace) -> int:
     from svhn_xai.checkpoint import load_model
     from svhn_xai.config import TrainConfig
-    from svhn_xai.train import evaluate, load_tensors, resolve_device, use_amp
+    from svhn_xai.scoring import score_split
+    from svhn_xai.shards import join, leave
+    from svhn_xai.train import resolve_device, use_amp
 
+    if args.batch_size < 1:
+        raise SvhnXaiError(f"--batch-size must be at least 1, got {args.batch_size}")
     model, card = load_model(args.checkpoint)
     device = resolve_device(args.device)
     cfg = TrainConfig(
         root=args.root, input_size=model.input_size, margin=card["config"].get("margin", 0.15)
     )
     size = args.size if args.data == "synthetic" else None
-    tensors = load_tensors(cfg, args.data, args.split, args.indices, size, 0.0)
     amp = use_amp(args.amp, device)
-    scores = evaluate(model.to(device), tensors, model.digits, device, amp=amp)
+    # under torchrun: this process's share of the batches, on its own GPU (LOCAL_RANK)
+    shard = join(device)
+    try:
+        scores = score_split(
+            model.to(device), cfg, args.data, args.split, args.indices, size, device, amp,
+            args.batch_size, shard,
+        )  # fmt: skip
+    finally:
+        leave(shard)
+    if scores is None:  # another rank's share, now with rank 0
+        return 0
     payload = {
         "checkpoint": card["path"],
         "data": args.data,
         "split": args.split,
+        "processes": scores["processes"],
         "n_images": scores["n_images"],
         "balanced_accuracy": scores["balanced_accuracy"],
         "accuracy": scores["accuracy"],
@@ -890,7 +904,17 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(p, "test")
     p.add_argument("--size", type=int, default=2000, help="synthetic: images in the split")
     p.add_argument("--checkpoint", help="default: checkpoints/default.pt")
-    p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=512,
+        help="images per predicted batch; under torchrun the processes share whole batches",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when present; under torchrun each rank its LOCAL_RANK's GPU), cpu, cuda",
+    )
     p.add_argument(
         "--amp",
         choices=("auto", "on", "off"),

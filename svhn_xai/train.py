@@ -171,12 +171,23 @@ def evaluate(
 ) -> dict[str, Any]:
     """Loss, balanced accuracy and per-digit scores of ``model`` on ``tensors``."""
     probs = predict(model, tensors.images, device, amp)
-    scores = presence_scores(probs, tensors.presence.numpy(), digits)
-    y = tensors.presence[:, list(digits)]
+    return prediction_scores(probs, tensors.presence.numpy(), digits, pos_weight)
+
+
+def prediction_scores(
+    probs: np.ndarray,
+    presence: np.ndarray,
+    digits: tuple[int, ...],
+    pos_weight: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate`'s scores of probabilities (N, len(digits)) against the multi-hot truth
+    (N, 10): the loss is the training loss, binary cross-entropy on the clamped logits."""
+    scores = presence_scores(probs, presence, digits)
+    y = torch.from_numpy(presence)[:, list(digits)]
     p = torch.from_numpy(probs).clamp(1e-6, 1 - 1e-6)
     weight = pos_weight.cpu() if pos_weight is not None else None
     scores["loss"] = float(F.binary_cross_entropy_with_logits(torch.logit(p), y, pos_weight=weight))
-    scores["n_images"] = len(tensors)
+    scores["n_images"] = len(probs)
     return scores
 
 
@@ -212,7 +223,7 @@ def open_data(
     return source if indices is None else Subset(source, parse_indices(indices, len(source)))
 
 
-def _source_key(
+def source_key(
     cfg: TrainConfig,
     data: str,
     root: str | None,
@@ -220,6 +231,8 @@ def _source_key(
     indices: str | None,
     size: int | None,
 ) -> dict[str, Any]:
+    """What identifies one split's images for the tensor cache (:func:`build_tensors`): the
+    source, and for real photos the folder and its annotation file's size and time."""
     key: dict[str, Any] = {"data": data, "split": split, "indices": indices, "size": size}
     if data == "svhn" and root is not None:
         folder = Path(root) / split
@@ -246,7 +259,7 @@ def load_tensors(
     """Tensors of one split, built once and cached (see :func:`build_tensors`)."""
     root = root if root is not None else cfg.root
     source = open_data(cfg, data, split, indices, size, root)
-    key = _source_key(cfg, data, root, split, indices, size)
+    key = source_key(cfg, data, root, split, indices, size)
     return build_tensors(
         source, cfg.input_size, cfg.margin, jitter, cfg.seed, cfg.workers, cache_key=key
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from svhn_xai.scoring import shard_rows
 from svhn_xai.shards import Shard
 from tests.ports import free_port
 
@@ -27,6 +28,46 @@ def test_the_shards_are_disjoint_and_complete_whatever_their_number():
     assert Shard().name("out/run.partial.jsonl") == "out/run.partial.jsonl"
 
 
+def test_test_rows_are_whole_batches_shared_round_robin():
+    assert shard_rows(10, 4, Shard(0, 2)) == [0, 1, 2, 3, 8, 9]
+    assert shard_rows(10, 4, Shard(1, 2)) == [4, 5, 6, 7]
+    assert shard_rows(3, 4, Shard(1, 2)) == []  # one batch: rank 1 has nothing to do
+    assert shard_rows(10, 4, Shard()) == list(range(10))
+    with pytest.raises(ValueError):
+        shard_rows(10, 0, Shard())
+
+
+def _torchrun() -> list[str]:
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
+    ]  # fmt: skip
+
+
+def _run(prefix: list[str], args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [*prefix, "-m", "svhn_xai", *args], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_score_a_checkpoint_as_one(random_checkpoint):
+    """`test` under torchrun: 5 batches of 8 (the last one short), 3 on rank 0 and 2 on rank 1;
+    rank 0 alone prints, with the single process's numbers."""
+    args = ["test", "--checkpoint", str(random_checkpoint), "--size", "36"]
+    args += ["--batch-size", "8", "--json"]
+    alone = json.loads(_run([sys.executable], args).stdout)
+    two = json.loads(_run(_torchrun(), args).stdout)  # one JSON document: rank 1 prints nothing
+    assert (alone["processes"], two["processes"]) == (1, 2)
+    assert two["n_images"] == alone["n_images"] == 36
+    assert two["per_digit"] == alone["per_digit"]
+    assert two["balanced_accuracy"] == alone["balanced_accuracy"]
+    assert two["loss"] == pytest.approx(alone["loss"], rel=1e-6)
+
+
 def _evaluate(prefix: list[str], out: Path) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
@@ -43,11 +84,7 @@ def _evaluate(prefix: list[str], out: Path) -> dict:
 @pytest.mark.slow
 def test_two_gloo_processes_give_the_single_process_records(tmp_path):
     alone = _evaluate([sys.executable], tmp_path / "alone.json")
-    torchrun = [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-    ]  # fmt: skip
-    two = _evaluate(torchrun, tmp_path / "two.json")
+    two = _evaluate(_torchrun(), tmp_path / "two.json")
     assert two["processes"] == 2 and alone["processes"] == 1
     assert two["n_pairs"] == alone["n_pairs"] >= 3  # more pairs than one batch of 2
     for key in ("saliency", "occlusion"):
