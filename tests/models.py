@@ -8,10 +8,10 @@ from svhn_xai.checkpoint import save_checkpoint
 from svhn_xai.model import DigitResNet18
 
 
-def random_model(seed: int = 0, biases: bool = True) -> DigitResNet18:
+def random_model(seed: int = 0, biases: bool = True, stem: str = "imagenet") -> DigitResNet18:
     """A ResNet-18 whose every BatchNorm does something (untrained ones are the identity)."""
     torch.manual_seed(seed)
-    model = DigitResNet18()
+    model = DigitResNet18(stem=stem)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):

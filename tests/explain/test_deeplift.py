@@ -9,47 +9,30 @@ from svhn_xai.checkpoint import load_model
 from svhn_xai.explain import deeplift, explain
 from svhn_xai.explain.copies import folded
 from svhn_xai.explain.references import baseline
-from svhn_xai.model import DigitResNet18
+from tests.explain.agreement import assert_agrees, random_images
 from tests.models import random_model
-
-
-def _images(n: int, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 3, 64, 64, generator=g)
-
-
-def _close(ours: torch.Tensor, theirs: torch.Tensor) -> None:
-    scale = theirs.abs().max()
-    assert scale > 0
-    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4 * float(scale))
 
 
 @pytest.mark.parametrize("stem", ["imagenet", "small"])
 @pytest.mark.parametrize("kind", ["black", "blur", "noise"])
 def test_equals_captum_deeplift_per_row_targets(stem, kind):
-    torch.manual_seed(1)
-    model = DigitResNet18(stem=stem).eval()
-    with torch.no_grad():  # BatchNorms that do something, as in a trained model
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    x = _images(4)
+    model = random_model(1, stem=stem)
+    x = random_images(4)
     refs = baseline(x, kind)
     target = [3, 0, 7, 3]
     ours = deeplift.deep_lift(model, model, x, refs, target)
     theirs = ca.DeepLift(model).attribute(x, baselines=refs, target=target)
-    _close(ours, theirs)
+    assert_agrees(ours, theirs, 1e-4)
 
 
 def test_equals_captum_on_the_folded_shipped_model_with_one_target():
     model, _ = load_model(None)
     net = folded(model)
-    x = _images(3, seed=5)
+    x = random_images(3, seed=5)
     refs = baseline(x, "blur")
     ours = deeplift.deep_lift(net, net, x, refs, 6)
     theirs = ca.DeepLift(net).attribute(x, baselines=refs, target=6)
-    _close(ours, theirs)
+    assert_agrees(ours, theirs, 1e-4)
 
 
 def test_a_max_pool_fed_by_a_convolution_follows_captums_max_pool_rule():
@@ -59,10 +42,10 @@ def test_a_max_pool_fed_by_a_convolution_follows_captums_max_pool_rule():
     net = nn.Sequential(
         nn.Conv2d(3, 2, 3), nn.MaxPool2d(3, 2, 1), nn.Flatten(), nn.Linear(2 * 7 * 7, 3)
     ).eval()
-    x = _images(2, seed=3)[:, :, :16, :16]
-    refs = 0.5 * _images(2, seed=4)[:, :, :16, :16]
+    x = random_images(2, seed=3)[:, :, :16, :16]
+    refs = 0.5 * random_images(2, seed=4)[:, :, :16, :16]
     theirs = ca.DeepLift(net).attribute(x, baselines=refs, target=1)
-    _close(deeplift.deep_lift(net, net, x, refs, 1), theirs)
+    assert_agrees(deeplift.deep_lift(net, net, x, refs, 1), theirs, 1e-4)
     # the rule is what makes them equal: with no module hooked (a network holding none of
     # net's), the plain gradient times (x - reference) is far from Captum's
     unhooked = deeplift.deep_lift(net, nn.Sequential(nn.ReLU()), x, refs, 1)
@@ -73,7 +56,7 @@ def test_a_nonlinearity_straight_after_a_rule_is_refused():
     net = nn.Sequential(
         nn.Conv2d(3, 2, 3), nn.MaxPool2d(3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(98, 3)
     ).eval()
-    x = _images(1)[:, :, :16, :16]
+    x = random_images(1)[:, :, :16, :16]
     with pytest.raises(NotImplementedError, match="straight after"):
         deeplift.deep_lift(net, net, x, torch.zeros_like(x), 0)
 
@@ -82,7 +65,7 @@ def test_relevance_sums_to_the_change_of_the_logit():
     """DeepLift's summation-to-delta: the attributions of an image add up to its logit minus
     the reference's (the rescale rule is exact for ReLU networks with max-pooling)."""
     model = random_model(2)
-    x, refs = _images(2, seed=7), torch.zeros(2, 3, 64, 64)
+    x, refs = random_images(2, seed=7), torch.zeros(2, 3, 64, 64)
     attributions = deeplift.deep_lift(model, model, x, refs, 4)
     with torch.no_grad():
         delta = model(x)[:, 4] - model(refs)[:, 4]
@@ -91,7 +74,7 @@ def test_relevance_sums_to_the_change_of_the_logit():
 
 def test_explain_uses_it_and_keeps_the_pass_count_and_probability():
     model = random_model(3)
-    x = _images(1, seed=2)[0]
+    x = random_images(1, seed=2)[0]
     e = explain(model, x, 5, "deep_lift")
     with torch.no_grad():
         probability = torch.sigmoid(model(x[None]))[0, 5]
@@ -105,7 +88,11 @@ def test_a_reused_or_inplace_nonlinearity_is_left_to_captum():
     assert deeplift.supported(reused)  # supported types, but used twice: refused when run
     with pytest.raises(RuntimeError, match="used once"):
         deeplift.deep_lift(
-            nn.Sequential(reused, nn.Flatten()), reused, _images(1), torch.zeros(1, 3, 64, 64), 0
+            nn.Sequential(reused, nn.Flatten()),
+            reused,
+            random_images(1),
+            torch.zeros(1, 3, 64, 64),
+            0,
         )
     assert not deeplift.supported(nn.Sequential(nn.ReLU(inplace=True)))
     assert not deeplift.supported(nn.Sequential(nn.Tanh()))

@@ -9,37 +9,21 @@ from svhn_xai.checkpoint import load_model
 from svhn_xai.explain import explain
 from svhn_xai.explain.copies import folded
 from svhn_xai.explain.modified_relu import modified_gradient
-from svhn_xai.model import DigitResNet18
+from tests.explain.agreement import assert_agrees, random_images
+from tests.models import random_model
 
 CAPTUM = {"guided_backprop": ca.GuidedBackprop, "deconvolution": ca.Deconvolution}
-
-
-def _images(n: int, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 3, 64, 64, generator=g)
-
-
-def _close(ours: torch.Tensor, theirs: torch.Tensor) -> None:
-    scale = theirs.abs().max()
-    assert scale > 0
-    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5 * float(scale))
 
 
 @pytest.mark.parametrize("rule", sorted(CAPTUM))
 @pytest.mark.parametrize("stem", ["imagenet", "small"])
 def test_equals_captum_per_row_targets(rule, stem):
-    torch.manual_seed(2)
-    model = DigitResNet18(stem=stem).eval()
-    with torch.no_grad():  # BatchNorms that do something, as in a trained model
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    x = _images(4)
+    model = random_model(2, stem=stem)
+    x = random_images(4)
     target = [3, 0, 7, 3]
     theirs = CAPTUM[rule](model).attribute(x, target=target)
     ours = modified_gradient(model, model, x, target, rule)
-    _close(ours, theirs)
+    assert_agrees(ours, theirs, 1e-5)
     # the rule lives only for the pass: the plain gradient afterwards
     plain = ca.Saliency(model).attribute(x, target=target, abs=False)
     assert not torch.allclose(plain, ours)
@@ -49,8 +33,10 @@ def test_equals_captum_per_row_targets(rule, stem):
 @pytest.mark.parametrize("rule", sorted(CAPTUM))
 def test_equals_captum_on_the_folded_shipped_model(rule):
     net = folded(load_model(None)[0])
-    x = _images(3, seed=4)
-    _close(modified_gradient(net, net, x, 6, rule), CAPTUM[rule](net).attribute(x, target=6))
+    x = random_images(3, seed=4)
+    assert_agrees(
+        modified_gradient(net, net, x, 6, rule), CAPTUM[rule](net).attribute(x, target=6), 1e-5
+    )
 
 
 def test_the_two_rules_differ_where_a_relu_input_was_negative():
@@ -70,7 +56,9 @@ def test_a_reused_relu_takes_the_rule_each_time():
     net = nn.Sequential(nn.Linear(2, 2), relu, nn.Linear(2, 2), relu, nn.Linear(2, 1))
     x = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
     for rule, cls in CAPTUM.items():
-        _close(modified_gradient(net, net, x, 0, rule), cls(net).attribute(x, target=0))
+        assert_agrees(
+            modified_gradient(net, net, x, 0, rule), cls(net).attribute(x, target=0), 1e-5
+        )
 
 
 @pytest.mark.parametrize("rule", sorted(CAPTUM))
