@@ -24,6 +24,7 @@ Everything printed is also written to ``--out``.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 
@@ -57,15 +58,21 @@ def _median_time(fn, repeats: int) -> float:
 SETTLE = 0.25
 
 
-def _side_by_side(ours, theirs, repeats: int) -> tuple[float, float | None]:
+def _side_by_side(
+    ours, theirs, repeats: int, min_seconds: float = 2.0
+) -> tuple[float, float | None]:
     """Median seconds of ``ours`` and of ``theirs`` (or None), timed in alternation, one call
     of each per round after a warm-up of each, so that a slow spell of the machine hits both;
-    each call starts :data:`SETTLE` seconds after the one before ends."""
+    each call starts :data:`SETTLE` seconds after the one before ends. At least ``repeats``
+    rounds, and enough for ``min_seconds`` of ``ours``: a 40 ms call moves by 5-10 % from
+    one run to the next here, and fifty rounds pin its median to a few per cent."""
+    tic = time.perf_counter()
     ours()
+    rounds = max(repeats, math.ceil(min_seconds / (time.perf_counter() - tic)))
     if theirs is not None:
         theirs()
     mine, other = [], []
-    for _ in range(repeats):
+    for _ in range(rounds):
         for fn, times in ((ours, mine), (theirs, other)):
             if fn is not None:
                 time.sleep(SETTLE)
