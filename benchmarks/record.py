@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from svhn_xai.checkpoint import REPO_ROOT
-from svhn_xai.provenance import provenance
+from svhn_xai.provenance import git_commit, provenance
 
 RESULTS = REPO_ROOT / "results"
+# the code that is measured: taken when the benchmark imports this module, at its start, so
+# that an edit of the working tree during a long run does not mark the results "-dirty"
+COMMIT_AT_START = git_commit()
 
 
 def default_path(name: str) -> Path:
@@ -31,7 +34,10 @@ def save(
     """Write ``{"provenance": ..., **measurements}`` as indented JSON to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"provenance": provenance(checkpoint=checkpoint), **measurements}
+    payload = {
+        "provenance": provenance(checkpoint=checkpoint, commit=COMMIT_AT_START),
+        **measurements,
+    }
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}")
     return path

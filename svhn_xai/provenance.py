@@ -100,13 +100,16 @@ def _shown_path(path: Path) -> str:
 
 
 def provenance(
-    command: str | None = None, checkpoint: str | os.PathLike[str] | None = None
+    command: str | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    commit: str | None = None,
 ) -> dict[str, Any]:
     """The provenance block of a results file.
 
     ``command`` defaults to this process's own command line (``python -m x`` for a module).
     ``checkpoint``, when a model was used, is recorded by its path inside the repository and
-    its SHA-256, which identifies the weights whatever the file is called.
+    its SHA-256, which identifies the weights whatever the file is called. ``commit``, taken
+    when the work started, defaults to the working tree's now.
     """
     if command is None:
         main = sys.modules.get("__main__")
@@ -118,7 +121,7 @@ def provenance(
         command = " ".join(["python", *argv])
     block: dict[str, Any] = {
         "command": command,
-        "commit": git_commit(),
+        "commit": commit or git_commit(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
     }

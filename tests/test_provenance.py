@@ -1,4 +1,5 @@
 import hashlib
+import json
 import re
 import sys
 
@@ -55,3 +56,14 @@ def test_provenance_command_defaults_to_this_process(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["bench.py", "--repeats", "2"])
     monkeypatch.delitem(sys.modules, "__main__")
     assert provenance()["command"] == "python bench.py --repeats 2"
+
+
+def test_a_benchmark_records_the_commit_it_started_on(tmp_path, monkeypatch):
+    """An edit of the working tree during a long run must not change the recorded commit."""
+    from benchmarks import record
+
+    monkeypatch.setattr(record, "COMMIT_AT_START", "0" * 40)
+    monkeypatch.setattr("svhn_xai.provenance.git_commit", lambda: "1" * 40 + "-dirty")
+    saved = json.loads(record.save(tmp_path / "r.json", {"x": 1}).read_text())
+    assert saved["provenance"]["commit"] == "0" * 40 and saved["x"] == 1
+    assert provenance(command="x")["commit"] == "1" * 40 + "-dirty"  # no start given: now's
