@@ -685,15 +685,31 @@ def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
             speedup,
         ]
         if same_params:
-            same = r.get("same_params_seconds")
-            row += [_num(same), f"{same / r['seconds']:.2f}×" if same else "–"]
+            same, paired = r.get("same_params_seconds"), r.get("same_params_ratio")
+            if paired:  # the median of paired rounds' ratios, with its interval
+                low, high = paired["ci95"]
+                speed = f"{paired['median']:.2f}× [{low:.2f}, {high:.2f}]"
+            else:  # older files: the ratio of the two medians
+                speed = f"{same / r['seconds']:.2f}×" if same else "–"
+            row += [_num(same), speed]
         rows.append(row)
     header = ["method", "s", "passes", "floor s", "/ floor", plain, "speed-up"]
+    paired_rounds = any(r.get("same_params_ratio") for r in methods)
     if same_params:
-        header += ["same params s", "speed-up (≥ 1: not slower)"]
+        header += [
+            "same params s",
+            "speed-up, paired [95 % CI] (≥ 1: not slower)" if paired_rounds
+            else "speed-up (≥ 1: not slower)",
+        ]  # fmt: skip
     batched = d.get("batched_forward_ms", d.get("batched_forward_ms_per_image"))
+    runs = f"Median of {d['repeats']} runs"
+    if "min_seconds" in d:
+        runs = (
+            f"Medians of at least {d['repeats']} rounds, and of at least {d['min_seconds']:g} s "
+            "of each method, ours and the library's call alternating"
+        )
     lines = [
-        f"Median of {d['repeats']} runs; batched forward {batched:.2f} ms/image, "
+        f"{runs}; batched forward {batched:.2f} ms/image, "
         f"a lone forward {d['lone_forward_ms']:.1f} ms. * estimated from the per-image cost. "
         + _load_average(d),
         "",

@@ -29,6 +29,7 @@ import statistics
 import time
 
 import captum.attr as ca
+import numpy as np
 import torch
 from captum._utils.models.linear_model import SkLearnLasso
 
@@ -52,6 +53,8 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+# Least seconds of alternating rounds per method (see _side_by_side).
+MIN_SECONDS = 2.0
 # Seconds between two timed calls. A call that leaves OpenBLAS's worker threads spinning
 # (pytorch-grad-cam's EigenCAM SVD, a Lasso fit) takes the cores from whatever runs next for
 # about 0.1-0.2 s on this machine: without a pause, one side's wake would be timed on the other.
@@ -59,13 +62,13 @@ SETTLE = 0.25
 
 
 def _side_by_side(
-    ours, theirs, repeats: int, min_seconds: float = 2.0
-) -> tuple[float, float | None]:
-    """Median seconds of ``ours`` and of ``theirs`` (or None), timed in alternation, one call
-    of each per round after a warm-up of each, so that a slow spell of the machine hits both;
-    each call starts :data:`SETTLE` seconds after the one before ends. At least ``repeats``
-    rounds, and enough for ``min_seconds`` of ``ours``: a 40 ms call moves by 5-10 % from
-    one run to the next here, and fifty rounds pin its median to a few per cent."""
+    ours, theirs, repeats: int, min_seconds: float = MIN_SECONDS
+) -> tuple[list[float], list[float] | None]:
+    """Seconds of each round's call of ``ours`` and of ``theirs`` (or None), timed in
+    alternation, one call of each per round after a warm-up of each, so that a slow spell of
+    the machine hits both; each call starts :data:`SETTLE` seconds after the one before ends.
+    At least ``repeats`` rounds, and enough for ``min_seconds`` of ``ours``: a 40 ms call moves
+    by 5-10 % from one run to the next here."""
     tic = time.perf_counter()
     ours()
     rounds = max(repeats, math.ceil(min_seconds / (time.perf_counter() - tic)))
@@ -79,7 +82,16 @@ def _side_by_side(
                 tic = time.perf_counter()
                 fn()
                 times.append(time.perf_counter() - tic)
-    return statistics.median(mine), statistics.median(other) if other else None
+    return mine, other if theirs is not None else None
+
+
+def paired_ratio(theirs: list[float], ours: list[float], resamples: int = 10_000) -> dict:
+    """The median over rounds of theirs / ours (each round's two calls ran side by side), and
+    its 95 % percentile-bootstrap interval over rounds: above 1, ``explain()`` is faster."""
+    ratios = np.asarray(theirs) / np.asarray(ours)
+    picks = np.random.default_rng(0).integers(0, len(ratios), (resamples, len(ratios)))
+    low, high = np.percentile(np.median(ratios[picks], axis=1), [2.5, 97.5])
+    return {"median": float(np.median(ratios)), "ci95": [float(low), float(high)]}
 
 
 def forward_run(model, x: torch.Tensor, batch: int):
@@ -286,7 +298,7 @@ def main() -> None:
         f"a lone forward {single * 1e3:.2f} ms"
     )
     header = f"{'method':24s} {'time s':>8s} {'passes':>7s} {'floor s':>8s} {'/floor':>7s}"
-    print(header + f" {'captum s':>10s} {'speed-up':>9s} {'same s':>10s} {'speed-up':>9s}")
+    print(header + f" {'captum s':>10s} {'speed-up':>9s} {'same s':>10s}  speed-up [95 % CI]")
     ours, captum = {}, {}  # seconds per method, reused by the comparisons below the table
     rows, at_captum_budget = [], []
     smoothed = [f"{k}+smoothgrad" for k in args.smooth.split(",") if k]
@@ -296,11 +308,14 @@ def main() -> None:
         spec = REGISTRY[method]
         passes = explain(model, item.image, digit, method, **params).model_passes
         call = captum_same_params(model, x, head, method) if not smooth else None
-        seconds, same = _side_by_side(
+        mine, theirs = _side_by_side(
             lambda m=method, p=params: explain(model, item.image, digit, m, **p),
             call,
             args.repeats,
         )
+        seconds = statistics.median(mine)
+        same = statistics.median(theirs) if theirs else None
+        paired = paired_ratio(theirs, mine) if theirs else None
         ours[key] = seconds
         if spec.family == "perturbation" or method in GRADIENT_FREE:
             # at the best batch the method could use: a lone image costs a lone pass
@@ -315,10 +330,13 @@ def main() -> None:
             captum_col = f"{plain:9.3f}{'*' if estimated else ' '}"
             speed = f"{plain / seconds:8.1f}x"
         same_col = f"{same:9.3f}" if same is not None else "-"
-        same_speed = f"{same / seconds:8.2f}x" if same is not None else "-"
+        same_speed = "-"
+        if paired is not None:
+            low, high = paired["ci95"]
+            same_speed = f"{paired['median']:.2f}x [{low:.2f}, {high:.2f}]"
         print(
             f"{key:24s} {seconds:8.3f} {passes:7d} {floor:8.3f} {seconds / floor:7.2f} "
-            f"{captum_col:>10s} {speed:>9s} {same_col:>10s} {same_speed:>9s}"
+            f"{captum_col:>10s} {speed:>9s} {same_col:>10s}  {same_speed}"
         )
         rows.append(
             {
@@ -331,6 +349,8 @@ def main() -> None:
                 "captum_estimated": estimated,
                 "captum_error": plain if isinstance(plain, str) else None,
                 "same_params_seconds": same,
+                "same_params_ratio": paired,
+                "rounds": len(mine),
             }
         )
     print("* estimated: Captum's default feature mask makes every input value a feature")
@@ -367,6 +387,7 @@ def main() -> None:
         same_window_stride = {"seconds": ours["occlusion"], "captum_seconds": same}
     measured = {
         "repeats": args.repeats,
+        "min_seconds": MIN_SECONDS,
         "batched_forward_ms": fwd * 1e3,
         "lone_forward_ms": single * 1e3,
         "methods": rows,

@@ -240,6 +240,29 @@ def test_explainer_speed_same_params_column_is_captum_over_ours(tmp_path):
     assert "| saliency | 0.040 | 1 | 0.040 | 1.00 | 0.05 | 1.2× | 0.050 | 1.25× |" in lines
 
 
+def test_explainer_speed_same_params_column_is_the_paired_ratio_with_its_interval(tmp_path):
+    method = {"method": "saliency", "seconds": 0.04, "passes": 1, "floor_seconds": 0.04,
+              "captum_seconds": 0.05, "same_params_seconds": 0.05,
+              "same_params_ratio": {"median": 1.02, "ci95": [0.99, 1.05]}}  # fmt: skip
+    run = {"repeats": 9, "min_seconds": 2.0, "batched_forward_ms": 3.6, "lone_forward_ms": 17.8,
+           "methods": [method]}  # fmt: skip
+    lines = _render(tmp_path, "explainer_speed", run)
+    assert lines[0].startswith("Medians of at least 9 rounds, and of at least 2 s of each")
+    assert "| saliency | 0.040 | 1 | 0.040 | 1.00 | 0.05 | 1.2× | 0.050 | 1.02× [0.99, 1.05] |" in (
+        lines
+    )
+
+
+def test_paired_ratio_by_hand():
+    from benchmarks.explainers import paired_ratio
+
+    # every round the library took twice as long: 2, whatever the resample
+    assert paired_ratio([0.2, 0.4, 0.6], [0.1, 0.2, 0.3]) == {"median": 2.0, "ci95": [2.0, 2.0]}
+    # ratios 0.5, 1, 4: median 1; resampled medians range over the three values
+    r = paired_ratio([0.05, 0.1, 0.4], [0.1, 0.1, 0.1])
+    assert r["median"] == 1.0 and r["ci95"] == [0.5, 4.0]
+
+
 def test_evaluate_throughput_ratios_and_projection(tmp_path):
     rows = [
         {"mode": "one at a time", "pairs": 30, "seconds": 60.0, "pairs_per_second": 0.5,
