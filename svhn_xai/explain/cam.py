@@ -12,25 +12,25 @@ The explained score is a weighting of the logits (one head, or D minus E), so co
 targets need nothing special. The library's forward hooks are released in a ``finally``
 (its context manager swallows IndexErrors), and its ``backward()`` leaves gradients on the
 shared model's parameters, which are cleared again.
+
+pytorch-grad-cam is imported when a CAM first runs: it pulls in torchvision, torch._dynamo,
+scikit-learn and OpenCV, about 7 s of every cold start (the CLI's, the app's, each torchrun
+rank's) that nothing else needs.
 """
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
-import pytorch_grad_cam as pgc
-import pytorch_grad_cam.score_cam
 import torch
 
 from svhn_xai.explain.base import Context, register
 from svhn_xai.explain.gradient import GRADCAM_LAYER
 from svhn_xai.explain.params import Param
 from svhn_xai.model import STAGES
-
-# Score-CAM draws a tqdm bar on stderr for every image, which nothing can turn off; progress is
-# reported through the target instead (it is called once per masked image)
-pytorch_grad_cam.score_cam.tqdm = SimpleNamespace(tqdm=lambda iterable, **_: iterable)
 
 STAGE_CHANNELS = {"layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512}
 
@@ -77,7 +77,32 @@ def _graph_from_here(_module: torch.nn.Module, _args: tuple, out: torch.Tensor) 
     return out.detach().requires_grad_(True)
 
 
-def _run(cam_class: type[pgc.base_cam.BaseCAM], ctx: Context, **options: object) -> torch.Tensor:
+@functools.cache
+def _library() -> dict[str, Any]:
+    """pytorch-grad-cam's CAM classes by name, imported on first use (see module docstring)."""
+    import pytorch_grad_cam as pgc
+    import pytorch_grad_cam.score_cam
+
+    # Score-CAM draws a tqdm bar on stderr for every image, which nothing can turn off; progress
+    # is reported through the target instead (it is called once per masked image)
+    pytorch_grad_cam.score_cam.tqdm = SimpleNamespace(tqdm=lambda iterable, **_: iterable)
+
+    class EigenCAM(pgc.EigenCAM):
+        """pytorch-grad-cam's EigenCAM with the economy SVD. The library's full SVD also builds
+        a C x C basis (256 x 256 at layer3) that it never uses: 23 ms an image on this CPU
+        against 0.8 ms, for the same first principal component, its sign included (checked
+        against the library's own class in the tests)."""
+
+        def get_cam_image(self, input_tensor, target_layer, target_category, activations,
+                          grads, eigen_smooth):  # fmt: skip
+            return first_component(activations)
+
+    names = ("GradCAM", "GradCAMPlusPlus", "XGradCAM", "LayerCAM", "ScoreCAM")
+    return {**{name: getattr(pgc, name) for name in names}, "EigenCAM": EigenCAM}
+
+
+def _run(cam: str, ctx: Context, **options: object) -> torch.Tensor:
+    """The CAM ``cam`` (a pytorch-grad-cam class name) of ``ctx``'s images."""
     network = ctx.network
     layer = getattr(network, ctx.params["layer"])
     # The maps need the score's gradient at the stage and nothing below it: with the graph cut
@@ -86,6 +111,7 @@ def _run(cam_class: type[pgc.base_cam.BaseCAM], ctx: Context, **options: object)
     # weight of the network (more than a whole input gradient), and the gradient-free methods
     # build no graph at all. The gradient at the stage, and so the map, is the same.
     frozen = [p for p in network.parameters() if p.requires_grad]
+    cam_class = _library()[cam]
     cam = cam_class(network, [layer])
     # prepended: the library's hooks, registered before it, must see the cut output
     cut = (
@@ -93,7 +119,7 @@ def _run(cam_class: type[pgc.base_cam.BaseCAM], ctx: Context, **options: object)
     )
     if "batch_size" in ctx.params:
         cam.batch_size = ctx.params["batch_size"]
-    expected = STAGE_CHANNELS[ctx.params["layer"]] if cam_class is pgc.ScoreCAM else 1
+    expected = STAGE_CHANNELS[ctx.params["layer"]] if cam == "ScoreCAM" else 1
     weights = ctx.output_weights(len(ctx.model.digits)).expand(len(ctx.x), -1)
     calls = [0]
     targets = [_Score(ctx, w, calls, expected * len(ctx.x)) for w in weights]
@@ -112,38 +138,38 @@ def _run(cam_class: type[pgc.base_cam.BaseCAM], ctx: Context, **options: object)
     return (heat[:, None] / 3).expand(-1, 3, -1, -1).clone()  # the channel sum is the map
 
 
-def _gradient_cam(key: str, name: str, description: str, cam_class: type) -> None:
+def _gradient_cam(key: str, name: str, description: str, cam: str) -> None:
     @register(key, name, "cam", description, (LAYER, EIGEN_SMOOTH), batched=True)
     def run(ctx: Context) -> torch.Tensor:
-        return _run(cam_class, ctx, eigen_smooth=ctx.params["eigen_smooth"])
+        return _run(cam, ctx, eigen_smooth=ctx.params["eigen_smooth"])
 
 
 _gradient_cam(
     "grad_cam",
     "Grad-CAM",
     "A stage's feature maps weighted by their mean gradient (Selvaraju et al. 2017).",
-    pgc.GradCAM,
+    "GradCAM",
 )
 _gradient_cam(
     "grad_cam_plus_plus",
     "Grad-CAM++",
     "Feature maps weighted by positive gradients with second-order pixel weights, so that "
     "several instances of a class all count (Chattopadhay et al. 2018).",
-    pgc.GradCAMPlusPlus,
+    "GradCAMPlusPlus",
 )
 _gradient_cam(
     "xgrad_cam",
     "XGradCAM",
     "Feature maps weighted by gradients scaled by the normalised activations, an axiom-based "
     "Grad-CAM (Fu et al. 2020).",
-    pgc.XGradCAM,
+    "XGradCAM",
 )
 _gradient_cam(
     "layer_cam",
     "LayerCAM",
     "Each feature-map pixel weighted by its own positive gradient: finer maps from earlier "
     "stages (Jiang et al. 2021).",
-    pgc.LayerCAM,
+    "LayerCAM",
 )
 
 
@@ -168,7 +194,7 @@ _gradient_cam(
     batched=True,
 )
 def score_cam(ctx: Context) -> torch.Tensor:
-    return _run(pgc.ScoreCAM, ctx)
+    return _run("ScoreCAM", ctx)
 
 
 @register(
@@ -181,18 +207,7 @@ def score_cam(ctx: Context) -> torch.Tensor:
     batched=True,
 )
 def eigen_cam(ctx: Context) -> torch.Tensor:
-    return _run(_EigenCAM, ctx)
-
-
-class _EigenCAM(pgc.EigenCAM):
-    """pytorch-grad-cam's EigenCAM with the economy SVD. The library's full SVD also builds a
-    C x C basis (256 x 256 at layer3) that it never uses: 23 ms an image on this CPU against
-    0.8 ms, for the same first principal component, its sign included (checked against the
-    library's own class in the tests)."""
-
-    def get_cam_image(self, input_tensor, target_layer, target_category, activations, grads,
-                      eigen_smooth):  # fmt: skip
-        return first_component(activations)
+    return _run("EigenCAM", ctx)
 
 
 def first_component(activations: np.ndarray) -> np.ndarray:
