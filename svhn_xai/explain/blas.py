@@ -11,22 +11,29 @@ leaves the cores to PyTorch. PyTorch's own kernels (oneDNN, its OpenMP pool) are
 
 from __future__ import annotations
 
-import functools
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from threadpoolctl import ThreadpoolController
 
+_found: tuple[int, ThreadpoolController] | None = None
 
-@functools.cache
+
 def _controller() -> ThreadpoolController:
-    # made once, at the first explanation: by then numpy, scipy and OpenCV have loaded their
-    # BLAS libraries (finding them takes ~2 ms, limiting them afterwards ~0.03 ms)
-    return ThreadpoolController()
+    """The BLAS libraries loaded in the process, found again whenever modules were imported
+    since the last look (a lazily imported library, pytorch-grad-cam's OpenCV for one, may
+    bring its own): finding them takes ~2 ms, limiting them afterwards ~0.03 ms."""
+    global _found
+    if _found is None or _found[0] != len(sys.modules):
+        _found = (len(sys.modules), ThreadpoolController())
+    return _found[1]
 
 
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
-    """Inside the block, every BLAS library loaded in the process uses one thread."""
+    """Inside the block, every BLAS library loaded in the process when it starts uses one
+    thread (one loaded inside the block, by a method's first lazy import, is held from the
+    next block on)."""
     with _controller().limit(limits=1, user_api="blas"):
         yield
