@@ -15,7 +15,7 @@ from tests.ports import free_port
 ARGS = [
     "evaluate",
     "--data", "synthetic", "--split", "test", "--limit", "3",
-    "--methods", "saliency,occlusion", "--batch-size", "2", "--sanity", "0", "--quiet",
+    "--methods", "saliency,feature_ablation", "--batch-size", "2", "--sanity", "0", "--quiet",
 ]  # fmt: skip
 
 
@@ -87,7 +87,7 @@ def test_two_gloo_processes_give_the_single_process_records(tmp_path):
     two = _evaluate(_torchrun(), tmp_path / "two.json")
     assert two["processes"] == 2 and alone["processes"] == 1
     assert two["n_pairs"] == alone["n_pairs"] >= 3  # more pairs than one batch of 2
-    for key in ("saliency", "occlusion"):
+    for key in ("saliency", "feature_ablation"):
         for score in ("iou_1", "iou_2", "pointing_game", "auc_deletion_black"):
             assert two["methods"][key][score] == pytest.approx(
                 alone["methods"][key][score], abs=1e-5
