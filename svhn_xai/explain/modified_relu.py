@@ -24,6 +24,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from svhn_xai.explain.copies import submodules
+
 
 class _GuidedReLU(torch.autograd.Function):
     """ReLU forward; backward: the gradient where both it and the ReLU's input are positive."""
@@ -58,7 +60,7 @@ RULES = {"guided_backprop": _GuidedReLU, "deconvolution": _DeconvolutionReLU}
 @contextmanager
 def _ruled(network: nn.Module, rule: type[torch.autograd.Function]) -> Iterator[None]:
     """Every ``nn.ReLU`` of ``network`` computes ``rule`` inside the block."""
-    relus = list(dict.fromkeys(m for m in network.modules() if isinstance(m, nn.ReLU)))
+    relus = [m for m in submodules(network) if isinstance(m, nn.ReLU)]
     if any("forward" in vars(m) for m in relus):
         raise RuntimeError("a ReLU module's forward is already replaced")
     try:
