@@ -102,7 +102,14 @@ class DigitResNet18(nn.Module):
                 nn.init.zeros_(m.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.after_conv1(self.conv1(x))
+
+    def after_conv1(self, z: torch.Tensor) -> torch.Tensor:
+        """The logits (B, outputs) from the first convolution's output ``z`` (B, 64, S/2, S/2;
+        S x S with the small stem): the network less its first layer, an affine map, which
+        Integrated Gradients applies to two images instead of every path point
+        (:mod:`svhn_xai.explain.integrated`)."""
+        x = self.maxpool(self.relu(self.bn1(z)))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.flatten(self.avgpool(x)))
 

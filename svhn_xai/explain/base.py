@@ -51,7 +51,7 @@ class Contrast(torch.nn.Module):
 class CleanFirst(torch.nn.Module):
     """``net`` with the clean images ``x`` (N, 3, S, S) appended to its first batch, and their
     rows' outputs dropped again: for methods whose own passes see only changed copies of ``x``
-    (Integrated Gradients' path points, GradientShap's noisy samples), so that :func:`explain`
+    (GradientShap's noisy samples, LIME's and RISE's masked copies), so that :func:`explain`
     reads the probability from a pass they make anyway at the cost of one more row in it."""
 
     def __init__(self, net: torch.nn.Module, x: torch.Tensor) -> None:
@@ -115,6 +115,13 @@ class Context:
         finally:
             if handle is not None:
                 handle.remove()
+
+    def saw(self, images: torch.Tensor, logits: torch.Tensor) -> None:
+        """Count ``images`` (B, 3, S, S), with their ``logits`` (B, outputs), as a pass of the
+        model, for a method that runs the network's layers without calling it (Integrated
+        Gradients), so that :attr:`observe` never saw them."""
+        if self.observe is not None:
+            self.observe(self.network, (images,), logits)
 
     def net_with_clean_pass(self) -> torch.nn.Module:
         """:attr:`net` for a method none of whose passes sees ``x`` unchanged (see

@@ -23,7 +23,8 @@ from svhn_xai.explain.cam import STAGE_CHANNELS
 from svhn_xai.explain.params import validate
 
 GRADIENT_FREE = ("score_cam", "eigen_cam")  # CAMs that only run the model forward
-CLEAN_ROW = ("integrated_gradients", "gradient_shap", "lime", "rise")  # base.CleanFirst
+# methods that add the image itself to their first pass, for its probability (base.CleanFirst)
+CLEAN_ROW = ("integrated_gradients", "gradient_shap", "lime", "rise")
 _PER_IMAGE: weakref.WeakKeyDictionary[torch.nn.Module, float] = weakref.WeakKeyDictionary()
 _FITS: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, tuple[float, float]]] = (
     weakref.WeakKeyDictionary()

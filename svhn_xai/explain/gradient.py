@@ -12,7 +12,7 @@ from collections.abc import Callable
 import captum.attr as ca
 import torch
 
-from svhn_xai.explain import deeplift
+from svhn_xai.explain import deeplift, integrated
 from svhn_xai.explain.base import Context, register
 from svhn_xai.explain.modified_relu import modified_gradient
 from svhn_xai.explain.params import Param
@@ -116,14 +116,22 @@ def register_gradient(
 )
 def integrated_gradients(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     p = ctx.params
-    return ca.IntegratedGradients(ctx.net_with_clean_pass()).attribute(
+    attribution, logits = integrated.integrated_gradients(
+        ctx.network,
         x,
-        baselines=baseline(x, p["baseline"]),
-        target=ctx.target,
-        n_steps=p["n_steps"],
-        method=p["integration"],
-        internal_batch_size=p["internal_batch_size"],
+        baseline(x, p["baseline"]),
+        ctx.output_weights(len(ctx.model.digits)),
+        p["n_steps"],
+        p["integration"],
+        p["internal_batch_size"],
+        clean=ctx.x,
+        progress=ctx.progress,
     )
+    # its passes start after the first layer, past the hook where explain() counts passes and
+    # finds the image's logits: the image's row is handed over, the path points counted
+    ctx.saw(ctx.x, logits)
+    ctx.model_passes += p["n_steps"] * len(x)
+    return attribution
 
 
 @register_gradient(
