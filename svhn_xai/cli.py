@@ -13,9 +13,12 @@ import shlex
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from svhn_xai.errors import SvhnXaiError
+
+if TYPE_CHECKING:  # imported lazily at run time: every command loads only what it uses
+    from svhn_xai.protocol import Protocol
 
 DIGITS_ALL = tuple(range(10))
 
@@ -320,7 +323,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise SvhnXaiError(f"--clip-percentile must be in (0, 100], got {args.clip_percentile:g}")
     model, card = load_model(args.checkpoint)
     if args.digit == "all":
-        return _explain_all(args, model, card)
+        return _explain_all(args, model, card, protocol)
     model_input = _model_input(args, model.input_size, card["config"].get("margin", 0.15))
     item = model_input.item
     params = dict(args.param or [])
@@ -376,8 +379,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _explain_all(args: argparse.Namespace, model, card: dict[str, Any]) -> int:
-    """``explain --digit all``: every head on one photo, and the method's class sensitivity."""
+def _explain_all(args: argparse.Namespace, model, card: dict[str, Any], protocol: Protocol) -> int:
+    """``explain --digit all``: every head on one photo, and the method's class sensitivity.
+
+    Every head is scored under ``protocol`` (the --threshold-mode/--threshold/--smooth rule), as
+    a single digit is. Class sensitivity reads the unsmoothed heatmaps, as ``evaluate`` and the
+    app's All digits page do: like relevance mass, it is a share of heat in the boxes, which the
+    mask rule's smoothing is not meant to move.
+    """
     from svhn_xai.class_sensitivity import class_sensitivity, pair_outcomes
     from svhn_xai.explain import explain
     from svhn_xai.localisation import localise
@@ -394,8 +403,8 @@ def _explain_all(args: argparse.Namespace, model, card: dict[str, Any]) -> int:
     for d in model.digits:
         e = explain(model, item.image, d, args.method, **params)
         r = localise(
-            e, item.boxes_of(d), args.threshold_mode, args.threshold, args.reduction,
-            args.clip_percentile,
+            e, item.boxes_of(d), protocol, reduction=args.reduction,
+            clip_percentile=args.clip_percentile,
         )  # fmt: skip
         digits[str(d)] = r
         heatmaps[d], boxes[d] = e.heatmap(args.reduction, args.clip_percentile), item.boxes_of(d)

@@ -77,3 +77,32 @@ def test_explain_refuses_bad_combinations(random_checkpoint, capsys, extra, mess
     argv = ["explain", *SOURCE, *extra, "--method", "saliency"]
     assert run([*argv, "--checkpoint", str(random_checkpoint)]) != 0
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (["--smooth", "0"], {"mode": "topk", "value": 20.0, "sigma": 0.0}),
+        (["--smooth", "1.5"], {"mode": "topk", "value": 20.0, "sigma": 1.5}),
+        (
+            ["--threshold-mode", "value", "--threshold", "0.3", "--smooth", "0"],
+            {"mode": "value", "value": 0.3, "sigma": 0.0},
+        ),
+    ],
+)
+def test_explain_all_scores_every_head_under_the_rule_asked_for(
+    random_checkpoint, capsys, rule, expected
+):
+    """Each head of --digit all is scored as --digit D alone is, under the same mask rule (it
+    once scored every head at the default sigma 3, whatever --smooth said)."""
+    common = [*SOURCE, "--method", "saliency", *rule, "--json"]
+    assert run(["explain", *common, "--digit", "all", "--checkpoint", str(random_checkpoint)]) == 0
+    heads = json.loads(capsys.readouterr().out)["digits"]
+    scored = {d: r for d, r in heads.items() if r["scored"]}
+    assert list(scored) == ["2", "3"]
+    for r in heads.values():
+        assert r["protocol"] == expected
+    assert run(["explain", *common, "--digit", "3", "--checkpoint", str(random_checkpoint)]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    for key in ("iou_1", "iou_2", "active_fraction", "threshold"):
+        assert scored["3"][key] == pytest.approx(alone[key]), key
