@@ -782,10 +782,12 @@ def cmd_shortcut(args: argparse.Namespace) -> int:
             f"{'method':28s} cue_mass  ref.cue  digit_mass  cue_pointing  catches",
         ]
         for key, m in p["methods"].items():
+            left_out = m.get("n_non_finite", 0) + m.get("reference_n_non_finite", 0)
             lines.append(
                 f"{key:28s} {m['cue_mass']:8.3f} {m['reference_cue_mass']:8.3f} "
                 f"{m['digit_mass']:11.3f} {m['cue_pointing']:13.3f}  "
                 f"{'yes' if m['catches'] else 'no'}"
+                + (f"  ({left_out} non-finite maps left out)" if left_out else "")
             )
         for key, m in p["baselines"].items():
             lines.append(

@@ -218,16 +218,21 @@ def method_records(
     digit: int,
     methods: Sequence[str],
     on_step: Callable[[], None] | None = None,
-) -> dict[str, list[dict[str, float]]]:
-    """Per method, :func:`cue_scores` of each image's explanation of head ``digit`` (defaults)."""
+) -> dict[str, list[dict[str, Any]]]:
+    """Per method, :func:`cue_scores` of each image's explanation of head ``digit`` (defaults);
+    ``{"non_finite": True}`` for a map with a NaN or an infinity, which has no shares (its cue
+    mass would be NaN, and a NaN mean never catches anything)."""
     from svhn_xai.explain import REGISTRY, explain
 
-    out: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+    out: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     for image in images:
         for method in methods:
             e = explain(model, image.images["with_cue"], digit, method)
-            relevance = reduce_channels(e.attribution, REGISTRY[method].reduction)
-            out[method].append(cue_scores(relevance, image.cue_box, image.digit_boxes))
+            if not e.finite:
+                out[method].append({"non_finite": True})
+            else:
+                relevance = reduce_channels(e.attribution, REGISTRY[method].reduction)
+                out[method].append(cue_scores(relevance, image.cue_box, image.digit_boxes))
             if on_step is not None:
                 on_step()
     return out
@@ -245,15 +250,27 @@ def baseline_records(images: Sequence[LabImage], size: int) -> dict[str, list[di
 
 
 def summarise(
-    records: Sequence[dict[str, float]],
-    reference: Sequence[dict[str, float]] | None = None,
+    records: Sequence[dict[str, Any]],
+    reference: Sequence[dict[str, Any]] | None = None,
     chance: float = 0.0,
 ) -> dict[str, Any]:
     """Means and 95 % half-widths (``key`` and ``key_ci95``) of one method's records, and, with
     ``reference`` (same images, model without the cue), its ``reference_*`` columns, the paired
     difference of cue mass and whether the method ``catches`` the shortcut, its cue mass above
-    ``chance`` (the whole-image map's) among the conditions."""
-    out: dict[str, Any] = {}
+    ``chance`` (the whole-image map's) among the conditions.
+
+    A non-finite map (``{"non_finite": True}``, see :func:`method_records`) is left out and
+    counted: ``n_non_finite`` (and ``reference_n_non_finite``). With ``reference`` an image
+    counts only where both maps are finite, so that every column, and the catch, compare the
+    same images; ``n`` is how many counted. With none counted nothing is caught.
+    """
+    out: dict[str, Any] = {"n_non_finite": sum(bool(r.get("non_finite")) for r in records)}
+    keep = [i for i, r in enumerate(records) if not r.get("non_finite")]
+    if reference is not None:
+        out["reference_n_non_finite"] = sum(bool(r.get("non_finite")) for r in reference)
+        keep = [i for i in keep if not reference[i].get("non_finite")]
+        reference = [reference[i] for i in keep]
+    records = [records[i] for i in keep]
     for key in ("cue_mass", "digit_mass", "cue_pointing"):
         stats = mean_ci([r[key] for r in records])
         out[key], out[f"{key}_ci95"] = stats["mean"], stats["ci95"]
@@ -264,7 +281,8 @@ def summarise(
         diff = mean_ci([a["cue_mass"] - b["cue_mass"] for a, b in zip(records, reference)])
         out["cue_mass_gain"], out["cue_mass_gain_ci95"] = diff["mean"], diff["ci95"]
         out["catches"] = bool(
-            diff["mean"] - diff["ci95"] > 0
+            records
+            and diff["mean"] - diff["ci95"] > 0
             and out["cue_mass"] >= CATCH_RATIO * out["reference_cue_mass"]
             and out["cue_mass"] > chance
         )

@@ -7,6 +7,9 @@ import torch
 from svhn_xai.cli import run
 from svhn_xai.data.synthetic import Cue
 from svhn_xai.errors import CheckpointError
+from svhn_xai.explain import REGISTRY
+from svhn_xai.explain.base import register
+from svhn_xai.metrics import box_mask
 from svhn_xai.shortcut import (
     _rate_ci,
     checkpoint_cue,
@@ -15,6 +18,7 @@ from svhn_xai.shortcut import (
     cued_examples,
     head_probability,
     lab_images,
+    method_records,
     summarise,
 )
 from tests.models import random_model, write_checkpoint
@@ -68,6 +72,41 @@ def test_summary_catches_a_cue_share_far_above_the_reference():
     # far above the reference's share, the interval above 0, but below chance: not caught
     assert summarise(ours, ref, chance=0.3)["catches"]
     assert not summarise(ours, ref, chance=0.5)["catches"]
+
+
+def test_a_non_finite_map_is_left_out_and_counted_not_scored_as_not_caught():
+    """A method whose map puts all its relevance on the cue for the shortcut model, and none
+    for the reference, catches the shortcut; one NaN map among four must not hide that (its
+    NaN cue mass made the mean NaN, and a NaN mean is never caught)."""
+    images = cued_examples(CUE, 4)
+    shortcut, reference = random_model(0), random_model(1)
+    calls = iter(range(len(images)))  # images come in order, each once per model
+
+    @register("_on_the_cue", "On the cue", "gradient", "the cue box, NaN on the first image")
+    def _on_the_cue(ctx):
+        if ctx.model is reference:
+            return torch.ones_like(ctx.x)  # a flat map: the cue's share of the image
+        i = next(calls)
+        if i == 0:
+            return torch.full_like(ctx.x, float("nan"))
+        on_cue = box_mask(images[i].cue_box.reshape(1, 4), ctx.x.shape[-2:])
+        return torch.from_numpy(on_cue).to(ctx.x.dtype).expand_as(ctx.x).clone()
+
+    try:
+        ours = method_records(shortcut, images, CUE.digit, ["_on_the_cue"])["_on_the_cue"]
+        theirs = method_records(reference, images, CUE.digit, ["_on_the_cue"])["_on_the_cue"]
+    finally:
+        REGISTRY.pop("_on_the_cue")
+    assert ours[0] == {"non_finite": True} and not any("non_finite" in r for r in theirs)
+    s = summarise(ours, theirs)
+    assert s["n"] == 3 and s["n_non_finite"] == 1 and s["reference_n_non_finite"] == 0
+    assert s["cue_mass"] == 1.0 and s["cue_pointing"] == 1.0
+    shares = [box_mask(im.cue_box.reshape(1, 4), (64, 64)).mean() for im in images[1:]]
+    assert s["reference_cue_mass"] == pytest.approx(np.mean(shares))  # the same 3 images
+    assert s["catches"]
+    # with every map non-finite nothing is counted, so nothing is caught
+    nothing = summarise([{"non_finite": True}] * 3, theirs[:3])
+    assert nothing["n"] == 0 and nothing["n_non_finite"] == 3 and not nothing["catches"]
 
 
 def test_rate_interval_is_wilson():
