@@ -1,4 +1,5 @@
-"""Bootstrap intervals of the presence heads' balanced accuracy, alone and paired.
+"""Intervals: bootstrap intervals of the presence heads' balanced accuracy, alone and paired,
+and of the means a leaderboard reports (Wilson's interval for shares of hits).
 
 A photo is the unit of resampling: its ten heads' answers stay together, as they come from one
 forward pass on one image. Paired means two models scored on the same resampled photos, so the
@@ -7,9 +8,11 @@ interval of their difference is not inflated by which photos happened to be draw
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.stats import norm
 
 from svhn_xai.classification import presence_scores
 
@@ -124,3 +127,54 @@ def paired_difference(
         - presence_scores(old, presence, digits, threshold)["balanced_accuracy"]
     )
     return _interval(estimate, draws, level, resamples)
+
+
+# -- intervals of the means a leaderboard reports ----------------------------------------------
+RESAMPLES = 2000  # enough for the 2.5 and 97.5 percentiles to move less than the third decimal
+
+
+def photo_weights(
+    photos: Sequence[Hashable], resamples: int = RESAMPLES, seed: int = 0
+) -> np.ndarray:
+    """(resamples, N) weights of N pairs under a bootstrap that draws photos: each resample
+    draws as many photos as there are, with replacement, and a pair counts as often as its
+    photo was drawn. The pairs of one photo move together, as they come from one image."""
+    groups = np.unique(np.asarray([str(p) for p in photos]), return_inverse=True)[1]
+    counts = _weights(int(groups.max()) + 1 if len(groups) else 0, resamples, seed)
+    return counts[:, groups].astype(np.float64)
+
+
+def _percentiles(draws: np.ndarray, level: float) -> list[float]:
+    draws = draws[np.isfinite(draws)]
+    if draws.size == 0:
+        return [float("nan"), float("nan")]
+    tail = (1 - level) / 2 * 100
+    return [float(v) for v in np.percentile(draws, [tail, 100 - tail])]
+
+
+def mean_interval(values: np.ndarray, weights: np.ndarray, level: float = 0.95) -> list[float]:
+    """``[low, high]``: the percentile interval of the weighted mean of ``values`` (N,) over the
+    resamples' ``weights`` (B, N) (:func:`photo_weights`)."""
+    values = np.asarray(values, dtype=np.float64)
+    totals = weights.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _percentiles((weights @ values) / totals, level)
+
+
+def wilson_interval(share: float, n: int, level: float = 0.95) -> list[float]:
+    """``[low, high]``: Wilson's score interval of a share of hits among ``n`` independent
+    units (photos). Never zero-width at 0 or 1: 28 hits of 28 still leave room below."""
+    if n <= 0:
+        return [float("nan"), float("nan")]
+    z = float(norm.ppf(1 - (1 - level) / 2))
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+
+
+def best_threshold_share_draws(hits: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(B,) draws of a share chosen at its best threshold: ``hits`` (N, T) says whether each
+    pair clears the bar at each threshold; in every resample (``weights`` (B, N)) the threshold
+    is chosen again, so the interval carries the optimism of choosing it."""
+    shares = (weights @ np.asarray(hits, dtype=np.float64)) / weights.sum(1, keepdims=True)
+    return shares.max(1)

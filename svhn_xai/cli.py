@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from svhn_xai.errors import SvhnXaiError
 
 if TYPE_CHECKING:  # imported lazily at run time: every command loads only what it uses
+    from svhn_xai.calibration import Calibration
     from svhn_xai.protocol import Protocol
 
 DIGITS_ALL = tuple(range(10))
@@ -124,6 +125,29 @@ def _protocol(args: argparse.Namespace):
         return resolve_protocol(args.threshold_mode, args.threshold, args.smooth)
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
+
+
+def _reading(args: argparse.Namespace, card: dict[str, Any]):
+    """How maps are read: ``(protocol, calibration, note)``. With neither --threshold-mode nor
+    --threshold, each method and baseline at its value in the checkpoint's calibration file
+    (:mod:`svhn_xai.calibration`); otherwise, or without a usable file (``note`` says why), the
+    one fixed rule for all."""
+    from svhn_xai.calibration import load_calibration
+    from svhn_xai.provenance import file_sha256
+
+    protocol = _protocol(args)
+    if args.threshold_mode is not None or args.threshold is not None:
+        return protocol, None, None
+    calibration, why = load_calibration(card["path"], file_sha256(card["path"]))
+    if calibration is not None and args.smooth not in (None, calibration.protocol.sigma):
+        why = (
+            f"--smooth {args.smooth:g} differs from the calibration's sigma "
+            f"{calibration.protocol.sigma:g} px: the fixed rule applies"
+        )
+        calibration = None
+    if calibration is None:
+        return protocol, None, why
+    return calibration.protocol, calibration, None
 
 
 def _print(payload: dict[str, Any], as_json: bool, text: Callable[[dict[str, Any]], str]) -> None:
@@ -316,14 +340,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from svhn_xai.checkpoint import load_model
     from svhn_xai.explain import explain
     from svhn_xai.localisation import localise
-    from svhn_xai.metrics import tolerance_px
 
-    protocol = _protocol(args)
+    _protocol(args)  # a bad rule is refused before the model is loaded
     if not 0 < args.clip_percentile <= 100:
         raise SvhnXaiError(f"--clip-percentile must be in (0, 100], got {args.clip_percentile:g}")
     model, card = load_model(args.checkpoint)
+    protocol, calibration, why = _reading(args, card)
     if args.digit == "all":
-        return _explain_all(args, model, card, protocol)
+        return _explain_all(args, model, card, protocol, calibration, why)
     model_input = _model_input(args, model.input_size, card["config"].get("margin", 0.15))
     item = model_input.item
     params = dict(args.param or [])
@@ -336,7 +360,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         protocol,
         reduction=args.reduction,
         clip_percentile=args.clip_percentile,
+        calibration=calibration,
     )
+    if why:
+        result["notes"].append(why)
     result["image"] = args.image or f"{args.data}/{args.split}/{args.index}"
     result["checkpoint"] = card["path"]
     if args.save_attribution:
@@ -360,26 +387,41 @@ def cmd_explain(args: argparse.Namespace) -> int:
         head += f", {r['seconds']:.3f} s"
         if not r["scored"]:
             return head + "\n" + "\n".join(r["notes"])
+        reading = (
+            f"{r['protocol']['mode']} {r['protocol']['value']:g} calibrated for {r['method']}"
+            if r["threshold_source"] == "calibrated"
+            else protocol.describe()
+        )
         lines = [
-            head + f"; mask: {protocol.describe()}, {r['active_fraction']:.1%} of the pixels",
-            f"  IoU_1 {r['iou_1']:.3f}  IoU_2 {r['iou_2']:.3f}  pointing "
-            f"{r['pointing_game']:.2f} (±{tolerance_px(model.input_size):.1f} px: "
-            f"{r['pointing_game_tolerant']:.2f})  mass in box {r['relevance_mass']:.3f}  "
-            f"rank accuracy {r['rank_accuracy']:.3f}   (all: higher is better)",
+            head + f"; mask: {reading}, {r['active_fraction']:.1%} of the pixels",
+            f"  {'':24s} " + " ".join(f"{m.short + m.arrow:>10s}" for m in _pair_columns()),
+            f"  {r['method']:24s} "
+            + " ".join(f"{m.format(r[m.key]):>10s}" for m in _pair_columns()),
         ]
         for name, b in r["baselines"].items():
-            lines.append(
-                f"  baseline {name:16s} IoU_1 {b['iou_1']:.3f}  IoU_2 {b['iou_2']:.3f}  "
-                f"pointing {b['pointing_game']:.2f}  mass {b['relevance_mass']:.3f}  "
-                f"rank accuracy {b['rank_accuracy']:.3f}"
-            )
+            cells = " ".join(f"{m.format(b.get(m.key)):>10s}" for m in _pair_columns())
+            lines.append(f"  {'baseline ' + name:24s} {cells}")
+        for m in _pair_columns():
+            if m.key in r["versus"]:
+                v = r["versus"][m.key]
+                lines.append(
+                    f"  {m.short}: {v['difference']:+.3f} against the strongest baseline on it, "
+                    f"{v['baseline']} ({m.direction} is better)"
+                )
         return "\n".join(lines + [f"  note: {n}" for n in r["notes"]])
 
     _print(result, args.json, text)
     return 0
 
 
-def _explain_all(args: argparse.Namespace, model, card: dict[str, Any], protocol: Protocol) -> int:
+def _explain_all(
+    args: argparse.Namespace,
+    model,
+    card: dict[str, Any],
+    protocol: Protocol,
+    calibration: Calibration | None,
+    why: str | None,
+) -> int:
     """``explain --digit all``: every head on one photo, and the method's class sensitivity.
 
     Every head is scored under ``protocol`` (the --threshold-mode/--threshold/--smooth rule), as
@@ -404,8 +446,9 @@ def _explain_all(args: argparse.Namespace, model, card: dict[str, Any], protocol
         e = explain(model, item.image, d, args.method, **params)
         r = localise(
             e, item.boxes_of(d), protocol, reduction=args.reduction,
-            clip_percentile=args.clip_percentile,
+            clip_percentile=args.clip_percentile, calibration=calibration,
         )  # fmt: skip
+        r["notes"] += [why] if why and r["scored"] else []
         digits[str(d)] = r
         heatmaps[d], boxes[d] = e.heatmap(args.reduction, args.clip_percentile), item.boxes_of(d)
     outcomes = pair_outcomes(heatmaps, boxes)
@@ -465,47 +508,57 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cell(row: dict[str, Any], key: str, width: int = 6) -> str:
-    return f"{row[key]:{width}.3f}" if key in row else " " * (width - 1) + "-"
+def _pair_columns():
+    """The per-map scores a terminal table shows for one photo, from the metric registry."""
+    from svhn_xai.metric_registry import family
+
+    return [m for m in family("mask", "threshold-free") if m.key != "pointing_game_tolerant"]
 
 
-# leaderboard columns: (summary key, header); the arrow comes from the summary's directions
+# leaderboard columns, by metric key: label, format and arrow come from the metric registry
 _COLUMNS = (
-    ("iou_1", "IoU_1"),
-    ("iou_2", "IoU_2"),
-    ("oracle_iou_1", "orcl IoU_1"),
-    ("pointing_game", "point"),
-    ("pointing_game_tolerant", "point±"),
-    ("relevance_mass", "mass"),
-    ("rank_accuracy", "rank"),
-    ("auc_deletion_black", "del.blk"),
-    ("auc_insertion_blur", "ins.blr"),
-    ("road_morf", "ROAD Mo"),
-    ("road_lerf", "ROAD Le"),
-    ("seconds", "s/img"),
-)
+    "iou_1", "iou_2", "max_box_acc", "pxap", "pointing_game", "relevance_mass", "rank_accuracy",
+    "auc_deletion_black", "auc_insertion_blur", "road_morf", "road_lerf", "seconds",
+)  # fmt: skip
+
+
+HELD_OUT = "192:256"  # 0-based: photos 193-256 of the shared sample, held out for every table
 
 
 def _leaderboard_text(s: dict[str, Any]) -> str:
-    arrows = {"higher": "↑", "lower": "↓"}
-    directions = s.get("directions", {})
-    columns = [(k, h) for k, h in _COLUMNS if any(k in r for r in s["methods"].values())]
+    from svhn_xai.metric_registry import METRICS
+
+    columns = [METRICS[k] for k in _COLUMNS if any(k in r for r in s["methods"].values())]
     protocol = s.get("protocol", {})
+    reading = (
+        f"{s['threshold_mode']} value calibrated per method and baseline on other images"
+        if s.get("threshold_source") == "calibrated"
+        else f"{s['threshold_mode']} {s['threshold']:g}"
+    )
+    width = {m.key: max(len(m.short) + 1, 9) for m in columns}
     lines = [
-        f"{s['n_images']} images, {s['n_pairs']} (image, digit) pairs; mask rule "
-        f"{s['threshold_mode']} {s['threshold']:g}, smoothing sigma {protocol.get('sigma', 0):g} px"
-        + ("; thresholds calibrated on other images" if s.get("calibrated") else ""),
-        f"{'':26s} "
-        + " ".join(
-            f"{h + arrows.get(directions.get(k, ''), ''):>{max(len(h) + 1, 7)}s}"
-            for k, h in columns
-        ),  # fmt: skip
+        f"{s['n_images']} images, {s['n_pairs']} (image, digit) pairs; mask rule {reading}, "
+        f"smoothing sigma {protocol.get('sigma', 0):g} px",
+        f"{'':26s} " + " ".join(f"{m.short + m.arrow:>{width[m.key]}s}" for m in columns),
     ]
+    if s.get("threshold_note"):
+        lines.insert(1, f"note: {s['threshold_note']}")
     rows = [*s["methods"].items(), *((f"baseline {k}", v) for k, v in s["baselines"].items())]
     for name, r in rows:
-        cells = " ".join(_cell(r, k, max(len(h) + 1, 7)) for k, h in columns)
+        cells = " ".join(f"{m.format(r.get(m.key)):>{width[m.key]}s}" for m in columns)
         flag = f"  ({r['n_non_finite']} non-finite maps left out)" if r.get("n_non_finite") else ""
         lines.append(f"{name:26s} {cells}{flag}")
+    lines.append(
+        "intervals: " + s.get("interval", "none") + "; a method beats the strongest baseline on "
+        "a score when its whole interval lies on the better side of that baseline's mean"
+    )
+    for m in columns[:4]:
+        if m.direction == "neither":
+            continue
+        beat = [
+            k for k, r in s["methods"].items() if r.get("versus", {}).get(m.key, {}).get("beats")
+        ]
+        lines.append(f"  {m.short}: {len(beat)} of {len(s['methods'])} beat the strongest baseline")
     for key, r in s.get("sanity", {}).get("methods", {}).items():
         if r["flagged"]:
             lines.append(
@@ -515,15 +568,122 @@ def _leaderboard_text(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class _Inputs:
+    """Model inputs of a data source, cropped when read, so that --limit and --resume cost
+    nothing up front; ``labels(i)`` where the source knows them without decoding."""
+
+    def __init__(
+        self, data: str, split: str, root: str | None, indices: str | None, size: int, margin: float
+    ) -> None:
+        from svhn_xai.data.sources import open_source
+
+        self.source = open_source(data, split, root, indices=indices)
+        self.size, self.margin = size, margin
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int):
+        from svhn_xai.data.target import to_model_input
+
+        return to_model_input(self.source[i], self.size, self.margin).item
+
+    @property
+    def labels(self):  # the crop keeps every digit: the source's labels(i), where it has one
+        return self.source.labels
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Choose each method's and baseline's threshold on development images and write the
+    checkpoint's calibration file (:mod:`svhn_xai.calibration`)."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from svhn_xai.calibration import Calibration, calibrate, calibration_path
+    from svhn_xai.checkpoint import load_model
+    from svhn_xai.explain import REGISTRY
+    from svhn_xai.protocol import THRESHOLD_MODES
+    from svhn_xai.provenance import file_sha256, git_commit
+
+    protocol = _protocol(args)
+    if THRESHOLD_MODES[protocol.mode].param is None:
+        raise SvhnXaiError(f"threshold mode {protocol.mode!r} has no parameter to calibrate")
+    if args.data == "svhn" and args.split == "train" and _overlap(args.indices, HELD_OUT, None):
+        raise SvhnXaiError(
+            f"--indices overlap {HELD_OUT}, the held-out photos 193-256 of the shared sample "
+            "that every reported table scores: calibrate on development photos (e.g. 0:64)"
+        )
+    commit = git_commit()
+    model, card = load_model(args.checkpoint)
+    methods = list(REGISTRY) if args.methods == "all" else args.methods.split(",")
+    unknown = [m for m in methods if m not in REGISTRY]
+    if unknown:
+        raise SvhnXaiError(f"unknown method(s) {', '.join(unknown)}; see `methods`")
+    margin = card["config"].get("margin", 0.15)
+    items = _Inputs(args.data, args.split, args.root, args.indices, model.input_size, margin)
+    bar = tqdm(desc="calibrating", unit="pair", disable=args.quiet)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    found = calibrate(
+        model, items, methods, protocol, progress=progress, batch_size=args.batch_size
+    )
+    bar.close()
+    where = f"{args.data} {args.split}" + (f" [{args.indices}]" if args.indices else "")
+    made = {
+        "data": args.data,
+        "split": args.split,
+        "indices": args.indices,
+        "data_description": f"{where}, {found['n_pairs']} (image, digit) pairs",
+        "n_pairs": found["n_pairs"],
+        "grid": found["grid"],
+        "mean_iou_1": {k: [round(v, 4) for v in vs] for k, vs in found["mean_iou_1"].items()},
+        "command": "python -m svhn_xai " + shlex.join(args.argv),
+        "commit": commit,
+    }
+    calibration = Calibration(protocol, found["values"], file_sha256(card["path"]), made)
+    out = Path(args.out) if args.out else calibration_path(card["path"])
+    out.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n")
+
+    def text(p: dict[str, Any]) -> str:
+        lines = [f"{calibration.describe()}; written to {out.name}"]
+        lines += [f"  {k:26s} {v:g}" for k, v in p["values"].items()]
+        return "\n".join(lines)
+
+    _print(calibration.to_dict(), args.json, text)
+    return 0
+
+
+def _evaluation_reading(args: argparse.Namespace, card: dict[str, Any]):
+    """:func:`_reading` for ``evaluate``: the calibration file's values as a dict (with the
+    file's name), unless the file was made on images this run scores."""
+    from svhn_xai.calibration import calibration_path
+
+    protocol, calibration, why = _reading(args, card)
+    if calibration is None:
+        return protocol, None, why
+    made = calibration.made
+    same = (made.get("data"), made.get("split")) == (args.data, args.split)
+    if same and _overlap(made.get("indices"), args.indices, args.limit):
+        why = (
+            "the calibration file was made on images this run evaluates: the fixed rule "
+            "applies (never read a photo at a threshold chosen on it)"
+        )
+        return _protocol(args), None, why
+    return protocol, {**calibration.to_dict(), "file": calibration_path(card["path"]).name}, None
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tqdm import tqdm
 
+    from svhn_xai.calibration import calibrate
     from svhn_xai.checkpoint import load_model
-    from svhn_xai.data.sources import open_source
-    from svhn_xai.data.target import to_model_input
-    from svhn_xai.evaluate import calibrate, evaluate_localisation, randomisation_check
+    from svhn_xai.evaluate import evaluate_localisation, randomisation_check
     from svhn_xai.explain import REGISTRY
     from svhn_xai.protocol import THRESHOLD_MODES
     from svhn_xai.provenance import file_sha256, git_commit, machine, provenance
@@ -544,21 +704,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise SvhnXaiError(f"unknown method(s) {', '.join(unknown)}; see `methods`")
     margin = card["config"].get("margin", 0.15)
 
-    class Inputs:  # crops made lazily, so --limit and --resume cost nothing up front
-        def __init__(self, data: str, split: str, indices: str | None) -> None:
-            self.source = open_source(data, split, args.root, indices=indices)
-
-        def __len__(self) -> int:
-            return len(self.source)
-
-        def __getitem__(self, i: int):
-            return to_model_input(self.source[i], model.input_size, margin).item
-
-        @property
-        def labels(self):  # the crop keeps every digit: the source's labels(i), where it has one
-            return self.source.labels
-
-    inputs = Inputs(args.data, args.split, args.indices)
+    inputs = _Inputs(args.data, args.split, args.root, args.indices, model.input_size, margin)
     digits = None if args.digit == "all" else [_digit(args.digit)]
     # under torchrun: this process's share of the batches, on its own GPU (LOCAL_RANK)
     device = resolve_device(args.device)
@@ -570,7 +716,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         bar.total = total
         bar.update(done - bar.n)
 
-    calibration = None
+    protocol, calibration, why = (
+        (protocol, None, None) if args.calibrate_on else _evaluation_reading(args, card)
+    )
     if args.calibrate_on:
         data, _, split = args.calibrate_on.partition(":")
         split = split or args.split
@@ -581,7 +729,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "the calibration images overlap the evaluated ones: give --calibrate-indices "
                 "disjoint from --indices (never choose a threshold on the images it scores)"
             )
-        calibration_items = Inputs(data, split, args.calibrate_indices)
+        calibration_items = _Inputs(
+            data, split, args.root, args.calibrate_indices, model.input_size, margin
+        )
         bar.set_description("calibrating")
         calibration = calibrate(
             model, calibration_items, methods, protocol, digits, progress=progress
@@ -617,6 +767,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     if calibration:
         summary["calibration"] = calibration
+    if why:
+        summary["threshold_note"] = why
     if args.sanity:
         count = min(args.sanity, len(inputs))
         pairs = [(inputs[i].image, inputs[i].labels[0]) for i in range(count)]
@@ -1050,6 +1202,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="choose each method's threshold on development images: the checkpoint's "
+        "calibration file, the default reading of explain, evaluate and the app",
+    )
+    _data_options(p, "train")
+    _threshold_options(p)
+    p.add_argument("--methods", default="all", help="comma-separated keys, or all")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="pairs explained together")
+    p.add_argument("--checkpoint", help="default: checkpoints/default.pt")
+    p.add_argument("--out", help="default: beside the checkpoint, NAME.calibration.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("methods", help="list the explainers and their parameters")
     p.add_argument("--json", action="store_true")

@@ -34,49 +34,28 @@ from svhn_xai.class_sensitivity import from_records as class_sensitivity
 from svhn_xai.data.item import HouseNumber
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, explain, explain_batch
-from svhn_xai.faithfulness import DIRECTIONS as FAITHFULNESS_DIRECTIONS
 from svhn_xai.faithfulness import faithfulness_groups
-from svhn_xai.heatmap import normalise, reduce_channels, smooth
+from svhn_xai.heatmap import normalise, reduce_channels
 from svhn_xai.localisation import baseline_maps, resolve_protocol, score_maps
-from svhn_xai.metrics import BASELINES, score
-from svhn_xai.metrics import DIRECTIONS as METRIC_DIRECTIONS
+from svhn_xai.metric_registry import PER_PAIR, directions, family
+from svhn_xai.metrics import BASELINES
 from svhn_xai.model import DigitResNet18
-from svhn_xai.protocol import THRESHOLD_MODES, Protocol
+from svhn_xai.protocol import Protocol
 from svhn_xai.shards import Shard, gather
+from svhn_xai.summary import summarise
 
-SCORES = (
-    "iou_1",
-    "iou_2",
-    "pointing_game",
-    "pointing_game_tolerant",
-    "relevance_mass",
-    "rank_accuracy",
-    "auc_iou_1",
-    "auc_iou_2",
-    "oracle_iou_1",
-    "oracle_iou_2",
-    "active_fraction",
-)
-FAITHFULNESS_SCORES = tuple(FAITHFULNESS_DIRECTIONS)
+# what a pair's record keeps of each map: the per-map scores and the curves' summaries
+SCORES = (*(m.key for m in PER_PAIR), *(m.key for m in family("curve")))
 # pairs explained together by default (evaluate --batch-size): on a CPU a gradient pass costs
 # ~8.5 ms an image in batches of 16, ~7 ms in 32, ~8 ms in 64; see
 # benchmarks/evaluate_throughput.py, whose peak memory stays well under 4 GB
 BATCH_SIZE = 32
-DIRECTIONS: dict[str, str] = {**METRIC_DIRECTIONS, **FAITHFULNESS_DIRECTIONS}
+DIRECTIONS: dict[str, str] = directions()
 FLAT_THRESHOLD = 0.5  # mean rank correlation above this after full randomisation: flagged
 
 
 class ResumeMismatch(SvhnXaiError):
     """The records of an interrupted run were made under other conditions than this run's."""
-
-
-def mean_ci(values: Sequence[float]) -> dict[str, float | int]:
-    """Mean and the half-width of its normal-approximation 95 % confidence interval."""
-    v = np.asarray(values, dtype=np.float64)
-    if len(v) == 0:
-        return {"mean": float("nan"), "ci95": float("nan"), "n": 0}
-    half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return {"mean": float(v.mean()), "ci95": float(half), "n": int(len(v))}
 
 
 def _x(image: np.ndarray) -> torch.Tensor:
@@ -91,6 +70,7 @@ def _row(scores: dict[str, Any], faith: dict[str, Any]) -> dict[str, Any]:
         **{k: scores[k] for k in SCORES if k in scores},
         **{k: curve[k] for k in ("auc_iou_1", "auc_iou_2", "oracle_iou_1", "oracle_iou_2")},
         "empty_mask": scores["empty_mask"],
+        "iou_2_by_threshold": scores["iou_2_by_threshold"],
         "oracle_threshold": curve["oracle_threshold"],
         "curve_iou_1": curve["iou_1"],
         "curve_iou_2": curve["iou_2"],
@@ -113,7 +93,7 @@ def pair_records(
     """Everything measured on each (index, item, digit) of ``pairs``: per method and per
     baseline, by the same computation. A method whose map is not finite is recorded as
     ``{"non_finite": true}``. ``calibrated`` maps a method or baseline to its threshold value
-    chosen elsewhere (:func:`calibrate`); the others use ``protocol`` as it is.
+    chosen elsewhere (:func:`svhn_xai.calibration.calibrate`); the others use ``protocol`` as it is.
 
     Each method explains all the pairs in one :func:`~svhn_xai.explain.explain_batch` call, and
     the faithfulness curves of every map of every pair share model passes
@@ -170,8 +150,8 @@ def _densities(heat: np.ndarray, item: HouseNumber) -> dict[str, float]:
 
 def _stale(entry: dict[str, Any] | None) -> bool:
     """Whether a resumed method entry must be made again: missing, or from before the records
-    carried the box densities that class sensitivity reads."""
-    return entry is None or not (entry.get("non_finite") or "box_density" in entry)
+    carried the IoU_2 curve that MaxBoxAccV2 reads (and, before it, the box densities)."""
+    return entry is None or not (entry.get("non_finite") or "iou_2_by_threshold" in entry)
 
 
 def _load_partial(path: Path) -> list[dict[str, Any]]:
@@ -183,57 +163,6 @@ def _load_partial(path: Path) -> list[dict[str, Any]]:
             except ValueError:
                 break  # a line cut by an interruption: everything before it is good
     return records
-
-
-def summarise(records: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
-    """Means with 95 % CIs per method and baseline (the same columns for both), also split by
-    correct/incorrect prediction; non-finite maps are counted, never averaged in."""
-
-    def block(rows: list[dict[str, Any]], key: str, source: str) -> dict[str, Any]:
-        present = [r[source][key] for r in rows if key in r[source]]
-        picked = [p for p in present if not p.get("non_finite")]
-        out: dict[str, Any] = {}
-        for key_ in (*SCORES, *FAITHFULNESS_SCORES, "seconds"):
-            values = [p[key_] for p in picked if key_ in p]
-            if values:
-                stats = mean_ci(values)
-                out[key_] = stats["mean"]
-                out[f"{key_}_ci95"] = stats["ci95"]
-        if picked:
-            out["oracle_threshold_median"] = float(
-                np.median([p["oracle_threshold"] for p in picked])
-            )
-            out["curve_iou_1"] = np.mean([p["curve_iou_1"] for p in picked], 0).tolist()
-            out["curve_iou_2"] = np.mean([p["curve_iou_2"] for p in picked], 0).tolist()
-            curves: dict[str, dict[str, list[float]]] = {}
-            for kind, first in picked[0]["faithfulness_curves"].items():
-                curves[kind] = {
-                    k: np.mean([p["faithfulness_curves"][kind][k] for p in picked], 0).tolist()
-                    for k in first
-                }
-            out["faithfulness_curves"] = curves
-            if curves:  # the figure's two curves: deletion to black, insertion into a blur
-                out["deletion"] = curves["black"]["deletion"]
-                out["insertion"] = curves["blur"]["insertion"]
-            if "seconds" in out:
-                out["seconds_per_image"] = out["seconds"]
-        out["n"] = len(picked)
-        out["n_non_finite"] = len(present) - len(picked)
-        return out
-
-    correct = [r for r in records if r.get("probability", 0) >= 0.5]
-    wrong = [r for r in records if r.get("probability", 0) < 0.5]
-    summary: dict[str, Any] = {"n_images": len({r["index"] for r in records}),
-                               "n_pairs": len(records), "methods": {}, "baselines": {}}  # fmt: skip
-    for key in methods:
-        summary["methods"][key] = block(records, key, "methods")
-        summary["methods"][key]["correct"] = block(correct, key, "methods")
-        summary["methods"][key]["incorrect"] = block(wrong, key, "methods")
-    for name in BASELINES:
-        summary["baselines"][name] = block(records, name, "baselines")
-    present = {k for row in summary["baselines"].values() for k in row}
-    summary["directions"] = {k: v for k, v in DIRECTIONS.items() if k in present}
-    return summary
 
 
 def _header(
@@ -300,7 +229,7 @@ def evaluate_localisation(
         road_too: also ROAD MoRF/LeRF for every map (a sparse solve per map and fraction).
         checkpoint_sha256: the model file's digest, recorded and checked on resume.
         calibrated: per method/baseline threshold values chosen on other images
-            (:func:`calibrate`), applied unchanged.
+            (:func:`svhn_xai.calibration.calibrate`), applied unchanged.
         steps: slices of the deletion and insertion curves.
         batch_size: pairs explained together (:func:`pair_records`); batches are cut by
             global pair index, so their make-up does not depend on the number of processes.
@@ -407,76 +336,19 @@ def evaluate_localisation(
             "peak_rss_mb": max(peaks),
         }
     )
+    summary["threshold_source"] = "calibrated" if calibrated else "fixed"
     if calibrated:
         summary["calibrated"] = calibrated
     return summary
 
 
-def calibration_grid(mode: str) -> np.ndarray:
-    """The values :func:`calibrate` tries for a threshold mode with a parameter."""
-    spec = THRESHOLD_MODES[mode]
-    if spec.param is None:
-        raise ValueError(f"threshold mode {mode!r} has no parameter to calibrate")
-    if mode == "topk":
-        return np.array([1.0, 2, 3, 5, 7, 10, 15, 20, 25, 30, 40, 50])
-    return np.round(np.arange(spec.low, spec.high, 0.05), 2)
-
-
-def calibrate(
-    model: DigitResNet18,
-    items: Sequence[HouseNumber],
-    methods: Sequence[str],
-    protocol: Protocol,
-    digits: Sequence[int] | None = None,
-    params: dict[str, dict[str, Any]] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Choose each method's and each baseline's threshold value for ``protocol``'s mode (and
-    sigma): the grid value (:func:`calibration_grid`) with the highest mean IoU_1 over every
-    (image, digit present) pair of ``items``. The items must be disjoint from those the values
-    are then applied to; nothing here looks at those.
-
-    Returns ``{"values": {name: value}, "grid": [...], "mean_iou_1": {name: [...]}, "n_pairs"}``.
-    """
-    params = params or {}
-    grid = calibration_grid(protocol.mode)
-    digits = tuple(digits) if digits is not None else model.digits
-    pairs = [(i, d) for i in range(len(items)) for d in sorted(set(items[i].labels)) if d in digits]
-    names = [*methods, *BASELINES]
-    totals = {name: np.zeros(len(grid)) for name in names}
-    counts = dict.fromkeys(names, 0)
-    for n, (i, d) in enumerate(pairs):
-        item = items[i]
-        boxes = item.boxes_of(d)
-        maps = dict(baseline_maps(boxes, item.image.shape[:2]))
-        for key in methods:
-            e = explain(model, item.image, d, key, **params.get(key, {}))
-            if e.finite:
-                maps[key] = reduce_channels(e.attribution, e.reduction)
-        for name, relevance in maps.items():
-            heat = normalise(smooth(relevance, protocol.sigma))
-            totals[name] += [
-                score(heat, boxes, protocol.mode, float(v), relevance).iou_1 for v in grid
-            ]
-            counts[name] += 1
-        if progress is not None:
-            progress(n + 1, len(pairs))
-    means = {k: (totals[k] / max(counts[k], 1)).tolist() for k in names}
-    return {
-        "values": {k: float(grid[int(np.argmax(means[k]))]) for k in names if counts[k]},
-        "grid": grid.tolist(),
-        "mean_iou_1": means,
-        "n_pairs": len(pairs),
-        "protocol": protocol.to_dict(),
-    }
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's rank correlation of two maps (:func:`scipy.stats.spearmanr`, average ranks
-    for ties); 0 when either map is constant (no ranking to correlate)."""
+    for ties); NaN when either map is constant or not finite: it has no ranking to correlate,
+    and a 0 would read as "the map changed completely", a pass of the randomisation check."""
     a, b = np.ravel(a), np.ravel(b)
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
+    if not (np.isfinite(a).all() and np.isfinite(b).all()) or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
     return float(spearmanr(a, b).statistic)
 
 
@@ -505,35 +377,56 @@ def randomisation_check(
     seed: int = 0,
     params: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Cascading randomisation (Adebayo et al. 2018): mean Spearman correlation of each
-    method's map with the trained model's map after re-initialising the layers from the head
-    down to the stem (:data:`RANDOMISATION_ORDER`, every parameterised layer).
+    """Cascading randomisation (Adebayo et al. 2018): Spearman correlation of each method's map
+    with the trained model's map after re-initialising the layers (:func:`randomise`) from the
+    head down to the stem (:data:`RANDOMISATION_ORDER`, every parameterised layer).
 
-    ``items`` are (model-input image, digit) pairs. Returns ``{"layers": [...], "methods":
-    {key: {"correlation": [...], "flagged": bool}}}``; flagged when the correlation after the
-    last layer is still above :data:`FLAT_THRESHOLD`.
+    ``items`` are (model-input image, digit) pairs. A pair whose map, trained or randomised, is
+    constant or not finite has no rank correlation (:func:`spearman` gives NaN): it is counted
+    apart and never enters a mean, where as a 0 it would pass for a map that changed completely.
+
+    Returns ``{"layers": [...], "methods": {key: {...}}}``; each method's lists hold one entry
+    per layer, in the order of ``layers``:
+
+    - ``correlation``: the mean correlation over the pairs that have one (NaN where none has);
+    - ``pairs``: each pair's correlation, NaN where it has none (for a bootstrap over pairs);
+    - ``n_non_finite``, ``n_constant``: the pairs left out because a map is not finite, or
+      (both maps finite) because one is constant;
+    - ``flagged`` and ``reason``: ``"flat"`` when the correlation after the last layer is still
+      above :data:`FLAT_THRESHOLD` (the map barely depends on the weights); ``"undefined"`` when
+      no pair has a correlation after the last layer, so that nothing shows the map depends on
+      the weights, which is no pass either. Otherwise ``flagged`` is false, ``reason`` None.
     """
     params = params or {}
 
     def relevance(net: DigitResNet18, image: np.ndarray, digit: int, method: str) -> np.ndarray:
         e = explain(net, image, digit, method, **params.get(method, {}))
-        return np.nan_to_num(reduce_channels(e.attribution, e.reduction))
+        return reduce_channels(e.attribution, e.reduction)
 
     original = {m: [relevance(model, im, d, m) for im, d in items] for m in methods}
     scrambled = copy.deepcopy(model)
     torch.manual_seed(seed)
-    result: dict[str, Any] = {"layers": list(RANDOMISATION_ORDER), "methods": {}}
-    correlations: dict[str, list[float]] = {m: [] for m in methods}
+    rows: dict[str, dict[str, list[Any]]] = {
+        m: {"correlation": [], "pairs": [], "n_non_finite": [], "n_constant": []} for m in methods
+    }
     for name in RANDOMISATION_ORDER:
         randomise(getattr(scrambled, name))
         scrambled.eval()
         for m in methods:
             maps = [relevance(scrambled, im, d, m) for im, d in items]
-            rho = [spearman(a, b) for a, b in zip(original[m], maps)]
-            correlations[m].append(float(np.mean(rho)))
-    for m in methods:
-        result["methods"][m] = {
-            "correlation": correlations[m],
-            "flagged": correlations[m][-1] > FLAT_THRESHOLD,
-        }
+            compared = list(zip(original[m], maps))
+            rho = [spearman(a, b) for a, b in compared]
+            # a NaN says the pair has no correlation; its maps say why
+            broken = [not (np.isfinite(a).all() and np.isfinite(b).all()) for a, b in compared]
+            counted = [r for r in rho if not np.isnan(r)]
+            row = rows[m]
+            row["correlation"].append(float(np.mean(counted)) if counted else float("nan"))
+            row["pairs"].append(rho)
+            row["n_non_finite"].append(sum(broken))
+            row["n_constant"].append(sum(bool(np.isnan(r)) and not b for r, b in zip(rho, broken)))
+    result: dict[str, Any] = {"layers": list(RANDOMISATION_ORDER), "methods": {}}
+    for m, row in rows.items():
+        last = row["correlation"][-1]
+        reason = "undefined" if np.isnan(last) else "flat" if last > FLAT_THRESHOLD else None
+        result["methods"][m] = {**row, "flagged": reason is not None, "reason": reason}
     return result

@@ -26,6 +26,7 @@ from scipy.sparse.linalg import spsolve
 from svhn_xai.explain.base import model_lock
 from svhn_xai.explain.copies import folded
 from svhn_xai.explain.references import gaussian_blur
+from svhn_xai.metric_registry import family
 from svhn_xai.model import DigitResNet18
 
 IMPUTATIONS = ("black", "blur")
@@ -34,12 +35,8 @@ FAITHFULNESS = ("none", "basic", "road", "all")
 ROAD_NOISE = 0.01  # standard deviation of ROAD's imputation noise, in [0, 1] intensity
 ROAD_FRACTIONS = tuple(np.round(np.arange(0.1, 1.0, 0.1), 2))  # ROAD's 10 % ... 90 %
 
-DIRECTIONS: dict[str, str] = {
-    **{f"auc_deletion_{i}": "lower" for i in IMPUTATIONS},
-    **{f"auc_insertion_{i}": "higher" for i in IMPUTATIONS},
-    "road_morf": "lower",
-    "road_lerf": "higher",
-}
+# the curves' summary scores, declared with their labels in svhn_xai.metric_registry
+DIRECTIONS: dict[str, str] = {m.key: m.direction for m in family("faithfulness")}
 
 # ROAD's neighbour weights: 1/6 for the 4 direct neighbours, 1/12 for the 4 diagonal ones
 _NEIGHBOURS = (

@@ -9,6 +9,7 @@ rule keeps positive evidence only. Boxes are ``[x0, y0, x1, y1]`` in pixels, hal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -111,11 +112,33 @@ class Mask:
         return not self.mask.any()
 
 
+TIE_SEED = 0  # the seed of the fixed pixel priorities that break ties at a top-k cut
+
+
+@lru_cache(maxsize=8)
+def _priority(size: int) -> np.ndarray:
+    """A fixed random rank of every pixel index (0 first): the order in which pixels tied at a
+    top-k cut are taken. Seeded, so the same map always gets the same mask; random, so a flat
+    region is never cut by pixel position (top rows first)."""
+    out = np.random.default_rng(TIE_SEED).permutation(size)
+    out.flags.writeable = False
+    return out
+
+
 def _top(heat: np.ndarray, count: int) -> Mask:
-    """The ``count`` hottest pixels with positive heat, ties with the last one included."""
-    count = int(min(max(count, 1), heat.size))
-    cut = float(np.partition(heat.ravel(), -count)[-count])
-    return Mask((heat >= cut) & (heat > 0), cut)
+    """Exactly ``count`` hottest pixels (fewer only when fewer have positive heat): pixels tied
+    with the last place are taken in :func:`_priority` order, so a flat map (the whole-image
+    baseline) is held to the same budget as every other map."""
+    flat = heat.ravel()
+    count = int(min(max(count, 1), flat.size))
+    cut = float(np.partition(flat, -count)[-count])
+    if cut <= 0:  # fewer positive pixels than places: all of them, never a non-positive one
+        return Mask(heat > 0, cut)
+    mask = flat > cut
+    tied = np.flatnonzero(flat == cut)
+    take = count - int(mask.sum())
+    mask[tied[np.argsort(_priority(flat.size)[tied], kind="stable")[:take]]] = True
+    return Mask(mask.reshape(heat.shape), cut)
 
 
 def threshold(
@@ -130,7 +153,8 @@ def threshold(
         ``truth_area``: the ``area`` hottest pixels, ``area`` being the pixel count of the target
             digit's boxes (as relevance rank accuracy counts them, Arras et al. 2022); ``value``
             is ignored, and ``area`` is required.
-    In ``topk`` and ``truth_area``, pixels tied with the last one are included.
+    In ``topk`` and ``truth_area`` the mask holds exactly that many pixels (fewer only when
+    fewer have positive heat): ties at the cut are broken by a fixed, seeded pixel order.
     The returned :class:`Mask` records the heat value the mask was cut at.
     """
     heat = np.asarray(heat, dtype=np.float64)

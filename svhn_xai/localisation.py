@@ -3,21 +3,26 @@
 This is the one place where an :class:`~svhn_xai.explain.Explanation` meets the metrics; the
 CLI, the app and the dataset evaluation all report what :func:`localise` returns. A method's map
 and every baseline map go through the same :func:`score_map`: same smoothing, normalisation,
-mask rule and metrics.
+mask rule and metrics. Which baseline a method must beat is the strongest one on each score
+(:func:`strongest_baselines`), never a fixed one.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from svhn_xai.explain import Explanation
 from svhn_xai.heatmap import normalise, reduce_channels, smooth
-from svhn_xai.metrics import BASELINES, DIRECTIONS, baseline_heatmap, iou_curves, score
+from svhn_xai.metric_registry import METRICS, directions, score
+from svhn_xai.metrics import BASELINES, BOX_ACC_GRID, baseline_heatmap, iou_curves
 from svhn_xai.protocol import DEFAULT_PROTOCOL, Protocol
+
+if TYPE_CHECKING:  # only a type here: calibration itself scores with this module's maps
+    from svhn_xai.calibration import Calibration
 
 
 def resolve_protocol(
@@ -49,7 +54,9 @@ def score_map(
     The mask is cut from the map smoothed by ``protocol.sigma`` and divided by its largest
     magnitude (clipped at ``clip_percentile``); pointing game, relevance mass and rank accuracy
     are computed on ``relevance`` itself. With ``curve``: the IoU-vs-value-threshold curves,
-    their areas and their maxima (the oracle columns), on the same smoothed map.
+    their areas and their maxima (the oracle columns), and IoU_2 on :data:`BOX_ACC_GRID`
+    (``iou_2_by_threshold``, what MaxBoxAccV2 chooses its threshold from over a data set), on
+    the same smoothed map.
     """
     return score_maps([relevance], boxes, [protocol], clip_percentile, curve)[0]
 
@@ -60,22 +67,28 @@ def score_maps(
     protocols: Sequence[Protocol],
     clip_percentile: float = 100.0,
     curve: bool = False,
+    masks: list[np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`score_map` of several maps (H, W) of one image, each under its own protocol: the
     smoothing, normalisation and curves of all of them computed together (a dataset evaluation
-    scores seven maps per pair), each result the same as :func:`score_map` gives alone."""
+    scores 26 maps per pair), each result the same as :func:`score_map` gives alone. Each map's
+    cut mask (H, W) is appended to ``masks`` when a list is given."""
     raw = np.stack([np.asarray(r, dtype=np.float64) for r in relevances])
     heats = np.empty_like(raw)
     for sigma in {p.sigma for p in protocols}:
         group = [i for i, p in enumerate(protocols) if p.sigma == sigma]
         heats[group] = normalise(smooth(raw[group], sigma), clip_percentile)
-    out = [
-        score(heat, boxes, p.mode, p.value, relevance).to_dict()
-        for heat, relevance, p in zip(heats, relevances, protocols)
-    ]
+    out = []
+    for heat, relevance, p in zip(heats, relevances, protocols):
+        scores = score(heat, boxes, p.mode, p.value, relevance)
+        out.append({**scores.to_dict(), "protocol": p.to_dict()})
+        if masks is not None:
+            masks.append(scores.mask)
     if curve:
-        for scores, one in zip(out, iou_curves(heats, boxes)):
+        fine = iou_curves(heats, boxes, BOX_ACC_GRID)
+        for scores, one, box in zip(out, iou_curves(heats, boxes), fine):
             scores["curve"] = one
+            scores["iou_2_by_threshold"] = [round(v, 4) for v in box["iou_2"]]
     return out
 
 
@@ -89,6 +102,29 @@ def baseline_maps(boxes: np.ndarray, shape: tuple[int, int]) -> dict[str, np.nda
     return {name: baseline_heatmap(name, shape, seed) for name in BASELINES}
 
 
+def strongest_baselines(
+    scores: dict[str, Any], baselines: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """For each scored metric with a direction, the baseline that does best on it and how the
+    method compares: ``{key: {"baseline", "value", "difference"}}`` (difference = method minus
+    that baseline; its sign reads with the metric's direction)."""
+    out = {}
+    for key, metric in METRICS.items():
+        if metric.direction == "neither" or key not in scores:
+            continue
+        values = {name: b[key] for name, b in baselines.items() if key in b}
+        if not values:
+            continue
+        pick = max if metric.direction == "higher" else min
+        name = pick(values, key=values.__getitem__)
+        out[key] = {
+            "baseline": name,
+            "value": values[name],
+            "difference": scores[key] - values[name],
+        }
+    return out
+
+
 def localise(
     explanation: Explanation,
     boxes: np.ndarray,
@@ -99,6 +135,7 @@ def localise(
     curve: bool = False,
     *,
     sigma: float | None = None,
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
     """Scores of ``explanation``'s map and of the baselines, as a JSON-able dict.
 
@@ -107,16 +144,43 @@ def localise(
             absent, and then only the explanation itself is reported (``scored: false``).
         protocol: the mask rule (default :data:`~svhn_xai.protocol.DEFAULT_PROTOCOL`), or a
             threshold mode name; ``value`` and ``sigma`` override its parts.
-        reduction, clip_percentile: heatmap options (see :meth:`Explanation.heatmap`);
-            ``clip_percentile`` changes the mask only, never relevance mass.
+        reduction, clip_percentile: heatmap options (see :meth:`Explanation.heatmap`), the same
+            for the method's map and every baseline's; ``clip_percentile`` changes the mask
+            and PxAP only, never relevance mass.
         curve: also return the IoU-vs-threshold curves (for the method and each baseline).
-    Keys: ``method, digit, probability, logit, iou_1, iou_2, pointing_game,
+        calibration: per-name threshold values (:mod:`svhn_xai.calibration`); when given, the
+            method and each baseline are cut at their own calibrated value in its mode and
+            sigma (``threshold_source: "calibrated"``), and ``protocol`` serves only a name the
+            calibration lacks. Otherwise one rule for all (``"fixed"``).
+    Keys: ``method, digit, probability, logit, iou_1, iou_2, max_box_acc, pxap, pointing_game,
     pointing_game_tolerant, relevance_mass, rank_accuracy, threshold, threshold_mode,
-    protocol, heatmap_box, gt_boxes, empty_mask, active_fraction, seconds, params, notes,
-    scored, finite, baselines`` (and ``curve``; ``contrast`` for a contrastive map). A
-    non-finite map is never scored (``scored: false``, ``finite: false``).
+    threshold_source, protocol, heatmap_box, gt_boxes, empty_mask, active_fraction, seconds,
+    params, notes, scored, finite, baselines, versus`` (and ``curve``; ``contrast`` for a
+    contrastive map). :func:`localise_with_mask` also returns the mask the scores read.
+    A non-finite map is never scored (``scored: false``, ``finite: false``).
     """
-    rule = resolve_protocol(protocol, value, sigma)
+    return localise_with_mask(
+        explanation, boxes, protocol, value, reduction, clip_percentile, curve,
+        sigma=sigma, calibration=calibration,
+    )[0]  # fmt: skip
+
+
+def localise_with_mask(
+    explanation: Explanation,
+    boxes: np.ndarray,
+    protocol: Protocol | str | None = None,
+    value: float | None = None,
+    reduction: str | None = None,
+    clip_percentile: float = 100.0,
+    curve: bool = False,
+    *,
+    sigma: float | None = None,
+    calibration: Calibration | None = None,
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """:func:`localise` and the method's mask (H, W) bool that its scores were read from (None
+    when nothing was scored), so that a page draws the very mask it reports."""
+    fixed = resolve_protocol(protocol, value, sigma)
+    rule = fixed if calibration is None else calibration.rule(explanation.method, fixed)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     out: dict[str, Any] = {
         "method": explanation.method,
@@ -125,29 +189,34 @@ def localise(
         "probability": explanation.probability,
         "logit": explanation.logit,
         "threshold_mode": rule.mode,
+        "threshold_source": "fixed" if calibration is None else "calibrated",
         "protocol": rule.to_dict(),
         "gt_boxes": boxes.tolist(),
         "seconds": explanation.seconds,
         "model_passes": explanation.model_passes,
         "params": explanation.params,
         "reduction": reduction or explanation.reduction,
+        "clip_percentile": clip_percentile,
         "notes": list(explanation.notes),
         "finite": explanation.finite,
         "scored": len(boxes) > 0 and explanation.finite,
     }
     if len(boxes) == 0:
         out["notes"].append(f"digit {explanation.digit} has no box in this image: no IoU")
-        return out
+        return out, None
     if not explanation.finite:
-        return out  # explain() already noted why; a NaN map is no zero map
+        return out, None  # explain() already noted why; a NaN map is no zero map
     relevance = reduce_channels(explanation.attribution, out["reduction"])
-    scores = score_map(relevance, boxes, rule, clip_percentile, curve)
+    names = list(BASELINES)
+    maps = baseline_maps(boxes, relevance.shape)
+    rules = [rule, *(fixed if calibration is None else calibration.rule(n, fixed) for n in names)]
+    masks: list[np.ndarray] = []
+    every = score_maps([relevance, *maps.values()], boxes, rules, clip_percentile, curve, masks)
+    scores = every[0]
     out.update(scores)
-    out["directions"] = {k: v for k, v in DIRECTIONS.items() if k in scores}
+    out["directions"] = directions(scores)
     if scores["empty_mask"]:
         out["notes"].append("empty mask: no pixel passes the threshold, IoUs are 0")
-    out["baselines"] = {
-        name: score_map(m, boxes, rule, 100.0, curve)
-        for name, m in baseline_maps(boxes, relevance.shape).items()
-    }
-    return out
+    out["baselines"] = dict(zip(names, every[1:]))
+    out["versus"] = strongest_baselines(scores, out["baselines"])
+    return out, masks[0]

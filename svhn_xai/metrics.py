@@ -12,19 +12,17 @@ Conventions (stated once, used everywhere):
 - an empty mask scores 0 on both, and the result says ``empty_mask``;
 - pointing game, relevance mass and rank accuracy are computed on the raw relevance map (after
   channel reduction), so no normalisation, clipping or threshold changes them.
-Every metric declares its direction in :data:`DIRECTIONS` (as Quantus does); localisation scores
+Each metric is declared, with its label, direction and averaging, in
+:mod:`svhn_xai.metric_registry`, which also computes all of them on one map; localisation scores
 lie in [0, 1].
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
-
-from svhn_xai.heatmap import mask_box, threshold
 
 
 def box_mask(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -181,59 +179,58 @@ def topk_intersection(relevance: np.ndarray, boxes: np.ndarray, k: int) -> float
     return _top_share(relevance, box_mask(boxes, relevance.shape), k)
 
 
-@dataclass(frozen=True)
-class Scores:
-    """Localisation scores of one map: the mask scores at one rule, and the rule-free ones."""
-
-    iou_1: float
-    iou_2: float
-    pointing_game: float
-    pointing_game_tolerant: float
-    relevance_mass: float
-    rank_accuracy: float
-    threshold: float  # the heat value the mask was cut at
-    heatmap_box: list[float] | None  # [x0, y0, x1, y1] of the active pixels
-    empty_mask: bool
-    active_fraction: float  # share of the image's pixels in the mask
-
-    def to_dict(self) -> dict:
-        # shallow: asdict's deep copy costs more than computing the scores
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def score(
-    heat: np.ndarray,
-    boxes: np.ndarray,
-    mode: str = "value",
-    value: float = 0.5,
-    relevance: np.ndarray | None = None,
-) -> Scores:
-    """All scores of a heatmap (H, W) against the target digit's boxes (K, 4).
-
-    ``heat`` is the map the mask is cut from (normalised, possibly smoothed); ``relevance`` the
-    raw map that pointing game, relevance mass and rank accuracy are computed on (default:
-    ``heat``). ``truth_area`` cuts as many pixels as the boxes cover.
+def pxap(heat: np.ndarray, boxes: np.ndarray) -> float:
+    """Pixel average precision (PxAP, Choe et al. 2020) of a heatmap (H, W) against the target
+    boxes' pixel mask: the area under the precision-recall curve of the positive heat as a
+    pixel classifier, summed over its distinct values from the hottest down as scikit-learn's
+    ``average_precision_score`` does (tied pixels enter together, so a constant map scores the
+    boxes' share of the image). Threshold-free; in [0, 1]. Non-positive heat is one tie at 0:
+    no mask rule ever keeps it, so its order carries nothing.
     """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if len(boxes) == 0:
-        raise ValueError("the target digit has no box in this image: nothing to localise")
-    relevance = heat if relevance is None else relevance
-    truth = box_mask(boxes, heat.shape)
-    cut = threshold(heat, mode, value, area=int(truth.sum()))
-    hbox = mask_box(cut.mask)
-    iou_2 = max(box_iou(hbox, b) for b in boxes) if hbox is not None else 0.0
-    return Scores(
-        iou_1=iou_pixels(cut.mask, truth),
-        iou_2=iou_2,
-        pointing_game=pointing_game(relevance, boxes),
-        pointing_game_tolerant=pointing_game_tolerant(relevance, boxes),
-        relevance_mass=relevance_mass(relevance, boxes),
-        rank_accuracy=rank_accuracy(relevance, boxes),
-        threshold=cut.threshold,
-        heatmap_box=None if hbox is None else hbox.tolist(),
-        empty_mask=cut.empty,
-        active_fraction=float(cut.mask.mean()),
-    )
+    values = np.clip(np.asarray(heat, dtype=np.float64), 0, None).ravel()
+    truth = box_mask(boxes, np.shape(heat)).ravel()
+    positives = int(truth.sum())
+    if positives == 0:
+        return 0.0
+    order = np.argsort(-values, kind="stable")
+    ranked, hits = values[order], truth[order]
+    # the last pixel of each run of equal values: where the curve gets its next point
+    ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])
+    tp = np.cumsum(hits)[ends]
+    recall = tp / positives
+    precision = tp / (ends + 1)
+    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+
+
+BOX_ACC_DELTAS = (0.3, 0.5, 0.7)  # MaxBoxAccV2's IoU bars (Choe et al. 2020)
+BOX_ACC_GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)  # its heat thresholds, as wsolevaluation's
+
+
+def box_accuracy(iou_2: float) -> float:
+    """One pair's share of :data:`BOX_ACC_DELTAS` its heatmap box clears (IoU_2 >= delta): the
+    pair's term of MaxBoxAccV2 at the threshold it was cut at. Over a data set the threshold is
+    chosen per delta where the share is highest (:func:`max_box_accuracy`)."""
+    return float(np.mean([iou_2 >= d for d in BOX_ACC_DELTAS]))
+
+
+def max_box_accuracy(iou_2: np.ndarray, thresholds: np.ndarray) -> dict[str, object]:
+    """MaxBoxAccV2 (Choe et al. 2020) of a set of pairs: ``iou_2`` (N, T) is each pair's IoU_2
+    at each of ``thresholds`` (T,). For each delta of :data:`BOX_ACC_DELTAS`, the share of pairs
+    with IoU_2 >= delta at the threshold where that share is highest; the score is their mean.
+
+    Returns ``{"max_box_acc", "per_delta": {delta: share}, "thresholds": {delta: threshold}}``.
+    """
+    iou_2 = np.asarray(iou_2, dtype=np.float64)
+    per_delta, chosen = {}, {}
+    for delta in BOX_ACC_DELTAS:
+        shares = (iou_2 >= delta).mean(0)
+        best = int(np.argmax(shares))
+        per_delta[str(delta)], chosen[str(delta)] = float(shares[best]), float(thresholds[best])
+    return {
+        "max_box_acc": float(np.mean(list(per_delta.values()))),
+        "per_delta": per_delta,
+        "thresholds": chosen,
+    }
 
 
 THRESHOLD_GRID = np.round(np.linspace(0.0, 0.95, 20), 2)
@@ -286,24 +283,6 @@ def iou_curves(
         for one, two in zip(iou_1, iou_2)
     ]
 
-
-DIRECTIONS: dict[str, str] = {
-    "iou_1": "higher",
-    "iou_2": "higher",
-    "auc_iou_1": "higher",
-    "auc_iou_2": "higher",
-    "oracle_iou_1": "higher",
-    "oracle_iou_2": "higher",
-    "pointing_game": "higher",
-    "pointing_game_tolerant": "higher",
-    "relevance_mass": "higher",
-    "rank_accuracy": "higher",
-    "active_fraction": "neither",
-    "seconds": "lower",
-}
-"""Which way each metric is better: ``higher``, ``lower`` (or ``neither`` for a description
-such as the mask's size). Faithfulness curves add theirs (:data:`svhn_xai.faithfulness.DIRECTIONS`).
-"""
 
 BASELINES = ("whole_image", "centre_gaussian", "uniform_random")
 

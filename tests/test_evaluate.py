@@ -27,12 +27,6 @@ def items():
     return [to_model_input(source[i], 64).item for i in range(3)]
 
 
-def test_mean_ci_by_hand():
-    stats = ev.mean_ci([1.0, 2.0, 3.0])
-    assert stats["mean"] == 2.0 and stats["n"] == 3
-    assert stats["ci95"] == pytest.approx(1.96 * 1.0 / np.sqrt(3))
-
-
 def test_deletion_and_insertion_end_points_for_both_imputations(model, items):
     from svhn_xai.faithfulness import deletion_insertion
 
@@ -77,8 +71,10 @@ def test_summary_keys_and_baselines(model, items):
     assert set(s["baselines"]) == {"whole_image", "centre_gaussian", "uniform_random"}
     # every column a method gets, the baselines get (bar the time it took)
     for baseline in s["baselines"].values():
-        columns = {k for k in s["methods"]["saliency"] if k not in ("correct", "incorrect")}
-        assert columns - {"seconds", "seconds_ci95", "seconds_per_image"} <= set(baseline)
+        columns = {
+            k for k in s["methods"]["saliency"] if k not in ("correct", "incorrect", "versus")
+        }
+        assert columns - {"seconds", "seconds_ci", "seconds_per_image"} <= set(baseline)
     assert s["directions"]["auc_deletion_black"] == "lower"
     assert s["directions"]["auc_insertion_blur"] == "higher"
     assert s["directions"]["iou_1"] == "higher" and "road_morf" not in s["directions"]
@@ -130,7 +126,7 @@ def test_spearman_uses_average_ranks_for_ties():
     b[rng.choice(4096, 410, replace=False)] = rng.random(410)
     assert abs(ev.spearman(a, b)) < 0.05
     assert ev.spearman(a, a) == pytest.approx(1.0)
-    assert ev.spearman(np.ones(10), np.arange(10)) == 0.0
+    assert np.isnan(ev.spearman(np.ones(10), np.arange(10)))  # a constant map has no ranking
     ranks = lambda v: np.argsort(np.argsort(v)).astype(float)  # noqa: E731
     assert np.corrcoef(ranks(a), ranks(b))[0, 1] > 0.5  # what the old code reported
 
@@ -205,18 +201,6 @@ def test_evaluate_command_json(tmp_path, capsys, monkeypatch):
                 "--checkpoint", str(ckpt), "--json", str(out), "--quiet", "--resume"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "checkpoint_sha256" in err and len(err.strip().splitlines()) == 1
-
-
-def test_calibration_picks_each_maps_best_value_on_its_own_images(model, items):
-    from svhn_xai.protocol import Protocol
-
-    c = ev.calibrate(model, items[:1], ["saliency"], Protocol("topk", 20.0, 1.0))
-    assert set(c["values"]) == {"saliency", "whole_image", "centre_gaussian", "uniform_random"}
-    for name, value in c["values"].items():
-        means = c["mean_iou_1"][name]
-        assert means[c["grid"].index(value)] == max(means)
-    with pytest.raises(ValueError, match="no parameter"):
-        ev.calibration_grid("otsu")
 
 
 def test_calibrating_on_the_evaluated_images_is_refused(random_checkpoint, capsys):

@@ -52,11 +52,15 @@ def test_value_threshold_is_strictly_above():
     assert cut.mask.tolist() == [[False, False, True]] and cut.threshold == 0.5
 
 
-def test_topk_counts_pixels_includes_ties_and_never_zero_heat():
+def test_topk_counts_pixels_exactly_and_never_zero_heat():
     heat = np.array([[0.1, 0.4, 0.4, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
     assert threshold(heat, "topk", 10).mask.sum() == 1  # 10 % of 10 pixels
-    assert threshold(heat, "topk", 20).mask.sum() == 3  # the 0.4 tie comes along
+    two = threshold(heat, "topk", 20).mask  # one of the two tied 0.4s, not both
+    assert two.sum() == 2 and two[0, 3] and two[0, 1] != two[0, 2]
     assert threshold(heat, "topk", 100).mask.sum() == 4  # zero heat is never active
+    negative = -np.ones((4, 4))
+    negative[0, 0] = 0.5
+    assert threshold(negative, "topk", 50).mask.sum() == 1  # nor is negative heat
     with pytest.raises(ValueError):
         threshold(heat, "topk", 0)
 
@@ -105,3 +109,14 @@ def test_a_stack_of_maps_is_smoothed_and_normalised_map_by_map():
         for one, alone in zip(stacked, maps):
             np.testing.assert_array_equal(one, normalise(smooth(alone, 2.0), clip))
     assert not normalise(maps)[1].any()
+
+
+def test_topk_holds_a_flat_map_to_its_budget_with_ties_broken_by_a_fixed_random_order():
+    flat = np.ones((64, 64))
+    cut = threshold(flat, "topk", 20)
+    assert cut.mask.sum() == round(0.2 * 64 * 64)  # not every tied pixel: exactly k
+    assert np.array_equal(cut.mask, threshold(flat, "topk", 20).mask)  # the same mask twice
+    # not the first rows: the tie is broken at random, so the mask is spread over the image
+    assert 0.1 < cut.mask[:32].mean() / cut.mask.mean() / 2 < 0.9
+    area = threshold(flat, "truth_area", area=100)
+    assert area.mask.sum() == 100

@@ -4,18 +4,20 @@ import torch
 from torchvision.ops import box_iou as tv_box_iou
 
 from svhn_xai.localisation import baseline_maps, score_map
+from svhn_xai.metric_registry import METRICS, score
 from svhn_xai.metrics import (
-    DIRECTIONS,
-    Scores,
+    BOX_ACC_GRID,
     baseline_heatmap,
+    box_accuracy,
     box_iou,
     box_mask,
     iou_curve,
     pointing_game,
+    max_box_accuracy,
     pointing_game_tolerant,
+    pxap,
     rank_accuracy,
     relevance_mass,
-    score,
     tolerance_px,
     topk_intersection,
 )
@@ -178,20 +180,23 @@ def test_rule_free_scores_use_the_raw_map():
     relevance = np.zeros((10, 10))
     relevance[3, 3], relevance[9, 9] = 2.0, 1.0
     heat = _heat(7, 7, 10, 10)  # the map the mask is cut from says something else
-    s = score(heat, BOX, "value", 0.5, relevance)
-    assert s.pointing_game == 1.0 and s.relevance_mass == pytest.approx(2 / 3)
-    assert s.iou_1 == 0.0
+    s = score(heat, BOX, "value", 0.5, relevance).values
+    assert s["pointing_game"] == 1.0 and s["relevance_mass"] == pytest.approx(2 / 3)
+    assert s["iou_1"] == 0.0
+    # PxAP reads the map the mask is cut from: its 9 hot pixels lie outside the box (recall 0),
+    # and the whole box comes with the zero-heat tie, at precision 16 of all 100 pixels
+    assert s["pxap"] == pytest.approx(16 / 100)
 
 
 def test_every_score_declares_its_direction():
-    numeric = [k for k, t in Scores.__annotations__.items() if t == "float" and k != "threshold"]
-    assert set(numeric) <= set(DIRECTIONS)
-    assert all(DIRECTIONS[k] == "higher" for k in numeric if k != "active_fraction")
-    assert DIRECTIONS["seconds"] == "lower"
+    numeric = [k for k, v in score(_heat(2, 2, 6, 6), BOX).values.items()]
+    assert set(numeric) <= set(METRICS)
+    assert all(METRICS[k].direction == "higher" for k in numeric if k != "active_fraction")
+    assert METRICS["seconds"].direction == "lower"
 
 
 def test_iou_curve_is_score_at_every_threshold_of_its_grid():
-    from svhn_xai.metrics import THRESHOLD_GRID, iou_curve, score
+    from svhn_xai.metrics import THRESHOLD_GRID, iou_curve
 
     rng = np.random.default_rng(7)
     for trial in range(20):
@@ -201,6 +206,64 @@ def test_iou_curve_is_score_at_every_threshold_of_its_grid():
         boxes = corners.reshape(-1, 4) + np.array([0, 0, 1, 1])  # [x0, y0, x1, y1], half-open
         curve = iou_curve(heat, boxes)
         for t, iou_1, iou_2 in zip(THRESHOLD_GRID, curve["iou_1"], curve["iou_2"]):
-            expected = score(heat, boxes, "value", float(t))
-            assert iou_1 == pytest.approx(expected.iou_1, abs=1e-12)
-            assert iou_2 == pytest.approx(expected.iou_2, abs=1e-12)
+            expected = score(heat, boxes, "value", float(t)).values
+            assert iou_1 == pytest.approx(expected["iou_1"], abs=1e-12)
+            assert iou_2 == pytest.approx(expected["iou_2"], abs=1e-12)
+
+
+def test_pxap_by_hand():
+    # a perfect map ranks every box pixel first: precision 1 at every recall
+    assert pxap(_heat(2, 2, 6, 6), BOX) == 1.0
+    # a flat map is one tie: one point, recall 1 at the box share of the image
+    assert pxap(np.ones((10, 10)), BOX) == pytest.approx(16 / 100)
+    # 8 box pixels at 1, then 4 outside at 0.5, then the rest tied at 0:
+    # recall 1/2 at precision 1, still 1/2 at 8/12, then 1 at 16/100
+    heat = np.zeros((10, 10))
+    heat.flat[np.flatnonzero(box_mask(BOX, (10, 10)))[:8]] = 1.0
+    heat[9, :4] = 0.5
+    assert pxap(heat, BOX) == pytest.approx(0.5 * 1 + 0 * 8 / 12 + 0.5 * 16 / 100)
+    # negative heat is no evidence: the same as zero
+    assert pxap(np.where(heat > 0, heat, -1.0), BOX) == pytest.approx(pxap(heat, BOX))
+
+
+def test_pxap_is_scikit_learns_average_precision_ties_included():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(3)
+    for trial in range(50):
+        heat = np.round(rng.random((12, 12)), 1 + trial % 2) - 0.2  # many ties, some negative
+        x0, y0 = rng.integers(0, 6, 2)
+        boxes = np.array([[x0, y0, x0 + rng.integers(1, 7), y0 + rng.integers(1, 7)]])
+        truth = box_mask(boxes, heat.shape).ravel()
+        expected = average_precision_score(truth, np.clip(heat, 0, None).ravel())
+        assert pxap(heat, boxes) == pytest.approx(expected, abs=1e-12)
+
+
+def test_box_accuracy_of_one_pair_counts_the_bars_it_clears():
+    assert box_accuracy(0.0) == 0.0
+    assert box_accuracy(0.3) == pytest.approx(1 / 3)  # IoU >= 0.3 only
+    assert box_accuracy(0.69) == pytest.approx(2 / 3)
+    assert box_accuracy(0.7) == 1.0
+
+
+def test_max_box_accuracy_chooses_the_best_threshold_for_each_bar():
+    thresholds = np.array([0.1, 0.5, 0.9])
+    iou_2 = np.array(
+        [
+            [0.35, 0.60, 0.80],  # improves as the threshold rises
+            [0.75, 0.55, 0.10],  # falls
+            [0.20, 0.50, 0.40],
+        ]
+    )
+    out = max_box_accuracy(iou_2, thresholds)
+    # delta 0.3: 3/3 at 0.5; delta 0.5: 3/3 at 0.5; delta 0.7: 1/3 at 0.1 (first best)
+    assert out["per_delta"] == {"0.3": 1.0, "0.5": 1.0, "0.7": pytest.approx(1 / 3)}
+    assert out["thresholds"] == {"0.3": 0.5, "0.5": 0.5, "0.7": 0.1}
+    assert out["max_box_acc"] == pytest.approx((1 + 1 + 1 / 3) / 3)
+
+
+def test_one_pairs_max_box_acc_is_its_box_accuracy_at_its_own_cut():
+    heat = _heat(2, 2, 5, 6)  # 12 of the box's 16 pixels: IoU_2 = 0.75
+    s = score(heat, BOX, "value", 0.5).values
+    assert s["iou_2"] == pytest.approx(0.75) and s["max_box_acc"] == 1.0
+    assert len(BOX_ACC_GRID) == 100 and BOX_ACC_GRID[1] == 0.01
