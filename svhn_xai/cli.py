@@ -560,7 +560,12 @@ def _leaderboard_text(s: dict[str, Any]) -> str:
         ]
         lines.append(f"  {m.short}: {len(beat)} of {len(s['methods'])} beat the strongest baseline")
     for key, r in s.get("sanity", {}).get("methods", {}).items():
-        if r["flagged"]:
+        if r.get("reason") == "undefined":
+            lines.append(
+                f"sanity: {key} has no rank correlation once the model is randomised (in every "
+                "pair a map is constant or non-finite): nothing shows it depends on the weights"
+            )
+        elif r["flagged"]:
             lines.append(
                 f"sanity: {key} barely changes when the model is randomised "
                 f"(rank correlation {r['correlation'][-1]:.2f})"
