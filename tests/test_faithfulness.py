@@ -80,3 +80,73 @@ def test_curves_of_many_maps_in_shared_passes_equal_each_maps_own_curves():
         assert got["road_morf"] == pytest.approx(road(model, x, heat, 5)["road_morf"], abs=1e-6)
     # the maps differ, so their curves do: nothing was shared that should not be
     assert together[0]["curves"]["black"]["deletion"] != together[1]["curves"]["black"]["deletion"]
+
+
+class KnownPixels(torch.nn.Module):
+    """Head D's logit is ``BIAS`` plus, for each pixel of :data:`WEIGHTS`, its weight times the
+    pixel's mean over the colour channels: the model looks at three pixels and nothing else."""
+
+    digits = tuple(range(10))
+    WEIGHTS = {(1, 1): 4.0, (3, 5): 2.0, (6, 2): 1.0}  # (row, column) of an 8 x 8 image
+    BIAS = -3.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        weight = torch.zeros(8, 8)
+        for (row, col), w in self.WEIGHTS.items():
+            weight[row, col] = w
+        self.weight = torch.nn.Parameter(weight)
+
+    def head(self, digit: int) -> int:
+        return digit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logit = (x.mean(1) * self.weight).sum((1, 2)) + self.BIAS
+        return logit[:, None].repeat(1, 10)
+
+
+def _known_pixels_case() -> tuple[KnownPixels, torch.Tensor, np.ndarray]:
+    """The model, an image black but for its three pixels (white, and none of them next to
+    another, so that ROAD fills each from black neighbours), and a map that ranks those three
+    first, in the order of their weights, above a background of distinct smaller values."""
+    model = KnownPixels().eval()
+    x = torch.zeros(1, 3, 8, 8)
+    heat = np.random.default_rng(0).random((8, 8)) * 0.5
+    for (row, col), w in KnownPixels.WEIGHTS.items():
+        x[..., row, col] = 1.0
+        heat[row, col] = w
+    return model, x, heat
+
+
+def _p(logit: float) -> float:
+    return 1 / (1 + np.exp(-logit))
+
+
+def test_deletion_and_insertion_take_the_most_relevant_pixels_first():
+    """One pixel a step: deletion (MoRF) removes the weight-4 pixel first, then 2, then 1;
+    least relevant first (the negated map) removes only background until the last 3 steps.
+    Insertion into black restores them in the same order."""
+    model, x, heat = _known_pixels_case()
+    morf = deletion_insertion(model, x, heat, 3, "black", steps=64)
+    lerf = deletion_insertion(model, x, -heat, 3, "black", steps=64)
+    full, empty = _p(4.0 + 2.0 + 1.0 - 3.0), _p(-3.0)
+    assert morf["deletion"][:5] == pytest.approx([full, _p(0.0), _p(-2.0), empty, empty])
+    assert lerf["deletion"][:62] == pytest.approx([full] * 62)  # 61 background pixels first
+    assert morf["deletion"][1] < morf["deletion"][0]
+    assert np.all(np.array(morf["deletion"]) <= np.array(lerf["deletion"]) + 1e-12)
+    assert morf["auc_deletion"] < lerf["auc_deletion"]
+    assert morf["insertion"][:4] == pytest.approx([empty, _p(1.0), _p(3.0), full])
+    assert morf["insertion"][1] > morf["insertion"][0]
+    assert morf["auc_insertion"] > lerf["auc_insertion"]
+
+
+def test_road_imputes_the_most_relevant_pixels_first():
+    """ROAD's first step (10 %: 6 of 64 pixels) imputes the three known pixels under MoRF,
+    each from black neighbours (to within its noise), and only background under LeRF; at 90 %
+    LeRF still keeps the three."""
+    model, x, heat = _known_pixels_case()
+    r = road(model, x, heat, 3)
+    full, empty = _p(4.0), _p(-3.0)
+    assert r["road_morf_curve"] == pytest.approx([empty] * len(ROAD_FRACTIONS), abs=0.01)
+    assert r["road_lerf_curve"] == pytest.approx([full] * len(ROAD_FRACTIONS))
+    assert r["road_morf"] < r["road_lerf"]
