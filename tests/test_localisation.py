@@ -1,8 +1,14 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from svhn_xai.explain import Explanation
+from svhn_xai.checkpoint import load_model
+from svhn_xai.data.sources import open_source
+from svhn_xai.data.target import to_model_input
+from svhn_xai.explain import Explanation, explain
 from svhn_xai.localisation import localise
+from svhn_xai.metrics import BASELINES
 
 
 def _explanation(attribution: np.ndarray) -> Explanation:
@@ -126,3 +132,28 @@ def test_maps_scored_together_score_as_each_does_alone():
     ]
     together = score_maps(maps, boxes, rules, curve=True)
     assert together == [score_map(m, boxes, r, curve=True) for m, r in zip(maps, rules)]
+
+
+# what a localise result says about the explanation and the run, not how its map scores
+NOT_SCORES = {"digit", "probability", "logit", "seconds", "model_passes", "clip_percentile"}
+
+
+def test_every_score_of_a_method_is_a_score_of_every_baseline():
+    """A column the method reports that a baseline lacks could never be compared with chance:
+    on a real photo and the shipped model, every numeric score of saliency's map (and every
+    IoU curve) is in each baseline's row too."""
+    model, card = load_model()
+    source = open_source("svhn", "train", Path(__file__).resolve().parent / "fixtures" / "svhn")
+    item = to_model_input(source[0], model.input_size, card["config"]["margin"]).item
+    digit = item.labels[0]
+    r = localise(explain(model, item.image, digit, "saliency"), item.boxes_of(digit), curve=True)
+    scores = {
+        k
+        for k, v in r.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and k not in NOT_SCORES
+    }
+    assert {"iou_1", "iou_2", "pointing_game", "relevance_mass", "rank_accuracy"} <= scores
+    assert set(r["baselines"]) == set(BASELINES)
+    for name, baseline in r["baselines"].items():
+        assert scores <= set(baseline), (name, scores - set(baseline))
+        assert set(r["curve"]) <= set(baseline["curve"]), name
