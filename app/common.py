@@ -17,12 +17,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from svhn_xai.calibration import Calibration, load_calibration
 from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, load_model
 from svhn_xai.errors import CheckpointError
 from svhn_xai.explain import REGISTRY, Explanation, explain
 from svhn_xai.explain.cost import estimated_seconds
 from svhn_xai.explain.params import Param
-from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+from svhn_xai.localisation import resolve_protocol
+from svhn_xai.metric_registry import METRICS
+from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES, Protocol
+from svhn_xai.provenance import file_sha256
 
 SLOW_SECONDS = 30.0  # settings estimated to take longer run only when the user asks
 
@@ -43,6 +47,20 @@ def file_digest(path: str | Path) -> str:
 def cached_model(path: str, digest: str):
     """One shared, read-only model per checkpoint file content (``digest`` keys the cache)."""
     return load_model(path)
+
+
+@st.cache_resource(max_entries=4)
+def calibration_of(path: str, digest: str) -> tuple[Calibration | None, str]:
+    """The checkpoint's calibration file (:mod:`svhn_xai.calibration`), or None and why not;
+    ``digest`` keys the cache, the file's own SHA-256 ties it to the checkpoint."""
+    return load_calibration(path, file_sha256(path))
+
+
+CALIBRATED = "calibrated"  # the threshold controls' first choice: each method at its own value
+MODE_LABELS = {
+    CALIBRATED: "Calibrated per method",
+    **{k: m.label for k, m in THRESHOLD_MODES.items()},
+}
 
 
 def checkpoint_choices() -> list[Path]:
@@ -167,24 +185,40 @@ def _widget(p: Param, key: str, value: Any) -> Any:
     )
 
 
-def threshold_controls(prefix: str, mode_column: Any = st, value_column: Any = st):
+def threshold_controls(
+    prefix: str,
+    mode_column: Any = st,
+    value_column: Any = st,
+    calibration: Calibration | None = None,
+) -> tuple[str, float]:
     """The mask rule's widgets, built from :data:`svhn_xai.protocol.THRESHOLD_MODES`: a
     "Threshold mode" radio (key ``{prefix}_mode``) and, when the mode has a parameter, a slider
-    labelled with it (key ``{prefix}_{mode}``). Starts at the library's default protocol.
+    labelled with it (key ``{prefix}_{mode}``). With a ``calibration``, the first choice, and
+    the default, is :data:`CALIBRATED`: each method and baseline at its own calibrated value.
 
-    Returns (mode key, parameter value; 0.0 for a mode without one)."""
-    modes = list(THRESHOLD_MODES)
-    chosen = remembered(f"{prefix}_mode", DEFAULT_PROTOCOL.mode)
+    Returns (mode key, parameter value; 0.0 for a mode without one); see :func:`reading`."""
+    modes = ([CALIBRATED] if calibration else []) + list(THRESHOLD_MODES)
+    chosen = remembered(f"{prefix}_mode", CALIBRATED if calibration else DEFAULT_PROTOCOL.mode)
+    calibrated_help = (
+        "Calibrated per method: each method and each baseline cut at the value that gave it "
+        "the best mean IoU₁ on development photos, never on the photo shown. "
+        if calibration
+        else ""
+    )
     key = mode_column.radio(
         "Threshold mode",
         modes,
         index=modes.index(chosen) if chosen in modes else 0,
-        format_func=lambda k: THRESHOLD_MODES[k].label,
+        format_func=MODE_LABELS.__getitem__,
         key=f"{prefix}_mode",
         help="How the heatmap becomes a mask. "
+        + calibrated_help
         + " ".join(f"{m.label}: {m.help}" for m in THRESHOLD_MODES.values()),
     )
     remember(f"{prefix}_mode")
+    if key == CALIBRATED:
+        value_column.caption(calibration.describe() + ". Pick a mode to set one rule for all.")
+        return key, 0.0
     mode = THRESHOLD_MODES[key]
     if mode.param is None:
         value_column.caption(mode.help)
@@ -198,9 +232,20 @@ def threshold_controls(prefix: str, mode_column: Any = st, value_column: Any = s
         step=float(mode.step),
         key=f"{prefix}_{key}",
         help=mode.help,
+        format="%d" if float(mode.step).is_integer() else "%.2f",
     )
     remember(f"{prefix}_{key}")
     return key, float(value)
+
+
+def reading(
+    mode: str, value: float, calibration: Calibration | None
+) -> tuple[Protocol, Calibration | None]:
+    """The rule :func:`threshold_controls` chose: the calibration's (for :data:`CALIBRATED`),
+    or one fixed protocol for every method and baseline."""
+    if mode == CALIBRATED and calibration is not None:
+        return calibration.protocol, calibration
+    return resolve_protocol(mode if mode != CALIBRATED else None, value or None), None
 
 
 def image_digest(image: np.ndarray) -> str:
@@ -318,35 +363,11 @@ def slow_run_allowed(
     return False
 
 
-# the scores a table shows: localise's key -> (column title, what it measures and which way is
-# better); baselines get the same columns by the same computation
-SCORE_COLUMNS = {
-    "iou_1": (
-        "IoU₁ (pixels)",
-        "Pixels of the thresholded heatmap (the mask) against the pixels of the digit's box(es): "
-        "intersection over union, 0 to 1. Higher is better.",
-    ),
-    "iou_2": (
-        "IoU₂ (boxes)",
-        "The box around the mask against the digit's box: intersection over union, 0 to 1. "
-        "Higher is better.",
-    ),
-    "pointing_game": (
-        "Pointing game",
-        "1 when the hottest pixel lies inside the digit's box, else 0; when several pixels tie "
-        "for the maximum (a flat map), the share of them inside the box. Higher is better.",
-    ),
-    "relevance_mass": (
-        "Mass in box",
-        "Share of the heatmap's total heat that falls inside the digit's box(es), 0 to 1. "
-        "Higher is better.",
-    ),
-    "active_fraction": (
-        "Mask area",
-        "Share of the image the mask covers. Neither direction is better: compare it with the "
-        "share the digit's box covers.",
-    ),
-}
+# the scores a table shows, by metric key (labels, help and formats from the metric registry);
+# baselines get the same columns by the same computation
+SCORE_COLUMNS = (
+    "pxap", "iou_1", "iou_2", "max_box_acc", "pointing_game", "relevance_mass", "active_fraction",
+)  # fmt: skip
 SECONDS_HELP = "Wall time of the attribution alone (served from the cache: the first run's time)."
 
 
@@ -357,21 +378,22 @@ def baseline_name(key: str) -> str:
 def score_table(rows: dict[str, dict[str, Any]], key: str, seconds: bool = False) -> None:
     """A table of :data:`SCORE_COLUMNS` for ``rows`` (name -> localise-style scores), with the
     help of each column; a value a row lacks is shown as "–"."""
-    columns = {k: (title, help_text, 3) for k, (title, help_text) in SCORE_COLUMNS.items()}
-    if seconds:
-        columns["seconds"] = ("Seconds", SECONDS_HELP, 2)
+    metrics = [METRICS[k] for k in (*SCORE_COLUMNS, *(("seconds",) if seconds else ()))]
     table, config = {}, {}
-    for k, (title, help_text, digits) in columns.items():
-        values = [r.get(k) for r in rows.values()]
+    for m in metrics:
+        title, help_text = f"{m.label} {m.arrow}".strip(), m.describe()
+        if m.key == "seconds":
+            help_text = SECONDS_HELP
+        values = [r.get(m.key) for r in rows.values()]
         if any(v is None for v in values):
             # Streamlit draws a missing number as "None" whatever the Styler says: this column
             # goes as text (the others stay numbers, so they sort as numbers)
-            table[title] = ["–" if v is None else f"{v:.{digits}f}" for v in values]
+            table[title] = [m.format(v) for v in values]
             config[title] = st.column_config.TextColumn(title, help=help_text)
         else:
             table[title] = [float(v) for v in values]
             config[title] = st.column_config.NumberColumn(
-                title, help=help_text, format=f"%.{digits}f"
+                title, help=help_text, format=f"%.{m.digits}f"
             )
     frame = pd.DataFrame(table, index=pd.Index(list(rows), name="Method"))
     st.dataframe(frame, column_config=config, key=key)

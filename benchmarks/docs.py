@@ -28,6 +28,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from svhn_xai.metric_registry import METRICS, directions
+from svhn_xai.summary import versus_baselines
+
 ROOT = Path(__file__).resolve().parents[1]
 # a marker starts its line (an indented example of one is not a marker)
 BLOCK = re.compile(
@@ -105,57 +108,25 @@ def _source_line(paths: Sequence[str], data: Sequence[dict[str, Any]]) -> str:
 
 # --- leaderboards (``python -m svhn_xai evaluate --json``) -----------------------------------
 
-# labels of the metrics this version knows; any other metric in a results file is shown too,
-# under its own name
+# labels and directions of metrics: the metric registry's, and those of keys that older results
+# files carry; any other metric in a results file is shown too, under its own name
 LABELS = {
-    "iou_1": "IoU₁",
-    "iou_2": "IoU₂",
-    "auc_iou_1": "AUC IoU₁",
-    "auc_iou_2": "AUC IoU₂",
     "best_iou_1": "best IoU₁",
     "best_threshold": "best threshold",
-    "pointing_game": "pointing",
-    "relevance_mass": "mass in box",
     "auc_deletion": "deletion",
     "auc_insertion": "insertion",
-    "seconds": "s / image",
-    "pointing_game_tolerant": "pointing ±tol.",
-    "rank_accuracy": "rank acc.",
-    "oracle_iou_1": "oracle IoU₁",
-    "oracle_iou_2": "oracle IoU₂",
-    "active_fraction": "mask share",
-    "auc_deletion_black": "deletion black",
-    "auc_deletion_blur": "deletion blur",
-    "auc_insertion_black": "insertion black",
-    "auc_insertion_blur": "insertion blur",
-    "road_morf": "ROAD MoRF",
-    "road_lerf": "ROAD LeRF",
-    "class_sensitivity": "class sens.",
+    **{k: m.label for k, m in METRICS.items()},
 }
 # which way is better, for results files written before `evaluate` recorded "directions"
 KNOWN_DIRECTIONS = {
-    "iou_1": "higher",
-    "iou_2": "higher",
-    "auc_iou_1": "higher",
-    "auc_iou_2": "higher",
     "best_iou_1": "higher",
-    "pointing_game": "higher",
-    "relevance_mass": "higher",
     "auc_deletion": "lower",
     "auc_insertion": "higher",
-    "seconds": "lower",
-    "pointing_game_tolerant": "higher",
-    "rank_accuracy": "higher",
-    "oracle_iou_1": "higher",
-    "auc_deletion_black": "lower",
-    "auc_deletion_blur": "lower",
-    "auc_insertion_black": "higher",
-    "auc_insertion_blur": "higher",
-    "road_morf": "lower",
-    "road_lerf": "higher",
+    **directions(),
 }
 NOT_METRICS = {
     "n",
+    "n_photos",
     "n_non_finite",
     "correct",
     "incorrect",
@@ -190,7 +161,7 @@ def _metric_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
     for row in rows:
         for key, value in row.items():
             scalar = isinstance(value, int | float) and not isinstance(value, bool)
-            metric = scalar and not key.endswith("_ci95") and key not in NOT_METRICS
+            metric = scalar and not key.endswith(("_ci", "_ci95")) and key not in NOT_METRICS
             if metric and key not in columns:
                 columns.append(key)
     return columns
@@ -215,8 +186,18 @@ def _caption(s: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _interval_text(row: dict[str, Any], key: str) -> str:
+    """`` [low, high]`` where the row records the 95 % interval of ``key`` (``KEY_ci``), ``±
+    half`` for older files (``KEY_ci95``), nothing where there is none (one pair, say)."""
+    ci = row.get(f"{key}_ci")
+    if isinstance(ci, list | tuple) and len(ci) == 2 and all(math.isfinite(v) for v in ci):
+        return f" [{_num(ci[0])}, {_num(ci[1])}]"
+    half = row.get(f"{key}_ci95")
+    return f" ± {_num(half)}" if isinstance(half, int | float) and math.isfinite(half) else ""
+
+
 def _metric_table(named: Sequence[tuple[str, dict[str, Any]]], directions: dict[str, Any]) -> str:
-    """One row per (name, row), one column per metric any row has (± its 95 % interval where
+    """One row per (name, row), one column per metric any row has (with its 95 % interval where
     one is recorded and finite), the better direction in the header."""
     columns = _metric_columns([r for _, r in named])
     header = ["method"]
@@ -227,9 +208,7 @@ def _metric_table(named: Sequence[tuple[str, dict[str, Any]]], directions: dict[
     def cell(row: dict[str, Any], key: str) -> str:
         if key not in row:
             return "–"
-        ci = row.get(f"{key}_ci95")
-        finite = isinstance(ci, int | float) and math.isfinite(ci)  # one pair has no interval
-        return _num(row[key]) + (f" ± {_num(ci)}" if finite else "")
+        return _num(row[key]) + _interval_text(row, key)
 
     return _table(header, [[name, *(cell(r, k) for k in columns)] for name, r in named])
 
@@ -262,6 +241,8 @@ def _sanity_line(s: dict[str, Any]) -> str:
 
 
 LOCALISATION = (
+    "pxap",
+    "max_box_acc",
     "iou_1",
     "iou_2",
     "pointing_game",
@@ -295,29 +276,42 @@ def _with_class_sensitivity(s: dict[str, Any], section: str) -> list[tuple[str, 
 def _picked(rows: Sequence[tuple[str, dict[str, Any]]], keys: Sequence[str]) -> list:
     """Each row cut to the metrics ``keys`` (and their intervals)."""
     return [
-        (name, {k: v for k, v in r.items() if k.removesuffix("_ci95") in keys}) for name, r in rows
+        (name, {k: v for k, v in r.items() if re.sub(r"_ci(95)?$", "", k) in keys})
+        for name, r in rows
     ]
+
+
+HEADLINE = ("pxap", "max_box_acc", "iou_1")  # the scores the headline sentence reads
 
 
 def _beats(s: dict[str, Any]) -> str:
-    """The sentence a reader checks first: how many methods beat the whole-image map on IoU₁,
-    and by how much the best method beats the centre-Gaussian map on IoU₁ and IoU₂."""
+    """The sentence a reader checks first: for each headline score, how many methods beat the
+    strongest baseline on it (their whole interval on its better side) and the best three."""
     methods = [(k, r) for k, r in _rows(s.get("methods")) if r.get("n")]
-    base = dict(_rows(s.get("baselines")))
-    whole, centre = base.get("whole_image", {}), base.get("centre_gaussian", {})
-    if not methods or "iou_1" not in whole or "iou_1" not in centre:
-        return ""
-    losers = [k for k, r in methods if not r["iou_1"] > whole["iou_1"]]
-    parts = [
-        f"{len(methods) - len(losers)} of {len(methods)} methods beat the whole-image map on "
-        f"IoU₁ ({_num(whole['iou_1'])})" + (f"; not: {', '.join(losers)}" if losers else "") + "."
-    ]
-    for metric in ("iou_1", "iou_2"):
-        best, row = max(methods, key=lambda kr: kr[1][metric])
+    baselines = dict(_rows(s.get("baselines")))
+    parts = []
+    for metric in HEADLINE:
+        scored = [(k, r) for k, r in methods if metric in r]
+        if not scored or not any(metric in b for b in baselines.values()):
+            continue
+        versus = {k: versus_baselines(r, baselines).get(metric) for k, r in scored}
+        bar = next(iter(versus.values()))
+        winners = [k for k, v in versus.items() if v["beats"]]
+        losers = [k for k, v in versus.items() if not v["beats"]]
+        best = sorted(scored, key=lambda kr: kr[1][metric], reverse=True)[:3]
         parts.append(
-            f"Best on {LABELS[metric]}: {best} {_num(row[metric])}, "
-            f"{row[metric] - centre[metric]:+.3f} over the centre-Gaussian map."
+            f"{LABELS[metric]}: {len(winners)} of {len(scored)} methods beat the strongest "
+            f"baseline, {bar['baseline']} ({_num(bar['baseline_mean'])}"
+            f"{_interval_text(baselines[bar['baseline']], metric)})"
+            + (f"; not: {', '.join(losers)}" if losers else "")
+            + "; best: "
+            + ", ".join(f"{k} {_num(r[metric])}{_interval_text(r, metric)}" for k, r in best)
+            + "."
         )
+    if parts and not any(f"{HEADLINE[0]}_ci" in r for _, r in methods):
+        parts.append("(This file records no intervals over photos: point estimates.)")
+    elif parts:
+        parts.append("Beating means the whole 95 % interval lies above the baseline's mean.")
     return " ".join(parts)
 
 
@@ -817,9 +811,7 @@ def shortcut_lab(data: Sequence[dict[str, Any]]) -> str:
     a = d["accuracy"]
 
     def pm(row: dict[str, Any], key: str) -> str:
-        ci = row.get(f"{key}_ci95")
-        finite = isinstance(ci, int | float) and math.isfinite(ci)
-        return _num(row[key]) + (f" ± {_num(ci)}" if finite else "") if key in row else "–"
+        return _num(row[key]) + _interval_text(row, key) if key in row else "–"
 
     rows = [
         [
@@ -837,7 +829,7 @@ def shortcut_lab(data: Sequence[dict[str, Any]]) -> str:
     header = ["method", "cue mass ↑", "on the reference model", "gain ↑", "digit mass",
               "cue holds the maximum ↑", "on the reference model", "catches"]  # fmt: skip
     caught = [k for k, r in d["methods"].items() if r.get("catches")]
-    lo, hi = a["cue_pasted_ci95"]
+    lo, hi = a.get("cue_pasted_ci") or a["cue_pasted_ci95"]  # the older files' name
     lines = [
         f"Head {d['digit']} on {a['n_images']} held-out photos: balanced accuracy "
         f"**{a['with_cue']:.3f} with the cue, {a['cue_removed']:.3f} without it** (drop "

@@ -66,7 +66,7 @@ def main() -> None:
             rows[f"{method}+{variant}"] = {
                 "n": row["n"],
                 **{k: row.get(k) for k, _ in COLUMNS},
-                **{f"{k}_ci95": row.get(f"{k}_ci95") for k, _ in COLUMNS},
+                **{f"{k}_ci": row.get(f"{k}_ci") for k, _ in COLUMNS},
             }
     save(
         args.out,

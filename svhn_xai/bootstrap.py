@@ -140,7 +140,9 @@ def photo_weights(
     draws as many photos as there are, with replacement, and a pair counts as often as its
     photo was drawn. The pairs of one photo move together, as they come from one image."""
     groups = np.unique(np.asarray([str(p) for p in photos]), return_inverse=True)[1]
-    counts = _weights(int(groups.max()) + 1 if len(groups) else 0, resamples, seed)
+    if len(groups) == 0:
+        return np.zeros((resamples, 0))
+    counts = _weights(int(groups.max()) + 1, resamples, seed)
     return counts[:, groups].astype(np.float64)
 
 

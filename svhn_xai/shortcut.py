@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from svhn_xai.bootstrap import mean_interval, photo_weights, wilson_interval
 from svhn_xai.checkpoint import REPO_ROOT
 from svhn_xai.classification import presence_scores
 from svhn_xai.data.sources import SYNTHETIC_SEEDS
 from svhn_xai.data.synthetic import Cue, SyntheticHouseNumbers, cue_rng, plant_cue
 from svhn_xai.data.target import to_model_input, transform_boxes
 from svhn_xai.errors import CheckpointError
-from svhn_xai.evaluate import mean_ci
 from svhn_xai.heatmap import reduce_channels
 from svhn_xai.metrics import BASELINES, baseline_heatmap, pointing_game, relevance_mass
 from svhn_xai.model import DigitResNet18
@@ -181,9 +181,9 @@ def cue_accuracy(model: DigitResNet18, cue: Cue, images: Sequence[LabImage]) -> 
         "with_cue": with_cue,
         "cue_removed": removed,
         "cue_pasted": pasted["rate"],
-        "cue_pasted_ci95": [pasted["low"], pasted["high"]],
+        "cue_pasted_ci": [pasted["low"], pasted["high"]],
         "false_positive_rate": false_pos["rate"],
-        "false_positive_rate_ci95": [false_pos["low"], false_pos["high"]],
+        "false_positive_rate_ci": [false_pos["low"], false_pos["high"]],
         "drop": with_cue - removed,
         "is_shortcut": with_cue - removed >= 0.10,
         "mean_probability_with_d": {
@@ -254,10 +254,13 @@ def summarise(
     reference: Sequence[dict[str, Any]] | None = None,
     chance: float = 0.0,
 ) -> dict[str, Any]:
-    """Means and 95 % half-widths (``key`` and ``key_ci95``) of one method's records, and, with
-    ``reference`` (same images, model without the cue), its ``reference_*`` columns, the paired
-    difference of cue mass and whether the method ``catches`` the shortcut, its cue mass above
-    ``chance`` (the whole-image map's) among the conditions.
+    """Means and 95 % intervals over images (``key`` and ``key_ci``: a percentile bootstrap,
+    Wilson's interval for the pointing share) of one method's records, and, with ``reference``
+    (same images, model without the cue), its ``reference_*`` columns, the paired difference
+    of cue mass (its interval from the same resampled images) and whether the method
+    ``catches`` the shortcut: that difference's whole interval above zero, its cue mass at
+    least :data:`CATCH_RATIO` times the reference's, and above ``chance`` (the whole-image
+    map's).
 
     A non-finite map (``{"non_finite": True}``, see :func:`method_records`) is left out and
     counted: ``n_non_finite`` (and ``reference_n_non_finite``). With ``reference`` an image
@@ -271,18 +274,24 @@ def summarise(
         keep = [i for i in keep if not reference[i].get("non_finite")]
         reference = [reference[i] for i in keep]
     records = [records[i] for i in keep]
+    weights = photo_weights(range(len(records)))  # one record per image
+
+    def mean(values: list[float], key: str) -> None:
+        out[key] = float(np.mean(values)) if values else float("nan")
+        share = key.endswith("cue_pointing")  # a share of hits: Wilson's interval
+        out[f"{key}_ci"] = (
+            wilson_interval(out[key], len(values)) if share else mean_interval(values, weights)
+        )
+
     for key in ("cue_mass", "digit_mass", "cue_pointing"):
-        stats = mean_ci([r[key] for r in records])
-        out[key], out[f"{key}_ci95"] = stats["mean"], stats["ci95"]
+        mean([r[key] for r in records], key)
     if reference is not None:
         for key in ("cue_mass", "digit_mass", "cue_pointing"):
-            stats = mean_ci([r[key] for r in reference])
-            out[f"reference_{key}"], out[f"reference_{key}_ci95"] = stats["mean"], stats["ci95"]
-        diff = mean_ci([a["cue_mass"] - b["cue_mass"] for a, b in zip(records, reference)])
-        out["cue_mass_gain"], out["cue_mass_gain_ci95"] = diff["mean"], diff["ci95"]
+            mean([r[key] for r in reference], f"reference_{key}")
+        mean([a["cue_mass"] - b["cue_mass"] for a, b in zip(records, reference)], "cue_mass_gain")
         out["catches"] = bool(
             records
-            and diff["mean"] - diff["ci95"] > 0
+            and out["cue_mass_gain_ci"][0] > 0
             and out["cue_mass"] >= CATCH_RATIO * out["reference_cue_mass"]
             and out["cue_mass"] > chance
         )

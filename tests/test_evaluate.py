@@ -274,3 +274,33 @@ def test_each_photo_is_read_once_whatever_its_pairs_and_batches(model):
             assert r["methods"]["saliency"][key] == pytest.approx(
                 runs[0]["methods"]["saliency"][key], abs=1e-6
             )
+
+
+@pytest.mark.parametrize("calibrated", [None, {"saliency": 7.0, "whole_image": 40.0}])
+def test_evaluate_scores_each_pair_as_localise_does(model, items, calibrated):
+    """The leaderboard's per-pair numbers are localise's on the same map and rule, calibrated
+    or not: one scoring, whichever front end asks."""
+    from svhn_xai.calibration import Calibration
+    from svhn_xai.explain import explain
+    from svhn_xai.localisation import localise
+    from svhn_xai.protocol import Protocol
+
+    rule = Protocol("topk", 20.0, 2.0)
+    pairs = [(i, item, d) for i, item in enumerate(items[:2]) for d in sorted(set(item.labels))]
+    records = ev.pair_records(model, pairs, ["saliency"], rule, calibrated=calibrated, steps=2)
+    calibration = Calibration(rule, calibrated, "00" * 32) if calibrated else None
+    keys = ("iou_1", "iou_2", "max_box_acc", "pxap", "pointing_game", "relevance_mass",
+            "rank_accuracy", "active_fraction")  # fmt: skip
+    for record, (_, item, digit) in zip(records, pairs):
+        e = explain(model, item.image, digit, "saliency")
+        expected = localise(e, item.boxes_of(digit), rule, calibration=calibration)
+        for key in keys:
+            assert record["methods"]["saliency"][key] == pytest.approx(expected[key]), key
+            for name, b in expected["baselines"].items():
+                assert record["baselines"][name][key] == pytest.approx(b[key]), (name, key)
+    if calibrated:  # the calibrated values reached the masks
+        assert records[0]["methods"]["saliency"]["active_fraction"] == pytest.approx(0.07, 1e-3)
+        assert records[0]["baselines"]["whole_image"]["active_fraction"] == pytest.approx(0.4, 1e-3)
+        assert records[0]["baselines"]["centre_gaussian"]["active_fraction"] == pytest.approx(
+            0.2, abs=1e-3
+        )

@@ -157,3 +157,26 @@ def test_every_score_of_a_method_is_a_score_of_every_baseline():
     for name, baseline in r["baselines"].items():
         assert scores <= set(baseline), (name, scores - set(baseline))
         assert set(r["curve"]) <= set(baseline["curve"]), name
+
+
+def test_the_clip_percentile_reaches_the_baselines_too():
+    """Every column a method gets, the baselines get by the same computation: clipping the
+    method's map at a percentile clips the baselines' maps at it as well."""
+    from svhn_xai.localisation import baseline_maps, score_map
+    from svhn_xai.protocol import Protocol
+
+    e = _explanation(np.random.default_rng(0).random((3, 32, 32)))
+    boxes = np.array([[8.0, 4.0, 20.0, 28.0]])
+    rule = Protocol("value", 0.8, 0.0)
+    clipped = localise(e, boxes, rule, clip_percentile=90.0)
+    for name, relevance in baseline_maps(boxes, (32, 32)).items():
+        expected = score_map(relevance, boxes, rule, clip_percentile=90.0)
+        assert clipped["baselines"][name]["iou_1"] == pytest.approx(expected["iou_1"])
+        assert clipped["baselines"][name]["pxap"] == pytest.approx(expected["pxap"])
+    plain = localise(e, boxes, rule)
+    # the centre Gaussian's top decile saturates at 1 under clipping: a larger value mask
+    gauss = "centre_gaussian"
+    assert (
+        clipped["baselines"][gauss]["active_fraction"]
+        > plain["baselines"][gauss]["active_fraction"]
+    )

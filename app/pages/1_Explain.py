@@ -9,12 +9,14 @@ import link
 import numpy as np
 import streamlit as st
 from common import (
-    SCORE_COLUMNS,
+    CALIBRATED,
     baseline_name,
+    calibration_of,
     current,
     explanation,
     page_setup,
     param_widgets,
+    reading,
     remember,
     remembered,
     score_table,
@@ -31,8 +33,8 @@ from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
 from svhn_xai.figures import curve_figure, image_figure, overlay, photo_overlay
 from svhn_xai.heatmap import REDUCTIONS, threshold
-from svhn_xai.localisation import localise, resolve_protocol
-from svhn_xai.metrics import box_mask
+from svhn_xai.localisation import localise_with_mask
+from svhn_xai.metric_registry import METRICS
 from svhn_xai.protocol import THRESHOLD_MODES
 
 DEFAULT_METHOD = "integrated_gradients"
@@ -107,10 +109,10 @@ def digits_panel(picked: Picked, digit: int) -> None:
             )
 
 
-def view_controls(method: str) -> tuple[str, float, str, float]:
+def view_controls(method: str, calibration) -> tuple[str, float, str, float]:
     """Threshold mode and value, channel reduction, clip percentile (one row)."""
     c1, c2, c3, c4 = st.columns(4)
-    mode, value = threshold_controls("threshold", c1, c2)
+    mode, value = threshold_controls("threshold", c1, c2, calibration)
     key = f"reduction:{method}"
     reduction = c3.selectbox(
         "Channels",
@@ -130,6 +132,10 @@ def view_controls(method: str) -> tuple[str, float, str, float]:
     )
     remember("clip")
     return mode, value, reduction, clip
+
+
+# the scores on the first screen: threshold-free ones first, then the mask's
+FIRST_SCREEN = ("pxap", "relevance_mass", "pointing_game", "iou_1", "iou_2")
 
 
 def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> None:
@@ -152,19 +158,18 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
             )
         )
     if result["scored"]:
-        whole = result["baselines"]["whole_image"]
-        versus = " Arrow: the difference from the whole-image baseline (a map of ones)."
-        for key, fmt, arrow in (
-            ("iou_1", ".3f", True),
-            ("iou_2", ".3f", True),
-            ("pointing_game", ".2f", False),
-            ("relevance_mass", ".3f", False),
-        ):
-            title, help_text = SCORE_COLUMNS[key]
-            delta = f"{result[key] - whole[key]:+.3f}" if arrow else None
-            shown.append(
-                (title, f"{result[key]:{fmt}}", delta, help_text + (versus if arrow else ""))
-            )
+        for key in FIRST_SCREEN:
+            m = METRICS[key]
+            versus = result["versus"].get(key)
+            delta, why = None, ""
+            if versus is not None:
+                name = versus["baseline"].replace("_", " ")
+                delta = f"{versus['difference']:+.{m.digits}f} vs {name}"
+                why = (
+                    f" Arrow: the difference from the strongest baseline on this score for this "
+                    f"photo, the {name} map ({m.format(versus['value'])})."
+                )
+            shown.append((m.label, m.format(result[key]), delta, m.describe() + why))
     shown.append(
         (
             "Compute time",
@@ -260,9 +265,14 @@ def baselines_panel(method: str, result: dict, mode: str, value: float) -> None:
     rows.update({baseline_name(k): b for k, b in result["baselines"].items()})
     score_table(rows, "baseline_table")
     st.caption(
-        "Baselines know nothing about the image: a method that does not beat the "
-        "whole-image map has not found the digit, and the centre Gaussian (heat where digits "
-        "usually are) is the harder bar."
+        "Baselines know nothing about the image: a method that does not beat the strongest of "
+        "them on a score has not shown, on that score, that it found the digit. The arrows "
+        "above compare with the strongest baseline on each score. "
+        + (
+            "Each row is cut at its own calibrated threshold."
+            if result["threshold_source"] == "calibrated"
+            else "Every row is cut by the same rule."
+        )
     )
     st.plotly_chart(
         curve_figure({REGISTRY[method].name: result["curve"]}, value if mode == "value" else None),
@@ -306,7 +316,9 @@ def cli_line(
     args += ["--method", method]
     for name, v in params.items():
         args += ["--param", f"{name}={link.text(v)}"]
-    args += ["--threshold-mode", mode, "--threshold", repr(value), "--reduction", reduction]
+    if mode != CALIBRATED:  # the command's default reading is the calibrated one
+        args += ["--threshold-mode", mode, "--threshold", repr(value)]
+    args += ["--reduction", reduction]
     args += ["--clip-percentile", repr(clip)]
     checkpoint = os.path.realpath(card["path"])
     if checkpoint != os.path.realpath(DEFAULT_CHECKPOINT):
@@ -318,6 +330,7 @@ link.restore()
 page_setup("Explain · svhn-xai", "🔍")
 model, card, digest, digit = current()
 margin = card["config"].get("margin", 0.15)
+calibration, _ = calibration_of(card["path"], digest)
 
 st.title("Explain")
 left, right = st.columns([1, 2], gap="large")
@@ -332,7 +345,7 @@ with left:
     digits_panel(picked, digit)
     go = slow_run_allowed(model, digest, item.image, digit, method, params, "run_slow", contrast)
 with right:
-    mode, value, reduction, clip = view_controls(method)
+    mode, value, reduction, clip = view_controls(method, calibration)
 source = st.session_state["source"]
 link.save(
     {
@@ -344,7 +357,7 @@ link.save(
         "method": method,
         **{f"p.{k}": v for k, v in params.items()},
         "mode": mode,
-        "t": value,
+        "t": None if mode == CALIBRATED else value,
         "channels": reduction,
         "clip": clip,
     }
@@ -358,20 +371,21 @@ except SvhnXaiError as exc:
     st.stop()
 
 boxes = item.boxes_of(digit) if picked.marked else np.zeros((0, 4))
-rule = resolve_protocol(mode, value)
-result = localise(e, boxes, rule, reduction=reduction, clip_percentile=clip, curve=True)
+rule, calibration = reading(mode, value, calibration)
+result, mask = localise_with_mask(
+    e, boxes, rule, reduction=reduction, clip_percentile=clip, curve=True, calibration=calibration
+)
 heat = e.heatmap(reduction, clip)
-# the mask shown is the one scored: cut from the map smoothed by the protocol's sigma
-area = int(box_mask(boxes, heat.shape).sum()) if len(boxes) else None
-if rule.mode == "truth_area" and area is None:
+# the mask shown is the one scored; with nothing to score against, the one the rule would cut
+if mask is None and rule.mode == "truth_area":
     mask = np.zeros(heat.shape, dtype=bool)
     with right:
         st.info(
             f"{THRESHOLD_MODES['truth_area'].label} needs the digit's box: mark it, or pick "
             "another threshold mode."
         )
-else:
-    mask = threshold(e.heatmap(reduction, clip, rule.sigma), mode, value, area=area).mask
+elif mask is None:
+    mask = threshold(e.heatmap(reduction, clip, rule.sigma), rule.mode, rule.value).mask
 with right:
     scores_panel(e, result, mask, digit)
     opacity, scale = figures_panel(picked, e, heat, mask, result, digit)

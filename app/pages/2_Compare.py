@@ -4,9 +4,11 @@ import numpy as np
 import streamlit as st
 from common import (
     baseline_name,
+    calibration_of,
     current,
     explanation,
     page_setup,
+    reading,
     remember,
     remembered,
     score_table,
@@ -36,7 +38,7 @@ def method_picker() -> list[str]:
     return chosen
 
 
-def results(model, digest, item, digit, methods, mode, value) -> dict[str, tuple]:
+def results(model, digest, item, digit, methods, rule, calibration) -> dict[str, tuple]:
     """Explanation and scores per method that may run now (slow ones wait for their button)."""
     boxes = item.boxes_of(digit)
     out = {}
@@ -48,7 +50,7 @@ def results(model, digest, item, digit, methods, mode, value) -> dict[str, tuple
         except SvhnXaiError as exc:
             st.error(f"{REGISTRY[key].name}: {exc}")
             continue
-        out[key] = (e, localise(e, boxes, mode, value))
+        out[key] = (e, localise(e, boxes, rule, calibration=calibration))
     return out
 
 
@@ -60,13 +62,16 @@ left, right = st.columns([1, 2.5], gap="large")
 with left:
     picked = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
     methods = method_picker()
-    mode, value = threshold_controls("compare")
+    calibration, _ = calibration_of(card["path"], digest)
+    rule, calibration = reading(
+        *threshold_controls("compare", calibration=calibration), calibration
+    )
 if picked is None or not methods:
     st.stop()
 item = picked.model_input.item
 boxes = item.boxes_of(digit) if picked.marked else np.zeros((0, 4))
 with left:
-    done = results(model, digest, item, digit, methods, mode, value)
+    done = results(model, digest, item, digit, methods, rule, calibration)
 if not done:
     st.stop()
 with right:

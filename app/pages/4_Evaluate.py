@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import streamlit as st
-from common import current, page_setup
+from common import CALIBRATED, MODE_LABELS, calibration_of, current, page_setup, reading
 
 from svhn_xai.checkpoint import REPO_ROOT
 from svhn_xai.data.sources import open_source
@@ -18,6 +18,7 @@ from svhn_xai.errors import SvhnXaiError
 from svhn_xai.evaluate import evaluate_localisation, randomisation_check
 from svhn_xai.explain import REGISTRY
 from svhn_xai.figures import sanity_figure, small_multiples
+from svhn_xai.metric_registry import METRICS
 from svhn_xai.metrics import THRESHOLD_GRID
 from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
 
@@ -27,47 +28,16 @@ DEFAULT_METHODS = ["saliency", "integrated_gradients", "guided_gradcam", "lrp"]
 # pairs explained together: half the CLI's batch, so that the progress bar moves on a page run
 PROGRESS_EVERY = 16
 
-# (summary key, column name, help). Each help says what is measured and which way is better.
-COLUMNS = [
-    ("iou_1", "IoU₁ pixels ↑", "Overlap (intersection over union) of the mask's pixels with "
-     "the digit's box pixels, 0–1. Higher is better."),
-    ("iou_1_ci95", "± IoU₁", "Half-width of the 95 % confidence interval of IoU₁ over the "
-     "(image, digit) pairs."),
-    ("iou_2", "IoU₂ box ↑", "Overlap of the box drawn around the mask with the digit's box, "
-     "0–1. Higher is better."),
-    ("iou_2_ci95", "± IoU₂", "Half-width of the 95 % confidence interval of IoU₂."),
-    ("auc_iou_1", "IoU₁ over all thresholds ↑", "IoU₁ averaged over value thresholds 0–1: "
-     "the same for every threshold rule. Higher is better."),
-    ("pointing_game", "Pointing game ↑", "Share of pairs whose hottest pixel lies in the "
-     "digit's box, 0–1. Higher is better."),
-    ("relevance_mass", "Relevance in box ↑", "Share of the positive relevance that falls "
-     "inside the digit's box, 0–1. Higher is better."),
-    ("pointing_game_tolerant", "Pointing ±tol. ↑", "Pointing game that also counts a "
-     "hottest pixel within a few pixels of the box (TorchRay's 15 px at 224 px, scaled). "
-     "Higher is better."),
-    ("rank_accuracy", "Rank accuracy ↑", "Share of the box's pixels among the |box| hottest "
-     "pixels (Arras et al. 2022), 0–1. Higher is better."),
-    ("class_sensitivity", "Class sensitivity ↑", "On photos with two or more different digits: "
-     "share of pairs (D, E) where the map for D is hotter per pixel on D's box than on E's. "
-     "0.5 = chance (the same map whatever the digit), 1 = always its own. Higher is better."),
-    ("auc_deletion_black", "Deletion, black ↓", "The digit's probability as the hottest "
-     "pixels are painted black, averaged over the curve. Lower is better."),
-    ("auc_deletion_blur", "Deletion, blur ↓", "The same, the pixels replaced by a blurred "
-     "copy. Lower is better."),
-    ("auc_insertion_black", "Insertion, black ↑", "The digit's probability as the hottest "
-     "pixels are put back into a black image. Higher is better."),
-    ("auc_insertion_blur", "Insertion, blur ↑", "The same into a blurred copy. Higher is "
-     "better."),
-    ("road_morf", "ROAD MoRF ↓", "ROAD (noisy linear imputation), most relevant pixels "
-     "removed first. Lower is better."),
-    ("road_lerf", "ROAD LeRF ↑", "ROAD, least relevant pixels removed first. Higher is "
-     "better."),
-    ("seconds_per_image", "Seconds per image ↓", "Time to compute one heatmap on this "
-     "server. Lower is better."),
-]  # fmt: skip
+# the leaderboard's columns, by metric key: labels, help and formats from the metric registry
+LEADERBOARD = (
+    "pxap", "max_box_acc", "iou_1", "iou_2", "pointing_game", "relevance_mass", "rank_accuracy",
+    "class_sensitivity", "auc_deletion_black", "auc_deletion_blur", "auc_insertion_black",
+    "auc_insertion_blur", "road_morf", "road_lerf", "seconds",
+)  # fmt: skip
 
 page_setup("Evaluate · svhn-xai", "📊")
 model, card, digest, digit = current()
+calibration, _ = calibration_of(card["path"], digest)
 
 
 def image_sets() -> dict[str, tuple[str, str, str | None, str | None]]:
@@ -95,18 +65,22 @@ def _remember(store: OrderedDict, key: str, summary: dict[str, Any]) -> None:
 
 
 def threshold_controls() -> tuple[str, float]:
-    """The mask rule, from the library's protocol (modes, ranges, default)."""
-    modes = list(THRESHOLD_MODES)
+    """The mask rule, from the library's protocol (modes, ranges, default); first, when the
+    checkpoint has a calibration file, each method at its own calibrated threshold."""
+    modes = ([CALIBRATED] if calibration else []) + list(THRESHOLD_MODES)
     c1, c2 = st.columns(2)
     mode = c1.radio(
         "Threshold mode",
         modes,
-        index=modes.index(DEFAULT_PROTOCOL.mode),
-        format_func=lambda k: THRESHOLD_MODES[k].label,
+        index=0 if calibration else modes.index(DEFAULT_PROTOCOL.mode),
+        format_func=MODE_LABELS.__getitem__,
         horizontal=True,
         key="eval_threshold_mode",
         help=" ".join(f"{m.label}: {m.help}" for m in THRESHOLD_MODES.values()),
     )
+    if mode == CALIBRATED:
+        c2.caption(calibration.describe())
+        return mode, 0.0
     spec = THRESHOLD_MODES[mode]
     if spec.param is None:
         return mode, DEFAULT_PROTOCOL.value
@@ -119,6 +93,7 @@ def threshold_controls() -> tuple[str, float]:
         step=float(spec.step),
         key=f"eval_threshold:{mode}",
         help=spec.help,
+        format="%d" if float(spec.step).is_integer() else "%.2f",
     )
     return mode, float(value)
 
@@ -175,12 +150,13 @@ def compute_panel() -> dict[str, Any] | None:
         source = open_source(data, split, root, indices=indices)
         items = [to_model_input(source[i], model.input_size, margin).item for i in range(limit)]
         bar = st.progress(0.0, text="explaining…")
+        rule, chosen = reading(mode, value, calibration)
         summary = evaluate_localisation(
             model,
             items,
             methods,
-            protocol=mode,
-            value=value,
+            protocol=rule,
+            calibrated=chosen.values if chosen else None,
             progress=lambda d, t: bar.progress(d / t, text=f"{d} of {t} (image, digit) pairs"),
             batch_size=PROGRESS_EVERY,
         )
@@ -236,7 +212,9 @@ def describe(summary: dict[str, Any]) -> str:
     checkpoint = f"checkpoint {name}" if name else "the sidebar's checkpoint"
     mode = THRESHOLD_MODES.get(summary.get("threshold_mode"))
     rule = mode.label if mode else summary.get("threshold_mode", "–")
-    if mode is not None and mode.param is not None:
+    if summary.get("threshold_source") == "calibrated":
+        rule += ", each method and baseline at its own calibrated value"
+    elif mode is not None and mode.param is not None:
         rule += f" {summary['threshold']:g}"
     return (
         f"{images} · {summary['n_images']} images, {summary.get('n_pairs', '–')} (image, digit) "
@@ -245,6 +223,7 @@ def describe(summary: dict[str, Any]) -> str:
 
 
 def leaderboard(summary: dict[str, Any]) -> None:
+    """The means (sortable numbers), their intervals, and who beats the strongest baseline."""
     sensitivity = summary.get("class_sensitivity") or {}
 
     def with_sensitivity(section: str, key: str, r: dict[str, Any]) -> dict[str, Any]:
@@ -256,27 +235,61 @@ def leaderboard(summary: dict[str, Any]) -> None:
         rows[REGISTRY[key].name if key in REGISTRY else key] = with_sensitivity("methods", key, r)
     for key, r in summary["baselines"].items():
         rows[f"Baseline: {key.replace('_', ' ')}"] = with_sensitivity("baselines", key, r)
+    metrics = [METRICS[k] for k in LEADERBOARD if any(k in r for r in rows.values())]
+    titles = {m.key: f"{m.label} {m.arrow}".strip() for m in metrics}
     table = pd.DataFrame(
-        {name: {col: r.get(k) for k, col, _ in COLUMNS} for name, r in rows.items()}
+        {name: {titles[m.key]: r.get(m.key) for m in metrics} for name, r in rows.items()}
     ).T.astype(float)
-    table = table.loc[:, table.notna().any()]  # a saved run may lack a score (e.g. timing)
     # Streamlit draws a missing number as "None": a column with gaps becomes text, "–" in them
     # (its values stay in order as text: all but the seconds lie in [0, 1])
-    gaps = [c for c in table.columns if table[c].isna().any()]
-    for c in gaps:
-        table[c] = [("–" if np.isnan(v) else f"{v:.3f}") for v in table[c]]
+    gaps = {m.key for m in metrics if table[titles[m.key]].isna().any()}
+    for m in metrics:
+        if m.key in gaps:
+            table[titles[m.key]] = [m.format(v) for v in table[titles[m.key]]]
     config = {
-        col: (st.column_config.TextColumn if col in gaps else st.column_config.NumberColumn)(
-            col, help=text, alignment="right", **({} if col in gaps else {"format": "%.3f"})
+        titles[m.key]: (
+            st.column_config.TextColumn if m.key in gaps else st.column_config.NumberColumn
+        )(
+            titles[m.key],
+            help=m.describe(),
+            alignment="right",
+            **({} if m.key in gaps else {"format": f"%.{m.digits}f"}),
         )
-        for _, col, text in COLUMNS
-        if col in table.columns
+        for m in metrics
     }
     st.dataframe(table, column_config=config, height="content", key="leaderboard")
     st.caption(
-        "Baselines know nothing about the image and are scored exactly like the methods: a "
-        "method that does not beat them has not found the digit. Click a column to sort."
+        "Baselines know nothing about the image and are scored exactly like the methods. "
+        "Click a column to sort."
     )
+    with_ci = [m for m in metrics if any(f"{m.key}_ci" in r for r in rows.values())]
+    if with_ci:
+        intervals = pd.DataFrame(
+            {
+                name: {titles[m.key]: _interval(m, r.get(f"{m.key}_ci")) for m in with_ci}
+                for name, r in rows.items()
+            }
+        ).T
+        with st.expander("95 % intervals", expanded=False):
+            st.caption(summary.get("interval", "95 % intervals."))
+            st.dataframe(intervals, key="leaderboard_intervals")
+    beaten = []
+    for m in with_ci[:3]:
+        wins = [
+            REGISTRY[k].name if k in REGISTRY else k
+            for k, r in summary["methods"].items()
+            if (r.get("versus") or {}).get(m.key, {}).get("beats")
+        ]
+        beaten.append(f"{m.label}: {len(wins)} of {len(summary['methods'])}")
+    if beaten:
+        st.caption(
+            "Beat the strongest baseline on each score (the whole interval on the better side "
+            "of that baseline's mean): " + "; ".join(beaten) + "."
+        )
+
+
+def _interval(metric, ci: list[float] | None) -> str:
+    return "–" if not ci else f"[{metric.format(ci[0])}, {metric.format(ci[1])}]"
 
 
 def curves(summary: dict[str, Any]) -> None:
@@ -329,7 +342,8 @@ def curves(summary: dict[str, Any]) -> None:
 st.title("Evaluate")
 st.write(
     "Every method's heatmaps over many images, scored exactly like the trivial baselines. "
-    "A method that does not beat the whole-image map has not found the digit."
+    "A method that does not beat the strongest baseline on a score has not shown, on that "
+    "score, that it finds the digit."
 )
 source = st.radio(
     "Results",

@@ -4,7 +4,15 @@ scored against their own boxes, and the method's class sensitivity on the photo.
 import numpy as np
 import pandas as pd
 import streamlit as st
-from common import current, explanation, page_setup, threshold_controls, use_digit
+from common import (
+    calibration_of,
+    current,
+    explanation,
+    page_setup,
+    reading,
+    threshold_controls,
+    use_digit,
+)
 from image_picker import choose_input
 
 from svhn_xai.class_sensitivity import DIRECTION, class_sensitivity, pair_outcomes
@@ -49,7 +57,9 @@ with left:
         format_func=lambda k: REGISTRY[k].name,
         key="all_digits_method",
     )
-    mode, value = threshold_controls("all_digits")
+    calibration, _ = calibration_of(card["path"], digest)
+    mode, value = threshold_controls("all_digits", calibration=calibration)
+    rule, calibration = reading(mode, value, calibration)
 if picked is None:
     st.stop()
 item = picked.model_input.item
@@ -69,7 +79,7 @@ for d in model.digits:
         st.stop()
     boxes[d] = item.boxes_of(d) if picked.marked else np.zeros((0, 4))
     heatmaps[d] = e.heatmap()
-    results[d] = localise(e, boxes[d], mode, value)
+    results[d] = localise(e, boxes[d], rule, calibration=calibration)
 
 with right:
     # four cells a row: five were narrower than the figures, which lost their right edge

@@ -218,6 +218,17 @@ if result is None or measured != _sha256(str(path), file_digest(path)):
         f"`python -m svhn_xai shortcut --checkpoint checkpoints/{name} --json`."
     )
     st.stop()
+
+
+def interval(row: dict, key: str) -> str:
+    """The 95 % interval of ``key`` as text: ``[low, high]`` (``KEY_ci``), or ``± half`` as
+    files made before intervals over images recorded it (``KEY_ci95``)."""
+    if f"{key}_ci" in row:
+        low, high = row[f"{key}_ci"]
+        return f"[{low:.3f}, {high:.3f}]"
+    return f"± {row[f'{key}_ci95']:.3f}" if f"{key}_ci95" in row else "–"
+
+
 table = []
 for key, m in result["methods"].items():
     table.append(
@@ -225,9 +236,9 @@ for key, m in result["methods"].items():
             "method": REGISTRY[key].name if key in REGISTRY else key,
             "catches it": "yes" if m["catches"] else "no",
             "cue share": m["cue_mass"],
-            "± 95 %": m["cue_mass_ci95"],
+            "95 % interval": interval(m, "cue_mass"),
             "cue share, default model": m["reference_cue_mass"],
-            "± 95 % ": m["reference_cue_mass_ci95"],
+            "95 % interval ": interval(m, "reference_cue_mass"),
             f"share on the {digit}": m["digit_mass"],
             "peak on the cue": m["cue_pointing"],
             "peak on the cue, default model": m["reference_cue_pointing"],
@@ -239,7 +250,7 @@ for key, m in result["baselines"].items():
             "method": f"Baseline: {key.replace('_', ' ')}",
             "catches it": "–",
             "cue share": m["cue_mass"],
-            "± 95 %": m["cue_mass_ci95"],
+            "95 % interval": interval(m, "cue_mass"),
             f"share on the {digit}": m["digit_mass"],
             "peak on the cue": m["cue_pointing"],
         }

@@ -14,6 +14,7 @@ from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import marked_photo_input, to_model_input
 from svhn_xai.explain import count_hooks, explain
 from svhn_xai.localisation import localise
+from svhn_xai.metric_registry import METRICS
 from svhn_xai.protocol import DEFAULT_PROTOCOL
 
 APP = Path(__file__).resolve().parents[2] / "app"
@@ -187,7 +188,8 @@ def test_compare_page_table_has_methods_and_baselines(synthetic_case):
         "Baseline: centre gaussian",
         "Baseline: uniform random",
     ]
-    assert list(table.columns) == [t for t, _ in SCORE_COLUMNS.values()] + ["Seconds"]
+    titles = [f"{METRICS[k].label} {METRICS[k].arrow}".strip() for k in SCORE_COLUMNS]
+    assert list(table.columns) == [*titles, "Seconds ↓"]
 
 
 def test_no_checkpoint_leads_to_the_train_page(tmp_path, monkeypatch):

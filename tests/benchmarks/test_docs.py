@@ -96,7 +96,7 @@ def test_leaderboard_renders_every_metric_with_its_direction_and_the_baselines(t
     lines = table.splitlines()
     assert lines[0] == "2 images, 3 (image, digit) pairs"
     header = next(ln for ln in lines if ln.startswith("| method"))
-    assert header == "| method | IoU₁ ↑ | deletion ↓ | new score ↓ |"
+    assert header == "| method | IoU₁ (pixels) ↑ | deletion ↓ | new score ↓ |"
     assert "| saliency | 0.250 ± 0.125 | 0.500 | 2.000 |" in lines
     assert "| *baseline: whole_image* | 0.500 | – | – |" in lines
     assert lines[-1] == "<sub>Source: `results/board.json`.</sub>"
@@ -111,7 +111,7 @@ def test_leaderboard_without_directions_uses_the_known_ones_and_no_arrow_elsewhe
         for ln in docs.render("leaderboard results/board.json", root).splitlines()
         if "method" in ln
     )
-    assert header == "| method | IoU₁ ↑ | deletion ↓ | new score |"
+    assert header == "| method | IoU₁ (pixels) ↑ | deletion ↓ | new score |"
 
 
 def test_source_line_names_commit_and_machine(tmp_path):
@@ -631,7 +631,7 @@ def test_rule_margins_rank_rules_then_add_their_raw_versions_and_the_old_default
     lines = _render(tmp_path, "rule_margins", study)
     assert "on 2 real pairs (methods in the means: gradient 1)" in lines[0]
     assert "3 synthetic pairs (methods in the means: perturbation 1)" in lines[0]
-    assert lines[2] == "| rule | real IoU₁ grad. | synth. IoU₂ pert. | worst ↑ |"
+    assert lines[2] == "| rule | real IoU₁ (pixels) grad. | synth. IoU₂ (boxes) pert. | worst ↑ |"
     names = [ln.split(" | ")[0].lstrip("| ") for ln in lines[4:-2]]
     assert names == [
         "**top-k 20 %, σ 3 px** (chosen)",
@@ -734,16 +734,36 @@ def test_localisation_table_gives_baselines_every_column_and_says_who_beats_them
     }
     table = docs.render("localisation results/b.json", _board(tmp_path, board))
     lines = table.splitlines()
-    assert "| method | IoU₂ ↑ | IoU₁ ↑ | class sens. ↑ |" in lines
+    assert "| method | IoU₂ (boxes) ↑ | IoU₁ (pixels) ↑ | Class sensitivity ↑ |" in lines
     assert "| a | 0.700 | 0.600 | 0.750 |" in lines
     assert "| b | 0.500 | 0.300 | – |" in lines
     assert "| *baseline: centre_gaussian* | 0.600 | 0.450 | 0.500 |" in lines
     assert "deletion" not in table  # faithfulness has its own table
     assert (
-        "1 of 2 methods beat the whole-image map on IoU₁ (0.400); not: b. "
-        "Best on IoU₁: a 0.600, +0.150 over the centre-Gaussian map. "
-        "Best on IoU₂: a 0.700, +0.100 over the centre-Gaussian map."
+        "IoU₁ (pixels): 1 of 2 methods beat the strongest baseline, centre_gaussian (0.450); "
+        "not: b; best: a 0.600, b 0.300. "
+        "(This file records no intervals over photos: point estimates.)"
     ) in lines
+
+
+def test_beating_a_baseline_needs_the_whole_interval_above_its_mean(tmp_path):
+    board = {
+        "n_pairs": 4,
+        "methods": {
+            "a": {"n": 4, "pxap": 0.6, "pxap_ci": [0.42, 0.7]},  # straddles the bar
+            "b": {"n": 4, "pxap": 0.55, "pxap_ci": [0.5, 0.6]},
+        },
+        "baselines": {
+            "whole_image": {"pxap": 0.3, "pxap_ci": [0.25, 0.35]},
+            "centre_gaussian": {"pxap": 0.45, "pxap_ci": [0.4, 0.5]},
+        },
+    }
+    line = docs.render("headline results/b.json", _board(tmp_path, board)).splitlines()[0]
+    assert (
+        "PxAP: 1 of 2 methods beat the strongest baseline, centre_gaussian (0.450 [0.400, "
+        "0.500]); not: a; best: a 0.600 [0.420, 0.700], b 0.550 [0.500, 0.600]. Beating means "
+        "the whole 95 % interval lies above the baseline's mean."
+    ) in line
 
 
 def test_faithfulness_table_names_the_best_method_in_the_direction_of_each_column(tmp_path):
@@ -756,8 +776,8 @@ def test_faithfulness_table_names_the_best_method_in_the_direction_of_each_colum
         "baselines": {"whole_image": {"auc_deletion_black": 0.1, "auc_insertion_blur": 0.95}},
     }
     table = docs.render("faithfulness results/b.json", _board(tmp_path, board))
-    assert "| method | deletion black ↓ | insertion blur ↑ |" in table
+    assert "| method | Deletion, black ↓ | Insertion, blur ↑ |" in table
     assert "| *baseline: whole_image* | 0.100 | 0.950 |" in table
-    assert "Best method per column: deletion black: a; insertion blur: b." in table
+    assert "Best method per column: Deletion, black: a; Insertion, blur: b." in table
     line = docs.render("headline results/b.json", tmp_path).splitlines()[0]
-    assert line.endswith(" Faithfulness winners: deletion black: a; insertion blur: b.")
+    assert line.endswith(" Faithfulness winners: Deletion, black: a; Insertion, blur: b.")
