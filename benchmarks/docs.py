@@ -228,16 +228,34 @@ def leaderboard(data: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out).lstrip("\n")
 
 
+def _last_interval(row: dict[str, Any]) -> str:
+    """`` [low, high]``: the interval of the correlation after the last layer, where recorded."""
+    ci = row.get("correlation_ci")
+    return f" [{_num(ci[-1][0])}, {_num(ci[-1][1])}]" if ci else ""
+
+
 def _sanity_line(s: dict[str, Any]) -> str:
-    """The randomisation check's verdict, where the file has one."""
+    """The randomisation check's verdict, where the file has one: the methods whose maps barely
+    change (with the last layer's interval where recorded) and those with no correlation left."""
     sanity = s.get("sanity") or {}
-    flagged = [k for k, r in _rows(sanity.get("methods")) if r.get("flagged")]
-    if not flagged:
-        return ""
-    return (
-        f"Randomisation check: {', '.join(flagged)} barely change"
-        f"{'' if len(flagged) > 1 else 's'} when the model's weights are randomised."
-    )
+    rows = _rows(sanity.get("methods"))
+    flat = [(k, r) for k, r in rows if r.get("flagged") and r.get("reason", "flat") == "flat"]
+    undefined = [k for k, r in rows if r.get("reason") == "undefined"]
+    parts = []
+    if flat:
+        named = ", ".join(
+            f"{k} (ρ {_num(r['correlation'][-1])}{_last_interval(r)})" for k, r in flat
+        )
+        parts.append(
+            f"Randomisation check: {named} barely change{'' if len(flat) > 1 else 's'} when the "
+            "model's weights are randomised."
+        )
+    if undefined:
+        parts.append(
+            "No rank correlation is left once the model is randomised (every map constant or "
+            f"non-finite) for {', '.join(undefined)}: nothing shows they depend on the weights."
+        )
+    return " ".join(parts)
 
 
 LOCALISATION = (

@@ -566,9 +566,11 @@ def _leaderboard_text(s: dict[str, Any]) -> str:
                 "pair a map is constant or non-finite): nothing shows it depends on the weights"
             )
         elif r["flagged"]:
+            low, high = r.get("correlation_ci", [[float("nan")] * 2])[-1]
             lines.append(
                 f"sanity: {key} barely changes when the model is randomised "
-                f"(rank correlation {r['correlation'][-1]:.2f})"
+                f"(rank correlation {r['correlation'][-1]:.2f}, 95 % interval [{low:.2f}, "
+                f"{high:.2f}] over photos)"
             )
     return "\n".join(lines)
 

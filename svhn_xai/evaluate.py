@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from svhn_xai.bootstrap import mean_interval, photo_weights
 from svhn_xai.class_sensitivity import box_density
 from svhn_xai.class_sensitivity import from_records as class_sensitivity
 from svhn_xai.data.item import HouseNumber
@@ -389,13 +390,17 @@ def randomisation_check(
     per layer, in the order of ``layers``:
 
     - ``correlation``: the mean correlation over the pairs that have one (NaN where none has);
-    - ``pairs``: each pair's correlation, NaN where it has none (for a bootstrap over pairs);
+    - ``correlation_ci``: its 95 % interval, a percentile bootstrap over the pairs (one pair a
+      photo, as ``evaluate --sanity`` picks them);
+    - ``pairs``: each pair's correlation, NaN where it has none;
     - ``n_non_finite``, ``n_constant``: the pairs left out because a map is not finite, or
       (both maps finite) because one is constant;
     - ``flagged`` and ``reason``: ``"flat"`` when the correlation after the last layer is still
       above :data:`FLAT_THRESHOLD` (the map barely depends on the weights); ``"undefined"`` when
       no pair has a correlation after the last layer, so that nothing shows the map depends on
-      the weights, which is no pass either. Otherwise ``flagged`` is false, ``reason`` None.
+      the weights, which is no pass either. Otherwise ``flagged`` is false, ``reason`` None;
+    - ``settled``: whether the last layer's interval lies wholly on one side of
+      :data:`FLAT_THRESHOLD`, so that more photos would not change the verdict.
     """
     params = params or {}
 
@@ -407,7 +412,14 @@ def randomisation_check(
     scrambled = copy.deepcopy(model)
     torch.manual_seed(seed)
     rows: dict[str, dict[str, list[Any]]] = {
-        m: {"correlation": [], "pairs": [], "n_non_finite": [], "n_constant": []} for m in methods
+        m: {
+            "correlation": [],
+            "correlation_ci": [],
+            "pairs": [],
+            "n_non_finite": [],
+            "n_constant": [],
+        }
+        for m in methods
     }
     for name in RANDOMISATION_ORDER:
         randomise(getattr(scrambled, name))
@@ -421,6 +433,7 @@ def randomisation_check(
             counted = [r for r in rho if not np.isnan(r)]
             row = rows[m]
             row["correlation"].append(float(np.mean(counted)) if counted else float("nan"))
+            row["correlation_ci"].append(mean_interval(counted, photo_weights(range(len(counted)))))
             row["pairs"].append(rho)
             row["n_non_finite"].append(sum(broken))
             row["n_constant"].append(sum(bool(np.isnan(r)) and not b for r, b in zip(rho, broken)))
@@ -428,5 +441,12 @@ def randomisation_check(
     for m, row in rows.items():
         last = row["correlation"][-1]
         reason = "undefined" if np.isnan(last) else "flat" if last > FLAT_THRESHOLD else None
-        result["methods"][m] = {**row, "flagged": reason is not None, "reason": reason}
+        low, high = row["correlation_ci"][-1]
+        settled = bool(low > FLAT_THRESHOLD or high < FLAT_THRESHOLD)
+        result["methods"][m] = {
+            **row,
+            "flagged": reason is not None,
+            "reason": reason,
+            "settled": settled,
+        }
     return result

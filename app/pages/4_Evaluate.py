@@ -360,7 +360,14 @@ if summary is not None:
     if "sanity" in summary:
         st.subheader("Sanity check: cascading randomisation")
         st.plotly_chart(sanity_figure(summary["sanity"]), key="eval_sanity_chart")
-        flagged = [k for k, r in summary["sanity"]["methods"].items() if r["flagged"]]
-        if flagged:
-            names = ", ".join(REGISTRY[k].name if k in REGISTRY else k for k in flagged)
-            st.warning(f"Barely change when the model is randomised: {names}")
+        name = lambda k: REGISTRY[k].name if k in REGISTRY else k  # noqa: E731
+        rows = summary["sanity"]["methods"].items()
+        flat = [name(k) for k, r in rows if r["flagged"] and r.get("reason", "flat") == "flat"]
+        undefined = [name(k) for k, r in rows if r.get("reason") == "undefined"]
+        if flat:
+            st.warning(f"Barely change when the model is randomised: {', '.join(flat)}")
+        if undefined:
+            st.warning(
+                "No rank correlation left once the model is randomised (every map constant or "
+                f"not finite), so nothing shows they depend on the weights: {', '.join(undefined)}"
+            )
