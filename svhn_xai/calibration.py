@@ -108,8 +108,8 @@ def calibration_grid(mode: str) -> np.ndarray:
     spec = THRESHOLD_MODES[mode]
     if spec.param is None:
         raise ValueError(f"threshold mode {mode!r} has no parameter to calibrate")
-    if mode == "topk":
-        return np.array([1.0, 2, 3, 5, 7, 10, 15, 20, 25, 30, 40, 50, 60, 70])
+    if mode == "topk":  # up to the whole image, so that no choice sits at the grid's edge
+        return np.array([1.0, 2, 3, 5, 7, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100])
     return np.round(np.arange(spec.low, spec.high, 0.05), 2)
 
 

@@ -6,14 +6,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from svhn_xai.calibration import load_calibration
 from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.evaluate import evaluate_localisation
 from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+from svhn_xai.provenance import file_sha256
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "4_Evaluate.py")
-IOU_1 = "IoU₁ pixels ↑"
+IOU_1 = "IoU₁ (pixels) ↑"
 
 
 def _run(at: AppTest) -> AppTest:
@@ -22,11 +24,23 @@ def _run(at: AppTest) -> AppTest:
     return at
 
 
-def _library(n: int, mode: str, value: float) -> dict:
-    model, _ = load_model()
+def _library(n: int, mode: str | None, value: float | None) -> dict:
+    """The library's leaderboard of the page's first ``n`` synthetic images; ``mode`` None: the
+    default reading, each method at its calibrated threshold where the checkpoint has a file."""
+    model, card = load_model()
     source = open_source("synthetic", "test")
     items = [to_model_input(source[i], model.input_size).item for i in range(n)]
+    calibration, _ = load_calibration(card["path"], file_sha256(card["path"]))
+    if mode is None and calibration is not None:
+        return evaluate_localisation(
+            model, items, ["saliency"], calibration.protocol, calibrated=calibration.values
+        )
     return evaluate_localisation(model, items, ["saliency"], protocol=mode, value=value)
+
+
+def _calibrated() -> bool:
+    card = load_model()[1]
+    return load_calibration(card["path"], file_sha256(card["path"]))[0] is not None
 
 
 def _shown_text(at: AppTest) -> str:
@@ -77,7 +91,7 @@ def test_a_saved_leaderboard_reads_in_plain_words_without_server_paths(tmp_path,
     )
     assert table.loc["Baseline: centre gaussian", "Class sensitivity ↑"] == 0.5
     pointing = summary["methods"]["saliency"]["pointing_game"]
-    assert table.loc["Saliency", "Pointing game ↑"] == f"{pointing:.3f}"
+    assert table.loc["Saliency", "Pointing game ↑"] == f"{pointing:.2f}"  # its registry format
     assert table.loc["Baseline: whole image", "Pointing game ↑"] == "–"  # never "None"
     helps = {c["label"]: c.get("help", "") for c in _column_config(at).values()}
     for column in table.columns:
@@ -93,8 +107,9 @@ def _column_config(at: AppTest) -> dict:
 def test_threshold_controls_come_from_the_protocol():
     at = _compute_page(2)
     radio = at.radio(key="eval_threshold_mode")
-    assert list(radio.options) == [m.label for m in THRESHOLD_MODES.values()]
-    assert radio.value == DEFAULT_PROTOCOL.mode
+    first = ["Calibrated per method"] if _calibrated() else []
+    assert list(radio.options) == first + [m.label for m in THRESHOLD_MODES.values()]
+    assert radio.value == ("calibrated" if first else DEFAULT_PROTOCOL.mode)
     for key, mode in THRESHOLD_MODES.items():
         at.radio(key="eval_threshold_mode").set_value(key)
         _run(at)
@@ -109,9 +124,10 @@ def test_a_computed_result_survives_the_next_click_and_is_cached_per_setting():
     at = _compute_page(2)
     at.button(key="eval_run").click()
     first = _run(at).dataframe[0].value
-    expected = _library(2, DEFAULT_PROTOCOL.mode, DEFAULT_PROTOCOL.value)
+    expected = _library(2, None, None)  # the page's default reading
     assert first.loc["Saliency", IOU_1] == pytest.approx(expected["methods"]["saliency"]["iou_1"])
     # the next click changes a setting: the last result stays, marked as such
+    default = at.radio(key="eval_threshold_mode").value
     other = next(k for k, m in THRESHOLD_MODES.items() if k != DEFAULT_PROTOCOL.mode and m.param)
     at.radio(key="eval_threshold_mode").set_value(other)
     _run(at)
@@ -123,7 +139,7 @@ def test_a_computed_result_survives_the_next_click_and_is_cached_per_setting():
     assert topk.loc["Saliency", IOU_1] == pytest.approx(expected["methods"]["saliency"]["iou_1"])
     assert not at.info
     # back to the first setting: served from the cache, no click needed
-    at.radio(key="eval_threshold_mode").set_value(DEFAULT_PROTOCOL.mode)
+    at.radio(key="eval_threshold_mode").set_value(default)
     _run(at)
     assert at.dataframe[0].value.equals(first) and not at.info
     # a chart filter is a click too
