@@ -71,7 +71,7 @@ def _row(scores: dict[str, Any], faith: dict[str, Any]) -> dict[str, Any]:
         **{k: scores[k] for k in SCORES if k in scores},
         **{k: curve[k] for k in ("auc_iou_1", "auc_iou_2", "oracle_iou_1", "oracle_iou_2")},
         "empty_mask": scores["empty_mask"],
-        "iou_2_by_threshold": scores["iou_2_by_threshold"],
+        "iou_2_by_threshold": curve["iou_2_by_threshold"],
         "oracle_threshold": curve["oracle_threshold"],
         "curve_iou_1": curve["iou_1"],
         "curve_iou_2": curve["iou_2"],

@@ -55,8 +55,8 @@ def score_map(
     magnitude (clipped at ``clip_percentile``); pointing game, relevance mass and rank accuracy
     are computed on ``relevance`` itself. With ``curve``: the IoU-vs-value-threshold curves,
     their areas and their maxima (the oracle columns), and IoU_2 on :data:`BOX_ACC_GRID`
-    (``iou_2_by_threshold``, what MaxBoxAccV2 chooses its threshold from over a data set), on
-    the same smoothed map.
+    (``curve["iou_2_by_threshold"]``, what MaxBoxAccV2 chooses its threshold from over a data
+    set), on the same smoothed map.
     """
     return score_maps([relevance], boxes, [protocol], clip_percentile, curve)[0]
 
@@ -87,8 +87,7 @@ def score_maps(
     if curve:
         fine = iou_curves(heats, boxes, BOX_ACC_GRID)
         for scores, one, box in zip(out, iou_curves(heats, boxes), fine):
-            scores["curve"] = one
-            scores["iou_2_by_threshold"] = [round(v, 4) for v in box["iou_2"]]
+            scores["curve"] = {**one, "iou_2_by_threshold": [round(v, 4) for v in box["iou_2"]]}
     return out
 
 

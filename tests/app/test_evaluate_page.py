@@ -33,7 +33,7 @@ def _library(n: int, mode: str | None, value: float | None) -> dict:
     calibration, _ = load_calibration(card["path"], file_sha256(card["path"]))
     if mode is None and calibration is not None:
         return evaluate_localisation(
-            model, items, ["saliency"], calibration.protocol, calibrated=calibration.values
+            model, items, ["saliency"], protocol=calibration.protocol, calibrated=calibration.values
         )
     return evaluate_localisation(model, items, ["saliency"], protocol=mode, value=value)
 

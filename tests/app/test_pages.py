@@ -9,13 +9,15 @@ from common import SCORE_COLUMNS
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from svhn_xai.checkpoint import load_model
+from svhn_xai.calibration import load_calibration
+from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import marked_photo_input, to_model_input
 from svhn_xai.explain import count_hooks, explain
 from svhn_xai.localisation import localise
 from svhn_xai.metric_registry import METRICS
 from svhn_xai.protocol import DEFAULT_PROTOCOL
+from svhn_xai.provenance import file_sha256
 
 APP = Path(__file__).resolve().parents[2] / "app"
 HOME = str(APP / "Home.py")
@@ -156,8 +158,9 @@ def test_upload_is_scored_only_once_a_box_is_marked_and_then_as_the_library_says
         photo, [[28, 8, 47, 32], [48, 8, 64, 32]], (1, 7), model.input_size
     )
     e = explain(model, model_input.item.image, 1, "saliency")
-    mode, value = DEFAULT_PROTOCOL.mode, DEFAULT_PROTOCOL.value
-    expected = localise(e, model_input.item.boxes_of(1), mode, value)
+    # the page's default reading: the checkpoint's calibration where it has one
+    calibration, _ = load_calibration(DEFAULT_CHECKPOINT, file_sha256(DEFAULT_CHECKPOINT))
+    expected = localise(e, model_input.item.boxes_of(1), DEFAULT_PROTOCOL, calibration=calibration)
     assert _metric(at, "IoU₁ (pixels)") == f"{expected['iou_1']:.3f}"
     assert _metric(at, "P(1 present)") == f"{e.probability:.3f}"
     assert any("Marked: digit 1" in c.value for c in at.caption)

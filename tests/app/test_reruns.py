@@ -29,8 +29,9 @@ def _no_exception(at: AppTest) -> None:
 
 
 def move_threshold(at: AppTest, prefix: str) -> None:
-    """Move the threshold parameter of the current mode (or switch to a mode that has one)."""
-    mode = THRESHOLD_MODES[at.radio(key=f"{prefix}_mode").value]
+    """Move the threshold parameter of the current mode (or switch to a mode that has one: from
+    the default, each method at its calibrated value, to a slider)."""
+    mode = THRESHOLD_MODES.get(at.radio(key=f"{prefix}_mode").value, THRESHOLD_MODES["otsu"])
     if mode.param is None:
         mode = next(m for m in THRESHOLD_MODES.values() if m.param is not None)
         at.radio(key=f"{prefix}_mode").set_value(mode.key).run()
