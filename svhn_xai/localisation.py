@@ -18,7 +18,7 @@ import numpy as np
 from svhn_xai.explain import Explanation
 from svhn_xai.heatmap import normalise, reduce_channels, smooth
 from svhn_xai.metric_registry import METRICS, directions, score
-from svhn_xai.metrics import BASELINES, BOX_ACC_GRID, baseline_heatmap, iou_curves
+from svhn_xai.metrics import BASELINES, BOX_ACC_GRID, baseline_heatmap, box_mask, iou_curves
 from svhn_xai.protocol import DEFAULT_PROTOCOL, Protocol
 
 if TYPE_CHECKING:  # only a type here: calibration itself scores with this module's maps
@@ -124,6 +124,35 @@ def strongest_baselines(
     return out
 
 
+PER_PHOTO_TIE = 0.05  # on one photo, a gap under this between a method and a baseline is a tie
+
+
+def reading_notes(scores: dict[str, Any], box_share: float) -> list[str]:
+    """Plain words for what one photo's scores can and cannot say: the IoU₁ a mask of this size
+    can reach at most, and, when the map's heat lies on the digit but an image-blind baseline
+    does as well, that this photo cannot separate the two (a large digit in the middle of the
+    crop is found without looking). ``box_share``: the boxes' share of the image."""
+    notes = []
+    area = scores["active_fraction"]
+    if area < box_share:
+        notes.append(
+            f"IoU₁ can reach at most {area / box_share:.2f} here: the mask holds "
+            f"{area:.0%} of the crop and the digit's box {box_share:.0%}. Read PxAP and the "
+            "mass in the box, which need no mask."
+        )
+    mass = scores["versus"].get("relevance_mass")
+    on_digit = scores["relevance_mass"] >= 0.5 and scores["pointing_game"] == 1.0
+    if on_digit and mass is not None and mass["difference"] < PER_PHOTO_TIE:
+        name = mass["baseline"].replace("_", " ")
+        notes.append(
+            f"The heat lies on the digit ({scores['relevance_mass']:.0%} of the positive "
+            f"relevance inside its box, the peak on it). The {name} map, which never looks at "
+            "the photo, does about as well here, so this photo cannot separate the method from "
+            "it: the leaderboard over many photos can."
+        )
+    return notes
+
+
 def localise(
     explanation: Explanation,
     boxes: np.ndarray,
@@ -218,4 +247,5 @@ def localise_with_mask(
         out["notes"].append("empty mask: no pixel passes the threshold, IoUs are 0")
     out["baselines"] = dict(zip(names, every[1:]))
     out["versus"] = strongest_baselines(scores, out["baselines"])
+    out["notes"] += reading_notes(out, float(box_mask(boxes, relevance.shape).mean()))
     return out, masks[0]

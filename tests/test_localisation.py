@@ -180,3 +180,22 @@ def test_the_clip_percentile_reaches_the_baselines_too():
         clipped["baselines"][gauss]["active_fraction"]
         > plain["baselines"][gauss]["active_fraction"]
     )
+
+
+def test_a_large_digit_found_by_the_map_and_the_centre_prior_reads_as_a_tie_not_a_failure():
+    from svhn_xai.localisation import reading_notes
+
+    scores = {
+        "active_fraction": 0.30,
+        "relevance_mass": 0.84,
+        "pointing_game": 1.0,
+        "versus": {"relevance_mass": {"baseline": "centre_gaussian", "difference": -0.004}},
+    }
+    ceiling, tie = reading_notes(scores, box_share=0.60)
+    assert "IoU₁ can reach at most 0.50 here" in ceiling  # a 30 % mask inside a 60 % box
+    assert "84% of the positive relevance" in tie and "centre gaussian map" in tie
+    # a small box, or a map that clearly beats the prior: nothing to excuse
+    beaten = {**scores, "versus": {"relevance_mass": {"baseline": "x", "difference": 0.2}}}
+    assert reading_notes(beaten, box_share=0.2) == []
+    missed = {**scores, "pointing_game": 0.0}  # the peak off the digit: no "lies on the digit"
+    assert not any("lies on the digit" in n for n in reading_notes(missed, 0.2))

@@ -33,7 +33,7 @@ from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
 from svhn_xai.figures import curve_figure, image_figure, overlay, photo_overlay
 from svhn_xai.heatmap import REDUCTIONS, threshold
-from svhn_xai.localisation import localise_with_mask
+from svhn_xai.localisation import PER_PHOTO_TIE, localise_with_mask
 from svhn_xai.metric_registry import METRICS
 from svhn_xai.protocol import THRESHOLD_MODES
 
@@ -145,6 +145,7 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
             f"{e.probability:.3f}",
             None,
             f"The model's probability that a {digit} is in the image.",
+            False,
         )
     ]
     if e.contrast is not None:  # what the contrastive map explains: the logits' difference
@@ -155,32 +156,38 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
                 None,
                 f"The score the map explains: positive when the model's evidence for a {digit} "
                 f"outweighs its evidence for a {e.contrast}.",
+                False,
             )
         )
     if result["scored"]:
         for key in FIRST_SCREEN:
             m = METRICS[key]
             versus = result["versus"].get(key)
-            delta, why = None, ""
+            delta, why, tie = None, "", False
             if versus is not None:
                 name = versus["baseline"].replace("_", " ")
                 delta = f"{versus['difference']:+.{m.digits}f} vs {name}"
+                tie = abs(versus["difference"]) < PER_PHOTO_TIE
                 why = (
                     f" Arrow: the difference from the strongest baseline on this score for this "
-                    f"photo, the {name} map ({m.format(versus['value'])})."
+                    f"photo, the {name} map ({m.format(versus['value'])}); grey when it is under "
+                    f"{PER_PHOTO_TIE:g}, a tie on one photo."
                 )
-            shown.append((m.label, m.format(result[key]), delta, m.describe() + why))
+            shown.append((m.label, m.format(result[key]), delta, m.describe() + why, tie))
     shown.append(
         (
             "Compute time",
             f"{e.seconds:.2f} s",
             None,
             f"{e.model_passes} images went through the model (forward passes × batch).",
+            False,
         )
     )
     for start in range(0, len(shown), 3):
-        for col, (label, value, delta, help_text) in zip(st.columns(3), shown[start : start + 3]):
-            col.metric(label, value, delta, help=help_text)
+        for col, (label, value, delta, help_text, tie) in zip(
+            st.columns(3), shown[start : start + 3]
+        ):
+            col.metric(label, value, delta, help=help_text, delta_color="off" if tie else "normal")
     st.caption(f"{e.model_passes} model pass{'' if e.model_passes == 1 else 'es'}")
     if e.probability < 0.5:
         st.warning(
