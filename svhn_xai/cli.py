@@ -575,6 +575,17 @@ def _leaderboard_text(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _methods(spec: str) -> list[str]:
+    """The method keys of ``--methods``: comma-separated, or ``all``; an unknown one refused."""
+    from svhn_xai.explain import REGISTRY
+
+    methods = list(REGISTRY) if spec == "all" else spec.split(",")
+    unknown = [m for m in methods if m not in REGISTRY]
+    if unknown:
+        raise SvhnXaiError(f"unknown method(s) {', '.join(unknown)}; see `methods`")
+    return methods
+
+
 class _Inputs:
     """Model inputs of a data source, cropped when read, so that --limit and --resume cost
     nothing up front; ``labels(i)`` where the source knows them without decoding."""
@@ -609,7 +620,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     from svhn_xai.calibration import Calibration, calibrate, calibration_path
     from svhn_xai.checkpoint import load_model
-    from svhn_xai.explain import REGISTRY
     from svhn_xai.protocol import THRESHOLD_MODES
     from svhn_xai.provenance import file_sha256, git_commit
 
@@ -623,10 +633,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         )
     commit = git_commit()
     model, card = load_model(args.checkpoint)
-    methods = list(REGISTRY) if args.methods == "all" else args.methods.split(",")
-    unknown = [m for m in methods if m not in REGISTRY]
-    if unknown:
-        raise SvhnXaiError(f"unknown method(s) {', '.join(unknown)}; see `methods`")
+    methods = _methods(args.methods)
     margin = card["config"].get("margin", 0.15)
     items = _Inputs(args.data, args.split, args.root, args.indices, model.input_size, margin)
     bar = tqdm(desc="calibrating", unit="pair", disable=args.quiet)
@@ -691,7 +698,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from svhn_xai.calibration import calibrate
     from svhn_xai.checkpoint import load_model
     from svhn_xai.evaluate import evaluate_localisation, randomisation_check
-    from svhn_xai.explain import REGISTRY
     from svhn_xai.protocol import THRESHOLD_MODES
     from svhn_xai.provenance import file_sha256, git_commit, machine, provenance
     from svhn_xai.shards import join, leave
@@ -705,10 +711,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     model, card = load_model(args.checkpoint)
     digest = file_sha256(card["path"])
-    methods = list(REGISTRY) if args.methods == "all" else args.methods.split(",")
-    unknown = [m for m in methods if m not in REGISTRY]
-    if unknown:
-        raise SvhnXaiError(f"unknown method(s) {', '.join(unknown)}; see `methods`")
+    methods = _methods(args.methods)
     margin = card["config"].get("margin", 0.15)
 
     inputs = _Inputs(args.data, args.split, args.root, args.indices, model.input_size, margin)
