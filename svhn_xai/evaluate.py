@@ -9,7 +9,8 @@ depends on the model at all.
   from the head down to the stem and the Spearman correlation of each method's map with the
   original one is tracked; a method whose maps barely change does not explain the model.
 
-Every metric's direction is in :data:`DIRECTIONS`; summaries carry them as ``"directions"``.
+Every metric's direction is declared in :mod:`svhn_xai.metric_registry`; summaries
+(:mod:`svhn_xai.summary`) carry them as ``"directions"``, with intervals over photos.
 Per-image records are appended to a JSONL file as they are made, so an interrupted run resumes
 (under the same conditions only).
 """
@@ -38,7 +39,7 @@ from svhn_xai.explain import REGISTRY, explain, explain_batch
 from svhn_xai.faithfulness import faithfulness_groups
 from svhn_xai.heatmap import normalise, reduce_channels
 from svhn_xai.localisation import baseline_maps, resolve_protocol, score_maps
-from svhn_xai.metric_registry import PER_PAIR, directions, family
+from svhn_xai.metric_registry import PER_PAIR, family
 from svhn_xai.metrics import BASELINES
 from svhn_xai.model import DigitResNet18
 from svhn_xai.protocol import Protocol
@@ -51,7 +52,6 @@ SCORES = (*(m.key for m in PER_PAIR), *(m.key for m in family("curve")))
 # ~8.5 ms an image in batches of 16, ~7 ms in 32, ~8 ms in 64; see
 # benchmarks/evaluate_throughput.py, whose peak memory stays well under 4 GB
 BATCH_SIZE = 32
-DIRECTIONS: dict[str, str] = directions()
 FLAT_THRESHOLD = 0.5  # mean rank correlation above this after full randomisation: flagged
 
 
