@@ -185,18 +185,23 @@ def _widget(p: Param, key: str, value: Any) -> Any:
     )
 
 
+def current_calibration() -> tuple[Calibration | None, str]:
+    """The sidebar checkpoint's calibration (:func:`calibration_of`), or None and why not."""
+    _, card, digest, _ = current()
+    return calibration_of(card["path"], digest)
+
+
 def threshold_controls(
-    prefix: str,
-    mode_column: Any = st,
-    value_column: Any = st,
-    calibration: Calibration | None = None,
+    prefix: str, mode_column: Any = st, value_column: Any = st
 ) -> tuple[str, float]:
     """The mask rule's widgets, built from :data:`svhn_xai.protocol.THRESHOLD_MODES`: a
     "Threshold mode" radio (key ``{prefix}_mode``) and, when the mode has a parameter, a slider
-    labelled with it (key ``{prefix}_{mode}``). With a ``calibration``, the first choice, and
-    the default, is :data:`CALIBRATED`: each method and baseline at its own calibrated value.
+    labelled with it (key ``{prefix}_{mode}``). When the checkpoint has a calibration file, the
+    first choice, and the default, is :data:`CALIBRATED`: each method and baseline at its own
+    calibrated value; without one, a caption says why there is none.
 
     Returns (mode key, parameter value; 0.0 for a mode without one); see :func:`reading`."""
+    calibration, why = current_calibration()
     modes = ([CALIBRATED] if calibration else []) + list(THRESHOLD_MODES)
     chosen = remembered(f"{prefix}_mode", CALIBRATED if calibration else DEFAULT_PROTOCOL.mode)
     calibrated_help = (
@@ -216,6 +221,8 @@ def threshold_controls(
         + " ".join(f"{m.label}: {m.help}" for m in THRESHOLD_MODES.values()),
     )
     remember(f"{prefix}_mode")
+    if calibration is None:
+        mode_column.caption(why[:1].upper() + why[1:] + ".")
     if key == CALIBRATED:
         value_column.caption(calibration.describe() + ". Pick a mode to set one rule for all.")
         return key, 0.0
@@ -238,11 +245,10 @@ def threshold_controls(
     return key, float(value)
 
 
-def reading(
-    mode: str, value: float, calibration: Calibration | None
-) -> tuple[Protocol, Calibration | None]:
+def reading(mode: str, value: float) -> tuple[Protocol, Calibration | None]:
     """The rule :func:`threshold_controls` chose: the calibration's (for :data:`CALIBRATED`),
     or one fixed protocol for every method and baseline."""
+    calibration = current_calibration()[0]
     if mode == CALIBRATED and calibration is not None:
         return calibration.protocol, calibration
     return resolve_protocol(mode if mode != CALIBRATED else None, value or None), None

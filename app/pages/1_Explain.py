@@ -11,7 +11,6 @@ import streamlit as st
 from common import (
     CALIBRATED,
     baseline_name,
-    calibration_of,
     current,
     explanation,
     page_setup,
@@ -109,10 +108,10 @@ def digits_panel(picked: Picked, digit: int) -> None:
             )
 
 
-def view_controls(method: str, calibration) -> tuple[str, float, str, float]:
+def view_controls(method: str) -> tuple[str, float, str, float]:
     """Threshold mode and value, channel reduction, clip percentile (one row)."""
     c1, c2, c3, c4 = st.columns(4)
-    mode, value = threshold_controls("threshold", c1, c2, calibration)
+    mode, value = threshold_controls("threshold", c1, c2)
     key = f"reduction:{method}"
     reduction = c3.selectbox(
         "Channels",
@@ -337,7 +336,6 @@ link.restore()
 page_setup("Explain · svhn-xai", "🔍")
 model, card, digest, digit = current()
 margin = card["config"].get("margin", 0.15)
-calibration, _ = calibration_of(card["path"], digest)
 
 st.title("Explain")
 left, right = st.columns([1, 2], gap="large")
@@ -352,7 +350,7 @@ with left:
     digits_panel(picked, digit)
     go = slow_run_allowed(model, digest, item.image, digit, method, params, "run_slow", contrast)
 with right:
-    mode, value, reduction, clip = view_controls(method, calibration)
+    mode, value, reduction, clip = view_controls(method)
 source = st.session_state["source"]
 link.save(
     {
@@ -378,7 +376,7 @@ except SvhnXaiError as exc:
     st.stop()
 
 boxes = item.boxes_of(digit) if picked.marked else np.zeros((0, 4))
-rule, calibration = reading(mode, value, calibration)
+rule, calibration = reading(mode, value)
 result, mask = localise_with_mask(
     e, boxes, rule, reduction=reduction, clip_percentile=clip, curve=True, calibration=calibration
 )

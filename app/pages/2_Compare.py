@@ -4,7 +4,6 @@ import numpy as np
 import streamlit as st
 from common import (
     baseline_name,
-    calibration_of,
     current,
     explanation,
     page_setup,
@@ -62,10 +61,7 @@ left, right = st.columns([1, 2.5], gap="large")
 with left:
     picked = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
     methods = method_picker()
-    calibration, _ = calibration_of(card["path"], digest)
-    rule, calibration = reading(
-        *threshold_controls("compare", calibration=calibration), calibration
-    )
+    rule, calibration = reading(*threshold_controls("compare"))
 if picked is None or not methods:
     st.stop()
 item = picked.model_input.item

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import streamlit as st
-from common import CALIBRATED, MODE_LABELS, calibration_of, current, page_setup, reading
+from common import CALIBRATED, MODE_LABELS, current, current_calibration, page_setup, reading
 
 from svhn_xai.checkpoint import REPO_ROOT
 from svhn_xai.data.sources import open_source
@@ -37,7 +37,7 @@ LEADERBOARD = (
 
 page_setup("Evaluate · svhn-xai", "📊")
 model, card, digest, digit = current()
-calibration, _ = calibration_of(card["path"], digest)
+calibration, no_calibration = current_calibration()
 
 
 def image_sets() -> dict[str, tuple[str, str, str | None, str | None]]:
@@ -78,6 +78,8 @@ def threshold_controls() -> tuple[str, float]:
         key="eval_threshold_mode",
         help=" ".join(f"{m.label}: {m.help}" for m in THRESHOLD_MODES.values()),
     )
+    if calibration is None:
+        c1.caption(no_calibration[:1].upper() + no_calibration[1:] + ".")
     if mode == CALIBRATED:
         c2.caption(calibration.describe())
         return mode, 0.0
@@ -150,7 +152,7 @@ def compute_panel() -> dict[str, Any] | None:
         source = open_source(data, split, root, indices=indices)
         items = [to_model_input(source[i], model.input_size, margin).item for i in range(limit)]
         bar = st.progress(0.0, text="explaining…")
-        rule, chosen = reading(mode, value, calibration)
+        rule, chosen = reading(mode, value)
         summary = evaluate_localisation(
             model,
             items,

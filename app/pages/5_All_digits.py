@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from common import (
-    calibration_of,
     current,
     explanation,
     page_setup,
@@ -57,9 +56,8 @@ with left:
         format_func=lambda k: REGISTRY[k].name,
         key="all_digits_method",
     )
-    calibration, _ = calibration_of(card["path"], digest)
-    mode, value = threshold_controls("all_digits", calibration=calibration)
-    rule, calibration = reading(mode, value, calibration)
+    mode, value = threshold_controls("all_digits")
+    rule, calibration = reading(mode, value)
 if picked is None:
     st.stop()
 item = picked.model_input.item

@@ -1,6 +1,7 @@
 """AppTest on every page: what the page shows must equal what svhn_xai computes."""
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -227,3 +228,20 @@ def test_absent_digit_offers_the_digits_present(synthetic_case):
     assert not at.exception
     assert at.selectbox(key="sidebar_digit").value == sorted(set(item.labels))[0]
     assert _metric(at, "IoU₁ (pixels)")
+
+
+def test_a_checkpoint_without_calibration_reads_one_rule_for_all_and_says_why(
+    tmp_path, monkeypatch
+):
+    import shutil
+
+    import common
+
+    shutil.copy(DEFAULT_CHECKPOINT, tmp_path / "mine.pt")  # its calibration file stays behind
+    monkeypatch.setattr(common, "CHECKPOINTS", tmp_path)
+    at = _app("pages/1_Explain.py")
+    radio = at.radio(key="threshold_mode")
+    assert "calibrated" not in radio.options and radio.value == DEFAULT_PROTOCOL.mode
+    assert any("No calibration file for mine.pt" in c.value for c in at.caption)
+    assert json.loads(at.json[0].value)["threshold_source"] == "fixed"
+    assert str(tmp_path) not in "\n".join(c.value for c in at.caption)
