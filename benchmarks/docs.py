@@ -177,7 +177,12 @@ def _caption(s: dict[str, Any]) -> str:
     if "n_pairs" in s:
         parts.append(f"{s['n_pairs']} (image, digit) pair{'s' * (s['n_pairs'] != 1)}")
     protocol = s.get("protocol")
-    if isinstance(protocol, dict) and "mode" in protocol:
+    if s.get("threshold_source") == "calibrated" and isinstance(protocol, dict):
+        sigma = protocol.get("sigma", 0)
+        parts.append(
+            f"{protocol.get('mode')} threshold calibrated per method and baseline, σ {sigma:g} px"
+        )
+    elif isinstance(protocol, dict) and "mode" in protocol:
         parts.append("mask rule " + _rule_label({"value": 0, "sigma": 0, **protocol}))
     elif isinstance(protocol, dict):
         parts.append("mask rule " + ", ".join(f"{k} {v}" for k, v in protocol.items()))

@@ -781,3 +781,18 @@ def test_faithfulness_table_names_the_best_method_in_the_direction_of_each_colum
     assert "Best method per column: Deletion, black: a; Insertion, blur: b." in table
     line = docs.render("headline results/b.json", tmp_path).splitlines()[0]
     assert line.endswith(" Faithfulness winners: Deletion, black: a; Insertion, blur: b.")
+
+
+def test_a_calibrated_leaderboard_says_so_in_its_caption(tmp_path):
+    board = {
+        "n_images": 2,
+        "n_pairs": 3,
+        "threshold_source": "calibrated",
+        "protocol": {"mode": "topk", "value": 20.0, "sigma": 3.0},
+        "methods": {"lrp": {"iou_1": 0.5, "n": 3}},
+    }
+    lines = _render(tmp_path, "leaderboard", board)
+    assert lines[0] == (
+        "2 images, 3 (image, digit) pairs, topk threshold calibrated per method and baseline, "
+        "σ 3 px"
+    )
