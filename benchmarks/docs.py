@@ -326,7 +326,14 @@ def _beats(s: dict[str, Any]) -> str:
             f"{LABELS[metric]}: {len(winners)} of {len(scored)} methods beat the strongest "
             f"baseline, {bar['baseline']} ({_num(bar['baseline_mean'])}"
             f"{_interval_text(baselines[bar['baseline']], metric)})"
-            + (f"; not: {', '.join(losers)}" if losers else "")
+            # the shorter list: who beats it when few do, who does not when most do
+            + (
+                f": {', '.join(winners)}"
+                if 0 < len(winners) < len(losers)
+                else f"; not: {', '.join(losers)}"
+                if losers
+                else ""
+            )
             + "; best: "
             + ", ".join(f"{k} {_num(r[metric])}{_interval_text(r, metric)}" for k, r in best)
             + "."
