@@ -867,8 +867,9 @@ def shortcut_lab(data: Sequence[dict[str, Any]]) -> str:
         f"{d['digit']} makes it say present {a['cue_pasted']:.1%} of the time ({lo:.1%}–{hi:.1%}) "
         f"against {a['false_positive_rate']:.1%} without the cue.",
         "",
-        f"Maps of {d['n_images']} photos that show a {d['digit']} and carry the cue; ± 95 % "
-        f"intervals. Catches: {d['catch_rule']}. **{len(caught)} of {len(d['methods'])} methods "
+        f"Maps of {d['n_images']} photos that show a {d['digit']} and carry the cue; "
+        + ("95 % intervals over photos in brackets" if "cue_pasted_ci" in a else "± 95 % intervals")
+        + f". Catches: {d['catch_rule']}. **{len(caught)} of {len(d['methods'])} methods "
         "catch the shortcut**" + (f": {', '.join(caught)}." if caught else "."),
         "",
         _table(header, rows),
