@@ -114,8 +114,7 @@ def strongest_baselines(
         values = {name: b[key] for name, b in baselines.items() if key in b}
         if not values:
             continue
-        pick = max if metric.direction == "higher" else min
-        name = pick(values, key=values.__getitem__)
+        name = metric.best(values)
         out[key] = {
             "baseline": name,
             "value": values[name],

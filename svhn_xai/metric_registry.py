@@ -89,11 +89,11 @@ class Metric:
             return "–"
         return f"{value:.{self.digits}f}"
 
-    def better(self, a: float, b: float) -> bool:
-        """Whether ``a`` is strictly better than ``b`` on this metric."""
-        if self.direction == "neither":
-            return False
-        return a > b if self.direction == "higher" else a < b
+    def best(self, values: dict[str, float]) -> str:
+        """The name whose value is best on this metric (the strongest baseline, say); the
+        metric must have a direction."""
+        pick = max if self.direction == "higher" else min
+        return pick(values, key=values.__getitem__)
 
 
 METRICS: dict[str, Metric] = {}

@@ -129,8 +129,7 @@ def versus_baselines(row: dict[str, Any], baselines: dict[str, dict[str, Any]]) 
         means = {n: b[key] for n, b in baselines.items() if key in b}
         if metric.direction == "neither" or key not in row or not means:
             continue
-        pick = max if metric.direction == "higher" else min
-        strongest = pick(means, key=means.__getitem__)
+        strongest = metric.best(means)
         low, high = row.get(f"{key}_ci", [row[key], row[key]])
         bar = means[strongest]
         out[key] = {
