@@ -39,11 +39,11 @@ INTERVAL = (
 LEVEL = 0.95
 
 
-def _max_box_acc(picked: list[dict[str, Any]], grid: np.ndarray, weights: np.ndarray) -> dict:
-    """MaxBoxAccV2 of the picked records (each with ``iou_2_by_threshold`` on ``grid``), its
-    interval and the threshold chosen for each delta."""
+def _max_box_acc(picked: list[dict[str, Any]], weights: np.ndarray) -> dict:
+    """MaxBoxAccV2 of the picked records (each with ``iou_2_by_threshold`` on
+    :data:`BOX_ACC_GRID`), its interval and the threshold chosen for each delta."""
     curves = np.asarray([p["iou_2_by_threshold"] for p in picked], dtype=np.float64)
-    best = max_box_accuracy(curves, grid)
+    best = max_box_accuracy(curves, BOX_ACC_GRID)
     draws = np.mean(
         [best_threshold_share_draws(curves >= d, weights) for d in BOX_ACC_DELTAS], axis=0
     )
@@ -58,7 +58,7 @@ def _max_box_acc(picked: list[dict[str, Any]], grid: np.ndarray, weights: np.nda
     }
 
 
-def _means(picked: list[dict[str, Any]], grid: np.ndarray) -> dict[str, Any]:
+def _means(picked: list[dict[str, Any]]) -> dict[str, Any]:
     """Every registered metric's mean over ``picked`` and its interval (``KEY_ci``)."""
     out: dict[str, Any] = {}
     photos = [p["_photo"] for p in picked]
@@ -69,7 +69,7 @@ def _means(picked: list[dict[str, Any]], grid: np.ndarray) -> dict[str, Any]:
         if not have or metric.interval == "none":
             continue
         if metric.interval == "best_threshold" and all("iou_2_by_threshold" in p for p in picked):
-            out.update(_max_box_acc(picked, grid, weights))
+            out.update(_max_box_acc(picked, weights))
             continue
         values = np.asarray([picked[i][key] for i in have], dtype=np.float64)
         out[key] = float(values.mean())
@@ -101,16 +101,14 @@ def _curves(picked: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def block(
-    records: list[dict[str, Any]], name: str, source: str, grid: np.ndarray
-) -> dict[str, Any]:
+def block(records: list[dict[str, Any]], name: str, source: str) -> dict[str, Any]:
     """One method's (``source`` "methods") or baseline's ("baselines") row over ``records``:
     the same columns for both. Non-finite maps are counted, never averaged in."""
     present = [{**r[source][name], "_photo": r["index"]} for r in records if name in r[source]]
     picked = [p for p in present if not p.get("non_finite")]
     out: dict[str, Any] = {}
     if picked:
-        out.update(_means(picked, grid))
+        out.update(_means(picked))
         out.update(_curves(picked))
         if "seconds" in out:
             out["seconds_per_image"] = out["seconds"]
@@ -145,7 +143,6 @@ def summarise(records: list[dict[str, Any]], methods: Sequence[str]) -> dict[str
     """Means with 95 % intervals over photos per method and baseline (the same columns for
     both), also split by correct/incorrect prediction, and each method's standing against the
     strongest baseline on every score (``versus``)."""
-    grid = BOX_ACC_GRID
     correct = [r for r in records if r.get("probability", 0) >= 0.5]
     wrong = [r for r in records if r.get("probability", 0) < 0.5]
     summary: dict[str, Any] = {
@@ -153,12 +150,12 @@ def summarise(records: list[dict[str, Any]], methods: Sequence[str]) -> dict[str
         "n_pairs": len(records),
         "interval": INTERVAL,
         "methods": {},
-        "baselines": {name: block(records, name, "baselines", grid) for name in BASELINES},
+        "baselines": {name: block(records, name, "baselines") for name in BASELINES},
     }
     for key in methods:
-        row = block(records, key, "methods", grid)
-        row["correct"] = block(correct, key, "methods", grid)
-        row["incorrect"] = block(wrong, key, "methods", grid)
+        row = block(records, key, "methods")
+        row["correct"] = block(correct, key, "methods")
+        row["incorrect"] = block(wrong, key, "methods")
         row["versus"] = versus_baselines(row, summary["baselines"])
         summary["methods"][key] = row
     present = {k for row in summary["baselines"].values() for k in row}
