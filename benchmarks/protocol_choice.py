@@ -27,6 +27,14 @@ Selection rule, written down before any result was looked at:
     image, centre Gaussian, uniform random) under the same rule. The default is the rule with
     the largest worst margin over families x data sets x {IoU_1, IoU_2}. Ties (within 0.005)
     go to the rule without smoothing, then to the one without a parameter.
+
+Adoption rule, written down when the re-run found a plateau (before the lead below was computed):
+    The study's winner replaces the shipped default (:data:`DEFAULT_PROTOCOL`) only when its worst
+    margin minus the default's has a 95 % bootstrap interval over photos that lies above zero;
+    otherwise the default stays, since moving it re-calibrates and re-measures every table.
+
+``--rebootstrap FILE`` re-draws the bootstrap of a results file from its stored per-pair scores
+(three decimals), without the attribution caches.
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ from svhn_xai.explain import REGISTRY
 from svhn_xai.heatmap import mask_box, normalise, reduce_channels, smooth, threshold
 from svhn_xai.localisation import baseline_maps
 from svhn_xai.metrics import BASELINES, box_iou, box_mask, iou_pixels
-from svhn_xai.protocol import Protocol
+from svhn_xai.protocol import DEFAULT_PROTOCOL, Protocol
 from svhn_xai.provenance import git_commit, machine
 
 SIGMAS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
@@ -122,17 +130,23 @@ def _means(per_pair: dict[str, dict[str, np.ndarray]], weights: np.ndarray) -> l
 
 
 def bootstrap_choice(
-    results: dict[str, dict], rules: list[Protocol], chosen: int, resamples: int = RESAMPLES
+    results: dict[str, dict],
+    rules: list[Protocol],
+    chosen: int,
+    resamples: int = RESAMPLES,
+    default: Protocol = DEFAULT_PROTOCOL,
 ) -> dict:
     """The choice again on photos drawn with replacement (each data set on its own, all of a
-    photo's pairs together): the share of resamples whose choice is ``chosen``, and the 95 %
-    interval of ``chosen``'s worst margin minus the best other rule's."""
+    photo's pairs together): the share of resamples whose choice is ``chosen``, the 95 %
+    interval of ``chosen``'s worst margin minus the best other rule's, and minus the
+    ``default``'s; ``adopt`` applies the adoption rule of the module docstring."""
+    at_default = rules.index(default)
     drawn = {}
     for data, r in results.items():
         photos = [stem.split("_")[0] for stem in r["pairs"]]
         weights = photo_weights(photos, resamples, seed=len(drawn))
         drawn[data] = _means(r["per_pair"], weights)
-    wins, leads = 0, []
+    wins, leads, over_default = 0, [], []
     for b in range(resamples):
         sample = {
             data: {"n_pairs": r["n_pairs"], "scores": drawn[data][b]} for data, r in results.items()
@@ -141,14 +155,43 @@ def bootstrap_choice(
         wins += index == chosen
         worst = [row["worst_margin"] for row in rows]
         leads.append(worst[chosen] - max(w for i, w in enumerate(worst) if i != chosen))
+        over_default.append(worst[chosen] - worst[at_default])
     low, high = np.percentile(leads, [2.5, 97.5])
+    d_low, d_high = np.percentile(over_default, [2.5, 97.5])
     return {
         "resamples": resamples,
         "chosen_again": wins / resamples,
         "lead_over_the_next_rule": float(np.median(leads)),
         "lead_ci": [float(low), float(high)],
+        "default": default.to_dict(),
+        "lead_over_the_default": float(np.median(over_default)),
+        "lead_over_the_default_ci": [float(d_low), float(d_high)],
+        "adopt": chosen != at_default and bool(d_low > 0),
         "unit": "photos, each data set resampled on its own",
     }
+
+
+def rebootstrap(path: Path, resamples: int) -> dict:
+    """:func:`bootstrap_choice` again for a results file, from the per-pair scores stored in
+    its ``pairs_file``; returns the file's content with the new ``bootstrap``."""
+    saved = json.loads(path.read_text())
+    stored = json.loads(Path(saved["pairs_file"]).read_text())
+    rules = [Protocol(**r) for r in saved["rules"]]
+    results = {
+        data: {
+            "n_pairs": len(part["pairs"]),
+            "pairs": part["pairs"],
+            "per_pair": {
+                name: {k: np.asarray(v, dtype=float) for k, v in acc.items()}
+                for name, acc in part["scores"].items()
+            },
+        }
+        for data, part in stored.items()
+    }
+    chosen = rules.index(Protocol(**saved["chosen"]))
+    saved["bootstrap"] = bootstrap_choice(results, rules, chosen, resamples)
+    saved["bootstrap"]["command"] = f"python -m benchmarks.protocol_choice --rebootstrap {path}"
+    return saved
 
 
 def families(methods: list[str]) -> dict[str, list[str]]:
@@ -222,9 +265,15 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--pairs", help="also write every pair's scores under every rule here")
     ap.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap of the choice")
+    ap.add_argument("--rebootstrap", type=Path, help="re-draw this results file's bootstrap")
     args = ap.parse_args()
     if args.table:
         print(table(args.table, args.top))
+        return
+    if args.rebootstrap:
+        saved = rebootstrap(args.rebootstrap, args.resamples)
+        args.rebootstrap.write_text(json.dumps(saved, indent=1) + "\n")
+        print(_verdict(saved["chosen_describe"], saved["bootstrap"]))
         return
     rules = candidates()
     results = {}
@@ -268,11 +317,17 @@ def main() -> None:
     ranked = sorted(rows, key=lambda r: -r["worst_margin"])
     for r in ranked[:12]:
         print(f"{r['describe']:45s} worst margin {r['worst_margin']:+.3f}")
-    print(
-        f"chosen: {chosen.describe()}; chosen again in {stability['chosen_again']:.0%} of "
-        f"{stability['resamples']} resamples of photos; lead over the next rule "
-        f"{stability['lead_over_the_next_rule']:+.3f} [{stability['lead_ci'][0]:+.3f}, "
-        f"{stability['lead_ci'][1]:+.3f}]"
+    print(_verdict(chosen.describe(), stability))
+
+
+def _verdict(chosen: str, b: dict) -> str:
+    low, high = b["lead_over_the_default_ci"]
+    return (
+        f"chosen: {chosen}; chosen again in {b['chosen_again']:.0%} of {b['resamples']} "
+        f"resamples of photos; lead over the next rule {b['lead_over_the_next_rule']:+.3f} "
+        f"[{b['lead_ci'][0]:+.3f}, {b['lead_ci'][1]:+.3f}]; over the default "
+        f"{b['lead_over_the_default']:+.3f} [{low:+.3f}, {high:+.3f}]: "
+        + ("adopt it" if b["adopt"] else "keep the default")
     )
 
 

@@ -129,6 +129,7 @@ class Protocol:
 
 
 # chosen by benchmarks/protocol_choice.py on development images only
-# (results/studies/protocol_choice.json):
-# the largest worst-family margin over the strongest baseline, a rule written down beforehand
+# (results/studies/protocol_choice.json): the largest worst-family margin over the strongest
+# baseline, a rule written down beforehand. The re-run's winner (sigma 6) leads it by less than
+# its bootstrap interval, so by the study's adoption rule this default stays.
 DEFAULT_PROTOCOL = Protocol("topk", 20.0, 3.0)

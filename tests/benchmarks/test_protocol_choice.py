@@ -74,3 +74,29 @@ def test_means_leave_out_the_pairs_a_map_was_not_finite_on():
     assert row[0]["lime"]["n"] == 2
     assert row[0]["lime"]["iou_1"] == row[0]["lime"]["iou_2"] == pytest.approx([0.3, 0.5])
     assert row[1]["lime"]["iou_1"] == pytest.approx([0.2, 0.4])  # the third pair not drawn
+
+
+def test_a_winner_replaces_the_default_only_when_its_lead_over_it_is_sure():
+    stems = ["0_1", "1_2", "2_3", "3_4", "4_5", "5_6"]
+    flat = {
+        b: _pairs([[0.3, 0.3]] * 6) for b in ("whole_image", "centre_gaussian", "uniform_random")
+    }
+    results = {"real": {"n_pairs": 6, "pairs": stems}}
+    # RULES[0] is the default rule; RULES[1] wins on every photo by 0.1: adopted
+    sure = {"saliency": _pairs([[0.4, 0.5]] * 6), **flat}
+    results["real"].update(per_pair=sure, scores=_means(sure, np.ones((1, 6)))[0])
+    index, _ = choose(results, RULES)
+    out = bootstrap_choice(results, RULES, index, resamples=200, default=RULES[0])
+    assert index == 1 and out["adopt"]
+    assert out["lead_over_the_default_ci"] == pytest.approx([0.1, 0.1])
+    # it wins on the mean, but photo by photo the lead changes sign: the default stays
+    unsure = {"saliency": _pairs([[0.4, 0.9], [0.4, 0.2], [0.4, 0.2], [0.4, 0.9],
+                                  [0.4, 0.2], [0.4, 0.3]]), **flat}  # fmt: skip
+    results["real"].update(per_pair=unsure, scores=_means(unsure, np.ones((1, 6)))[0])
+    index, _ = choose(results, RULES)
+    out = bootstrap_choice(results, RULES, index, resamples=400, default=RULES[0])
+    assert index == 1 and not out["adopt"]
+    assert out["lead_over_the_default_ci"][0] < 0 < out["lead_over_the_default_ci"][1]
+    # the default winning is never an adoption
+    out = bootstrap_choice(results, RULES, 0, resamples=50, default=RULES[0])
+    assert not out["adopt"]
