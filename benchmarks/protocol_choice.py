@@ -9,7 +9,7 @@ per pair). Development images only: real photos 1-192 (indices 0:192 of the samp
 synthetic test images 1000 and up, disjoint from the synthetic images the reported tables use.
 
 Candidate rules: value thresholds, top-k %, Otsu and top-k at the truth's area share, each on
-the raw map and on the map smoothed by a Gaussian of sigma 1 to 6 pixels (the grid reaches past
+the raw map and on the map smoothed by a Gaussian of sigma 1 to 8 pixels (the grid reaches past
 the chosen sigma, so that no choice sits at its edge).
 
 Every pair's IoU_1 and IoU_2 under every rule are kept (``--pairs FILE``), and the choice is
@@ -56,7 +56,7 @@ from svhn_xai.metrics import BASELINES, box_iou, box_mask, iou_pixels
 from svhn_xai.protocol import DEFAULT_PROTOCOL, Protocol
 from svhn_xai.provenance import git_commit, machine
 
-SIGMAS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+SIGMAS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
 RESAMPLES = 1000
 RULES = (
     *(Protocol("value", v) for v in (0.1, 0.2, 0.3, 0.5)),
