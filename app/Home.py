@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 from common import current, page_setup
 
-from svhn_xai.checkpoint import REPO_ROOT
+from svhn_xai.model.checkpoint import REPO_ROOT
 
 page_setup("svhn-xai", "🔢")
 

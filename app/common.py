@@ -17,16 +17,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from svhn_xai.calibration import Calibration, load_calibration
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, load_model
 from svhn_xai.errors import CheckpointError
 from svhn_xai.explain import REGISTRY, Explanation, explain
 from svhn_xai.explain.cost import estimated_seconds
 from svhn_xai.explain.params import Param
-from svhn_xai.localisation import resolve_protocol
-from svhn_xai.metric_registry import METRICS
-from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES, Protocol
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, load_model
 from svhn_xai.provenance import file_sha256
+from svhn_xai.scoring.calibration import Calibration, load_calibration
+from svhn_xai.scoring.localisation import resolve_protocol
+from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES, Protocol
+from svhn_xai.scoring.registry import METRICS
 
 SLOW_SECONDS = 30.0  # settings estimated to take longer run only when the user asks
 
@@ -51,7 +51,7 @@ def cached_model(path: str, digest: str):
 
 @st.cache_resource(max_entries=4)
 def calibration_of(path: str, digest: str) -> tuple[Calibration | None, str]:
-    """The checkpoint's calibration file (:mod:`svhn_xai.calibration`), or None and why not;
+    """The checkpoint's calibration file (:mod:`svhn_xai.scoring.calibration`), or None and why not;
     ``digest`` keys the cache, the file's own SHA-256 ties it to the checkpoint."""
     return load_calibration(path, file_sha256(path))
 
@@ -194,7 +194,7 @@ def current_calibration() -> tuple[Calibration | None, str]:
 def threshold_controls(
     prefix: str, mode_column: Any = st, value_column: Any = st
 ) -> tuple[str, float]:
-    """The mask rule's widgets, built from :data:`svhn_xai.protocol.THRESHOLD_MODES`: a
+    """The mask rule's widgets, built from :data:`svhn_xai.scoring.protocol.THRESHOLD_MODES`: a
     "Threshold mode" radio (key ``{prefix}_mode``) and, when the mode has a parameter, a slider
     labelled with it (key ``{prefix}_{mode}``). When the checkpoint has a calibration file, the
     first choice, and the default, is :data:`CALIBRATED`: each method and baseline at its own

@@ -12,7 +12,6 @@ import pandas as pd
 import streamlit as st
 from common import remember, remembered
 
-from svhn_xai.checkpoint import REPO_ROOT
 from svhn_xai.data.download import download_split
 from svhn_xai.data.image_io import load_rgb
 from svhn_xai.data.marks import MarkedBox
@@ -20,7 +19,8 @@ from svhn_xai.data.sources import SYNTHETIC_SIZES, open_source
 from svhn_xai.data.svhn import SPLITS, SVHNFolder
 from svhn_xai.data.target import ModelInput, marked_photo_input, to_model_input
 from svhn_xai.errors import SvhnXaiError
-from svhn_xai.figures import image_figure, preview, selected_box
+from svhn_xai.model.checkpoint import REPO_ROOT
+from svhn_xai.report.figures import image_figure, preview, selected_box
 
 DATA_ROOT = REPO_ROOT / "data" / "svhn"
 # real photo folders by the name the page shows (never the server's path), in order of preference

@@ -13,8 +13,8 @@ from typing import Any
 import streamlit as st
 
 from svhn_xai.explain import REGISTRY
-from svhn_xai.heatmap import REDUCTIONS
-from svhn_xai.protocol import THRESHOLD_MODES
+from svhn_xai.scoring.heatmap import REDUCTIONS
+from svhn_xai.scoring.protocol import THRESHOLD_MODES
 
 CLIP_RANGE = (90.0, 100.0)
 

@@ -18,7 +18,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 from benchmarks.record import default_path, save
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT
 from tests.app.browser import CHROMIUM, CHROMIUM_ARGS, metric_value, streamlit_server, wait_idle
 
 IOU_CHANGED = """(before) => {

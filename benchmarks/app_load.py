@@ -20,7 +20,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from benchmarks.record import default_path, save
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app" / "pages" / "1_Explain.py")
 METHODS = ["saliency", "input_x_gradient", "integrated_gradients", "guided_backprop", "lrp"]

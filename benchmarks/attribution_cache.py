@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import REGISTRY, explain
+from svhn_xai.model.checkpoint import load_model
 from svhn_xai.provenance import file_sha256
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "svhn-sample"

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import explain
 from svhn_xai.explain.cost import estimated_passes, estimated_seconds, seconds_per_image
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, load_model
 
 SETTINGS = [
     ("kernel_shap", {"n_samples": 2000}),

@@ -23,11 +23,11 @@ import torch
 from scipy.stats import spearmanr
 
 from benchmarks.record import default_path, save
-from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import REGISTRY, explain
 from svhn_xai.explain.references import baseline
+from svhn_xai.model.checkpoint import load_model
 
 # method: (budget parameter, ladder, reference budget)
 LADDERS = {

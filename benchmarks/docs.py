@@ -28,8 +28,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from svhn_xai.metric_registry import METRICS, directions
-from svhn_xai.summary import versus_baselines
+from svhn_xai.evaluation.summary import versus_baselines
+from svhn_xai.scoring.registry import METRICS, directions
 
 ROOT = Path(__file__).resolve().parents[1]
 # a marker starts its line (an indented example of one is not a marker)
@@ -607,7 +607,7 @@ def smoothing(data: Sequence[dict[str, Any]]) -> str:
     """Each method with and without smoothing (``benchmarks.smoothing``), every metric with its
     95 % interval; the caption states the data, pair count and mask rule the file records, and
     whether that rule is today's default."""
-    from svhn_xai.protocol import DEFAULT_PROTOCOL
+    from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL
 
     (d,) = data
     named = [(_smooth_name(k), r) for k, r in d["rows"].items()]

@@ -41,12 +41,11 @@ import torch
 
 from benchmarks.explainers import backward_run, forward_run
 from benchmarks.record import default_path, save
-from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import REGISTRY, explain, explain_batch
 from svhn_xai.explain.base import as_input
-from svhn_xai.explain.cost import GRADIENT_FREE
+from svhn_xai.model.checkpoint import load_model
 
 GROUPS = {
     "one-pass gradient": "saliency,input_x_gradient,guided_backprop,deconvolution",
@@ -141,7 +140,7 @@ def per_method(batch: int, repeats: int) -> list[dict]:
                                 for _ in range(repeats))  # fmt: skip
         batched = explain_batch(model, images, digits, key)  # warm-up, and the pass count
         passes = batched[0].model_passes * batch
-        if spec.family == "perturbation" or key in GRADIENT_FREE:
+        if spec.cost.gradient_free:
             size = min(passes, 64)  # forward passes, in batches of up to 64 images
             floor_run, per_pair = forward_run(model, x, size), passes / size / batch
         else:

@@ -34,13 +34,12 @@ import torch
 from captum._utils.models.linear_model import SkLearnLasso
 
 from benchmarks.record import default_path, save
-from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import REGISTRY, explain
 from svhn_xai.explain.base import as_input
-from svhn_xai.explain.cost import GRADIENT_FREE
 from svhn_xai.explain.references import baseline, distribution, grid_mask, seeded
+from svhn_xai.model.checkpoint import load_model
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -317,7 +316,7 @@ def main() -> None:
         same = statistics.median(theirs) if theirs else None
         paired = paired_ratio(theirs, mine) if theirs else None
         ours[key] = seconds
-        if spec.family == "perturbation" or method in GRADIENT_FREE:
+        if spec.cost.gradient_free:
             # at the best batch the method could use: a lone image costs a lone pass
             floor = passes * (fwd if passes >= 64 else forward_cost(model, x, batch=passes))
         else:

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from benchmarks.record import default_path, save
-from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import REGISTRY, explain_batch
+from svhn_xai.model.checkpoint import load_model
 
 # maps drawn from random samples (noise, subsets, orderings) on the device's own generators
 SAMPLED = {"gradient_shap", "lime", "kernel_shap", "shapley_value_sampling"}

@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from benchmarks.record import default_path, save
-from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import explain
 from svhn_xai.explain.lrp import RULES
-from svhn_xai.localisation import localise
-from svhn_xai.model import STAGES
-from svhn_xai.protocol import DEFAULT_PROTOCOL
+from svhn_xai.model.checkpoint import load_model
+from svhn_xai.model.network import STAGES
+from svhn_xai.scoring.localisation import localise
+from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL
 
 SCORES = ("pointing_game", "relevance_mass")
 

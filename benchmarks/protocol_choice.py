@@ -48,13 +48,13 @@ from pathlib import Path
 
 import numpy as np
 
-from svhn_xai.bootstrap import photo_weights
 from svhn_xai.explain import REGISTRY
-from svhn_xai.heatmap import mask_box, normalise, reduce_channels, smooth, threshold
-from svhn_xai.localisation import baseline_maps
-from svhn_xai.metrics import BASELINES, box_iou, box_mask, iou_pixels
-from svhn_xai.protocol import DEFAULT_PROTOCOL, Protocol
 from svhn_xai.provenance import git_commit, machine
+from svhn_xai.scoring.bootstrap import photo_weights
+from svhn_xai.scoring.heatmap import mask_box, normalise, reduce_channels, smooth, threshold
+from svhn_xai.scoring.localisation import baseline_maps
+from svhn_xai.scoring.metrics import BASELINES, box_iou, box_mask, iou_pixels
+from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL, Protocol
 
 SIGMAS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
 RESAMPLES = 1000

@@ -25,20 +25,21 @@ from typing import Any
 import numpy as np
 
 from benchmarks.record import default_path, save
-from svhn_xai.bootstrap import balanced_accuracy_interval, paired_difference
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, model_from_checkpoint
-from svhn_xai.classification import presence_scores
-from svhn_xai.config import TrainConfig
-from svhn_xai.crossval import (
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, model_from_checkpoint
+from svhn_xai.model.classification import presence_scores
+from svhn_xai.model.config import TrainConfig
+from svhn_xai.model.crossval import (
     OutOfFold,
     cross_validate,
     kfold,
     score_checkpoint,
     thresholds_out_of_fold,
 )
-from svhn_xai.export import slim
+from svhn_xai.model.export import slim
+from svhn_xai.model.predict import predict, resolve_device
+from svhn_xai.model.run_data import load_tensors
 from svhn_xai.provenance import provenance
-from svhn_xai.train import load_tensors, predict, resolve_device
+from svhn_xai.scoring.bootstrap import balanced_accuracy_interval, paired_difference
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ def _final(args: argparse.Namespace, name: str) -> dict[str, Any]:
         out=str(out),
         extra={"lever": name, "cross_validation": str(args.out)},
     )
-    from svhn_xai.train import main as train
+    from svhn_xai.model.train import main as train
 
     tic = time.perf_counter()
     train(cfg)

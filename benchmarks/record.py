@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from svhn_xai.checkpoint import REPO_ROOT
+from svhn_xai.model.checkpoint import REPO_ROOT
 from svhn_xai.provenance import git_commit, provenance
 
 RESULTS = REPO_ROOT / "results"

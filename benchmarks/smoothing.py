@@ -3,8 +3,8 @@
     python -m benchmarks.smoothing [--methods saliency,input_x_gradient,guided_backprop,lrp]
         [--indices 192:256] [--limit N] [--out results/smoothing.json]
 
-Each method is evaluated twice by ``evaluate_localisation`` on the same (photo, digit) pairs at
-the default protocol (:data:`svhn_xai.protocol.DEFAULT_PROTOCOL`): plain, and with
+Each method is evaluated twice by ``run_evaluation`` on the same (photo, digit) pairs at
+the default protocol (:data:`svhn_xai.scoring.protocol.DEFAULT_PROTOCOL`): plain, and with
 ``smooth=smoothgrad`` at its default samples and noise. Printed per method and variant: IoU₁,
 IoU₂, pointing game, relevance mass (higher is better), deletion AUC (lower is better),
 insertion AUC (higher is better) and seconds per explanation. Photos 193-256 of the shared
@@ -17,11 +17,11 @@ import argparse
 from pathlib import Path
 
 from benchmarks.record import default_path, save
-from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
-from svhn_xai.evaluate import evaluate_localisation
-from svhn_xai.protocol import DEFAULT_PROTOCOL
+from svhn_xai.evaluation.run import EvaluationOptions, run_evaluation
+from svhn_xai.model.checkpoint import load_model
+from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL
 
 SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "svhn-sample"
 COLUMNS = (
@@ -54,14 +54,10 @@ def main() -> None:
     rows = {}
     for method in args.methods.split(","):
         for variant, params in (("none", {}), ("smoothgrad", {"smooth": "smoothgrad"})):
-            summary = evaluate_localisation(
-                model,
-                items,
-                [method],
-                protocol=protocol,
-                limit=args.limit,
-                params={method: params},
+            options = EvaluationOptions(
+                [method], protocol=protocol, limit=args.limit, params={method: params}
             )
+            summary = run_evaluation(model, items, options)
             row = summary["methods"][method]
             rows[f"{method}+{variant}"] = {
                 "n": row["n"],

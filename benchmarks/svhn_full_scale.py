@@ -189,7 +189,7 @@ def build_extra(root: Path) -> dict[str, Any]:
 
 
 def _cfg(root: Path, **kw: Any):
-    from svhn_xai.config import TrainConfig
+    from svhn_xai.model.config import TrainConfig
 
     return TrainConfig(data="svhn", root=str(root), **kw)
 
@@ -197,11 +197,11 @@ def _cfg(root: Path, **kw: Any):
 def _loader(tensors, batch_size: int = 128):
     from torch.utils.data import DataLoader, RandomSampler
 
-    from svhn_xai.train import _Batches, _identity
+    from svhn_xai.model.run_data import Batches, keep_batch
 
-    data = _Batches(tensors)
+    data = Batches(tensors)
     sampler = RandomSampler(data, generator=torch.Generator().manual_seed(0))
-    return DataLoader(data, batch_size, sampler=sampler, drop_last=True, collate_fn=_identity)
+    return DataLoader(data, batch_size, sampler=sampler, drop_last=True, collate_fn=keep_batch)
 
 
 def phase_gen(root: Path) -> dict[str, Any]:
@@ -236,7 +236,7 @@ def phase_parse(root: Path) -> dict[str, Any]:
 
 def _prepare(root: Path, split: str) -> dict[str, Any]:
     from svhn_xai.data.tensors import cache_dir
-    from svhn_xai.train import load_tensors
+    from svhn_xai.model.run_data import load_tensors
 
     shutil.rmtree(cache_dir() / "tensors", ignore_errors=True)
     cfg = _cfg(root, split=split)
@@ -263,7 +263,7 @@ def phase_prepare(root: Path) -> dict[str, Any]:
 
 
 def phase_first_batch(root: Path) -> dict[str, Any]:
-    from svhn_xai.train import load_tensors
+    from svhn_xai.model.run_data import load_tensors
 
     tic = time.perf_counter()
     cfg = _cfg(root)
@@ -281,14 +281,14 @@ def _loader_rates(tensors, seconds: float = 20.0) -> dict[str, float]:
     """images/s of (a) the loader alone (gather uint8 rows from the mapped cache, as the GPU
     run does before the host-to-device copy) and (b) plus float conversion and augmentation
     on this CPU (what the CPU run adds before the model)."""
-    from svhn_xai.augment import augment_batch
-    from svhn_xai.train import _to_input
+    from svhn_xai.model.augment import augment_batch
+    from svhn_xai.model.predict import to_input
 
     out = {}
     generator = torch.Generator().manual_seed(0)
     for name, work in (
         ("loader_alone", lambda b: b),
-        ("loader_and_cpu_augment", lambda b: augment_batch(_to_input(b[0], "cpu"), generator)),
+        ("loader_and_cpu_augment", lambda b: augment_batch(to_input(b[0], "cpu"), generator)),
     ):
         seen, tic = 0, time.perf_counter()
         for batch in _loader(tensors):
@@ -301,7 +301,7 @@ def _loader_rates(tensors, seconds: float = 20.0) -> dict[str, float]:
 
 
 def phase_loader(root: Path) -> dict[str, Any]:
-    from svhn_xai.train import load_tensors
+    from svhn_xai.model.run_data import load_tensors
 
     cfg = _cfg(root)
     tensors = load_tensors(cfg, "svhn", "train", None, None, cfg.jitter)
@@ -335,9 +335,10 @@ class _TimeUp(Exception):
 
 def phase_train(root: Path) -> dict[str, Any]:
     """One epoch of ``train --data svhn --split train`` on the full-size split through
-    :func:`svhn_xai.train.main` (the code path the CLI calls), stopped after ``--train-seconds``
-    when the epoch would run longer; the epoch's time is then extrapolated from its steps."""
-    from svhn_xai.train import main as train_main
+    :func:`svhn_xai.model.train.main` (the code path the CLI calls), stopped after
+    ``--train-seconds`` when the epoch would run longer; the epoch's time is then extrapolated
+    from its steps."""
+    from svhn_xai.model.train import main as train_main
 
     out = root / "run" / "full.pt"
     shutil.rmtree(out.parent, ignore_errors=True)
@@ -364,7 +365,7 @@ def phase_train(root: Path) -> dict[str, Any]:
     # the first step carries oneDNN's kernel choice: the rate is taken from the later ones
     rate = (len(stamps) - 2) * cfg.batch_size / (stamps[-1] - stamps[1]) if len(stamps) > 2 else 0
     result = {
-        "code_path": "svhn_xai.train.main(TrainConfig(data='svhn', split='train', epochs=1))",
+        "code_path": "svhn_xai.model.train.main(TrainConfig(data='svhn', split='train', epochs=1))",
         "finished_epoch": finished,
         "steps_done": len(stamps),
         "steps_per_epoch": steps,
@@ -384,13 +385,13 @@ def phase_resume(root: Path) -> dict[str, Any]:
     """``--resume`` at full size, then end to end through the CLI on a slice.
 
     Full size: the train phase's one-epoch checkpoint is resumed for epoch 2 through
-    :func:`svhn_xai.train.main` (the full 33,402-entry split reopened, optimizer and schedule
+    :func:`svhn_xai.model.train.main` (the full 33,402-entry split reopened, optimizer and schedule
     restored) and stopped after ``RESUME_STEPS`` steps: a second full epoch would only repeat the
     train phase's timing. Slice: ``train`` then ``train --resume`` as two CLI processes on
     ``--indices 0:512``, so that the resumed run also finishes and writes its checkpoint.
     """
-    from svhn_xai.checkpoint import load_checkpoint
-    from svhn_xai.train import main as train_main
+    from svhn_xai.model.checkpoint import load_checkpoint
+    from svhn_xai.model.train import main as train_main
 
     full = root / "run" / "full.pt"
     full_size: dict[str, Any] = {"skipped": "no finished one-epoch checkpoint from the train phase"}

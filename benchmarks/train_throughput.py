@@ -4,7 +4,7 @@
         [--stems imagenet,small] [--out results/train_throughput.json]
 
 Prints images/s for (1) fwd+bwd+optimizer on a resident random batch, (2) the full training
-step as `svhn_xai.train` runs it (batch gather from the uint8 tensors, augmentation on the
+step as `svhn_xai.model.train` runs it (batch gather from the uint8 tensors, augmentation on the
 device, fwd+bwd+step), and their ratio; for each stem, in float32 and, where it pays (see
 `use_amp`), bf16. Everything printed is also written to ``--out``.
 """
@@ -18,15 +18,15 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.record import default_path, save
-from svhn_xai.augment import augment_batch
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.tensors import build_tensors
-from svhn_xai.model import DigitResNet18
-from svhn_xai.train import _autocast, _to_input, resolve_device, use_amp
+from svhn_xai.model.augment import augment_batch
+from svhn_xai.model.network import DigitResNet18
+from svhn_xai.model.predict import autocast, resolve_device, to_input, use_amp
 
 
 def _step(model, optimizer, x, y, device, amp):
-    with _autocast(device, amp):
+    with autocast(device, amp):
         logits = model(x)
     loss = F.binary_cross_entropy_with_logits(logits.float(), y)
     optimizer.zero_grad(set_to_none=True)
@@ -52,14 +52,14 @@ def _measure(tensors, args, stem: str, device, amp: bool) -> tuple[float, float]
     b = args.batch_size
     model = DigitResNet18(stem=stem).to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.AdamW(model.parameters())
-    x = _to_input(tensors.images[:b], device)
+    x = to_input(tensors.images[:b], device)
     y = tensors.presence[:b].to(device)
     model_only = _rate(lambda: _step(model, optimizer, x, y, device, amp), args.steps, b, device)
     generator = torch.Generator().manual_seed(0)
 
     def full() -> None:
         idx = torch.randint(len(tensors), (b,), generator=generator)
-        xb = augment_batch(_to_input(tensors.images[idx], device), generator)
+        xb = augment_batch(to_input(tensors.images[idx], device), generator)
         _step(model, optimizer, xb, tensors.presence[idx].to(device), device, amp)
 
     return model_only, _rate(full, args.steps, b, device)

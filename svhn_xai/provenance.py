@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from svhn_xai.checkpoint import REPO_ROOT
+from svhn_xai.model.checkpoint import REPO_ROOT
 
 
 def git_commit() -> str | None:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import torch
 
-from svhn_xai.checkpoint import save_checkpoint
-from svhn_xai.model import DigitResNet18
+from svhn_xai.model.checkpoint import save_checkpoint
+from svhn_xai.model.network import DigitResNet18
 
 
 def random_model(seed: int = 0, biases: bool = True, stem: str = "imagenet") -> DigitResNet18:

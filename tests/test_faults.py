@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from svhn_xai.checkpoint import card_path, load_checkpoint, load_model
 from svhn_xai.cli import run
-from svhn_xai.config import TrainConfig
 from svhn_xai.data.image_io import load_rgb
 from svhn_xai.errors import CheckpointError, ParameterError
 from svhn_xai.explain import REGISTRY, count_hooks, explain
 from svhn_xai.explain.cost import estimated_passes
-from svhn_xai.train import main
+from svhn_xai.model.checkpoint import card_path, load_checkpoint, load_model
+from svhn_xai.model.config import TrainConfig
+from svhn_xai.model.train import main
 from tests.faults import bad_images, odd_images
 from tests.models import random_model
 
@@ -110,7 +110,7 @@ def test_init_from_another_input_size_is_refused(tmp_path, random_checkpoint, mo
 
 
 def test_constant_image_gives_empty_mask_not_nan():
-    from svhn_xai.localisation import localise
+    from svhn_xai.scoring.localisation import localise
 
     model = random_model(0)
     grey = np.full((64, 64, 3), 128, np.uint8)

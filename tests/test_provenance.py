@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT
 from svhn_xai.provenance import file_sha256, git_commit, machine, provenance
 
 

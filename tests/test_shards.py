@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from svhn_xai.scoring import shard_rows
+from svhn_xai.model.accuracy import shard_rows
 from svhn_xai.shards import Shard
 from tests.ports import free_port
 

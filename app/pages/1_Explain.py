@@ -26,15 +26,15 @@ from common import (
 from image_picker import Picked, choose_input
 from PIL import Image
 
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT
 from svhn_xai.data.target import window_to_photo
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
-from svhn_xai.figures import curve_figure, image_figure, overlay, photo_overlay
-from svhn_xai.heatmap import REDUCTIONS, threshold
-from svhn_xai.localisation import PER_PHOTO_TIE, localise_with_mask
-from svhn_xai.metric_registry import METRICS
-from svhn_xai.protocol import THRESHOLD_MODES
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT
+from svhn_xai.report.figures import curve_figure, image_figure, overlay, photo_overlay
+from svhn_xai.scoring.heatmap import REDUCTIONS
+from svhn_xai.scoring.localisation import PER_PHOTO_TIE, localise_with_mask
+from svhn_xai.scoring.protocol import THRESHOLD_MODES
+from svhn_xai.scoring.registry import METRICS
 
 DEFAULT_METHOD = "integrated_gradients"
 FIG = 270  # px: the model input, heatmap and mask side by side (square in a third of the column)
@@ -381,16 +381,15 @@ result, mask = localise_with_mask(
     e, boxes, rule, reduction=reduction, clip_percentile=clip, curve=True, calibration=calibration
 )
 heat = e.heatmap(reduction, clip)
-# the mask shown is the one scored; with nothing to score against, the one the rule would cut
-if mask is None and rule.mode == "truth_area":
+# the mask shown is the one scored (with no box, the one the rule cuts); None: none to draw
+if mask is None:
     mask = np.zeros(heat.shape, dtype=bool)
-    with right:
-        st.info(
-            f"{THRESHOLD_MODES['truth_area'].label} needs the digit's box: mark it, or pick "
-            "another threshold mode."
-        )
-elif mask is None:
-    mask = threshold(e.heatmap(reduction, clip, rule.sigma), rule.mode, rule.value).mask
+    if rule.mode == "truth_area" and e.finite:
+        with right:
+            st.info(
+                f"{THRESHOLD_MODES['truth_area'].label} needs the digit's box: mark it, or pick "
+                "another threshold mode."
+            )
 with right:
     scores_panel(e, result, mask, digit)
     opacity, scale = figures_panel(picked, e, heat, mask, result, digit)

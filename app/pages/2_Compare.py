@@ -18,8 +18,8 @@ from image_picker import choose_input
 
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY
-from svhn_xai.figures import image_figure
-from svhn_xai.localisation import localise
+from svhn_xai.report.figures import image_figure
+from svhn_xai.scoring.localisation import localise
 
 DEFAULT_METHODS = ["saliency", "integrated_gradients", "guided_gradcam", "occlusion", "lrp"]
 FIG = 280  # px per overlay, three to a row

@@ -6,11 +6,11 @@ from pathlib import Path
 import streamlit as st
 from common import CHECKPOINTS, page_setup, remembered
 
-from svhn_xai import jobs
-from svhn_xai.checkpoint import REPO_ROOT
 from svhn_xai.data.svhn import split_folder
 from svhn_xai.errors import DataError, SvhnXaiError
-from svhn_xai.figures import training_figure
+from svhn_xai.model import jobs
+from svhn_xai.model.checkpoint import REPO_ROOT
+from svhn_xai.report.figures import training_figure
 
 RUNS = CHECKPOINTS / "runs"  # one folder per run: its log, progress and resumable checkpoint
 REFRESH_SECONDS = 1.5

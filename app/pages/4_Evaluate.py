@@ -11,16 +11,16 @@ import pandas as pd
 import streamlit as st
 from common import CALIBRATED, MODE_LABELS, current, current_calibration, page_setup, reading
 
-from svhn_xai.checkpoint import REPO_ROOT
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.errors import SvhnXaiError
-from svhn_xai.evaluate import evaluate_localisation, randomisation_check
+from svhn_xai.evaluation.run import EvaluationOptions, run_evaluation
 from svhn_xai.explain import REGISTRY
-from svhn_xai.figures import sanity_figure, small_multiples
-from svhn_xai.metric_registry import METRICS
-from svhn_xai.metrics import THRESHOLD_GRID
-from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+from svhn_xai.model.checkpoint import REPO_ROOT
+from svhn_xai.report.figures import sanity_figure, small_multiples
+from svhn_xai.scoring.metrics import THRESHOLD_GRID
+from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+from svhn_xai.scoring.registry import METRICS
 
 RESULTS = Path(os.environ.get("SVHN_XAI_RESULTS", REPO_ROOT / "results"))
 SAMPLE = REPO_ROOT.parent / "shared" / "svhn-sample"
@@ -153,19 +153,21 @@ def compute_panel() -> dict[str, Any] | None:
         items = [to_model_input(source[i], model.input_size, margin).item for i in range(limit)]
         bar = st.progress(0.0, text="explaining…")
         rule, chosen = reading(mode, value)
-        summary = evaluate_localisation(
-            model,
-            items,
+
+        def progress(done: int, total: int) -> None:
+            text = f"{done} of {total} (image, digit) pairs"
+            if done == total and sanity:
+                text = "randomisation check…"
+            bar.progress(done / total, text=text)
+
+        options = EvaluationOptions(
             methods,
             protocol=rule,
             calibrated=chosen.values if chosen else None,
-            progress=lambda d, t: bar.progress(d / t, text=f"{d} of {t} (image, digit) pairs"),
             batch_size=PROGRESS_EVERY,
+            sanity=sanity,
         )
-        if sanity:
-            bar.progress(1.0, text="randomisation check…")
-            pairs = [(item.image, item.labels[0]) for item in items[:sanity]]
-            summary["sanity"] = randomisation_check(model, pairs, methods)
+        summary = run_evaluation(model, items, options, progress=progress)
         bar.empty()
         summary.update(data=data, split=split, indices=indices, limit=limit, images=label)
         _remember(store, key, summary)

@@ -14,12 +14,12 @@ from common import (
 )
 from image_picker import choose_input
 
-from svhn_xai.class_sensitivity import DIRECTION, class_sensitivity, pair_outcomes
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY
 from svhn_xai.explain.cost import estimated_seconds
-from svhn_xai.figures import image_figure
-from svhn_xai.localisation import localise
+from svhn_xai.report.figures import image_figure
+from svhn_xai.scoring.class_sensitivity import DIRECTION, class_sensitivity, pair_outcomes
+from svhn_xai.scoring.localisation import localise
 
 page_setup("All digits · svhn-xai", "🔟")
 if st.session_state.pop("all_digits_open", False):  # a cell's button chose a digit (callback)

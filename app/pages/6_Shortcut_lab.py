@@ -8,19 +8,19 @@ import pandas as pd
 import streamlit as st
 from common import CHECKPOINTS, cached_model, explanation, file_digest, page_setup
 
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, card_path
 from svhn_xai.errors import SvhnXaiError
-from svhn_xai.explain import REGISTRY
-from svhn_xai.figures import image_figure
-from svhn_xai.heatmap import reduce_channels
-from svhn_xai.provenance import file_sha256
-from svhn_xai.shortcut import (
+from svhn_xai.evaluation.shortcut import (
     CATCH_RATIO,
     checkpoint_cue,
     cue_scores,
     cued_examples,
     head_probability,
 )
+from svhn_xai.explain import REGISTRY
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, card_path
+from svhn_xai.provenance import file_sha256
+from svhn_xai.report.figures import image_figure
+from svhn_xai.scoring.heatmap import reduce_channels
 
 RESULTS = Path(os.environ.get("SVHN_XAI_RESULTS", REPO_ROOT / "results")) / "shortcut_lab.json"
 EXAMPLES = 16  # held-out photos with the digit and its cue on offer, as many as the lab scores

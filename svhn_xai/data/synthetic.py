@@ -144,16 +144,49 @@ def _ink_box(mask: np.ndarray, threshold: float = 0.3) -> np.ndarray | None:
 
 
 def make_house_number(rng: np.random.Generator, name: str = "synthetic") -> HouseNumber:
-    """Draw one synthetic house-number photo from ``rng``; see the module docstring."""
+    """Draw one synthetic house-number photo from ``rng``; see the module docstring.
+
+    The steps draw from ``rng`` in a fixed order (layout, plate and wall, camera, boxes), so
+    one seed gives one photo."""
     fonts = font_paths()
     font_path = fonts[rng.integers(len(fonts))]
     glyph_height = int(rng.uniform(14, 48))
     font = _font(font_path, glyph_height)
     count = int(rng.choice(np.arange(1, 6), p=DIGIT_COUNT_PROBS))
     digits = [int(d) for d in rng.integers(0, 10, count)]
+    masks, distractors = _lay_out(rng, font, digits, glyph_height)
+    coeffs = _affine(rng, masks[0].shape[::-1], strength=rng.uniform(0, 1))
+    masks = [_warp(m, coeffs) for m in masks]
+    distractors = [_warp(m, coeffs) for m in distractors]
+    canvas = _paint(rng, masks, distractors, glyph_height)
+    image = _photograph(rng, canvas, glyph_height)
+    labels, boxes = [], []
+    height, width = canvas.shape[:2]
+    for digit, mask in zip(digits, masks):
+        box = _ink_box(mask)
+        if box is None:
+            continue
+        # SVHN's annotators drew boxes a little looser than the ink
+        bw, bh = box[2] - box[0], box[3] - box[1]
+        loose = rng.uniform(0.0, 0.12, 4) * np.array([bw, bh, bw, bh])
+        box = box + loose * np.array([-1, -1, 1, 1])
+        labels.append(digit)
+        boxes.append(np.clip(box, 0, [width, height, width, height]))
+    return HouseNumber(
+        image=np.asarray(image, dtype=np.uint8).copy(),
+        labels=tuple(labels),
+        boxes=np.array(boxes).reshape(-1, 4),
+        name=name,
+    )
 
+
+def _lay_out(
+    rng: np.random.Generator, font: ImageFont.FreeTypeFont, digits: list[int], glyph_height: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The digits' ink masks (H, W) in [0, 1], left to right with random tracking, on a canvas
+    padded around them, and the masks of any unlabelled neighbouring sign."""
+    count = len(digits)
     stroke = int(rng.uniform(0, 0.09) * glyph_height) if rng.random() < 0.6 else 0
-    # lay the digits out left to right with random tracking
     advances = [font.getlength(str(d)) + 2 * stroke for d in digits]
     gap = rng.uniform(-0.05, 0.35) * glyph_height
     text_width = sum(advances) + gap * (count - 1)
@@ -182,11 +215,18 @@ def make_house_number(rng: np.random.Generator, name: str = "synthetic") -> Hous
             reach = 0.15 * (box[2] - box[0]) * rng.uniform(0.2, 0.9)
             dx = box[0] - reach - font.getlength(char) if side else box[2] + reach
             distractors.append(_render_glyph(char, font, (width, height), (dx, y), stroke))
+    return masks, distractors
 
-    coeffs = _affine(rng, (width, height), strength=rng.uniform(0, 1))
-    masks = [_warp(m, coeffs) for m in masks]
-    distractors = [_warp(m, coeffs) for m in distractors]
 
+def _paint(
+    rng: np.random.Generator,
+    masks: list[np.ndarray],
+    distractors: list[np.ndarray],
+    glyph_height: int,
+) -> np.ndarray:
+    """The scene as float RGB (H, W, 3): a wall, often a plate (and a frame) behind the number,
+    the ink, and sometimes a shadow or a light falling across it."""
+    height, width = masks[0].shape
     wall = _wall(rng, (width, height))
     plate, ink_colour = _colour_pair(rng)
     canvas = wall.copy()
@@ -212,7 +252,12 @@ def make_house_number(rng: np.random.Generator, name: str = "synthetic") -> Hous
         yy, xx = np.mgrid[0:height, 0:width]
         edge = rng.uniform(0, width) + (yy - height / 2) * rng.uniform(-1, 1)
         canvas = canvas * np.where(xx > edge, rng.uniform(0.5, 1.2), 1.0)[..., None]
+    return canvas
 
+
+def _photograph(rng: np.random.Generator, canvas: np.ndarray, glyph_height: int) -> Image.Image:
+    """The camera: defocus, a distant shot enlarged again, sensor noise and JPEG."""
+    height, width = canvas.shape[:2]
     image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
     blur = rng.uniform(0, 1.2) * glyph_height / 24
     if blur > 0.2:
@@ -231,24 +276,7 @@ def make_house_number(rng: np.random.Generator, name: str = "synthetic") -> Hous
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=int(rng.uniform(25, 90)))
         image = Image.open(buffer).convert("RGB")
-
-    labels, boxes = [], []
-    for digit, mask in zip(digits, masks):
-        box = _ink_box(mask)
-        if box is None:
-            continue
-        # SVHN's annotators drew boxes a little looser than the ink
-        bw, bh = box[2] - box[0], box[3] - box[1]
-        loose = rng.uniform(0.0, 0.12, 4) * np.array([bw, bh, bw, bh])
-        box = box + loose * np.array([-1, -1, 1, 1])
-        labels.append(digit)
-        boxes.append(np.clip(box, 0, [width, height, width, height]))
-    return HouseNumber(
-        image=np.asarray(image, dtype=np.uint8).copy(),
-        labels=tuple(labels),
-        boxes=np.array(boxes).reshape(-1, 4),
-        name=name,
-    )
+    return image
 
 
 _CUE_STREAM = 0x5C  # third seed word: the cue's draws never shift the photo's own stream

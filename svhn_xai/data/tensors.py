@@ -2,7 +2,7 @@
 
 Training reads the same crops every epoch, so the photos are cropped and resized once into a
 uint8 tensor (N, 3, S, S) plus a presence matrix (N, 10), and random augmentation happens later,
-per batch, on the training device (see :mod:`svhn_xai.augment`).
+per batch, on the training device (see :mod:`svhn_xai.model.augment`).
 
 The cache is a plain ``.npy`` file that worker processes fill in place and that is then
 memory-mapped, not loaded: SVHN ``extra`` at 64x64 is 202,353 x 12,288 bytes = 2.5 GB, which

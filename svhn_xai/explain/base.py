@@ -8,13 +8,9 @@ added during the run survives it, also when the method raises.
 
 from __future__ import annotations
 
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -22,183 +18,13 @@ import torch
 
 from svhn_xai.errors import ParameterError
 from svhn_xai.explain.blas import one_blas_thread
-from svhn_xai.explain.copies import folded, submodules
-from svhn_xai.explain.params import Param, validate
-from svhn_xai.heatmap import normalise, reduce_channels, smooth
-from svhn_xai.model import DigitResNet18
-
-FAMILIES = ("gradient", "cam", "perturbation", "relevance propagation")
-
-
-class Contrast(torch.nn.Module):
-    """``model``'s logit of head ``head`` minus that of head ``other``, one column (N, 1).
-
-    "Why D and not E" as a network of its own, so that every method that explains an output
-    column (Captum's, the perturbation methods) explains the difference without knowing it.
-    """
-
-    def __init__(self, model: torch.nn.Module, head: int, other: int) -> None:
-        super().__init__()
-        self.model = model
-        self.head = head
-        self.other = other
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x)
-        return out[:, self.head, None] - out[:, self.other, None]
-
-
-class CleanFirst(torch.nn.Module):
-    """``net`` with the clean images ``x`` (N, 3, S, S) appended to its first batch, and their
-    rows' outputs dropped again: for methods whose own passes see only changed copies of ``x``
-    (GradientShap's noisy samples, LIME's and RISE's masked copies), so that :func:`explain`
-    reads the probability from a pass they make anyway at the cost of one more row in it."""
-
-    def __init__(self, net: torch.nn.Module, x: torch.Tensor) -> None:
-        super().__init__()
-        self.net = net
-        self.x = x
-        self.pending = True
-
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        if not self.pending:
-            return self.net(batch)
-        self.pending = False
-        return self.net(torch.cat([batch, self.x.to(batch)]))[: len(batch)]
-
-
-@dataclass
-class Context:
-    """What a method gets: the model, the input (N, 3, S, S) in [0, 1], what to explain.
-
-    The explained quantity is ``net(x)[:, target]``: the logit of head ``head``, or, with
-    ``contrast`` set, that logit minus the logit of head ``contrast``. Methods that hold the
-    model themselves (CAM, LRP) use :meth:`output_weights`, the same quantity as a weighting of
-    the model's logits. N is 1, or, for a method registered ``batched`` explained by
-    :func:`explain_batch`, the batch, with ``heads`` one head per row (and no contrast).
-    """
-
-    model: DigitResNet18
-    x: torch.Tensor
-    head: int
-    params: dict[str, Any]
-    progress: Callable[[float], None] | None = None
-    model_passes: int = 0  # images through the model; a hook on ``model`` counts its passes
-    contrast: int | None = None  # head of the digit E in "why D and not E"
-    # explain()'s forward hook: counts passes and reads the probability from the one holding x
-    observe: Callable[[torch.nn.Module, tuple, torch.Tensor], None] | None = None
-    heads: tuple[int, ...] | None = None  # one head per row of x, for a batch
-
-    # what the methods run: the model with its BatchNorms folded (:func:`folded`), set by
-    # explain() under the model's lock; the model itself where it is not set
-    runner: torch.nn.Module | None = None
-
-    @property
-    def network(self) -> torch.nn.Module:
-        """The network the methods call and hook: the same function as :attr:`model`."""
-        return self.model if self.runner is None else self.runner
-
-    @cached_property
-    def net(self) -> torch.nn.Module:
-        """The network whose output column :attr:`target` is explained."""
-        if self.contrast is None:
-            return self.network
-        return Contrast(self.network, self.head, self.contrast)
-
-    @contextmanager
-    def watching(self, copy: torch.nn.Module) -> Iterator[None]:
-        """Count the passes of ``copy``, a private copy of the model that a method runs instead
-        (LRP's canonized one), as the model's own are counted, while the block runs."""
-        handle = copy.register_forward_hook(self.observe) if self.observe else None
-        try:
-            yield
-        finally:
-            if handle is not None:
-                handle.remove()
-
-    def saw(self, images: torch.Tensor, logits: torch.Tensor) -> None:
-        """Count ``images`` (B, 3, S, S), with their ``logits`` (B, outputs), as a pass of the
-        model, for a method that runs the network's layers without calling it (Integrated
-        Gradients), so that :attr:`observe` never saw them."""
-        if self.observe is not None:
-            self.observe(self.network, (images,), logits)
-
-    def net_with_clean_pass(self) -> torch.nn.Module:
-        """:attr:`net` for a method none of whose passes sees ``x`` unchanged (see
-        :class:`CleanFirst`)."""
-        return CleanFirst(self.net, self.x)
-
-    @property
-    def target(self) -> int | list[int]:
-        """The explained output column, as Captum takes it: one for all rows, or one per row."""
-        if self.heads is not None:
-            return list(self.heads)
-        return self.head if self.contrast is None else 0
-
-    def output_weights(self, outputs: int) -> torch.Tensor:
-        """Weights w of the model's logits with explained quantity = (logits * w).sum(-1):
-        (outputs,), or (N, outputs), a row per image, for a batch."""
-        if self.heads is not None:
-            w = torch.zeros(len(self.heads), outputs, dtype=self.x.dtype, device=self.x.device)
-            w[torch.arange(len(self.heads)), list(self.heads)] = 1
-            return w
-        w = torch.zeros(outputs, dtype=self.x.dtype, device=self.x.device)
-        w[self.head] = 1
-        if self.contrast is not None:
-            w[self.contrast] = -1
-        return w
-
-
-@dataclass(frozen=True)
-class ExplainerSpec:
-    key: str
-    name: str
-    description: str
-    family: str
-    params: tuple[Param, ...]
-    run: Callable[[Context], torch.Tensor]
-    reduction: str  # default channel reduction for the heatmap (see heatmap.reduce_channels)
-    batched: bool = False  # run() takes a batch of images, one head each (see Context)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "family": self.family,
-            "reduction": self.reduction,
-            "params": {p.name: p.to_dict() for p in self.params},
-        }
-
-
-REGISTRY: dict[str, ExplainerSpec] = {}
-
-
-def register(
-    key: str,
-    name: str,
-    family: str,
-    description: str,
-    params: tuple[Param, ...] = (),
-    reduction: str = "positive",
-    batched: bool = False,
-) -> Callable[[Callable[[Context], torch.Tensor]], Callable[[Context], torch.Tensor]]:
-    """Decorator: add ``run`` to :data:`REGISTRY` under ``key``; ``batched`` when ``run``
-    explains a batch of images in one go (:func:`explain_batch`)."""
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}")
-
-    def decorate(run: Callable[[Context], torch.Tensor]) -> Callable[[Context], torch.Tensor]:
-        spec = ExplainerSpec(key, name, description, family, params, run, reduction, batched)
-        REGISTRY[key] = spec
-        return run
-
-    return decorate
-
-
-def get_spec(method: str) -> ExplainerSpec:
-    if method not in REGISTRY:
-        raise ParameterError(f"unknown method {method!r}; choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[method]
+from svhn_xai.explain.context import Context
+from svhn_xai.explain.copies import folded
+from svhn_xai.explain.hooks import hooks_released, model_lock
+from svhn_xai.explain.params import validate
+from svhn_xai.explain.registry import ExplainerSpec, get_spec
+from svhn_xai.model.network import DigitResNet18
+from svhn_xai.scoring.heatmap import normalise, reduce_channels, smooth
 
 
 @dataclass
@@ -215,7 +41,8 @@ class Explanation:
         seconds: wall time of the attribution alone.
         model_passes: images pushed through the model (forward passes x batch size).
         finite: whether every attribution value is finite; a non-finite map is shown with its
-            non-finite values at 0 but never scored (:func:`svhn_xai.localisation.localise`).
+            non-finite values at 0 but never scored
+            (:func:`svhn_xai.scoring.localisation.localise`).
     """
 
     method: str
@@ -240,76 +67,6 @@ class Explanation:
         [-1, 1] with zero relevance at 0 (in [0, 1] for non-negative reductions)."""
         reduced = reduce_channels(self.attribution, reduction or self.reduction)
         return normalise(smooth(reduced, sigma), clip_percentile)
-
-
-_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def model_lock(model: torch.nn.Module) -> threading.RLock:
-    """The lock every user of a shared model holds while its hooks may be attached."""
-    with _LOCKS_GUARD:
-        if model not in _LOCKS:
-            _LOCKS[model] = threading.RLock()
-        return _LOCKS[model]
-
-
-def _hook_dicts(module: torch.nn.Module) -> list[dict]:
-    names = (
-        "_forward_hooks",
-        "_forward_pre_hooks",
-        "_backward_hooks",
-        "_backward_pre_hooks",
-        "_forward_hooks_with_kwargs",
-        "_forward_pre_hooks_with_kwargs",
-        "_forward_hooks_always_called",
-    )
-    return [getattr(module, n) for n in names if isinstance(getattr(module, n, None), dict)]
-
-
-def without_hooks(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` with every hook removed (for private copies that deepcopy gave ours)."""
-    for m in model.modules():
-        for d in _hook_dicts(m):
-            d.clear()
-    return model
-
-
-def count_hooks(model: torch.nn.Module) -> int:
-    """Hooks attached anywhere in ``model`` (a clean model has none)."""
-    return sum(len(d) for m in model.modules() for d in _hook_dicts(m))
-
-
-_HOOK_DICTS: weakref.WeakKeyDictionary[torch.nn.Module, tuple[int, list[dict]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _model_hook_dicts(model: torch.nn.Module) -> list[dict]:
-    """Every hook dict of every module of ``model``, found once per model (a module keeps its
-    dicts for life; a scan costs ~2 ms, a tenth of a one-pass explanation), found again when
-    the modules change."""
-    modules = submodules(model)
-    count = len(modules)
-    cached = _HOOK_DICTS.get(model)
-    if cached is None or cached[0] != count:
-        cached = (count, [d for m in modules for d in _hook_dicts(m)])
-        _HOOK_DICTS[model] = cached
-    return cached[1]
-
-
-@contextmanager
-def hooks_released(model: torch.nn.Module) -> Iterator[None]:
-    """Remove, on exit, every hook that was added to ``model`` inside the block."""
-    dicts = _model_hook_dicts(model)
-    before = [set(d) if d else None for d in dicts]
-    try:
-        yield
-    finally:
-        for d, keys in zip(dicts, before):
-            if d:  # most of a model's hook dicts are empty
-                for key in [k for k in d if keys is None or k not in keys]:
-                    d.pop(key, None)
 
 
 def as_input(image: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:

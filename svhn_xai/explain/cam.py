@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from svhn_xai.explain.base import Context, register
+from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import GRADCAM_LAYER
 from svhn_xai.explain.params import Param
-from svhn_xai.model import STAGES
+from svhn_xai.explain.registry import ONE_PASS, Cost, register
+from svhn_xai.model.network import STAGES
 
 STAGE_CHANNELS = {"layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512}
 
@@ -139,7 +140,7 @@ def _run(cam: str, ctx: Context, **options: object) -> torch.Tensor:
 
 
 def _gradient_cam(key: str, name: str, description: str, cam: str) -> None:
-    @register(key, name, "cam", description, (LAYER, EIGEN_SMOOTH), batched=True)
+    @register(key, name, "cam", description, (LAYER, EIGEN_SMOOTH), batched=True, cost=ONE_PASS)
     def run(ctx: Context) -> torch.Tensor:
         return _run(cam, ctx, eigen_smooth=ctx.params["eigen_smooth"])
 
@@ -192,6 +193,7 @@ _gradient_cam(
         ),
     ),
     batched=True,
+    cost=Cost(lambda p, size: 1 + STAGE_CHANNELS[p["layer"]], gradient_free=True),
 )
 def score_cam(ctx: Context) -> torch.Tensor:
     return _run("ScoreCAM", ctx)
@@ -205,6 +207,7 @@ def score_cam(ctx: Context) -> torch.Tensor:
     "gradient and no target, so the same map for every digit (class sensitivity at chance).",
     (LAYER,),
     batched=True,
+    cost=Cost(lambda p, size: 1, gradient_free=True),
 )
 def eigen_cam(ctx: Context) -> torch.Tensor:
     return _run("EigenCAM", ctx)

@@ -27,23 +27,11 @@ from collections.abc import Callable
 import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from svhn_xai.explain.hooks import submodules, without_hooks
+
 _COPIES: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, tuple[tuple, torch.nn.Module]]] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def submodules(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """``model`` and every module below it, once each, in the order of ``model.modules()``.
-
-    Asked on every explanation: this walk skips the name strings ``modules()`` builds, about
-    a tenth of its cost (~0.05 ms for the ResNet-18 instead of ~0.5 ms).
-    """
-    out, stack = [], [model]
-    while stack:
-        module = stack.pop()
-        out.append(module)
-        stack.extend(reversed([m for m in module._modules.values() if m is not None]))
-    return list(dict.fromkeys(out))  # a module registered twice is still one module
 
 
 def _weights_state(model: torch.nn.Module) -> tuple:
@@ -63,7 +51,6 @@ def private_copy(
 
     ``build`` gets a hook-free deep copy of ``model`` and may change it for good.
     """
-    from svhn_xai.explain.base import without_hooks  # here: base imports this module
 
     state = _weights_state(model)
     copies = _COPIES.setdefault(model, {})

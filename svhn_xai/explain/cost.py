@@ -2,7 +2,7 @@
 
 A method's time is not only its model passes: LIME and KernelShap fit a surrogate model on their
 samples, and Captum builds every perturbed input in Python. So each method whose cost grows with
-a parameter is timed at two small budgets (:data:`CALIBRATION`) on a random image, and its time
+a parameter is timed at two small budgets (its ``Cost.budgets``) on a random image, and its time
 is fitted as ``a + b x passes`` for the user's other settings; what is not a pass lands in ``a``
 and ``b``. The calibration runs once per (model, method, other settings) and takes well under a
 second for the defaults.
@@ -11,69 +11,33 @@ second for the defaults.
 from __future__ import annotations
 
 import json
-import math
 import time
 import weakref
 from typing import Any
 
 import torch
 
-from svhn_xai.explain.base import explain, get_spec, model_lock
-from svhn_xai.explain.cam import STAGE_CHANNELS
+from svhn_xai.explain.base import explain
+from svhn_xai.explain.hooks import model_lock
 from svhn_xai.explain.params import validate
+from svhn_xai.explain.registry import get_spec
 
-GRADIENT_FREE = ("score_cam", "eigen_cam")  # CAMs that only run the model forward
-# methods that add the image itself to their first pass, for its probability (base.CleanFirst)
-CLEAN_ROW = ("integrated_gradients", "gradient_shap", "lime", "rise")
 _PER_IMAGE: weakref.WeakKeyDictionary[torch.nn.Module, float] = weakref.WeakKeyDictionary()
 _FITS: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, tuple[float, float]]] = (
     weakref.WeakKeyDictionary()
 )
 
-# two small budgets per method whose cost grows with a parameter; they override the user's
-# settings of the same name, the user's other settings (batch sizes, superpixels of a surrogate)
-# stay, since they change what a pass or a sample costs
-CALIBRATION: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "integrated_gradients": ({"n_steps": 4}, {"n_steps": 16}),
-    "deep_lift_shap": ({"n_baselines": 2}, {"n_baselines": 8}),
-    "gradient_shap": ({"n_samples": 4}, {"n_samples": 16}),
-    "feature_ablation": ({"superpixel": 16}, {"superpixel": 8}),
-    "occlusion": ({"window": 16, "stride": 16}, {"window": 16, "stride": 8}),
-    "feature_permutation": ({"batch_size": 2, "superpixel": 8}, {"batch_size": 4, "superpixel": 8}),
-    "shapley_value_sampling": (
-        {"n_samples": 1, "superpixel": 8},
-        {"n_samples": 1, "superpixel": 4},
-    ),
-    "lime": ({"n_samples": 32}, {"n_samples": 128}),
-    "kernel_shap": ({"n_samples": 32}, {"n_samples": 128}),
-}
-
 
 def estimated_passes(method: str, params: dict[str, Any], size: int = 64) -> int:
-    """Images the method pushes through the model with these ``params`` (defaults filled)."""
+    """Images the method pushes through the model with these ``params`` (defaults filled):
+    its declared :class:`~svhn_xai.explain.registry.Cost`, times smoothing's copies, plus the
+    pass that reads the probability where the method's own first batch does not hold the
+    image unchanged (noisy copies need a lone clean pass)."""
     spec = get_spec(method)
     p = validate(spec.params, params, method)
-    cells = math.ceil(size / p["superpixel"]) ** 2 if "superpixel" in p else 0
-    formulas = {
-        "integrated_gradients": lambda: p["n_steps"],
-        "deep_lift": lambda: 2,
-        "deep_lift_shap": lambda: 2 * p["n_baselines"],
-        "gradient_shap": lambda: p["n_samples"],
-        "guided_gradcam": lambda: 2,
-        "feature_ablation": lambda: cells + 1,
-        "occlusion": lambda: ((size - min(p["window"], size)) // p["stride"] + 1) ** 2 + 1,
-        "feature_permutation": lambda: cells * (p["batch_size"] - 1) + 1,
-        "shapley_value_sampling": lambda: p["n_samples"] * cells + 1,
-        "lime": lambda: p["n_samples"],
-        "kernel_shap": lambda: p["n_samples"],
-        "score_cam": lambda: 1 + STAGE_CHANNELS[p["layer"]],
-        "rise": lambda: p["n_masks"],
-    }
     smoothing = p["smooth_samples"] if p.get("smooth", "none") != "none" else 1
-    # explain() reads the probability from a pass that holds the image unchanged; IG,
-    # GradientShap, LIME and RISE add the image to their first batch; noisy copies need a lone pass
-    clean = 1 if method in CLEAN_ROW or smoothing > 1 else 0
-    return int(formulas.get(method, lambda: 1)()) * smoothing + clean
+    clean = 1 if spec.cost.clean_first or smoothing > 1 else 0
+    return int(spec.cost.passes(p, size)) * smoothing + clean
 
 
 def seconds_per_image(model: torch.nn.Module) -> float:
@@ -99,9 +63,11 @@ def fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 
 def calibrated(model: torch.nn.Module, method: str, params: dict[str, Any]) -> tuple[float, float]:
-    """``(a, b)`` for ``method`` with the user's ``params``, timed at the method's two small
-    budgets (once per model, method and the settings that are not budgets)."""
-    budgets = CALIBRATION[method]
+    """``(a, b)`` for ``method`` with the user's ``params``, timed at the two small budgets its
+    cost declares (once per model, method and the settings that are not budgets). The user's
+    settings of the budgets' names are overridden; the others (batch sizes, superpixels of a
+    surrogate) stay, since they change what a pass or a sample costs."""
+    budgets = get_spec(method).cost.budgets
     others = {k: v for k, v in params.items() if k not in budgets[0] and k not in budgets[1]}
     key = f"{method}:{json.dumps(others, sort_keys=True, default=str)}"
     fits = _FITS.setdefault(model, {})
@@ -125,9 +91,9 @@ def estimated_seconds(model: torch.nn.Module, method: str, params: dict[str, Any
     Methods with a budget: calibrated (:func:`calibrated`) ``a + b x passes``. The others take
     one or a few passes: passes x per-image cost, x3 where a backward pass is needed.
     """
-    gradient_free = get_spec(method).family == "perturbation" or method in GRADIENT_FREE
+    cost = get_spec(method).cost
     passes = estimated_passes(method, params, model.input_size)
-    if method in CALIBRATION:
+    if cost.budgets is not None:
         a, b = calibrated(model, method, params)
         return a + b * passes
-    return passes * seconds_per_image(model) * (1.0 if gradient_free else 3.0)
+    return passes * seconds_per_image(model) * (1.0 if cost.gradient_free else 3.0)

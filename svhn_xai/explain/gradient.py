@@ -13,7 +13,7 @@ import captum.attr as ca
 import torch
 
 from svhn_xai.explain import deeplift, integrated
-from svhn_xai.explain.base import Context, register
+from svhn_xai.explain.context import Context
 from svhn_xai.explain.modified_relu import modified_gradient
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import (
@@ -23,8 +23,9 @@ from svhn_xai.explain.references import (
     distribution,
     seeded,
 )
+from svhn_xai.explain.registry import ONE_PASS, Cost, register
 from svhn_xai.explain.smoothing import SMOOTH_PARAMS, BatchRun, smoothable
-from svhn_xai.model import STAGES
+from svhn_xai.model.network import STAGES
 
 BASELINE = Param(
     "baseline",
@@ -61,13 +62,15 @@ def register_gradient(
     params: tuple[Param, ...] = (),
     reduction: str = "positive",
     batched: bool = True,
+    *,
+    cost: Cost,
 ) -> Callable[[BatchRun], BatchRun]:
     """Register ``run(ctx, x)`` in family ``gradient``, with the smoothing parameters;
     ``batched`` unless it draws random samples of its own (see ``explain_batch``)."""
 
     def decorate(run: BatchRun) -> BatchRun:
         params_all = (*params, *SMOOTH_PARAMS)
-        register(key, name, "gradient", description, params_all, reduction, batched)(
+        register(key, name, "gradient", description, params_all, reduction, batched, cost)(
             smoothable(run)
         )
         return run
@@ -113,6 +116,9 @@ def register_gradient(
             high=512,
         ),
     ),
+    cost=Cost(
+        lambda p, size: p["n_steps"], clean_first=True, budgets=({"n_steps": 4}, {"n_steps": 16})
+    ),
 )
 def integrated_gradients(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     p = ctx.params
@@ -140,6 +146,7 @@ def integrated_gradients(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     "Gradient of the digit's logit with respect to each input pixel (Simonyan et al. 2014).",
     (Param("abs", "bool", True, "Take the gradient's magnitude (the classic saliency map)."),),
     reduction="abs",
+    cost=ONE_PASS,
 )
 def saliency(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     return ca.Saliency(ctx.net).attribute(x, target=ctx.target, abs=ctx.params["abs"])
@@ -150,6 +157,7 @@ def saliency(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     "DeepLift",
     "Difference from a baseline propagated with DeepLift's rescale rule (Shrikumar et al. 2017).",
     (BASELINE,),
+    cost=Cost(lambda p, size: 2),
 )
 def deep_lift(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     return _rescale(ctx, x, baseline(x, ctx.params["baseline"]), ctx.target)
@@ -169,6 +177,9 @@ def _rescale(
     "DeepLiftShap",
     "DeepLift averaged over a distribution of baselines: approximate SHAP values.",
     (DISTRIBUTION, N_BASELINES, SEED),
+    cost=Cost(
+        lambda p, size: 2 * p["n_baselines"], budgets=({"n_baselines": 2}, {"n_baselines": 8})
+    ),
 )
 def deep_lift_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     # Captum's DeepLiftShap, written out so that each image gets references of its own: every
@@ -206,6 +217,11 @@ def deep_lift_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
         SEED,
     ),
     batched=False,  # Captum draws the samples of a batch together: per image, one at a time
+    cost=Cost(
+        lambda p, size: p["n_samples"],
+        clean_first=True,
+        budgets=({"n_samples": 4}, {"n_samples": 16}),
+    ),
 )
 def gradient_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     p = ctx.params
@@ -220,6 +236,7 @@ def gradient_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     "input_x_gradient",
     "Input × Gradient",
     "The input times the gradient of the logit: first-order contribution of each pixel.",
+    cost=ONE_PASS,
 )
 def input_x_gradient(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     return ca.InputXGradient(ctx.net).attribute(x, target=ctx.target)
@@ -230,6 +247,7 @@ def input_x_gradient(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     "Guided Backprop",
     "Gradient where every ReLU also blocks negative gradients (Springenberg et al. 2015).",
     reduction="abs",
+    cost=ONE_PASS,
 )
 def guided_backprop(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     return modified_gradient(ctx.net, ctx.network, x, ctx.target, "guided_backprop")
@@ -261,6 +279,7 @@ GRADCAM_LAYER = "layer3"
         ),
     ),
     reduction="abs",
+    cost=Cost(lambda p, size: 2),
 )
 def guided_gradcam(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     layer = getattr(ctx.network, ctx.params["layer"])
@@ -274,6 +293,7 @@ def guided_gradcam(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     "Deconvolution",
     "Backward pass where ReLUs pass only positive gradients (Zeiler & Fergus 2014).",
     reduction="abs",
+    cost=ONE_PASS,
 )
 def deconvolution(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     return modified_gradient(ctx.net, ctx.network, x, ctx.target, "deconvolution")

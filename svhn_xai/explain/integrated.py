@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from captum.attr._utils.approximation_methods import approximation_parameters
 
-from svhn_xai.model import DigitResNet18
+from svhn_xai.model.network import DigitResNet18
 
 
 def quadrature(method: str, n_steps: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

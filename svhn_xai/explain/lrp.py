@@ -1,7 +1,7 @@
 """Layer-wise Relevance Propagation with zennit, correct on our ResNet-18.
 
 Captum's LRP has no rule for residual additions (captum PR #342). zennit has them: a canonizer
-merges every BatchNorm into its convolution and routes each :class:`~svhn_xai.model.Add`
+merges every BatchNorm into its convolution and routes each :class:`~svhn_xai.model.network.Add`
 through zennit's ``Sum`` layer, whose ``Norm`` rule splits relevance between the two branches
 in proportion to their contributions. Relevance starts as the explained head's logit, so with
 the epsilon rule and no biases the input relevance sums to that logit.
@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import torch
 
-from svhn_xai.explain.base import Context, register
+from svhn_xai.explain.context import Context
 from svhn_xai.explain.copies import private_copy
 from svhn_xai.explain.params import Param
+from svhn_xai.explain.registry import ONE_PASS, register
 from svhn_xai.explain.smoothing import SMOOTH_PARAMS, smoothable
 
 RULES = (
@@ -87,6 +88,7 @@ def canonized(model: torch.nn.Module) -> torch.nn.Module:
         *SMOOTH_PARAMS,
     ),
     batched=True,
+    cost=ONE_PASS,
 )
 @smoothable
 def lrp(ctx: Context, x: torch.Tensor) -> torch.Tensor:

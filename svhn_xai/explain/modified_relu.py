@@ -24,7 +24,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from svhn_xai.explain.copies import submodules
+from svhn_xai.explain.hooks import submodules
 
 
 class _GuidedReLU(torch.autograd.Function):

@@ -12,17 +12,20 @@ the smaller superpixels at the image's edge.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Any
 
 import captum.attr as ca
 import torch
 from captum._utils.models.linear_model import SkLearnLasso
 
 from svhn_xai.errors import ParameterError
-from svhn_xai.explain.base import Context, register
+from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import BASELINE, SEED
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import baseline, dataset_images, grid_mask, seeded
+from svhn_xai.explain.registry import Cost, register
 
 SUPERPIXEL = Param(
     "superpixel",
@@ -41,6 +44,15 @@ PER_EVAL = Param(
     low=1,
     high=1024,
 )
+
+
+def cells(p: dict[str, Any], size: int) -> int:
+    """The superpixel grid's cells on an input of side ``size``: the features a method varies."""
+    return math.ceil(size / p["superpixel"]) ** 2
+
+
+def _occlusion_passes(p: dict[str, Any], size: int) -> int:
+    return ((size - min(p["window"], size)) // p["stride"] + 1) ** 2 + 1
 
 
 def _features(ctx: Context) -> tuple[torch.Tensor, int]:
@@ -106,6 +118,11 @@ def _forward(
     "Replace each superpixel by the baseline, one at a time; attribution = drop in the logit.",
     (SUPERPIXEL, BASELINE, PER_EVAL),
     batched=True,
+    cost=Cost(
+        lambda p, size: cells(p, size) + 1,
+        gradient_free=True,
+        budgets=({"superpixel": 16}, {"superpixel": 8}),
+    ),
 )
 def feature_ablation(ctx: Context) -> torch.Tensor:
     mask, n = _features(ctx)
@@ -148,6 +165,11 @@ def feature_ablation(ctx: Context) -> torch.Tensor:
         PER_EVAL,
     ),
     batched=True,
+    cost=Cost(
+        _occlusion_passes,
+        gradient_free=True,
+        budgets=({"window": 16, "stride": 16}, {"window": 16, "stride": 8}),
+    ),
 )
 def occlusion(ctx: Context) -> torch.Tensor:
     p = ctx.params
@@ -186,6 +208,11 @@ def occlusion(ctx: Context) -> torch.Tensor:
             cost=True,
         ),
         PER_EVAL,
+    ),
+    cost=Cost(
+        lambda p, size: cells(p, size) * (p["batch_size"] - 1) + 1,
+        gradient_free=True,
+        budgets=({"batch_size": 2, "superpixel": 8}, {"batch_size": 4, "superpixel": 8}),
     ),
 )
 def feature_permutation(ctx: Context) -> torch.Tensor:
@@ -228,6 +255,11 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
         SEED,
         PER_EVAL,
     ),
+    cost=Cost(
+        lambda p, size: p["n_samples"] * cells(p, size) + 1,
+        gradient_free=True,
+        budgets=({"n_samples": 1, "superpixel": 8}, {"n_samples": 1, "superpixel": 4}),
+    ),
 )
 def shapley_value_sampling(ctx: Context) -> torch.Tensor:
     mask, n = _features(ctx)
@@ -265,6 +297,12 @@ def shapley_value_sampling(ctx: Context) -> torch.Tensor:
         SEED,
         PER_EVAL,
     ),
+    cost=Cost(
+        lambda p, size: p["n_samples"],
+        clean_first=True,
+        gradient_free=True,
+        budgets=({"n_samples": 32}, {"n_samples": 128}),
+    ),
 )
 def lime(ctx: Context) -> torch.Tensor:
     from captum.attr._core.lime import get_exp_kernel_similarity_function
@@ -298,6 +336,11 @@ def lime(ctx: Context) -> torch.Tensor:
         BASELINE,
         SEED,
         PER_EVAL,
+    ),
+    cost=Cost(
+        lambda p, size: p["n_samples"],
+        gradient_free=True,
+        budgets=({"n_samples": 32}, {"n_samples": 128}),
     ),
 )
 def kernel_shap(ctx: Context) -> torch.Tensor:

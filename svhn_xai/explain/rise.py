@@ -17,10 +17,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from svhn_xai.explain.base import Context, register
+from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import SEED
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.perturbation import PER_EVAL, _forward
+from svhn_xai.explain.registry import Cost, register
 
 SCORES = ("probability", "logit")
 
@@ -85,6 +86,7 @@ def rise_masks(binary: torch.Tensor, offsets: torch.Tensor, size: int, cell: int
         PER_EVAL,
     ),
     batched=True,
+    cost=Cost(lambda p, size: p["n_masks"], clean_first=True, gradient_free=True),
 )
 def rise(ctx: Context) -> torch.Tensor:
     p = ctx.params

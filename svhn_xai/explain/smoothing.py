@@ -17,7 +17,7 @@ from collections.abc import Callable
 import captum.attr as ca
 import torch
 
-from svhn_xai.explain.base import Context
+from svhn_xai.explain.context import Context
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import seeded
 

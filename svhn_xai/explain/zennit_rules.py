@@ -22,8 +22,7 @@ from zennit.rules import AlphaBeta, Epsilon, Gamma, ZPlus
 from zennit.types import Convolution
 
 from svhn_xai.explain.copies import merge_batch_norms
-from svhn_xai.explain.lrp import RULES
-from svhn_xai.model import Add
+from svhn_xai.model.network import Add
 
 
 class AddCanonizer(AttributeCanonizer):
@@ -85,7 +84,7 @@ def composite(rule: str, epsilon: float = 1e-6, gamma: float = 0.25) -> Composit
         return EpsilonGammaBox(low=0.0, high=1.0, epsilon=epsilon, gamma=gamma)
     if rule == "epsilon_alpha2beta1":
         return EpsilonAlpha2Beta1(epsilon=epsilon)
-    raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    raise ValueError(f"unknown LRP rule {rule!r}: the rule parameter lists the known ones")
 
 
 def relevance(
@@ -141,7 +140,7 @@ def epsilon_relevance(
     ReLUs (Pass), the max-pool and reshapes then behave exactly as their gradients do. zennit
     computes the same numbers by re-running every layer's forward inside its backward hooks,
     about twice the work. ``model`` has its BatchNorms merged (:func:`canonized`, or the
-    methods' folded copy, whose residual sums stay :class:`~svhn_xai.model.Add`), and
+    methods' folded copy, whose residual sums stay :class:`~svhn_xai.model.network.Add`), and
     :func:`one_pass_covers` it; the caller checks, once.
     """
 

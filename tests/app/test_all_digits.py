@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from svhn_xai.checkpoint import load_model
-from svhn_xai.class_sensitivity import class_sensitivity, pair_outcomes
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import explain
-from svhn_xai.protocol import THRESHOLD_MODES
+from svhn_xai.model.checkpoint import load_model
+from svhn_xai.scoring.class_sensitivity import class_sensitivity, pair_outcomes
+from svhn_xai.scoring.protocol import THRESHOLD_MODES
 
 APP = Path(__file__).resolve().parents[2] / "app"
 PAGE = str(APP / "pages" / "5_All_digits.py")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from svhn_xai.calibration import calibration_path
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT
-from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT
+from svhn_xai.scoring.calibration import calibration_path
+from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
 from tests.app.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,

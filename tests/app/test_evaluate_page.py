@@ -6,13 +6,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from svhn_xai.calibration import load_calibration
-from svhn_xai.checkpoint import load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
-from svhn_xai.evaluate import evaluate_localisation
-from svhn_xai.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+from svhn_xai.evaluation.run import EvaluationOptions, run_evaluation
+from svhn_xai.model.checkpoint import load_model
 from svhn_xai.provenance import file_sha256
+from svhn_xai.scoring.calibration import load_calibration
+from svhn_xai.scoring.localisation import resolve_protocol
+from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "4_Evaluate.py")
 IOU_1 = "IoU₁ (pixels) ↑"
@@ -32,10 +33,12 @@ def _library(n: int, mode: str | None, value: float | None) -> dict:
     items = [to_model_input(source[i], model.input_size).item for i in range(n)]
     calibration, _ = load_calibration(card["path"], file_sha256(card["path"]))
     if mode is None and calibration is not None:
-        return evaluate_localisation(
-            model, items, ["saliency"], protocol=calibration.protocol, calibrated=calibration.values
+        options = EvaluationOptions(
+            ["saliency"], protocol=calibration.protocol, calibrated=calibration.values
         )
-    return evaluate_localisation(model, items, ["saliency"], protocol=mode, value=value)
+        return run_evaluation(model, items, options)
+    protocol = resolve_protocol(mode, value)
+    return run_evaluation(model, items, EvaluationOptions(["saliency"], protocol=protocol))
 
 
 def _calibrated() -> bool:

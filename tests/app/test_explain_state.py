@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from svhn_xai.checkpoint import REPO_ROOT
 from svhn_xai.cli import run
+from svhn_xai.model.checkpoint import REPO_ROOT
 from tests.app.test_reruns import move_threshold
 
 EXPLAIN = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "1_Explain.py")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 
 HOME = str(Path(__file__).resolve().parents[2] / "app" / "Home.py")
 

@@ -10,15 +10,15 @@ from common import SCORE_COLUMNS
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from svhn_xai.calibration import load_calibration
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, load_model
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import marked_photo_input, to_model_input
 from svhn_xai.explain import count_hooks, explain
-from svhn_xai.localisation import localise
-from svhn_xai.metric_registry import METRICS
-from svhn_xai.protocol import DEFAULT_PROTOCOL
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, load_model
 from svhn_xai.provenance import file_sha256
+from svhn_xai.scoring.calibration import load_calibration
+from svhn_xai.scoring.localisation import localise
+from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL
+from svhn_xai.scoring.registry import METRICS
 
 APP = Path(__file__).resolve().parents[2] / "app"
 HOME = str(APP / "Home.py")

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from svhn_xai.explain import REGISTRY
-from svhn_xai.protocol import THRESHOLD_MODES
+from svhn_xai.scoring.protocol import THRESHOLD_MODES
 
 APP = Path(__file__).resolve().parents[2] / "app"
 # the real methods at small budgets (set as widget state), so 16 round trips stay quick

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from svhn_xai.data.synthetic import Cue
-from svhn_xai.shortcut import cued_examples, head_probability
+from svhn_xai.evaluation.shortcut import cued_examples, head_probability
 from tests.models import random_model, write_checkpoint
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "6_Shortcut_lab.py")
@@ -62,7 +62,7 @@ def test_page_without_a_shortcut_checkpoint_says_how_to_train_one(tmp_path, monk
 def test_the_shipped_model_shows_its_committed_table_and_survives_a_rerun():
     import json
 
-    from svhn_xai.shortcut import shipped_checkpoints
+    from svhn_xai.evaluation.shortcut import shipped_checkpoints
 
     (shipped,) = shipped_checkpoints()
     committed = json.loads((shipped.parents[1] / "results" / "shortcut_lab.json").read_text())

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from svhn_xai import jobs
-from svhn_xai.checkpoint import DEFAULT_CHECKPOINT, card_path
+from svhn_xai.model import jobs
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, card_path
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "3_Train.py")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks.protocol_choice import _means, bootstrap_choice, choose
-from svhn_xai.protocol import Protocol
+from svhn_xai.scoring.protocol import Protocol
 
 RULES = [Protocol("topk", 20.0, 3.0), Protocol("value", 0.1, 3.0)]
 

@@ -3,7 +3,7 @@ import pytest
 
 from svhn_xai.data.synthetic import Cue, CuedHouseNumber, SyntheticHouseNumbers
 from svhn_xai.data.target import crop_window, to_model_input, transform_boxes
-from svhn_xai.metrics import box_mask
+from svhn_xai.scoring.metrics import box_mask
 
 CUE = Cue(digit=3)
 

@@ -4,7 +4,7 @@ import torch
 
 from svhn_xai.data.synthetic import SyntheticHouseNumbers
 from svhn_xai.data.target import to_model_input
-from svhn_xai.model import DigitResNet18
+from svhn_xai.model.network import DigitResNet18
 from tests.models import random_model
 
 

@@ -89,7 +89,7 @@ def test_the_cut_backward_gives_the_librarys_own_map(house, key):
     import pytorch_grad_cam as pgc
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    from svhn_xai.checkpoint import load_model
+    from svhn_xai.model.checkpoint import load_model
 
     model, _ = load_model(None)
 
@@ -120,9 +120,9 @@ def test_eigen_cam_is_the_librarys_eigen_cam(model, house):
     model and on the shipped one, whose activations are those of a trained network."""
     import pytorch_grad_cam as pgc
 
-    from svhn_xai.checkpoint import load_model
     from svhn_xai.data.synthetic import SyntheticHouseNumbers
     from svhn_xai.data.target import to_model_input
+    from svhn_xai.model.checkpoint import load_model
 
     shipped, _ = load_model(None)
     images = [house[0]] + [to_model_input(SyntheticHouseNumbers(8, 9)[i], 64).item.image

@@ -6,7 +6,7 @@ import torch
 
 from svhn_xai.errors import ParameterError
 from svhn_xai.explain import count_hooks, explain
-from svhn_xai.model import DigitResNet18
+from svhn_xai.model.network import DigitResNet18
 
 # methods whose attribution is linear in the explained output: map(D - E) = map(D) - map(E)
 LINEAR = {

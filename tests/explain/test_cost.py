@@ -2,14 +2,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from svhn_xai.explain import cost
-from svhn_xai.explain.cost import (
-    CALIBRATION,
-    calibrated,
-    estimated_passes,
-    estimated_seconds,
-    fit_line,
-)
+from svhn_xai.explain import REGISTRY, cost
+from svhn_xai.explain.cost import calibrated, estimated_passes, estimated_seconds, fit_line
 from tests.models import random_model
 
 
@@ -43,13 +37,17 @@ def test_estimate_counts_what_is_not_a_model_pass(monkeypatch, method):
     assert len(calls) == 4  # other superpixels: another surrogate, another calibration
 
 
+BUDGETED = [k for k, spec in REGISTRY.items() if spec.cost.budgets is not None]
+
+
 def test_every_budgeted_method_is_calibrated_at_two_pass_counts():
-    for method, (small, large) in CALIBRATION.items():
+    for method in BUDGETED:
+        small, large = REGISTRY[method].cost.budgets
         assert estimated_passes(method, small) < estimated_passes(method, large), method
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", list(CALIBRATION))
+@pytest.mark.parametrize("method", BUDGETED)
 def test_calibration_runs_at_every_methods_defaults(method):
     a, b = calibrated(random_model(0), method, {})
     assert a >= 0 and b > 0

@@ -4,10 +4,10 @@ import captum.attr as ca
 import pytest
 import torch
 
-from svhn_xai.checkpoint import load_model
 from svhn_xai.explain import explain
 from svhn_xai.explain.copies import folded
 from svhn_xai.explain.integrated import integrated_gradients
+from svhn_xai.model.checkpoint import load_model
 from tests.explain.agreement import assert_agrees, random_images
 from tests.models import random_model
 

@@ -8,7 +8,7 @@ from svhn_xai.explain import count_hooks, explain
 from svhn_xai.explain.copies import folded
 from svhn_xai.explain.lrp import RULES, canonized
 from svhn_xai.explain.zennit_rules import epsilon_relevance, one_pass_covers, relevance
-from svhn_xai.model import Add, DigitResNet18
+from svhn_xai.model.network import Add, DigitResNet18
 from tests.models import random_model
 
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from svhn_xai.checkpoint import load_model
 from svhn_xai.explain import explain
 from svhn_xai.explain.copies import folded
 from svhn_xai.explain.modified_relu import modified_gradient
+from svhn_xai.model.checkpoint import load_model
 from tests.explain.agreement import assert_agrees, random_images
 from tests.models import random_model
 

@@ -7,9 +7,10 @@ import torch
 from svhn_xai.cli import run
 from svhn_xai.errors import ParameterError
 from svhn_xai.explain import REGISTRY, count_hooks, explain
-from svhn_xai.explain.base import register
 from svhn_xai.explain.copies import folded
 from svhn_xai.explain.cost import estimated_passes
+from svhn_xai.explain.params import validate
+from svhn_xai.explain.registry import ONE_PASS, register
 
 KEYS = [
     "integrated_gradients",
@@ -103,7 +104,7 @@ def test_heads_differ(model, house):
 
 
 def test_hooks_are_removed_when_a_method_raises(model, house):
-    @register("_raiser", "Raiser", "gradient", "adds a hook, then fails")
+    @register("_raiser", "Raiser", "gradient", "adds a hook, then fails", cost=ONE_PASS)
     def _raiser(ctx):
         ctx.model.layer1.register_forward_hook(lambda *a: None)
         ctx.model.relu.register_full_backward_hook(lambda *a: None)
@@ -136,7 +137,7 @@ def test_bad_parameters_are_refused_by_name(model, house, method, params, messag
 def test_wrong_image_size_and_missing_head_are_refused(model, house):
     with pytest.raises(ParameterError, match="3x64x64"):
         explain(model, np.zeros((32, 32, 3), np.uint8), 1, "saliency")
-    from svhn_xai.model import DigitResNet18
+    from svhn_xai.model.network import DigitResNet18
 
     single = DigitResNet18(digits=(3,)).eval()
     with pytest.raises(ParameterError, match="no head for digit 5"):
@@ -215,7 +216,7 @@ def test_reference_images_never_come_from_a_scored_split():
 
 
 def test_a_non_finite_attribution_is_kept_and_flagged_not_zeroed(model, house):
-    @register("_inf", "Inf", "gradient", "an attribution with an infinity in it")
+    @register("_inf", "Inf", "gradient", "an attribution with an infinity in it", cost=ONE_PASS)
     def _inf(ctx):
         out = torch.ones_like(ctx.x)
         out[..., 1, 1] = float("inf")
@@ -229,3 +230,12 @@ def test_a_non_finite_attribution_is_kept_and_flagged_not_zeroed(model, house):
     assert not e.finite and np.isinf(e.attribution[:, 1, 1]).all()
     assert "non-finite" in e.notes[0]
     assert np.isfinite(e.heatmap()).all()  # shown with the infinity at 0, never scored
+
+
+def test_a_method_without_a_cost_is_refused_at_registration():
+    """No estimate may count an undeclared method as one pass: registration refuses it."""
+    with pytest.raises(ValueError, match="declares no cost"):
+        register("_free", "Free", "gradient", "a method that says nothing of its cost")
+    assert "_free" not in REGISTRY
+    for key, spec in REGISTRY.items():
+        assert spec.cost.passes(validate(spec.params, {}, key), 64) >= 1, key

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from svhn_xai.explain import explain
-from svhn_xai.explain.base import Context, get_spec
+from svhn_xai.explain.context import Context
 from svhn_xai.explain.params import validate
+from svhn_xai.explain.registry import get_spec
 from svhn_xai.explain.rise import rise, rise_masks, sample_grids
 
 SIZE, CELL = 16, 4

@@ -1,0 +1,99 @@
+"""One registry of explainers: each method's spec, with everything about it declared once: its
+name, family, parameters, default heatmap reduction and cost (:class:`Cost`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from svhn_xai.errors import ParameterError
+from svhn_xai.explain.context import Context
+from svhn_xai.explain.params import Param
+
+FAMILIES = ("gradient", "cam", "perturbation", "relevance propagation")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one explanation costs, declared with its method (read by :mod:`.cost`).
+
+    Attributes:
+        passes: images the method pushes through the model to explain one image, as a function
+            of its validated parameters and the input side S (pixels); smoothing's copies and
+            the clean pass for the probability are added by :func:`.cost.estimated_passes`.
+        clean_first: the method's first batch holds the image itself, so the probability comes
+            free (:class:`~.context.CleanFirst`); otherwise, with smoothing, a lone clean pass.
+        gradient_free: forward passes only (no backward pass: a third of a gradient pass).
+        budgets: for a method whose cost grows with a parameter, two small settings of it that
+            the estimate is timed at (``a + b x passes``, since not all of its time is passes);
+            None: passes x the measured time of one pass.
+    """
+
+    passes: Callable[[dict[str, Any], int], int]
+    clean_first: bool = False
+    gradient_free: bool = False
+    budgets: tuple[dict[str, Any], dict[str, Any]] | None = None
+
+
+ONE_PASS = Cost(lambda p, size: 1)
+
+
+@dataclass(frozen=True)
+class ExplainerSpec:
+    key: str
+    name: str
+    description: str
+    family: str
+    params: tuple[Param, ...]
+    run: Callable[[Context], torch.Tensor]
+    reduction: str  # default channel reduction for the heatmap (see heatmap.reduce_channels)
+    batched: bool = False  # run() takes a batch of images, one head each (see Context)
+    cost: Cost = ONE_PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "family": self.family,
+            "reduction": self.reduction,
+            "params": {p.name: p.to_dict() for p in self.params},
+        }
+
+
+REGISTRY: dict[str, ExplainerSpec] = {}
+
+
+def register(
+    key: str,
+    name: str,
+    family: str,
+    description: str,
+    params: tuple[Param, ...] = (),
+    reduction: str = "positive",
+    batched: bool = False,
+    cost: Cost | None = None,
+) -> Callable[[Callable[[Context], torch.Tensor]], Callable[[Context], torch.Tensor]]:
+    """Decorator: add ``run`` to :data:`REGISTRY` under ``key``; ``batched`` when ``run``
+    explains a batch of images in one go (:func:`explain_batch`); ``cost`` says what one
+    explanation costs (:data:`ONE_PASS` for a method of one forward and backward pass), and a
+    method without it is refused, so that no estimate silently counts it as one pass."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}")
+    if not isinstance(cost, Cost):
+        raise ValueError(f"method {key!r} declares no cost: give cost=Cost(passes=...)")
+
+    def decorate(run: Callable[[Context], torch.Tensor]) -> Callable[[Context], torch.Tensor]:
+        spec = ExplainerSpec(key, name, description, family, params, run, reduction, batched, cost)
+        REGISTRY[key] = spec
+        return run
+
+    return decorate
+
+
+def get_spec(method: str) -> ExplainerSpec:
+    if method not in REGISTRY:
+        raise ParameterError(f"unknown method {method!r}; choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[method]

@@ -1,0 +1,52 @@
+import numpy as np
+
+from svhn_xai.report.figures import colourise, photo_overlay, preview
+
+
+def test_photo_overlay_puts_the_heat_on_the_crop_window_only():
+    photo = np.full((20, 40, 3), 100, np.uint8)
+    heat = np.zeros((64, 64))
+    heat[:32, :32] = 1.0  # the model input's top-left quadrant is hot
+    window = (10, 4, 30, 16)  # 20 x 12 px of the photo became the 64 x 64 input
+    out = photo_overlay(photo, heat, window, alpha=0.5, cmap="jet")
+    assert out.shape == photo.shape
+    hot = np.round(0.5 * 100 + 0.5 * colourise(np.ones((1, 1)))[0, 0])
+    cold = np.round(0.5 * 100 + 0.5 * colourise(np.zeros((1, 1)))[0, 0])
+    assert out[6, 13].tolist() == hot.tolist()  # the window's top-left quadrant
+    assert out[14, 27].tolist() == cold.tolist()  # its bottom-right quadrant
+    outside = np.ones((20, 40), bool)
+    outside[4:16, 10:30] = False
+    assert (out[outside] == 100).all()  # the photo around the crop is left as it was
+
+
+def test_photo_overlay_scales_window_and_boxes_with_the_width():
+    photo = np.zeros((10, 20, 3), np.uint8)
+    out = photo_overlay(photo, np.zeros((8, 8)), (0, 0, 20, 10), gt_boxes=[[5, 2, 10, 8]], width=80)
+    assert out.shape == (40, 80, 3)
+    assert out[8 + 4, 20].tolist() == [0, 230, 0]  # the box's left edge, 4x: x 20, y 8..32
+    assert (out[:, 60:] == out[0, 79]).all()  # right of the box: only the blended heat
+
+
+def test_preview_shrinks_large_photos_once_and_keeps_small_ones():
+    big = np.zeros((1000, 2000, 3), np.uint8)
+    small, scale = preview(big, 640)
+    assert small.shape == (320, 640, 3) and scale == 0.32
+    same, one = preview(np.zeros((50, 80, 3), np.uint8), 640)
+    assert same.shape == (50, 80, 3) and one == 1.0
+
+
+def test_sanity_figure_names_methods_for_people_and_shows_every_point():
+    from svhn_xai.report.figures import sanity_figure
+
+    sanity = {
+        "layers": ["fc", "layer4"],
+        "methods": {
+            "integrated_gradients": {"correlation": [0.9, -0.6]},
+            "custom": {"correlation": [0.5, 0.1]},
+        },
+    }
+    fig = sanity_figure(sanity)
+    assert [t.name for t in fig.data] == ["Integrated Gradients", "custom"]
+    low, high = fig.layout.yaxis.range
+    assert low < -0.6 and high == 1
+    assert "lower is better" in fig.layout.yaxis.title.text
