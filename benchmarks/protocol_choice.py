@@ -275,6 +275,7 @@ def main() -> None:
         args.rebootstrap.write_text(json.dumps(saved, indent=1) + "\n")
         print(_verdict(saved["chosen_describe"], saved["bootstrap"]))
         return
+    commit = git_commit()  # before the results files below make the tree differ from it
     rules = candidates()
     results = {}
     for folder in args.folders:
@@ -310,7 +311,7 @@ def main() -> None:
         "bootstrap": stability,
         "pairs_file": args.pairs,
         "command": "python -m benchmarks.protocol_choice " + shlex.join(sys.argv[1:]),
-        "commit": git_commit(),
+        "commit": commit,
         "machine": machine(),
     }
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
