@@ -4,6 +4,7 @@ splits (training, test, real photos), and the batches its loader draws."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def keep_batch(batch: Any) -> Any:
     return batch
 
 
+@dataclass
 class Process:
     """Where this process stands: device, ranks, and whether it is one of several."""
 
@@ -167,6 +169,7 @@ def _real_eval_tensors(cfg: TrainConfig) -> TensorSet | None:
     )
 
 
+@dataclass
 class RunData:
     """A run's tensors: training, test (after every epoch) and optional real photographs."""
 
