@@ -166,12 +166,19 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
             if versus is not None:
                 name = versus["baseline"].replace("_", " ")
                 delta = f"{versus['difference']:+.{m.digits}f} vs {name}"
-                tie = abs(versus["difference"]) < PER_PHOTO_TIE
+                tie = abs(versus["difference"]) < PER_PHOTO_TIE or "capped" in versus
                 why = (
                     f" Arrow: the difference from the strongest baseline on this score for this "
                     f"photo, the {name} map ({m.format(versus['value'])}); grey when it is under "
-                    f"{PER_PHOTO_TIE:g}, a tie on one photo."
+                    f"{PER_PHOTO_TIE:g}, a tie on one photo"
                 )
+                if "capped" in versus:
+                    why += (
+                        f", or when the mask is smaller than the box and IoU₁ is near the "
+                        f"{versus['capped']:.2f} that a mask of this size can reach at most."
+                    )
+                else:
+                    why += "."
             shown.append((m.label, m.format(result[key]), delta, m.describe() + why, tie))
     shown.append(
         (
@@ -187,7 +194,21 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
             st.columns(3), shown[start : start + 3]
         ):
             col.metric(label, value, delta, help=help_text, delta_color="off" if tie else "normal")
-    st.caption(f"{e.model_passes} model pass{'' if e.model_passes == 1 else 'es'}")
+    if result["scored"]:
+        rule, mode = result["protocol"], THRESHOLD_MODES[result["protocol"]["mode"]]
+        cut = (
+            f"the top {rule['value']:g} % of the pixels"
+            if rule["mode"] == "topk"
+            else f"{mode.label} {rule['value']:g}"
+            if mode.param
+            else mode.label
+        )
+        how = (
+            "calibrated for this method"
+            if result["threshold_source"] == "calibrated"
+            else "one rule"
+        )
+        st.caption(f"Mask: {cut}, on the map smoothed at σ {rule['sigma']:g} px ({how}).")
     if e.probability < 0.5:
         st.warning(
             f"The model does not see a {digit} here (P = {e.probability:.2f}): this explains a no."

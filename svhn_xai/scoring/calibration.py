@@ -78,9 +78,10 @@ class Calibration:
     def describe(self) -> str:
         """One line for tables and pages."""
         where = self.made.get("data_description", "development images")
+        what = {"topk": "share of pixels (top-k %)", "value": "threshold value"}
         return (
-            f"{self.protocol.mode} value per method, calibrated on {where} "
-            f"at sigma {self.protocol.sigma:g} px"
+            f"each method and baseline cut at its own {what.get(self.protocol.mode, 'threshold')},"
+            f" chosen on {where}; maps smoothed at σ {self.protocol.sigma:g} px"
         )
 
 

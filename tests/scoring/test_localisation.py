@@ -215,3 +215,27 @@ def test_the_mask_shown_is_the_mask_scored_and_with_no_box_the_one_the_rule_cuts
     unscored, cut = localise_with_mask(e, np.zeros((0, 4)), rule)
     assert not unscored["scored"] and np.array_equal(cut, mask)  # the same cut, nothing scored
     assert localise_with_mask(e, np.zeros((0, 4)), Protocol("truth_area", 0.0))[1] is None
+
+
+def test_a_mask_smaller_than_a_large_box_near_its_ceiling_is_marked_capped_not_a_miss():
+    """A box filling 64 % of the crop, the map's heat inside it, the method calibrated at top-k
+    20 % and the centre prior at 60 %: the method's IoU₁ can reach at most 0.20 / 0.64 = 0.31,
+    and the prior's larger mask beats it without looking. The comparison carries that ceiling,
+    so the page reads it as a tie, not a failure."""
+    from svhn_xai.scoring.calibration import Calibration
+    from svhn_xai.scoring.protocol import Protocol
+
+    rule = Protocol("topk", 20.0)
+    calibration = Calibration(rule, {"saliency": 20.0, "centre_gaussian": 60.0}, "00" * 32)
+    attribution = np.zeros((3, 64, 64), dtype=np.float32)
+    attribution[0, 2:38, 2:62] = np.arange(36 * 60, 0, -1, dtype=np.float32).reshape(36, 60)
+    boxes = np.array([[0.0, 0.0, 64.0, 41.0]])  # 64 % of the crop, the heat inside it
+    e = _explanation(attribution)
+    result, _ = localise_with_mask(e, boxes, rule, calibration=calibration)
+    versus = result["versus"]["iou_1"]
+    assert versus["baseline"] == "centre_gaussian" and versus["difference"] < 0
+    assert versus["capped"] == pytest.approx(0.20 / (41 / 64), rel=1e-3)
+    assert result["iou_1"] >= 0.9 * versus["capped"]
+    small = np.array([[0.0, 0.0, 64.0, 13.0]])  # a box the mask covers: nothing capped
+    result, _ = localise_with_mask(e, small, rule, calibration=calibration)
+    assert "capped" not in result["versus"]["iou_1"]
