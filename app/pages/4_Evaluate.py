@@ -278,17 +278,20 @@ def leaderboard(summary: dict[str, Any]) -> None:
             st.caption(summary.get("interval", "95 % intervals."))
             st.dataframe(intervals, key="leaderboard_intervals")
     beaten = []
-    for m in with_ci[:3]:
+    for m in [m for m in with_ci if m.direction != "neither"]:
+        if not any(m.key in (r.get("versus") or {}) for r in summary["methods"].values()):
+            continue  # a score no baseline has (seconds, class sensitivity)
         wins = [
             REGISTRY[k].name if k in REGISTRY else k
             for k, r in summary["methods"].items()
             if (r.get("versus") or {}).get(m.key, {}).get("beats")
         ]
-        beaten.append(f"{m.label}: {len(wins)} of {len(summary['methods'])}")
+        named = f" ({', '.join(wins)})" if 0 < len(wins) <= 6 else ""
+        beaten.append(f"{m.label}: {len(wins)} of {len(summary['methods'])}{named}")
     if beaten:
         st.caption(
-            "Beat the strongest baseline on each score (the whole interval on the better side "
-            "of that baseline's mean): " + "; ".join(beaten) + "."
+            "Methods that beat the strongest baseline on each score (the whole interval on the "
+            "better side of that baseline's mean): " + "; ".join(beaten) + "."
         )
 
 
