@@ -21,6 +21,7 @@ from svhn_xai.data.target import ModelInput, marked_photo_input, to_model_input
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.model.checkpoint import REPO_ROOT
 from svhn_xai.report.figures import image_figure, preview, selected_box
+from svhn_xai.report.words import a_digit
 
 DATA_ROOT = REPO_ROOT / "data" / "svhn"
 # real photo folders by the name the page shows (never the server's path), in order of preference
@@ -206,7 +207,7 @@ def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
         step=1,
     )
     st.button(
-        f"Next photo with a {digit}",
+        f"Next photo with {a_digit(digit)}",
         key="next_with_digit",
         on_click=_next_with,
         args=(name, digit),

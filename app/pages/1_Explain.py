@@ -31,6 +31,7 @@ from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
 from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT
 from svhn_xai.report.figures import curve_figure, image_figure, overlay, photo_overlay
+from svhn_xai.report.words import a_digit
 from svhn_xai.scoring.heatmap import REDUCTIONS
 from svhn_xai.scoring.localisation import PER_PHOTO_TIE, localise_with_mask
 from svhn_xai.scoring.protocol import THRESHOLD_MODES
@@ -78,14 +79,14 @@ def contrast_panel(digit: int) -> int | None:
         format_func=lambda d: "— (explain the digit alone)" if d is None else str(d),
         key="contrast",
         help=f"Contrastive: explain the logit of {digit} minus the logit of the digit chosen "
-        f"here, so the map shows what separates a {digit} from it. Scored against the "
+        f"here, so the map shows what separates {a_digit(digit)} from it. Scored against the "
         f"{digit}'s boxes, like the plain map.",
     )
     remember("contrast")
     if contrast is not None:
         st.caption(
             f"The map explains logit({digit}) − logit({contrast}): hot where the image speaks "
-            f"for a {digit} rather than a {contrast}."
+            f"for {a_digit(digit)} rather than {a_digit(contrast)}."
         )
     return contrast
 
@@ -143,7 +144,7 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
             f"P({digit} present)",
             f"{e.probability:.3f}",
             None,
-            f"The model's probability that a {digit} is in the image.",
+            f"The model's probability that {a_digit(digit)} is in the image.",
             False,
         )
     ]
@@ -153,8 +154,8 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
                 f"logit {digit} − logit {e.contrast}",
                 f"{e.logit:+.2f}",
                 None,
-                f"The score the map explains: positive when the model's evidence for a {digit} "
-                f"outweighs its evidence for a {e.contrast}.",
+                f"The score the map explains: positive when the model's evidence for "
+                f"{a_digit(digit)} outweighs its evidence for {a_digit(e.contrast)}.",
                 False,
             )
         )
@@ -211,7 +212,8 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
         st.caption(f"Mask: {cut}, on the map smoothed at σ {rule['sigma']:g} px ({how}).")
     if e.probability < 0.5:
         st.warning(
-            f"The model does not see a {digit} here (P = {e.probability:.2f}): this explains a no."
+            f"The model does not see {a_digit(digit)} here (P = {e.probability:.2f}): this "
+            "explains a no."
         )
     # an empty mask with nothing scored is a rule that could not cut (no box to size it by):
     # the page says so elsewhere, and "loosen the threshold" would be the wrong advice

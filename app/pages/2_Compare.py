@@ -19,6 +19,7 @@ from image_picker import choose_input
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY
 from svhn_xai.report.figures import image_figure
+from svhn_xai.report.words import a_digit
 from svhn_xai.scoring.localisation import localise
 
 DEFAULT_METHODS = ["saliency", "integrated_gradients", "guided_gradcam", "occlusion", "lrp"]
@@ -74,7 +75,7 @@ with right:
     probability = next(iter(done.values()))[0].probability
     st.caption(f"P(digit {digit} present) = {probability:.3f}")
     if probability < 0.5:
-        st.warning(f"The model does not see a {digit} here: these maps explain a no.")
+        st.warning(f"The model does not see {a_digit(digit)} here: these maps explain a no.")
     cols = st.columns(3)
     for i, (key, (e, r)) in enumerate(done.items()):
         figure = image_figure(
