@@ -116,10 +116,13 @@ def sidebar() -> tuple[Any, dict, str, int] | None:
         digest = file_digest(path)
         model, card = cached_model(str(path), digest)
     digits = list(model.digits)
+    # the widget's value is set through its key alone (a callback may have set it): a default
+    # passed beside it would make Streamlit warn on every start
+    current = st.session_state.get("sidebar_digit", st.session_state.get("digit"))
+    st.session_state["sidebar_digit"] = current if current in digits else digits[0]
     digit = st.sidebar.selectbox(
         "Target digit",
         digits,
-        index=_remembered("digit", digits),
         key="sidebar_digit",
         help="The explanations answer: why does the model think this digit is (not) here?",
     )

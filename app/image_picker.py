@@ -194,15 +194,15 @@ def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
             _download_widget()
     remember("svhn_folder")
     count = len(svhn_folder(name))
-    start = remembered("svhn_index", None)
+    start = st.session_state.get("svhn_index", remembered("svhn_index", None))
     if start is None or not 0 <= start < count or name != remembered("indexed_folder", name):
         start = first_with(name, digit)
     st.session_state["kept:indexed_folder"] = name
+    st.session_state["svhn_index"] = start  # through the key alone, as the button sets it
     index = st.number_input(
         f"Photo (0 = 1.png … {count - 1} = {count}.png)",
         0,
         count - 1,
-        start,
         key="svhn_index",
         step=1,
     )
