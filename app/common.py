@@ -390,7 +390,7 @@ def score_table(rows: dict[str, dict[str, Any]], key: str, seconds: bool = False
     metrics = [METRICS[k] for k in (*SCORE_COLUMNS, *(("seconds",) if seconds else ()))]
     table, config = {}, {}
     for m in metrics:
-        title, help_text = f"{m.label} {m.arrow}".strip(), m.describe()
+        title, help_text = m.column, m.describe()
         if m.key == "seconds":
             help_text = SECONDS_HELP
         values = [r.get(m.key) for r in rows.values()]
@@ -405,4 +405,4 @@ def score_table(rows: dict[str, dict[str, Any]], key: str, seconds: bool = False
                 title, help=help_text, format=f"%.{m.digits}f"
             )
     frame = pd.DataFrame(table, index=pd.Index(list(rows), name="Method"))
-    st.dataframe(frame, column_config=config, key=key)
+    st.dataframe(frame, column_config=config, key=key, width="stretch", height="content")

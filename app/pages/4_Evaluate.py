@@ -240,7 +240,7 @@ def leaderboard(summary: dict[str, Any]) -> None:
     for key, r in summary["baselines"].items():
         rows[f"Baseline: {key.replace('_', ' ')}"] = with_sensitivity("baselines", key, r)
     metrics = [METRICS[k] for k in LEADERBOARD if any(k in r for r in rows.values())]
-    titles = {m.key: f"{m.label} {m.arrow}".strip() for m in metrics}
+    titles = {m.key: m.column for m in metrics}
     table = pd.DataFrame(
         {name: {titles[m.key]: r.get(m.key) for m in metrics} for name, r in rows.items()}
     ).T.astype(float)
@@ -261,7 +261,7 @@ def leaderboard(summary: dict[str, Any]) -> None:
         )
         for m in metrics
     }
-    st.dataframe(table, column_config=config, height="content", key="leaderboard")
+    st.dataframe(table, column_config=config, width="stretch", height="content", key="leaderboard")
     st.caption(
         "Baselines know nothing about the image and are scored exactly like the methods. "
         "Click a column to sort."

@@ -80,6 +80,12 @@ class Metric:
     def arrow(self) -> str:
         return {"higher": "↑", "lower": "↓"}.get(self.direction, "")
 
+    @property
+    def column(self) -> str:
+        """A table column's title: the label without its gloss, and the arrow ("IoU₁ ↑" for
+        "IoU₁ (pixels)"), so that a leaderboard fits the page; the help text says the rest."""
+        return f"{self.label.split(' (')[0]} {self.arrow}".strip()
+
     def describe(self) -> str:
         """The help text with which way is better, for tooltips and docs."""
         return f"{self.help} {DIRECTION_WORDS[self.direction]}".strip()

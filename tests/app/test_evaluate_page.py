@@ -16,7 +16,7 @@ from svhn_xai.scoring.localisation import resolve_protocol
 from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "4_Evaluate.py")
-IOU_1 = "IoU₁ (pixels) ↑"
+IOU_1 = "IoU₁ ↑"
 
 
 def _run(at: AppTest) -> AppTest:

@@ -192,7 +192,7 @@ def test_compare_page_table_has_methods_and_baselines(synthetic_case):
         "Baseline: centre gaussian",
         "Baseline: uniform random",
     ]
-    titles = [f"{METRICS[k].label} {METRICS[k].arrow}".strip() for k in SCORE_COLUMNS]
+    titles = [METRICS[k].column for k in SCORE_COLUMNS]
     assert list(table.columns) == [*titles, "Seconds ↓"]
 
 
