@@ -304,7 +304,7 @@ def baselines_panel(method: str, result: dict, mode: str, value: float) -> None:
         )
     )
     st.plotly_chart(
-        curve_figure({REGISTRY[method].name: result["curve"]}, value if mode == "value" else None),
+        curve_figure({REGISTRY[method].name: result["curve"]}, result.get("cut_at")),
         key="fig_curve",
     )
 

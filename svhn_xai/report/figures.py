@@ -129,6 +129,21 @@ def _box_shapes(boxes, colour: str, dash: str = "solid") -> list[dict]:
     return shapes
 
 
+NEAR_UNIFORM = 0.5  # a map whose 1st-99th percentile spread is under this gets its own scale
+
+
+def display_range(heat: np.ndarray) -> tuple[float, float, bool]:
+    """The colour scale's ``(low, high, stretched)`` for a heatmap in [0, 1] (or [-1, 1]).
+
+    The scale is the map's full range, 0 to 1 (-1 to 1 for a signed map), so that maps compare;
+    a near-uniform map (RISE's scores sit between about 0.9 and 1) would read as one flat colour
+    there, so it gets its own 1st to 99th percentile instead, and the figure says so."""
+    low, high = (float(v) for v in np.percentile(heat, [1, 99]))
+    if high - low >= NEAR_UNIFORM or high <= low:
+        return (-1.0 if heat.min() < 0 else 0.0), 1.0, False
+    return low, high, True
+
+
 def image_figure(
     image: np.ndarray,
     heat: np.ndarray | None = None,
@@ -146,11 +161,18 @@ def image_figure(
 
     fig = go.Figure(go.Image(z=image, hoverinfo="x+y"))
     if heat is not None:
+        low, high, stretched = display_range(heat)
+        if stretched:
+            fig.add_annotation(
+                text=f"colour scale {low:.2f}–{high:.2f} (a near-uniform map)",
+                xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="bottom",
+                showarrow=False, font=dict(size=10, color="white"), bgcolor="rgba(0,0,0,0.5)",
+            )  # fmt: skip
         fig.add_trace(
             go.Heatmap(
                 z=heat,
-                zmin=0,
-                zmax=1,
+                zmin=low,
+                zmax=high,
                 colorscale=colorscale,
                 opacity=opacity,
                 showscale=False,
@@ -198,14 +220,17 @@ def curve_figure(curves: dict[str, dict], threshold: float | None = None, height
                 )
             )
     if threshold is not None:
-        fig.add_vline(x=threshold, line=dict(color="grey", dash="dash"))
+        fig.add_vline(
+            x=threshold, line=dict(color="grey", dash="dash"),
+            annotation_text="this mask", annotation_position="top right",
+        )  # fmt: skip
     fig.update_layout(
         height=height,
-        margin=dict(l=0, r=0, t=10, b=0),
+        margin=dict(l=0, r=0, t=40, b=0),
         xaxis_title="threshold on the normalised heatmap",
         yaxis_title="IoU",
         yaxis_range=[0, 1],
-        legend=dict(orientation="h"),
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
     )
     return fig
 
@@ -261,23 +286,41 @@ def sanity_figure(sanity: dict, height: int = 300):
     """Rank correlation with the trained model's maps as layers are randomised top-down; each
     method under its display name (a key not in the registry as it is)."""
     import plotly.graph_objects as go
+    from plotly.colors import qualitative
 
+    from svhn_xai.evaluation.sanity import FLAT_THRESHOLD
     from svhn_xai.explain import REGISTRY
 
     fig = go.Figure()
     lowest = 0.0
-    for key, row in sanity["methods"].items():
+    palette = qualitative.Dark24  # 24 distinct colours: one per method, none repeated
+    for i, (key, row) in enumerate(sanity["methods"].items()):
         name = REGISTRY[key].name if key in REGISTRY else key
+        flagged = row.get("flagged")
+        line = dict(color=palette[i % len(palette)], width=3 if flagged else 1.5)
+        label = name + (" (flagged)" if flagged else "")
         fig.add_trace(
-            go.Scatter(x=sanity["layers"], y=row["correlation"], name=name, mode="lines+markers")
+            go.Scatter(
+                x=sanity["layers"],
+                y=row["correlation"],
+                name=label,
+                mode="lines+markers",
+                line=line,
+            )
         )
-        lowest = min(lowest, *row["correlation"])
+        lowest = min(lowest, *(c for c in row["correlation"] if c == c))
+    fig.add_hline(
+        y=FLAT_THRESHOLD, line=dict(color="grey", dash="dash"),
+        annotation_text="flagged above this after the last layer", annotation_position="top left",
+    )  # fmt: skip
+    rows_of_legend = -(-len(sanity["methods"]) // 4)
     fig.update_layout(
-        height=height,
-        margin=dict(l=0, r=0, t=10, b=0),
-        yaxis_range=[min(-0.2, lowest - 0.05), 1],
+        height=height + 22 * rows_of_legend,
+        margin=dict(l=0, r=0, t=10, b=40 + 22 * rows_of_legend),
+        yaxis_range=[min(-0.2, lowest - 0.05), 1.05],
         xaxis_title="randomised down to",
         yaxis_title="Spearman ρ with original (lower is better)",
+        legend=dict(orientation="h", y=-0.2, yanchor="top", x=0),
     )
     return fig
 
@@ -394,9 +437,10 @@ def small_multiples(
     fig.update_xaxes(title_text=x_title, row=rows)
     fig.update_yaxes(title_text=y_title, col=1)
     fig.update_annotations(font_size=12)
+    # the legend under the panels and their axis title, where no subplot title is
     fig.update_layout(
-        height=panel_height * rows + 80,
-        margin=dict(l=0, r=0, t=30, b=0),
-        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+        height=panel_height * rows + 140,
+        margin=dict(l=0, r=0, t=30, b=100),
+        legend=dict(orientation="h", y=-60 / (panel_height * rows), yanchor="top", x=0),
     )
     return fig

@@ -72,7 +72,10 @@ def score_maps(
     """:func:`score_map` of several maps (H, W) of one image, each under its own protocol: the
     smoothing, normalisation and curves of all of them computed together (a dataset evaluation
     scores 26 maps per pair), each result the same as :func:`score_map` gives alone. Each map's
-    cut mask (H, W) is appended to ``masks`` when a list is given."""
+    cut mask (H, W) is appended to ``masks`` when a list is given, and each result says where
+    on the normalised map its mask was cut (``cut_at``: the highest heat left out, so that
+    ``heat > cut_at`` is the mask when no pixel ties across the cut; for a top-k rule the value
+    threshold that keeps the same pixels, which the IoU-vs-threshold curve marks)."""
     raw = np.stack([np.asarray(r, dtype=np.float64) for r in relevances])
     heats = np.empty_like(raw)
     for sigma in {p.sigma for p in protocols}:
@@ -81,7 +84,9 @@ def score_maps(
     out = []
     for heat, relevance, p in zip(heats, relevances, protocols):
         scores = score(heat, boxes, p.mode, p.value, relevance)
-        out.append({**scores.to_dict(), "protocol": p.to_dict()})
+        left_out = heat[~scores.mask]
+        cut_at = float(left_out.max()) if left_out.size else 0.0
+        out.append({**scores.to_dict(), "protocol": p.to_dict(), "cut_at": cut_at})
         if masks is not None:
             masks.append(scores.mask)
     if curve:

@@ -239,3 +239,18 @@ def test_a_mask_smaller_than_a_large_box_near_its_ceiling_is_marked_capped_not_a
     small = np.array([[0.0, 0.0, 64.0, 13.0]])  # a box the mask covers: nothing capped
     result, _ = localise_with_mask(e, small, rule, calibration=calibration)
     assert "capped" not in result["versus"]["iou_1"]
+
+
+def test_cut_at_is_the_value_threshold_that_keeps_the_mask():
+    """The IoU-vs-threshold curve marks where the mask was cut: for top-k, the value threshold
+    that keeps the same pixels."""
+    from svhn_xai.scoring.heatmap import normalise, threshold
+    from svhn_xai.scoring.protocol import Protocol
+
+    attribution = np.zeros((3, 64, 64), dtype=np.float32)
+    attribution[0] = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
+    result, mask = localise_with_mask(
+        _explanation(attribution), np.array([[0.0, 0.0, 32.0, 32.0]]), Protocol("topk", 20.0)
+    )
+    same = threshold(normalise(attribution[0].astype(np.float64)), "value", result["cut_at"])
+    assert 0.7 < result["cut_at"] < 0.9 and np.array_equal(same.mask, mask)
