@@ -11,6 +11,7 @@ import contextlib
 from typing import Any
 
 import streamlit as st
+from common import CALIBRATED
 
 from svhn_xai.explain import REGISTRY
 from svhn_xai.scoring.heatmap import REDUCTIONS
@@ -44,6 +45,8 @@ def _parsed(query: dict[str, str]) -> dict[str, Any]:
             if f"p.{p.name}" in query:
                 with contextlib.suppress(ValueError):
                     out[f"explain:{method}:{p.name}"] = p.parse(query[f"p.{p.name}"])
+    if query.get("mode") == CALIBRATED:  # each method at its own calibrated value
+        out["threshold_mode"] = CALIBRATED
     mode = THRESHOLD_MODES.get(query.get("mode", ""))
     if mode is not None:
         out["threshold_mode"] = mode.key
@@ -73,9 +76,21 @@ def restore() -> None:
     st.session_state["link_restored"] = True
     query = {k: st.query_params.get(k) for k in st.query_params}
     for key, value in _parsed({k: v for k, v in query.items() if v is not None}).items():
-        # the sidebar's digit is remembered as "digit"; the page's widgets start from their
-        # kept value (see common.remembered)
-        st.session_state[key if key == "digit" else f"kept:{key}"] = value
+        # the sidebar's digit is its widget's own key (set before the sidebar is drawn); the
+        # page's widgets start from their kept value (see common.remembered)
+        if key == "digit":
+            st.session_state["digit"] = st.session_state["sidebar_digit"] = value
+        else:
+            st.session_state[f"kept:{key}"] = value
+
+
+def open_explain(view: dict[str, Any]) -> None:
+    """Go to Explain showing ``view`` (query keys as above: ``digit``, ``method``, ``mode``,
+    ``t`` …): another page opens Explain through its URL, as a shared link does, never by
+    writing Explain's session keys. The photo stays the one both pages share."""
+    st.session_state["link_restored"] = False
+    query = {k: text(v) for k, v in view.items() if v is not None}
+    st.switch_page("pages/1_Explain.py", query_params=query)
 
 
 def save(state: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """All digits: one photo, every head. A heatmap per digit with its probability, the digits present
 scored against their own boxes, and the method's class sensitivity on the photo."""
 
+import link
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -10,7 +11,6 @@ from common import (
     page_setup,
     reading,
     threshold_controls,
-    use_digit,
 )
 from image_picker import choose_input
 
@@ -22,20 +22,21 @@ from svhn_xai.scoring.class_sensitivity import DIRECTION, class_sensitivity, pai
 from svhn_xai.scoring.localisation import localise
 
 page_setup("All digits · svhn-xai", "🔟")
-if st.session_state.pop("all_digits_open", False):  # a cell's button chose a digit (callback)
-    st.switch_page("pages/1_Explain.py")
+if (view := st.session_state.pop("all_digits_open", None)) is not None:  # a cell's button
+    link.open_explain(view)
 
 
 def _open(digit: int) -> None:
-    """Button callback: make ``digit`` the target, then (next run) go to Explain with this
-    page's method and mask rule, so that it shows the numbers of the cell clicked."""
-    use_digit(digit)
+    """Button callback: (next run) open Explain on ``digit`` with this page's method and mask
+    rule, so that it shows the numbers of the cell clicked."""
     state = st.session_state
-    state["kept:method"] = state["all_digits_method"]
-    state["kept:threshold_mode"] = mode = state["all_digits_mode"]
-    if f"all_digits_{mode}" in state:
-        state[f"kept:threshold_{mode}"] = state[f"all_digits_{mode}"]
-    state["all_digits_open"] = True
+    mode = state["all_digits_mode"]
+    state["all_digits_open"] = {
+        "digit": digit,
+        "method": state["all_digits_method"],
+        "mode": mode,
+        "t": state.get(f"all_digits_{mode}"),
+    }
 
 
 model, card, digest, digit = current()

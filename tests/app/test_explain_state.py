@@ -136,3 +136,15 @@ def test_no_server_path_on_the_page(page):
     shown = "\n".join(_texts(at))
     for path in {str(REPO_ROOT), str(REPO_ROOT.parent), str(Path.home())} - {"/"}:
         assert path not in shown
+
+
+def test_a_link_reads_every_threshold_mode_the_page_offers_the_calibrated_one_included():
+    import link
+    from common import CALIBRATED
+
+    assert link._parsed({"mode": CALIBRATED})["threshold_mode"] == CALIBRATED
+    assert link._parsed({"mode": "topk", "t": "9.0"}) == {
+        "threshold_mode": "topk",
+        "threshold_topk": 9.0,
+    }
+    assert "threshold_mode" not in link._parsed({"mode": "no such mode"})
