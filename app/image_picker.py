@@ -174,8 +174,8 @@ def _synthetic(size: int, margin: float, digit: int) -> Picked:
 
 def _next_with(name: str, digit: int) -> None:
     """Button callback: the next photo of the folder that shows ``digit``."""
-    following = first_with(name, digit, st.session_state["svhn_index"])
-    st.session_state["svhn_index"] = st.session_state["kept:svhn_index"] = following
+    following = first_with(name, digit, st.session_state["svhn_photo"] - 1) + 1
+    st.session_state["svhn_photo"] = st.session_state["kept:svhn_photo"] = following
 
 
 def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
@@ -186,34 +186,32 @@ def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
         index=folders.index(chosen) if chosen in folders else 0,
         key="svhn_folder",
         help="downloaded: official SVHN splits; shared sample: 256 training photos, 1.png to "
-        "192.png for development and 193.png to 256.png held out (numbers 0-191 and 192-255 "
-        "below, which count from 0); fixtures: the 12 photos the tests use.",
+        "192.png for development and 193.png to 256.png held out; fixtures: the 12 photos the "
+        "tests use.",
     )
     if not (DATA_ROOT / "test").is_dir():
         with st.expander("Download an official split"):
             _download_widget()
     remember("svhn_folder")
     count = len(svhn_folder(name))
-    start = st.session_state.get("svhn_index", remembered("svhn_index", None))
-    if start is None or not 0 <= start < count or name != remembered("indexed_folder", name):
-        start = first_with(name, digit)
+    # photos are numbered as their files are (1.png is photo 1); the CLI's --index counts from 0
+    start = st.session_state.get("svhn_photo", remembered("svhn_photo", None))
+    if start is None or not 1 <= start <= count or name != remembered("indexed_folder", name):
+        start = first_with(name, digit) + 1
     st.session_state["kept:indexed_folder"] = name
-    st.session_state["svhn_index"] = start  # through the key alone, as the button sets it
-    index = st.number_input(
-        f"Photo (0 = 1.png … {count - 1} = {count}.png)",
-        0,
-        count - 1,
-        key="svhn_index",
-        step=1,
+    st.session_state["svhn_photo"] = start  # through the key alone, as the button sets it
+    photo_number = st.number_input(
+        f"Photo (1.png … {count}.png)", 1, count, key="svhn_photo", step=1
     )
+    index = int(photo_number) - 1
     st.button(
         f"Next photo with {a_digit(digit)}",
         key="next_with_digit",
         on_click=_next_with,
         args=(name, digit),
     )
-    remember("svhn_index")
-    model_input, photo = svhn_input(name, int(index), size, margin)
+    remember("svhn_photo")
+    model_input, photo = svhn_input(name, index, size, margin)
     cli = (*_cli_root(name), "--index", str(int(index)))
     return Picked(model_input, photo, 1.0, True, cli)
 

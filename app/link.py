@@ -20,10 +20,6 @@ from svhn_xai.scoring.protocol import THRESHOLD_MODES
 CLIP_RANGE = (90.0, 100.0)
 
 
-def _index_key(source: str) -> str:
-    return "synthetic_index" if source == "synthetic" else "svhn_index"
-
-
 def _parsed(query: dict[str, str]) -> dict[str, Any]:
     """Widget values by widget key, from the query; invalid entries are dropped."""
     out: dict[str, Any] = {}
@@ -33,7 +29,12 @@ def _parsed(query: dict[str, str]) -> dict[str, Any]:
     if "folder" in query:
         out["svhn_folder"] = query["folder"]
     if source in ("svhn", "synthetic") and query.get("index", "").isdigit():
-        out[_index_key(source)] = int(query["index"])
+        # the URL's index counts from 0, as the CLI's --index does; a real photo's widget shows
+        # its file's number (1.png is photo 1)
+        index = int(query["index"])
+        out.update(
+            {"synthetic_index": index} if source == "synthetic" else {"svhn_photo": index + 1}
+        )
     if query.get("digit", "").isdigit() and 0 <= int(query["digit"]) <= 9:
         out["digit"] = int(query["digit"])
     if query.get("contrast", "").isdigit() and 0 <= int(query["contrast"]) <= 9:

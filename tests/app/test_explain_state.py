@@ -49,6 +49,19 @@ def test_a_link_opens_the_same_view():
     assert again.code[0].value == at.code[0].value
 
 
+def test_real_photos_are_numbered_as_their_files_and_the_link_and_cli_count_from_0():
+    at = _explain()  # the default real photo
+    at.number_input(key="svhn_photo").set_value(5).run()  # 5.png
+    assert not at.exception
+    link = dict(at.query_params)
+    assert link["source"] == "svhn" and link["index"] == "4"
+    args = shlex.split(at.code[0].value)
+    assert args[args.index("--index") + 1] == "4"
+    again = _explain(link)
+    assert again.number_input(key="svhn_photo").value == 5
+    assert _metrics(again) == _metrics(at)
+
+
 def test_a_link_with_bad_values_falls_back_to_the_defaults():
     at = _explain({"method": "magic", "mode": "topk", "t": "500", "index": "-3", "clip": "x"})
     assert at.selectbox(key="method").value != "magic"
