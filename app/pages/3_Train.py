@@ -11,6 +11,7 @@ from svhn_xai.errors import DataError, SvhnXaiError
 from svhn_xai.model import jobs
 from svhn_xai.model.checkpoint import REPO_ROOT
 from svhn_xai.report.figures import training_figure
+from svhn_xai.report.words import count
 
 RUNS = CHECKPOINTS / "runs"  # one folder per run: its log, progress and resumable checkpoint
 REFRESH_SECONDS = 1.5
@@ -117,8 +118,8 @@ def use_checkpoint(name: str) -> None:
 def progress_line(s: jobs.JobStatus) -> str:
     done = len(s.history)
     if s.state == "preparing":
-        last = s.log_tail.splitlines()[-1] if s.log_tail else ""
-        return "Preparing images…" + (f" ({last})" if "preparing images" in last else "")
+        counted = jobs.preparing_progress(s.log_tail)
+        return "Preparing images…" + (f" {counted[0]:,} of {counted[1]:,}" if counted else "")
     if s.state == "training" and s.epoch <= done < s.epochs:  # between two epochs
         return f"Epoch {done + 1} of {s.epochs}: starting"
     if s.state == "training":
@@ -127,7 +128,7 @@ def progress_line(s: jobs.JobStatus) -> str:
     if s.state == "cancelling":
         return "Cancelling…"
     if s.state == "done":
-        return f"Finished: {s.epochs} epochs"
+        return f"Finished: {count(s.epochs, 'epoch')}"
     return f"{s.state.capitalize()} after {done} of {s.epochs} epochs"
 
 

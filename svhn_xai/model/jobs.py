@@ -249,10 +249,13 @@ def status(folder: str | os.PathLike[str], exports: str | os.PathLike[str]) -> J
     st.history = [history[k] for k in sorted(history)]
     st.batches = batches
     alive = _alive(job)
-    if (folder / CANCELLED).is_file():
-        st.state = "cancelling" if alive else "cancelled"
-    elif final is not None and final["event"] == "done":
+    finished = (final is not None and final["event"] == "done") or (
+        not alive and len(st.history) >= st.epochs  # a cancel that came after the last epoch
+    )
+    if finished:
         st.state = "done"
+    elif (folder / CANCELLED).is_file():
+        st.state = "cancelling" if alive else "cancelled"
     elif final is not None and not alive:
         st.state, st.message = "failed", final.get("message") or _failure(folder, None)
     elif not alive:
@@ -263,6 +266,16 @@ def status(folder: str | os.PathLike[str], exports: str | os.PathLike[str]) -> J
     exported = Path(exports) / job["export"]
     st.checkpoint = exported if exported.is_file() else None
     return st
+
+
+_PREPARING = re.compile(r"preparing images:.*?(\d+)/(\d+)")
+
+
+def preparing_progress(log: str) -> tuple[int, int] | None:
+    """``(done, total)`` of the image preparation from the last progress line of a run's log
+    (tqdm's ``preparing images: 50%|█████ | 2000/4000 [...]``), or None when there is none."""
+    found = _PREPARING.findall(log)
+    return (int(found[-1][0]), int(found[-1][1])) if found else None
 
 
 def check_name(name: str, runs: str | os.PathLike[str], exports: str | os.PathLike[str]) -> None:

@@ -344,7 +344,7 @@ def training_figure(batches: list[tuple[float, float]], history: list[dict], hei
         xs, ys = zip(*batches)
         fig.add_trace(
             go.Scatter(x=xs, y=ys, name="training batches", mode="lines+markers",
-                       marker=dict(size=4), line=dict(width=1, color="lightgrey")),
+                       marker=dict(size=4, color="#7f7f7f"), line=dict(width=2, color="#7f7f7f")),
             row=1, col=1,
         )  # fmt: skip
     epochs = [h["epoch"] for h in history]

@@ -95,6 +95,25 @@ def test_finished_failed_and_cancelled_runs_read_in_plain_words(tmp_path):
     assert jobs.status(cancelled, tmp_path).state == "cancelled"
 
 
+def test_a_cancel_after_the_last_epoch_reads_finished_not_cancelled(tmp_path):
+    """The only epoch (of one, here three) done, then Cancel: the run did finish."""
+    events = [_epoch(1, 1.0), _epoch(2, 0.9), _epoch(3, 0.8)]
+    late = _fake_run(tmp_path / "late", events)  # every epoch saved, no "done" written yet
+    (late / jobs.CANCELLED).write_text("1\n")
+    assert jobs.status(late, tmp_path).state == "done"
+    early = _fake_run(tmp_path / "early", events[:2])
+    (early / jobs.CANCELLED).write_text("1\n")
+    assert jobs.status(early, tmp_path).state == "cancelled"
+
+
+def test_the_preparation_progress_is_read_from_the_log_as_numbers():
+    log = "preparing images:  10%|█         | 400/4000 [00:01<00:09]\r" + (
+        "preparing images:  50%|█████     | 2000/4000 [00:07<00:06, 314.49img/s]"
+    )
+    assert jobs.preparing_progress(log) == (2000, 4000)
+    assert jobs.preparing_progress("loading…") is None
+
+
 def test_a_reused_pid_is_not_taken_for_the_run(tmp_path):
     """Our own pid is alive, but its start time is not the one the run recorded."""
     folder = _fake_run(tmp_path / "r", [_batch(1, 1, 2, 1.0)], pid=os.getpid())
