@@ -18,6 +18,7 @@ from svhn_xai.data.marks import MarkedBox
 from svhn_xai.data.sources import SYNTHETIC_SIZES, open_source
 from svhn_xai.data.svhn import SPLITS, SVHNFolder
 from svhn_xai.data.target import ModelInput, marked_photo_input, to_model_input
+from svhn_xai.data.uploads import UploadStore
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.model.checkpoint import REPO_ROOT
 from svhn_xai.report.figures import image_figure, preview, selected_box
@@ -216,22 +217,61 @@ def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
     return Picked(model_input, photo, 1.0, True, cli)
 
 
-def _upload(size: int, margin: float, digit: int) -> Picked | None:
+def uploads() -> UploadStore:
+    """The server's store of uploaded photos, by SHA-256 (its folder read from the environment
+    each time: a handle, no state of its own)."""
+    return UploadStore()
+
+
+def _clear_upload() -> None:
+    """Button callback: forget the uploaded photo and its boxes, on purpose."""
+    state = st.session_state
+    for key in ("kept:upload_sha", "kept:upload_name", "upload_id", "upload_boxes", "upload_rows"):
+        state.pop(key, None)
+    state["upload_generation"] = state.get("upload_generation", 0) + 1  # an empty uploader
+
+
+def _uploaded() -> tuple[bytes, str] | None:
+    """The photo being worked on: a new upload, else the one uploaded earlier in this session
+    (kept by its SHA-256 on the server, so that a source switch or another page loses
+    nothing); None when there is none, or it is no longer kept."""
+    state = st.session_state
     upload = st.file_uploader(
         "House-number photo",
         type=["png", "jpg", "jpeg", "webp"],
-        key="upload",
-        help="Any colour mode; EXIF rotation is honoured. The photo stays in memory.",
+        key=f"upload_{state.get('upload_generation', 0)}",
+        help="Any colour mode; EXIF rotation is honoured. The photo is kept on the server under "
+        "its SHA-256 for a day, so that it and its boxes survive a change of page or source.",
     )
-    if upload is None:
+    if upload is not None:
+        return upload.getvalue(), upload.name
+    digest = state.get("kept:upload_sha")
+    data = uploads().get(digest) if digest else None
+    if data is None:
+        if digest:
+            st.warning("The photo uploaded earlier is no longer kept: upload it again.")
+            _clear_upload()
         st.info("Upload a photo of a house number, then mark each digit's box with its label.")
         return None
-    data = upload.getvalue()
+    name = state.get("kept:upload_name", "photo")
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.caption(f"Working on **{name}**, uploaded earlier, with its boxes.")
+    right.button("Clear", key="upload_clear", on_click=_clear_upload, help="Forget this photo.")
+    return data, name
+
+
+def _upload(size: int, margin: float, digit: int) -> Picked | None:
+    got = _uploaded()
+    if got is None:
+        return None
+    data, name = got
     try:
-        photo, shown, scale = decoded_upload(data, upload.name)
+        photo, shown, scale = decoded_upload(data, name)
     except SvhnXaiError as exc:
         st.error(f"Cannot use this file: {exc}")
         return None
+    st.session_state["kept:upload_sha"] = uploads().put(data)  # a photo that decodes is kept
+    st.session_state["kept:upload_name"] = name
     height, width = photo.shape[:2]
     if min(height, width) < size:
         st.warning(
@@ -253,7 +293,7 @@ def _upload(size: int, margin: float, digit: int) -> Picked | None:
     except ValueError as exc:
         st.error(f"Cannot use these boxes: {exc}")
         return None
-    cli = ("--image", upload.name, *(a for m in marked for a in ("--box", str(m))))
+    cli = ("--image", name, *(a for m in marked for a in ("--box", str(m))))
     if not crop:
         cli = (*cli, "--no-crop")
     x0, y0, x1, y1 = model_input.window

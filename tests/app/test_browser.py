@@ -169,7 +169,7 @@ def test_upload_mark_box_change_method_and_threshold(photo):
         mode = THRESHOLD_MODES[DEFAULT_PROTOCOL.mode]
         sliders = page.locator('[data-testid="stSlider"]').filter(has_text=mode.param)
         if CALIBRATION.is_file():  # the default reading: each method at its calibrated value
-            assert sliders.count() == 0 and page.get_by_text("calibrated on").count() > 0
+            assert sliders.count() == 0 and page.get_by_text("chosen on").count() > 0
         elif mode.param is not None:
             shown = float(sliders.first.locator('[data-testid="stSliderThumbValue"]').inner_text())
             assert shown == DEFAULT_PROTOCOL.value, f"{mode.param} came back as {shown}"

@@ -127,7 +127,7 @@ def _png(array: np.ndarray) -> bytes:
 def test_bad_uploads_show_a_message_not_a_traceback(name, payload, message):
     at = _app("pages/1_Explain.py")
     at.radio(key="source").set_value("upload").run()
-    at.file_uploader(key="upload").set_value((name, payload, "image/png")).run()
+    at.file_uploader(key="upload_0").set_value((name, payload, "image/png")).run()
     assert not at.exception
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
 
@@ -139,7 +139,7 @@ def test_upload_is_scored_only_once_a_box_is_marked_and_then_as_the_library_says
     photo[10:30, 50:62] = 20  # and a "7" beside it
     at = _app("pages/1_Explain.py")
     at.radio(key="source").set_value("upload").run()
-    at.file_uploader(key="upload").set_value(("p.png", _png(photo), "image/png")).run()
+    at.file_uploader(key="upload_0").set_value(("p.png", _png(photo), "image/png")).run()
     at.selectbox(key="sidebar_digit").set_value(1).run()
     at.selectbox(key="method").set_value("saliency").run()
     assert not at.exception
@@ -168,10 +168,37 @@ def test_upload_is_scored_only_once_a_box_is_marked_and_then_as_the_library_says
     assert "--box 28,8,47,32:1 --box 48,8,64,32:7" in at.code[0].value
 
 
+def test_an_upload_and_its_boxes_survive_a_source_switch_a_page_change_and_a_method_change():
+    photo = np.full((40, 80, 3), 230, np.uint8)
+    photo[10:30, 30:45] = 20
+    at = _app()  # from the entry page, so that switch_page finds the pages, as a user does
+    at.switch_page("pages/1_Explain.py").run()
+    at.radio(key="source").set_value("upload").run()
+    at.file_uploader(key="upload_0").set_value(("house.png", _png(photo), "image/png")).run()
+    at.selectbox(key="sidebar_digit").set_value(1).run()
+    at.session_state["upload_boxes"] = [{"x0": 28.0, "y0": 8.0, "x1": 47.0, "y1": 32.0, "digit": 1}]
+    at.session_state["upload_version"] = 1
+    at.run()
+    before = _metric(at, "IoU₁ (pixels)")
+    assert before
+    at.radio(key="source").set_value("svhn").run()  # away: the uploader is not drawn
+    at.switch_page("pages/2_Compare.py").run()  # another page
+    at.switch_page("pages/1_Explain.py").run()
+    at.radio(key="source").set_value("upload").run()  # and back
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("house.png" in c.value and "uploaded earlier" in c.value for c in at.caption)
+    assert _metric(at, "IoU₁ (pixels)") == before  # the same photo and box
+    at.selectbox(key="method").set_value("saliency").run()  # a method change keeps them too
+    assert any("Marked: digit 1" in c.value for c in at.caption)
+    at.button(key="upload_clear").click().run()  # forgotten only on purpose
+    assert not any(m.label.startswith("IoU") for m in at.metric)
+    assert any("Upload a photo" in i.value for i in at.info)
+
+
 def test_photo_smaller_than_the_model_input_is_warned_about():
     at = _app("pages/1_Explain.py")
     at.radio(key="source").set_value("upload").run()
-    at.file_uploader(key="upload").set_value(
+    at.file_uploader(key="upload_0").set_value(
         ("s.png", _png(np.zeros((20, 30, 3), np.uint8)), "image/png")
     ).run()
     assert any("smaller than the model" in w.value for w in at.warning)
