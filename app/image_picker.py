@@ -226,7 +226,8 @@ def uploads() -> UploadStore:
 def _clear_upload() -> None:
     """Button callback: forget the uploaded photo and its boxes, on purpose."""
     state = st.session_state
-    for key in ("kept:upload_sha", "kept:upload_name", "upload_id", "upload_boxes", "upload_rows"):
+    forget = ("upload_id", "upload_boxes", "upload_rows", "upload_drawn")
+    for key in ("kept:upload_sha", "kept:upload_name", *forget):
         state.pop(key, None)
     state["upload_generation"] = state.get("upload_generation", 0) + 1  # an empty uploader
 
@@ -306,7 +307,14 @@ def _upload(size: int, margin: float, digit: int) -> Picked | None:
     return Picked(model_input, shown, scale, bool(marked), cli)
 
 
-BOX_COLUMNS = ["x0", "y0", "x1", "y1", "digit"]
+BOX_COLUMNS = ["digit", "x0", "y0", "x1", "y1"]  # the label first: never scrolled off
+
+
+def suggested_label(rows: list[dict], target: int) -> int:
+    """The label a newly drawn box starts with: the target digit until a box holds it, then
+    the first digit no box holds yet (the user changes it in the picker or the table)."""
+    marked = {int(r["digit"]) for r in rows if pd.notna(r.get("digit"))}
+    return next((d for d in (target, *range(10)) if d not in marked), target)
 
 
 def _mark_boxes(shown: np.ndarray, scale: float, digit: int, upload_id: str) -> list[MarkedBox]:
@@ -315,29 +323,52 @@ def _mark_boxes(shown: np.ndarray, scale: float, digit: int, upload_id: str) -> 
     state = st.session_state
     if state.get("upload_id") != upload_id:  # a new photo starts with no boxes
         state.update(
-            upload_id=upload_id, upload_boxes=[], upload_rows=[], upload_version=0, picked_box=None
-        )
+            upload_id=upload_id, upload_boxes=[], upload_rows=[], upload_version=0,
+            picked_box=None, upload_drawn=None,
+        )  # fmt: skip
     st.caption(
-        f"Mark **every** digit: drag a box around it on the photo (labelled {digit}, the "
-        "target; change the label in the table), or type the box into the table."
+        "Mark **every** digit: drag a box around it on the photo, then say which digit it holds "
+        "(a new box starts as the target digit, then as the next digit not yet marked); or type "
+        "the box into the table, where a row can be changed or deleted."
     )
     photo_slot = st.container()  # drawn last, with the boxes as the table has them now
     picked = selected_box(state.get("box_select"))
     if picked is not None and picked != state.get("picked_box"):
         state["picked_box"] = picked  # a new drag adds a row; the table keeps earlier edits
         box = [round(v / scale, 1) for v in picked]
-        state["upload_boxes"] = [*state["upload_rows"], dict(zip(BOX_COLUMNS, [*box, digit]))]
+        label = suggested_label(state["upload_rows"], digit)
+        state["upload_boxes"] = [*state["upload_rows"], dict(zip(BOX_COLUMNS, [label, *box]))]
         state["upload_version"] += 1
+        state["upload_drawn"] = len(state["upload_boxes"]) - 1  # the row the picker labels
     width, height = shown.shape[1] / scale, shown.shape[0] / scale
     limits = {"x0": width, "y0": height, "x1": width, "y1": height}
+    drawn = state.get("upload_drawn")
+    if drawn is not None and drawn < len(state["upload_boxes"]):
+        row = state["upload_boxes"][drawn]
+        chosen = st.segmented_control(
+            "Digit in the box just drawn",
+            list(range(10)),
+            default=int(row["digit"]),
+            key=f"upload_drawn_digit_{state['upload_version']}",
+        )
+        if chosen is not None and chosen != row["digit"]:
+            state["upload_boxes"][drawn] = {**row, "digit": chosen}
+            state["upload_rows"] = [dict(r) for r in state["upload_boxes"]]
+            state["upload_version"] += 1
+            st.rerun()
     config = {
         c: st.column_config.NumberColumn(
-            c, min_value=0.0, max_value=float(limits[c]), format="%.1f"
+            c, min_value=0.0, max_value=float(limits[c]), format="%.1f", width="small"
         )
-        for c in BOX_COLUMNS[:4]
+        for c in BOX_COLUMNS[1:]
     }
     config["digit"] = st.column_config.NumberColumn(
-        "digit", min_value=0, max_value=9, step=1, help="The digit inside this box."
+        "digit",
+        min_value=0,
+        max_value=9,
+        step=1,
+        help="The digit inside this box.",
+        width="small",
     )
     edited = st.data_editor(
         pd.DataFrame(state["upload_boxes"], columns=BOX_COLUMNS),
@@ -351,10 +382,11 @@ def _mark_boxes(shown: np.ndarray, scale: float, digit: int, upload_id: str) -> 
     if len(complete) < len(state["upload_rows"]):
         st.caption("Rows with an empty cell are left out until they are complete.")
     marked = [
-        MarkedBox(tuple(float(r[c]) for c in BOX_COLUMNS[:4]), int(r["digit"])) for r in complete
+        MarkedBox(tuple(float(r[c]) for c in BOX_COLUMNS[1:]), int(r["digit"])) for r in complete
     ]
     shown_boxes = np.array([m.box for m in marked]).reshape(-1, 4) * scale
-    figure_height = int(min(max(400 * shown.shape[0] / shown.shape[1] + 20, 150), 420))
+    # drawn as wide as its column (half the page while uploading): about 560 px on a laptop
+    figure_height = int(min(max(560 * shown.shape[0] / shown.shape[1] + 20, 200), 600))
     with photo_slot:
         st.plotly_chart(
             image_figure(shown, gt_boxes=shown_boxes, height=figure_height),

@@ -361,7 +361,9 @@ model, card, digest, digit = current()
 margin = card["config"].get("margin", 0.15)
 
 st.title("Explain")
-left, right = st.columns([1, 2], gap="large")
+# marking boxes on an upload wants room: the photo at least 500 px wide on a laptop screen
+uploading = st.session_state.get("source", st.session_state.get("kept:source")) == "upload"
+left, right = st.columns([1, 1] if uploading else [1, 2], gap="large")
 with left:
     picked = choose_input(model.input_size, margin, digit)
     method, params = method_panel()

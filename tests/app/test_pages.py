@@ -272,3 +272,11 @@ def test_a_checkpoint_without_calibration_reads_one_rule_for_all_and_says_why(
     assert any("No calibration file for mine.pt" in c.value for c in at.caption)
     assert json.loads(at.json[0].value)["threshold_source"] == "fixed"
     assert str(tmp_path) not in "\n".join(c.value for c in at.caption)
+
+
+def test_a_new_box_starts_as_the_target_then_as_the_next_digit_not_yet_marked():
+    from image_picker import suggested_label
+
+    assert suggested_label([], 3) == 3
+    assert suggested_label([{"digit": 3}], 3) == 0
+    assert suggested_label([{"digit": 3}, {"digit": 0}, {"digit": float("nan")}], 3) == 1
