@@ -1,8 +1,10 @@
-"""The Explain view in the page's URL (``st.query_params``): a copied link opens the same view.
+"""A page's view in its URL (``st.query_params``): a copied link opens the same view.
 
-Query keys: ``source, folder, index, digit, contrast, method, p.NAME`` (the method's
-parameters), ``mode``, ``t`` (the mode's parameter), ``channels``, ``clip``. A value that does
-not fit (unknown method, out-of-range number) is left out, and the page's default stands.
+Query keys: ``source, folder, index, digit`` (the photo and the target, shared by the pages
+that pick a photo), ``mode``, ``t`` (the threshold mode and its parameter), and per page:
+``contrast, method, p.NAME`` (the method's parameters), ``channels``, ``clip`` on Explain;
+``methods`` (comma-separated) on Compare. A value that does not fit (unknown method,
+out-of-range number) is left out, and the page's default stands.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from svhn_xai.scoring.protocol import THRESHOLD_MODES
 CLIP_RANGE = (90.0, 100.0)
 
 
-def _parsed(query: dict[str, str]) -> dict[str, Any]:
-    """Widget values by widget key, from the query; invalid entries are dropped."""
+def _parsed(query: dict[str, str], prefix: str = "threshold") -> dict[str, Any]:
+    """Widget values by widget key, from the query; invalid entries are dropped. ``prefix``
+    names the page's threshold widgets (``{prefix}_mode``, ``{prefix}_{mode}``)."""
     out: dict[str, Any] = {}
     source = query.get("source")
     if source in ("svhn", "synthetic", "upload"):
@@ -46,11 +49,14 @@ def _parsed(query: dict[str, str]) -> dict[str, Any]:
             if f"p.{p.name}" in query:
                 with contextlib.suppress(ValueError):
                     out[f"explain:{method}:{p.name}"] = p.parse(query[f"p.{p.name}"])
+    methods = [m for m in query.get("methods", "").split(",") if m in REGISTRY]
+    if methods:
+        out["methods"] = methods
     if query.get("mode") == CALIBRATED:  # each method at its own calibrated value
-        out["threshold_mode"] = CALIBRATED
+        out[f"{prefix}_mode"] = CALIBRATED
     mode = THRESHOLD_MODES.get(query.get("mode", ""))
     if mode is not None:
-        out["threshold_mode"] = mode.key
+        out[f"{prefix}_mode"] = mode.key
         try:
             value = float(query.get("t", "nan"))
             mode.check(value)
@@ -58,7 +64,7 @@ def _parsed(query: dict[str, str]) -> dict[str, Any]:
             pass
         else:
             if mode.param is not None and value == value:
-                out[f"threshold_{mode.key}"] = value
+                out[f"{prefix}_{mode.key}"] = value
     if method in REGISTRY and query.get("channels") in REDUCTIONS:
         out[f"reduction:{method}"] = query["channels"]
     try:
@@ -70,19 +76,34 @@ def _parsed(query: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def restore() -> None:
-    """Once per session: put the link's state into the widgets before they are drawn."""
-    if st.session_state.get("link_restored"):
+def restore(page: str = "explain", prefix: str = "threshold", rename: dict | None = None) -> None:
+    """Once per session and page: put the link's state into the widgets before they are drawn.
+    ``rename`` maps a parsed key to the page's widget key (``methods`` -> ``compare_methods``)."""
+    flag = "link_restored" if page == "explain" else f"link_restored:{page}"
+    if st.session_state.get(flag):
         return
-    st.session_state["link_restored"] = True
+    st.session_state[flag] = True
     query = {k: st.query_params.get(k) for k in st.query_params}
-    for key, value in _parsed({k: v for k, v in query.items() if v is not None}).items():
+    parsed = _parsed({k: v for k, v in query.items() if v is not None}, prefix)
+    for key, value in parsed.items():
+        key = (rename or {}).get(key, key)
         # the sidebar's digit is its widget's own key (set before the sidebar is drawn); the
         # page's widgets start from their kept value (see common.remembered)
         if key == "digit":
             st.session_state["digit"] = st.session_state["sidebar_digit"] = value
         else:
             st.session_state[f"kept:{key}"] = value
+
+
+def photo(cli: tuple[str, ...] | None) -> dict[str, Any]:
+    """The photo's part of a view (``source``, ``folder``, ``index``), from the picker's state
+    and the CLI arguments of the photo it picked (None: nothing picked yet)."""
+    source = st.session_state.get("source")
+    return {
+        "source": source,
+        "folder": st.session_state.get("svhn_folder") if source == "svhn" else None,
+        "index": cli[-1] if cli and "--index" in cli else None,
+    }
 
 
 def open_explain(view: dict[str, Any]) -> None:

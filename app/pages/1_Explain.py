@@ -376,12 +376,9 @@ with left:
     go = slow_run_allowed(model, digest, item.image, digit, method, params, "run_slow", contrast)
 with right:
     mode, value, reduction, clip = view_controls(method)
-source = st.session_state["source"]
 link.save(
     {
-        "source": source,
-        "folder": st.session_state.get("svhn_folder") if source == "svhn" else None,
-        "index": picked.cli[-1] if "--index" in picked.cli else None,
+        **link.photo(picked.cli),
         "digit": digit,
         "contrast": contrast,
         "method": method,

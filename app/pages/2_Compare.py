@@ -1,8 +1,10 @@
 """Compare methods on one image: one overlay each at a shared threshold, and a table of scores."""
 
+import link
 import numpy as np
 import streamlit as st
 from common import (
+    CALIBRATED,
     baseline_name,
     current,
     explanation,
@@ -54,6 +56,7 @@ def results(model, digest, item, digit, methods, rule, calibration) -> dict[str,
     return out
 
 
+link.restore("compare", prefix="compare", rename={"methods": "compare_methods"})
 page_setup("Compare · svhn-xai", "⚖️")
 model, card, digest, digit = current()
 
@@ -62,8 +65,21 @@ left, right = st.columns([1, 2.5], gap="large")
 with left:
     picked = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
     methods = method_picker()
-    rule, calibration = reading(*threshold_controls("compare"))
+    mode, value = threshold_controls("compare")
+    rule, calibration = reading(mode, value)
+link.save(
+    {
+        **link.photo(picked.cli if picked else None),
+        "digit": digit,
+        "methods": ",".join(methods) or None,
+        "mode": mode,
+        "t": None if mode == CALIBRATED else value,
+    }
+)
 if picked is None or not methods:
+    if not methods:
+        with right:
+            st.info("Pick one or more methods on the left to compare their maps.")
     st.stop()
 item = picked.model_input.item
 boxes = item.boxes_of(digit) if picked.marked else np.zeros((0, 4))

@@ -280,3 +280,24 @@ def test_a_new_box_starts_as_the_target_then_as_the_next_digit_not_yet_marked():
     assert suggested_label([], 3) == 3
     assert suggested_label([{"digit": 3}], 3) == 0
     assert suggested_label([{"digit": 3}, {"digit": 0}, {"digit": float("nan")}], 3) == 1
+
+
+def test_compare_is_shareable_a_new_session_at_its_url_shows_the_same_view():
+    at = _app()
+    at.switch_page("pages/2_Compare.py").run()
+    at.radio(key="source").set_value("synthetic").run()
+    at.number_input(key="synthetic_index").set_value(4).run()
+    at.multiselect(key="compare_methods").set_value(["saliency", "lrp"]).run()
+    at.radio(key="compare_mode").set_value("topk").run()
+    at.slider(key="compare_topk").set_value(12.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    link = dict(at.query_params)
+    assert link["methods"] == "saliency,lrp" and link["mode"] == "topk" and link["t"] == "12.0"
+    again = AppTest.from_file(str(APP / "pages" / "2_Compare.py"), default_timeout=300)
+    again.query_params = link  # a new browser opened at the copied address
+    again.run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert again.multiselect(key="compare_methods").value == ["saliency", "lrp"]
+    assert again.number_input(key="synthetic_index").value == 4
+    assert again.slider(key="compare_topk").value == 12.0
+    assert again.dataframe[0].value.equals(at.dataframe[0].value)  # the same numbers
