@@ -6,10 +6,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from common import (
+    CALIBRATED,
     current,
     explanation,
     page_setup,
     reading,
+    remember,
+    remembered,
     threshold_controls,
 )
 from image_picker import choose_input
@@ -21,6 +24,7 @@ from svhn_xai.report.figures import image_figure
 from svhn_xai.scoring.class_sensitivity import DIRECTION, class_sensitivity, pair_outcomes
 from svhn_xai.scoring.localisation import localise
 
+link.restore("all_digits", prefix="all_digits", rename={"method": "all_digits_method"})
 page_setup("All digits · svhn-xai", "🔟")
 if (view := st.session_state.pop("all_digits_open", None)) is not None:  # a cell's button
     link.open_explain(view)
@@ -53,12 +57,21 @@ with left:
     method = st.selectbox(
         "Method (default parameters)",
         keys,
-        index=keys.index("integrated_gradients"),
+        index=keys.index(remembered("all_digits_method", "integrated_gradients")),
         format_func=lambda k: REGISTRY[k].name,
         key="all_digits_method",
     )
+    remember("all_digits_method")
     mode, value = threshold_controls("all_digits")
     rule, calibration = reading(mode, value)
+link.save(
+    {
+        **link.photo(picked.cli if picked else None),
+        "method": method,
+        "mode": mode,
+        "t": None if mode == CALIBRATED else value,
+    }
+)
 if picked is None:
     st.stop()
 item = picked.model_input.item

@@ -74,3 +74,24 @@ def test_a_cell_opens_its_digit_on_explain(multi_digit_case):
     assert at.selectbox(key="method").value == "saliency"
     assert at.radio(key="threshold_mode").value == "topk"
     assert at.slider(key="threshold_topk").value == 9.0
+
+
+def test_all_digits_is_shareable_a_new_session_at_its_url_shows_the_same_view(multi_digit_case):
+    model, index, item = multi_digit_case
+    at = AppTest.from_file(PAGE, default_timeout=600).run()
+    at.radio(key="source").set_value("synthetic").run()
+    at.number_input(key="synthetic_index").set_value(index).run()
+    at.selectbox(key="all_digits_method").set_value("saliency").run()
+    at.radio(key="all_digits_mode").set_value("topk").run()
+    at.slider(key="all_digits_topk").set_value(9.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    link = dict(at.query_params)
+    assert link["method"] == "saliency" and link["index"] == str(index)
+    again = AppTest.from_file(PAGE, default_timeout=600)
+    again.query_params = link
+    again.run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert again.selectbox(key="all_digits_method").value == "saliency"
+    assert again.slider(key="all_digits_topk").value == 9.0
+    shown = [m.value for m in again.metric]
+    assert shown == [m.value for m in at.metric]  # the same numbers
