@@ -10,6 +10,7 @@ out-of-range number) is left out, and the page's default stands.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -76,15 +77,26 @@ def _parsed(query: dict[str, str], prefix: str = "threshold") -> dict[str, Any]:
     return out
 
 
-def restore(page: str = "explain", prefix: str = "threshold", rename: dict | None = None) -> None:
+def restore(
+    page: str = "explain",
+    prefix: str = "threshold",
+    rename: dict[str, str] | None = None,
+    plain: dict[str, tuple[str, Callable[[str], Any]]] | None = None,
+) -> None:
     """Once per session and page: put the link's state into the widgets before they are drawn.
-    ``rename`` maps a parsed key to the page's widget key (``methods`` -> ``compare_methods``)."""
+    ``rename`` maps a parsed key to the page's widget key (``methods`` -> ``compare_methods``);
+    ``plain`` maps a query key of the page's own to ``(widget key, parser)``: a value the parser
+    refuses is left out. The widgets check the rest (an option that no longer exists)."""
     flag = "link_restored" if page == "explain" else f"link_restored:{page}"
     if st.session_state.get(flag):
         return
     st.session_state[flag] = True
     query = {k: st.query_params.get(k) for k in st.query_params}
     parsed = _parsed({k: v for k, v in query.items() if v is not None}, prefix)
+    for name, (key, parse) in (plain or {}).items():
+        if query.get(name) is not None:
+            with contextlib.suppress(ValueError):
+                parsed[key] = parse(query[name])
     for key, value in parsed.items():
         key = (rename or {}).get(key, key)
         # the sidebar's digit is its widget's own key (set before the sidebar is drawn); the

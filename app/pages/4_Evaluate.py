@@ -1,15 +1,26 @@
 """Which explainer really finds the digit? The leaderboard over many images, with baselines."""
 
+import contextlib
 import json
 import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import link
 import numpy as np
 import pandas as pd
 import streamlit as st
-from common import CALIBRATED, MODE_LABELS, current, current_calibration, page_setup, reading
+from common import (
+    CALIBRATED,
+    current,
+    current_calibration,
+    page_setup,
+    reading,
+    remember,
+    remembered,
+    threshold_controls,
+)
 
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
@@ -19,7 +30,7 @@ from svhn_xai.explain import REGISTRY
 from svhn_xai.model.checkpoint import REPO_ROOT
 from svhn_xai.report.figures import sanity_figure, small_multiples
 from svhn_xai.scoring.metrics import THRESHOLD_GRID
-from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+from svhn_xai.scoring.protocol import THRESHOLD_MODES
 from svhn_xai.scoring.registry import METRICS
 
 RESULTS = Path(os.environ.get("SVHN_XAI_RESULTS", REPO_ROOT / "results"))
@@ -35,6 +46,23 @@ LEADERBOARD = (
     "auc_insertion_blur", "road_morf", "road_lerf", "seconds",
 )  # fmt: skip
 
+SOURCES = {"saved": "Saved run", "compute": "Compute now"}  # as the URL names them
+arriving = not st.session_state.get("link_restored:evaluate")
+link.restore(
+    "evaluate",
+    prefix="eval_threshold",
+    rename={"methods": "eval_methods"},
+    plain={
+        "results": ("eval_source", SOURCES.__getitem__),
+        "file": ("eval_file", str),
+        "images": ("eval_images", str),
+        "sanity": ("eval_sanity", int),
+    },
+)
+if arriving and "n" in st.query_params:  # the number of images is kept per image set
+    with contextlib.suppress(ValueError, KeyError):
+        images = st.session_state["kept:eval_images"]
+        st.session_state[f"kept:eval_limit:{images}"] = int(st.query_params["n"])
 page_setup("Evaluate · svhn-xai", "📊")
 model, card, digest, digit = current()
 calibration, no_calibration = current_calibration()
@@ -64,78 +92,57 @@ def _remember(store: OrderedDict, key: str, summary: dict[str, Any]) -> None:
         store.popitem(last=False)
 
 
-def threshold_controls() -> tuple[str, float]:
-    """The mask rule, from the library's protocol (modes, ranges, default); first, when the
-    checkpoint has a calibration file, each method at its own calibrated threshold."""
-    modes = ([CALIBRATED] if calibration else []) + list(THRESHOLD_MODES)
-    c1, c2 = st.columns(2)
-    mode = c1.radio(
-        "Threshold mode",
-        modes,
-        index=0 if calibration else modes.index(DEFAULT_PROTOCOL.mode),
-        format_func=MODE_LABELS.__getitem__,
-        horizontal=True,
-        key="eval_threshold_mode",
-        help=" ".join(f"{m.label}: {m.help}" for m in THRESHOLD_MODES.values()),
-    )
-    if calibration is None:
-        c1.caption(no_calibration[:1].upper() + no_calibration[1:] + ".")
-    if mode == CALIBRATED:
-        c2.caption(calibration.describe())
-        return mode, 0.0
-    spec = THRESHOLD_MODES[mode]
-    if spec.param is None:
-        return mode, DEFAULT_PROTOCOL.value
-    default = DEFAULT_PROTOCOL.value if mode == DEFAULT_PROTOCOL.mode else spec.default
-    value = c2.slider(
-        spec.param,
-        float(spec.low),
-        float(spec.high),
-        float(default),
-        step=float(spec.step),
-        key=f"eval_threshold:{mode}",
-        help=spec.help,
-        format="%d" if float(spec.step).is_integer() else "%.2f",
-    )
-    return mode, float(value)
-
-
 def compute_panel() -> dict[str, Any] | None:
     """Settings, the Evaluate button, and the leaderboard for them (computed or cached)."""
     sets = image_sets()
     c1, c2 = st.columns(2)
-    label = c1.selectbox("Images", list(sets), key="eval_images")
+    labels = list(sets)
+    chosen = remembered("eval_images", labels[0])
+    label = c1.selectbox(
+        "Images", labels, index=labels.index(chosen) if chosen in labels else 0, key="eval_images"
+    )
+    remember("eval_images")
     data, split, root, indices = sets[label]
     try:
         available = len(open_source(data, split, root, indices=indices))
     except SvhnXaiError as exc:
         st.error(f"{label}: {exc}")
         return None
+    most = min(available, 200)
     limit = c2.slider(
         "Number of images",
         1,
-        min(available, 200),
-        min(10, available),
+        most,
+        min(int(remembered(f"eval_limit:{label}", 10)), most),
         key=f"eval_limit:{label}",  # one per set: their sizes differ
         help="The first N images of the set; every digit present in an image is one pair.",
     )
+    remember(f"eval_limit:{label}")
     methods = st.multiselect(
         "Methods",
         list(REGISTRY),
-        default=DEFAULT_METHODS,
+        default=remembered("eval_methods", DEFAULT_METHODS),
         format_func=lambda k: REGISTRY[k].name,
         key="eval_methods",
     )
-    mode, value = threshold_controls()
+    remember("eval_methods")
+    mode, value = threshold_controls("eval_threshold", *st.columns(2))
     sanity = st.number_input(
         "Images for the randomisation check (0 = skip)",
         0,
         32,
-        0,
+        min(max(int(remembered("eval_sanity", 0)), 0), 32),
         key="eval_sanity",
         help="Layers are re-initialised from the head down; a method whose heatmaps barely "
         "change does not explain the model. Costs about 6 explanations per image and method.",
     )
+    remember("eval_sanity")
+    link.save(
+        {
+            "results": "compute", "images": label, "n": limit, "methods": ",".join(methods),
+            "mode": mode, "t": None if mode == CALIBRATED else value, "sanity": int(sanity),
+        }
+    )  # fmt: skip
     sanity = min(int(sanity), limit)
     settings = {
         "images": label,
@@ -197,7 +204,13 @@ def saved_panel() -> dict[str, Any] | None:
     if not saved:
         st.info("No saved results yet: compute some here, or with `python -m svhn_xai evaluate`.")
         return None
-    name = st.selectbox("Saved run", [p.name for p in saved], key="eval_file")
+    names = [p.name for p in saved]
+    chosen = remembered("eval_file", names[0])
+    name = st.selectbox(
+        "Saved run", names, index=names.index(chosen) if chosen in names else 0, key="eval_file"
+    )
+    remember("eval_file")
+    link.save({"results": "saved", "file": name})
     try:
         return json.loads((RESULTS / name).read_text())
     except (OSError, ValueError):  # replaced or removed since the list was made
@@ -352,13 +365,16 @@ st.write(
     "A method that does not beat the strongest baseline on a score has not shown, on that "
     "score, that it finds the digit."
 )
+choices = ["Saved run", "Compute now"]
 source = st.radio(
     "Results",
-    ["Saved run", "Compute now"],
+    choices,
+    index=choices.index(remembered("eval_source", choices[0])),
     horizontal=True,
     key="eval_source",
     help="Saved runs are the JSON files of `python -m svhn_xai evaluate --json …` in results/.",
 )
+remember("eval_source")
 summary = compute_panel() if source == "Compute now" else saved_panel()
 if summary is not None:
     st.caption(describe(summary))

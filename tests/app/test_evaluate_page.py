@@ -116,7 +116,7 @@ def test_threshold_controls_come_from_the_protocol():
     for key, mode in THRESHOLD_MODES.items():
         at.radio(key="eval_threshold_mode").set_value(key)
         _run(at)
-        sliders = [s for s in at.slider if s.key.startswith("eval_threshold:")]
+        sliders = [s for s in at.slider if s.key.startswith("eval_threshold_")]
         assert [s.label for s in sliders] == ([mode.param] if mode.param else [])
         if mode.param:
             assert (sliders[0].min, sliders[0].max) == (mode.low, mode.high)
@@ -148,3 +148,23 @@ def test_a_computed_result_survives_the_next_click_and_is_cached_per_setting():
     # a chart filter is a click too
     at.multiselect(key="eval_chart_methods").set_value([])
     assert _run(at).dataframe[0].value.equals(first)
+
+
+def test_evaluate_is_shareable_a_new_session_at_its_url_shows_the_same_settings():
+    at = _compute_page(3)
+    at.radio(key="eval_threshold_mode").set_value("topk")
+    _run(at)
+    at.slider(key="eval_threshold_topk").set_value(15.0)
+    at.number_input(key="eval_sanity").set_value(2)
+    _run(at)
+    link = dict(at.query_params)
+    assert link["results"] == "compute" and link["n"] == "3" and link["methods"] == "saliency"
+    again = AppTest.from_file(PAGE, default_timeout=300)
+    again.query_params = link
+    _run(again)
+    assert again.radio(key="eval_source").value == "Compute now"
+    assert again.multiselect(key="eval_methods").value == ["saliency"]
+    assert again.slider(key="eval_limit:Synthetic test images").value == 3
+    assert again.radio(key="eval_threshold_mode").value == "topk"
+    assert again.slider(key="eval_threshold_topk").value == 15.0
+    assert again.number_input(key="eval_sanity").value == 2
