@@ -80,12 +80,6 @@ def remember(key: str) -> None:
     st.session_state[f"kept:{key}"] = st.session_state[key]
 
 
-def _remembered(key: str, options: list) -> int:
-    """Index of the value last picked under ``key`` (kept across pages), else 0."""
-    value = st.session_state.get(key)
-    return options.index(value) if value in options else 0
-
-
 def sidebar() -> tuple[Any, dict, str, int] | None:
     """Checkpoint and digit pickers, remembered across pages; returns (model, card, checkpoint
     digest, digit), or None when no checkpoint loads."""
@@ -94,10 +88,12 @@ def sidebar() -> tuple[Any, dict, str, int] | None:
     if not names:
         st.sidebar.warning("No checkpoint yet: train one on the Train page.")
         return None
+    # set through the widget's key alone, as a link or the Train page's "Use" button sets it
+    current = st.session_state.get("sidebar_checkpoint", st.session_state.get("checkpoint"))
+    st.session_state["sidebar_checkpoint"] = current if current in names else names[0]
     name = st.sidebar.selectbox(
         "Checkpoint",
         names,
-        index=_remembered("checkpoint", names),
         key="sidebar_checkpoint",
         help="Models in checkpoints/. default.pt ships with the repository; runs you train "
         "on the Train page appear here too.",

@@ -10,6 +10,7 @@ out-of-range number) is left out, and the page's default stands.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -105,6 +106,12 @@ def restore(
             st.session_state["digit"] = st.session_state["sidebar_digit"] = value
         else:
             st.session_state[f"kept:{key}"] = value
+    checkpoint = query.get("checkpoint")
+    if checkpoint and re.fullmatch(r"[\w.-]+\.pt", checkpoint):  # a name in checkpoints/
+        st.session_state["checkpoint"] = st.session_state["sidebar_checkpoint"] = checkpoint
+    upload = query.get("upload")
+    if upload and re.fullmatch(r"[0-9a-f]{64}", upload):  # the photo's SHA-256 on the server
+        st.session_state["kept:upload_sha"] = upload
 
 
 def photo(cli: tuple[str, ...] | None) -> dict[str, Any]:
@@ -115,6 +122,7 @@ def photo(cli: tuple[str, ...] | None) -> dict[str, Any]:
         "source": source,
         "folder": st.session_state.get("svhn_folder") if source == "svhn" else None,
         "index": cli[-1] if cli and "--index" in cli else None,
+        "upload": st.session_state.get("kept:upload_sha") if source == "upload" else None,
     }
 
 
@@ -128,7 +136,11 @@ def open_explain(view: dict[str, Any]) -> None:
 
 
 def save(state: dict[str, Any]) -> None:
-    """Write the view's state into the URL (replacing what was there)."""
+    """Write the view's state into the URL (replacing what was there), with the sidebar's
+    checkpoint when it is not the shipped one."""
+    checkpoint = st.session_state.get("checkpoint")
+    if checkpoint != "default.pt":
+        state = {**state, "checkpoint": checkpoint}
     wanted = {k: text(v) for k, v in state.items() if v is not None}
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)

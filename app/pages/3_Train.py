@@ -2,9 +2,11 @@
 
 import time
 from pathlib import Path
+from typing import Any
 
+import link
 import streamlit as st
-from common import CHECKPOINTS, page_setup, remembered
+from common import CHECKPOINTS, page_setup, remember, remembered
 
 from svhn_xai.data.svhn import split_folder
 from svhn_xai.errors import DataError, SvhnXaiError
@@ -15,7 +17,23 @@ from svhn_xai.report.words import count
 
 RUNS = CHECKPOINTS / "runs"  # one folder per run: its log, progress and resumable checkpoint
 REFRESH_SECONDS = 1.5
+# the settings in the page's URL: query name -> (widget key, parser); the widgets check ranges
+SETTINGS = {
+    "train_data": ("data", str),
+    "train_root": ("root", str),
+    "train_size": ("size", int),
+    "train_test_size": ("test", int),
+    "train_epochs": ("epochs", int),
+    "train_lr": ("lr", float),
+    "train_batch": ("batch", int),
+    "train_wandb": ("wandb", str),
+}
 
+link.restore(
+    "train",
+    plain={name: (key, parse) for key, (name, parse) in SETTINGS.items()}
+    | {"run": ("train_shown", str)},
+)
 page_setup("Train · svhn-xai", "🏋️")
 
 
@@ -27,9 +45,11 @@ def settings() -> tuple[list[str], int, bool]:
     """The run's ``train`` options, its number of epochs, and whether it can start (real
     photos need their train/ folder), from the widgets."""
     c1, c2, c3 = st.columns(3)
+    sources = ["synthetic", "svhn"]
     data = c1.radio(
         "Data",
-        ["synthetic", "svhn"],
+        sources,
+        index=sources.index(kept("train_data", "synthetic", sources)),
         format_func={"synthetic": "Synthetic house numbers", "svhn": "Real SVHN photos"}.get,
         key="train_data",
         help="Synthetic images need nothing; real photos need an SVHN Format 1 download "
@@ -40,7 +60,7 @@ def settings() -> tuple[list[str], int, bool]:
     if data == "svhn":
         root = c1.text_input(
             "SVHN folder",
-            "data/svhn",
+            str(kept("train_root", "data/svhn")),
             key="train_root",
             help="The folder holding train/ and test/ as the archives unpack, relative to the "
             "repository.",
@@ -56,23 +76,33 @@ def settings() -> tuple[list[str], int, bool]:
             ready = False
     else:
         size = c1.number_input(
-            "Training images", 32, 200_000, 4000, step=256, key="train_size",
+            "Training images", 32, 200_000, kept("train_size", 4000, range(32, 200_001)),
+            step=256, key="train_size",
             help="Synthetic house numbers generated for training (the same every run).",
         )  # fmt: skip
         test = c1.number_input(
-            "Held-out test images", 16, 20_000, 500, step=100, key="train_test_size",
+            "Held-out test images", 16, 20_000, kept("train_test_size", 500, range(16, 20_001)),
+            step=100, key="train_test_size",
             help="Scored after every epoch; never trained on.",
         )  # fmt: skip
         options += ["--train-size", str(size), "--test-size", str(test)]
-    epochs = c2.number_input("Epochs", 1, 200, 2, key="train_epochs")
+    epochs = c2.number_input(
+        "Epochs", 1, 200, kept("train_epochs", 2, range(1, 201)), key="train_epochs"
+    )
+    rate = kept("train_lr", 2e-3)
     lr = c2.number_input(
-        "Learning rate", 1e-5, 1.0, 2e-3, step=5e-4, format="%g", key="train_lr",
+        "Learning rate", 1e-5, 1.0, rate if 1e-5 <= rate <= 1.0 else 2e-3, step=5e-4,
+        format="%g", key="train_lr",
         help="AdamW's peak rate, reached after a one-epoch warm-up, then cosine decay.",
     )  # fmt: skip
-    batch = c2.number_input("Batch size", 8, 1024, 128, step=8, key="train_batch")
+    batch = c2.number_input(
+        "Batch size", 8, 1024, kept("train_batch", 128, range(8, 1025)), step=8, key="train_batch"
+    )
+    trackers = ["disabled", "offline", "online"]
     wandb = c3.selectbox(
         "Weights & Biases",
-        ["disabled", "offline", "online"],
+        trackers,
+        index=trackers.index(kept("train_wandb", "disabled", trackers)),
         key="train_wandb",
         help="Log the run to W&B; online falls back to offline without an API key or network.",
     )
@@ -84,7 +114,16 @@ def settings() -> tuple[list[str], int, bool]:
         help="The new checkpoint appears as NAME.pt in the sidebar after the first epoch.",
     )
     options += ["--lr", f"{lr:g}", "--batch-size", str(batch), "--wandb", wandb]
+    for key in SETTINGS:
+        if key in st.session_state:
+            remember(key)
     return options, int(epochs), ready
+
+
+def kept(key: str, default: Any, allowed: Any = None) -> Any:
+    """The widget's last value (or a link's), when it is one of ``allowed``; else ``default``."""
+    value = remembered(key, default)
+    return value if allowed is None or value in allowed else default
 
 
 def start_run(options: list[str], epochs: int) -> None:
@@ -225,3 +264,7 @@ if runs:
     st.session_state["kept:train_shown"] = shown
     every = REFRESH_SECONDS if statuses[shown].running else None
     st.fragment(run_every=every)(run_panel)(RUNS / shown)
+link.save(
+    {name: st.session_state.get(key) for key, (name, _) in SETTINGS.items()}
+    | {"run": st.session_state.get("kept:train_shown")}
+)

@@ -114,3 +114,20 @@ def test_real_photos_without_their_folder_say_so_and_do_not_start(checkpoints):
     assert at.number_input(key="train_epochs").value == 2  # the rest of the form stays
     at.radio(key="train_data").set_value("synthetic").run()  # back to what needs nothing
     assert not at.warning and not at.button(key="train_start").disabled
+
+
+def test_the_train_settings_live_in_the_url_and_a_new_session_restores_them(checkpoints):
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.number_input(key="train_epochs").set_value(5).run()
+    at.number_input(key="train_size").set_value(32 + 256).run()
+    at.selectbox(key="train_wandb").set_value("offline").run()
+    assert not at.exception, [e.value for e in at.exception]
+    link = dict(at.query_params)
+    assert link["epochs"] == "5" and link["size"] == "288" and link["wandb"] == "offline"
+    again = AppTest.from_file(PAGE, default_timeout=120)
+    again.query_params = link
+    again.run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert again.number_input(key="train_epochs").value == 5
+    assert again.number_input(key="train_size").value == 288
+    assert again.selectbox(key="train_wandb").value == "offline"
