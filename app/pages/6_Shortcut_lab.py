@@ -4,9 +4,18 @@ import json
 import os
 from pathlib import Path
 
+import link
 import pandas as pd
 import streamlit as st
-from common import CHECKPOINTS, cached_model, explanation, file_digest, page_setup
+from common import (
+    CHECKPOINTS,
+    cached_model,
+    explanation,
+    file_digest,
+    page_setup,
+    remember,
+    remembered,
+)
 
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.evaluation.shortcut import (
@@ -26,6 +35,16 @@ RESULTS = Path(os.environ.get("SVHN_XAI_RESULTS", REPO_ROOT / "results")) / "sho
 EXAMPLES = 16  # held-out photos with the digit and its cue on offer, as many as the lab scores
 DEFAULT_METHODS = ("saliency", "integrated_gradients", "guided_gradcam", "lrp")
 
+link.restore(
+    "shortcut",
+    rename={"methods": "shortcut_methods"},
+    plain={
+        "lab": ("shortcut_checkpoint", str),
+        "photo": ("shortcut_example", int),
+        "removed": ("shortcut_remove", lambda v: v == "true"),
+        "reference": ("shortcut_reference", lambda v: v == "true"),
+    },
+)
 page_setup("Shortcut lab · svhn-xai", "🧪", with_model=False)
 st.title("Shortcut lab")
 st.caption(
@@ -62,9 +81,12 @@ if not shortcut_paths:
 
 left, right = st.columns([1, 3], gap="large")
 with left:
+    names = [p.name for p in shortcut_paths]
+    chosen = remembered("shortcut_checkpoint", names[0])
     name = st.selectbox(
         "Shortcut checkpoint",
-        [p.name for p in shortcut_paths],
+        names,
+        index=names.index(chosen) if chosen in names else 0,
         key="shortcut_checkpoint",
         help="Checkpoints whose card records a planted cue.",
     )
@@ -86,13 +108,14 @@ with left:
         f"Held-out photo (1–{len(examples)})",
         1,
         len(examples),
-        1,
+        min(max(int(remembered("shortcut_example", 1)), 1), len(examples)),
         key="shortcut_example",
         help=f"Synthetic test photos that contain {digit} and carry the cue; never trained on.",
     )
     example = examples[k - 1]
     removed = st.toggle(
         "Remove the cue",
+        value=bool(remembered("shortcut_remove", False)),
         key="shortcut_remove",
         help="Show the maps of the same photo re-rendered without the patch. The "
         "probabilities above give both cases, with the patch and without it.",
@@ -100,16 +123,26 @@ with left:
     methods = st.multiselect(
         "Methods (default parameters)",
         list(REGISTRY),
-        default=[m for m in DEFAULT_METHODS if m in REGISTRY],
+        default=remembered("shortcut_methods", [m for m in DEFAULT_METHODS if m in REGISTRY]),
         format_func=lambda key: REGISTRY[key].name,
         key="shortcut_methods",
     )
     show_reference = DEFAULT_CHECKPOINT.is_file() and st.checkbox(
         "Also explain the default model",
-        value=True,
+        value=bool(remembered("shortcut_reference", True)),
         key="shortcut_reference",
         help="The shipped model, trained without the cue: where its maps put their relevance.",
     )
+    for key in ("shortcut_checkpoint", "shortcut_example", "shortcut_remove", "shortcut_methods"):
+        remember(key)
+    if "shortcut_reference" in st.session_state:
+        remember("shortcut_reference")
+    link.save(
+        {
+            "lab": name, "photo": int(k), "removed": removed, "methods": ",".join(methods),
+            "reference": show_reference,
+        }
+    )  # fmt: skip
 
 image = example.images["cue_removed" if removed else "with_cue"]
 p_with, p_without = (

@@ -75,3 +75,22 @@ def test_the_shipped_model_shows_its_committed_table_and_survives_a_rerun():
     at.toggle(key="shortcut_remove").set_value(True).run()  # the second run a user makes
     assert not at.exception
     assert _metric(at, "P(3 present), cue removed") != _metric(at, "P(3 present), cue shown")
+
+
+def test_the_lab_view_lives_in_the_url_and_a_new_session_shows_it(shortcut_folder):
+    at = AppTest.from_file(PAGE, default_timeout=300).run()
+    at.multiselect(key="shortcut_methods").set_value(["saliency"]).run()
+    at.toggle(key="shortcut_remove").set_value(True).run()
+    at.number_input(key="shortcut_example").set_value(2).run()
+    assert not at.exception, [e.value for e in at.exception]
+    link = dict(at.query_params)
+    assert link["methods"] == "saliency" and link["photo"] == "2" and link["removed"] == "true"
+    again = AppTest.from_file(PAGE, default_timeout=300)
+    again.query_params = link
+    again.run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert again.multiselect(key="shortcut_methods").value == ["saliency"]
+    assert again.toggle(key="shortcut_remove").value is True
+    assert again.number_input(key="shortcut_example").value == 2
+    label = "P(3 present), cue removed"
+    assert _metric(again, label) == _metric(at, label)  # the same numbers
