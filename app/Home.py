@@ -53,6 +53,11 @@ PAGES = (
     ("pages/6_Shortcut_lab.py", "Shortcut lab: catch a cheating model", "🧪"),
     ("pages/3_Train.py", "Train a model", "🏋️"),
 )
+st.info(
+    "**Start here:** open **Explain**, keep the photo it shows, and pick a method: the heatmap, "
+    "its mask and the scores beside the baselines appear. The sidebar sets the model and the "
+    "digit to explain."
+)
 for column, (page, label, icon) in zip(st.columns(3) + st.columns(3), PAGES):
     column.page_link(page, label=label, icon=icon)
 
@@ -77,8 +82,13 @@ if test.get("balanced_accuracy") is not None:
         "Balanced acc., held-out test", f"{test['balanced_accuracy']:.1%}", help=BALANCED
     )
 if real.get("balanced_accuracy") is not None:
+    n = real.get("n_images")
     cols[3].metric(
-        "Balanced acc., real SVHN photos", f"{real['balanced_accuracy']:.1%}", help=BALANCED
+        f"Balanced acc., {n} real photos" if n else "Balanced acc., real SVHN photos",
+        f"{real['balanced_accuracy']:.1%}",
+        help=BALANCED + " Measured when the model was exported, on these photos of the shared "
+        "sample, some of which may have chosen its settings; the README's figures over the "
+        "held-out photos 193–256 and cross-validated on 1–192 are the ones to quote.",
     )
 st.caption(
     f"Trained on {prov.get('data', '?')} data ({prov.get('n_train', '?')} images), stem "
