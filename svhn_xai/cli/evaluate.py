@@ -136,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     if args.calibrate_on:
-        calibration, why = _calibrate_on(args, model, card, methods, protocol, digits, bar), None
+        calibration = _calibrate_on(args, model, card, methods, protocol, digits, bar, progress)
+        why = None
     else:
         protocol, calibration, why = _evaluation_reading(args, card)
     options = EvaluationOptions(
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate_on(args, model, card, methods, protocol, digits, bar) -> dict[str, Any]:
+def _calibrate_on(args, model, card, methods, protocol, digits, bar, progress) -> dict[str, Any]:
     """``--calibrate-on``: each method's threshold chosen on other images of this run."""
     from svhn_xai.scoring.calibration import calibrate
 
@@ -199,11 +200,6 @@ def _calibrate_on(args, model, card, methods, protocol, digits, bar) -> dict[str
         )
     margin = card["config"].get("margin", 0.15)
     items = ModelInputs(data, split, args.root, args.calibrate_indices, model.input_size, margin)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
     bar.set_description("calibrating")
     calibration = calibrate(model, items, methods, protocol, digits, progress=progress)
     calibration.update({"data": data, "split": split, "indices": args.calibrate_indices})
