@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -317,6 +318,48 @@ def suggested_label(rows: list[dict], target: int) -> int:
     return next((d for d in (target, *range(10)) if d not in marked), target)
 
 
+def _relabel_drawn(state: Any) -> None:
+    """The digit picker under a box just drawn: its choice relabels that row."""
+    drawn = state.get("upload_drawn")
+    if drawn is None or drawn >= len(state["upload_boxes"]):
+        return
+    row = state["upload_boxes"][drawn]
+    chosen = st.segmented_control(
+        "Digit in the box just drawn",
+        list(range(10)),
+        default=int(row["digit"]),
+        key=f"upload_drawn_digit_{state['upload_version']}",
+    )
+    if chosen is not None and chosen != row["digit"]:
+        state["upload_boxes"][drawn] = {**row, "digit": chosen}
+        state["upload_rows"] = [dict(r) for r in state["upload_boxes"]]
+        state["upload_version"] += 1
+        st.rerun()
+
+
+def _box_table(state: Any, width: float, height: float) -> list[dict]:
+    """The editable table of boxes (photo pixels, ``width`` x ``height``): its rows as edited."""
+    limits = {"x0": width, "y0": height, "x1": width, "y1": height}
+    config = {
+        c: st.column_config.NumberColumn(
+            c, min_value=0.0, max_value=float(limits[c]), format="%.1f", width="small"
+        )
+        for c in BOX_COLUMNS[1:]
+    }
+    config["digit"] = st.column_config.NumberColumn(
+        "digit", min_value=0, max_value=9, step=1, help="The digit inside this box.",
+        width="small",
+    )  # fmt: skip
+    edited = st.data_editor(
+        pd.DataFrame(state["upload_boxes"], columns=BOX_COLUMNS),
+        column_config=config,
+        num_rows="dynamic",
+        hide_index=True,
+        key=f"upload_table_{state['upload_version']}",
+    )
+    return edited.to_dict("records")
+
+
 def _mark_boxes(shown: np.ndarray, scale: float, digit: int, upload_id: str) -> list[MarkedBox]:
     """Drag a box on the photo (it gets the sidebar digit as its label) or type rows into the
     table; returns the complete rows as boxes in the source photo's pixels."""
@@ -340,44 +383,8 @@ def _mark_boxes(shown: np.ndarray, scale: float, digit: int, upload_id: str) -> 
         state["upload_boxes"] = [*state["upload_rows"], dict(zip(BOX_COLUMNS, [label, *box]))]
         state["upload_version"] += 1
         state["upload_drawn"] = len(state["upload_boxes"]) - 1  # the row the picker labels
-    width, height = shown.shape[1] / scale, shown.shape[0] / scale
-    limits = {"x0": width, "y0": height, "x1": width, "y1": height}
-    drawn = state.get("upload_drawn")
-    if drawn is not None and drawn < len(state["upload_boxes"]):
-        row = state["upload_boxes"][drawn]
-        chosen = st.segmented_control(
-            "Digit in the box just drawn",
-            list(range(10)),
-            default=int(row["digit"]),
-            key=f"upload_drawn_digit_{state['upload_version']}",
-        )
-        if chosen is not None and chosen != row["digit"]:
-            state["upload_boxes"][drawn] = {**row, "digit": chosen}
-            state["upload_rows"] = [dict(r) for r in state["upload_boxes"]]
-            state["upload_version"] += 1
-            st.rerun()
-    config = {
-        c: st.column_config.NumberColumn(
-            c, min_value=0.0, max_value=float(limits[c]), format="%.1f", width="small"
-        )
-        for c in BOX_COLUMNS[1:]
-    }
-    config["digit"] = st.column_config.NumberColumn(
-        "digit",
-        min_value=0,
-        max_value=9,
-        step=1,
-        help="The digit inside this box.",
-        width="small",
-    )
-    edited = st.data_editor(
-        pd.DataFrame(state["upload_boxes"], columns=BOX_COLUMNS),
-        column_config=config,
-        num_rows="dynamic",
-        hide_index=True,
-        key=f"upload_table_{state['upload_version']}",
-    )
-    state["upload_rows"] = edited.to_dict("records")
+    _relabel_drawn(state)
+    state["upload_rows"] = _box_table(state, shown.shape[1] / scale, shown.shape[0] / scale)
     complete = [r for r in state["upload_rows"] if all(pd.notna(r[c]) for c in BOX_COLUMNS)]
     if len(complete) < len(state["upload_rows"]):
         st.caption("Rows with an empty cell are left out until they are complete.")

@@ -138,6 +138,40 @@ def view_controls(method: str) -> tuple[str, float, str, float]:
 FIRST_SCREEN = ("pxap", "relevance_mass", "pointing_game", "iou_1", "iou_2")
 
 
+def _score_tile(key: str, result: dict) -> tuple:
+    """One score of the first screen: (label, value, arrow text, help, grey?); the arrow
+    compares with the strongest baseline on that score, grey for a tie or a capped IoU₁."""
+    m = METRICS[key]
+    versus = result["versus"].get(key)
+    if versus is None:
+        return m.label, m.format(result[key]), None, m.describe(), False
+    name = versus["baseline"].replace("_", " ")
+    delta = f"{versus['difference']:+.{m.digits}f} vs {name}"
+    tie = abs(versus["difference"]) < PER_PHOTO_TIE or "capped" in versus
+    why = (
+        f" Arrow: the difference from the strongest baseline on this score for this photo, the "
+        f"{name} map ({m.format(versus['value'])}); grey when it is under {PER_PHOTO_TIE:g}, a "
+        "tie on one photo"
+    )
+    if "capped" in versus:
+        why += (
+            f", or when the mask is smaller than the box and IoU₁ is near the "
+            f"{versus['capped']:.2f} that a mask of this size can reach at most"
+        )
+    return m.label, m.format(result[key]), delta, m.describe() + why + ".", tie
+
+
+def _mask_rule(result: dict) -> str:
+    """The rule the method's mask was cut by, in words."""
+    rule, mode = result["protocol"], THRESHOLD_MODES[result["protocol"]["mode"]]
+    if rule["mode"] == "topk":
+        cut = f"the top {rule['value']:g} % of the pixels"
+    else:
+        cut = f"{mode.label} {rule['value']:g}" if mode.param else mode.label
+    how = "calibrated for this method" if result["threshold_source"] == "calibrated" else "one rule"
+    return f"Mask: {cut}, on the map smoothed at σ {rule['sigma']:g} px ({how})."
+
+
 def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> None:
     shown = [
         (
@@ -160,27 +194,7 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
             )
         )
     if result["scored"]:
-        for key in FIRST_SCREEN:
-            m = METRICS[key]
-            versus = result["versus"].get(key)
-            delta, why, tie = None, "", False
-            if versus is not None:
-                name = versus["baseline"].replace("_", " ")
-                delta = f"{versus['difference']:+.{m.digits}f} vs {name}"
-                tie = abs(versus["difference"]) < PER_PHOTO_TIE or "capped" in versus
-                why = (
-                    f" Arrow: the difference from the strongest baseline on this score for this "
-                    f"photo, the {name} map ({m.format(versus['value'])}); grey when it is under "
-                    f"{PER_PHOTO_TIE:g}, a tie on one photo"
-                )
-                if "capped" in versus:
-                    why += (
-                        f", or when the mask is smaller than the box and IoU₁ is near the "
-                        f"{versus['capped']:.2f} that a mask of this size can reach at most."
-                    )
-                else:
-                    why += "."
-            shown.append((m.label, m.format(result[key]), delta, m.describe() + why, tie))
+        shown += [_score_tile(key, result) for key in FIRST_SCREEN]
     shown.append(
         (
             "Compute time",
@@ -196,20 +210,7 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
         ):
             col.metric(label, value, delta, help=help_text, delta_color="off" if tie else "normal")
     if result["scored"]:
-        rule, mode = result["protocol"], THRESHOLD_MODES[result["protocol"]["mode"]]
-        cut = (
-            f"the top {rule['value']:g} % of the pixels"
-            if rule["mode"] == "topk"
-            else f"{mode.label} {rule['value']:g}"
-            if mode.param
-            else mode.label
-        )
-        how = (
-            "calibrated for this method"
-            if result["threshold_source"] == "calibrated"
-            else "one rule"
-        )
-        st.caption(f"Mask: {cut}, on the map smoothed at σ {rule['sigma']:g} px ({how}).")
+        st.caption(_mask_rule(result))
     if e.probability < 0.5:
         st.warning(
             f"The model does not see {a_digit(digit)} here (P = {e.probability:.2f}): this "

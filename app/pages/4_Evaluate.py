@@ -92,6 +92,34 @@ def _remember(store: OrderedDict, key: str, summary: dict[str, Any]) -> None:
         store.popitem(last=False)
 
 
+def _evaluate(
+    where: tuple, limit: int, methods: list[str], mode: str, value: float, sanity: int
+) -> dict[str, Any]:
+    """The library's run over the first ``limit`` images of ``where`` (data, split, root,
+    indices), with a progress bar."""
+    data, split, root, indices = where
+    margin = card["config"].get("margin", 0.15)
+    source = open_source(data, split, root, indices=indices)
+    items = [to_model_input(source[i], model.input_size, margin).item for i in range(limit)]
+    bar = st.progress(0.0, text="explaining…")
+    rule, chosen = reading(mode, value)
+
+    def progress(done: int, total: int) -> None:
+        text = f"{done} of {total} (image, digit) pairs"
+        bar.progress(
+            done / total, text="randomisation check…" if done == total and sanity else text
+        )
+
+    options = EvaluationOptions(
+        methods, protocol=rule, calibrated=chosen.values if chosen else None,
+        batch_size=PROGRESS_EVERY, sanity=sanity,
+    )  # fmt: skip
+    summary = run_evaluation(model, items, options, progress=progress)
+    bar.empty()
+    summary.update(data=data, split=split, indices=indices, limit=limit)
+    return summary
+
+
 def compute_panel() -> dict[str, Any] | None:
     """Settings, the Evaluate button, and the leaderboard for them (computed or cached)."""
     sets = image_sets()
@@ -155,28 +183,8 @@ def compute_panel() -> dict[str, Any] | None:
     key = json.dumps(settings, sort_keys=True)
     store = _store(digest)
     if st.button("Evaluate", type="primary", key="eval_run", disabled=not methods):
-        margin = card["config"].get("margin", 0.15)
-        source = open_source(data, split, root, indices=indices)
-        items = [to_model_input(source[i], model.input_size, margin).item for i in range(limit)]
-        bar = st.progress(0.0, text="explaining…")
-        rule, chosen = reading(mode, value)
-
-        def progress(done: int, total: int) -> None:
-            text = f"{done} of {total} (image, digit) pairs"
-            if done == total and sanity:
-                text = "randomisation check…"
-            bar.progress(done / total, text=text)
-
-        options = EvaluationOptions(
-            methods,
-            protocol=rule,
-            calibrated=chosen.values if chosen else None,
-            batch_size=PROGRESS_EVERY,
-            sanity=sanity,
-        )
-        summary = run_evaluation(model, items, options, progress=progress)
-        bar.empty()
-        summary.update(data=data, split=split, indices=indices, limit=limit, images=label)
+        summary = _evaluate(sets[label], limit, methods, mode, value, sanity)
+        summary["images"] = label
         _remember(store, key, summary)
         st.session_state["eval_key"] = key
     if key in store:
