@@ -20,7 +20,7 @@ from svhn_xai.scoring.protocol import Protocol
 from svhn_xai.scoring.registry import PER_PAIR, family
 
 # what a pair's record keeps of each map: the per-map scores and the curves' summaries
-SCORES = (*(m.key for m in PER_PAIR), *(m.key for m in family("curve")))
+RECORDED = (*(m.key for m in PER_PAIR), *(m.key for m in family("curve")))
 
 
 def _x(image: np.ndarray) -> torch.Tensor:
@@ -32,7 +32,7 @@ def _row(scores: dict[str, Any], faith: dict[str, Any]) -> dict[str, Any]:
     for both (the curves are summarised, not stored per pair, apart from the IoU ones)."""
     curve = scores["curve"]
     return {
-        **{k: scores[k] for k in SCORES if k in scores},
+        **{k: scores[k] for k in RECORDED if k in scores},
         **{k: curve[k] for k in ("auc_iou_1", "auc_iou_2", "oracle_iou_1", "oracle_iou_2")},
         "empty_mask": scores["empty_mask"],
         "iou_2_by_threshold": curve["iou_2_by_threshold"],

@@ -23,7 +23,7 @@ from svhn_xai.explain.params import Param
 from svhn_xai.explain.perturbation import PER_EVAL, _forward
 from svhn_xai.explain.registry import Cost, register
 
-SCORES = ("probability", "logit")
+TARGET_SCORES = ("probability", "logit")
 
 
 def sample_grids(
@@ -80,7 +80,7 @@ def rise_masks(binary: torch.Tensor, offsets: torch.Tensor, size: int, cell: int
             "probability",
             "What weighs a mask: the digit's sigmoid probability (the paper's class "
             "probability) or its logit.",
-            choices=SCORES,
+            choices=TARGET_SCORES,
         ),
         SEED,
         PER_EVAL,
