@@ -82,7 +82,10 @@ def drag_until_marked(page, box: tuple, size: tuple, tries: int = 3) -> str:
 def pick(page, label: str, option: str) -> None:
     """Choose ``option`` in the main area's selectbox labelled ``label``."""
     main = page.locator('[data-testid="stMain"]')
-    main.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    box = main.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    box.scroll_into_view_if_needed()
+    box.click()
+    page.keyboard.type(option)  # the list is virtualised: filter it to the option
     page.get_by_role("option", name=option, exact=True).click()
     wait_idle(page)
 
