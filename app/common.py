@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import streamlit as st
+from photos import default_digit
 
 from svhn_xai.errors import CheckpointError
 from svhn_xai.explain import REGISTRY, Explanation, explain
@@ -115,7 +116,7 @@ def sidebar() -> tuple[Any, dict, str, int] | None:
     # the widget's value is set through its key alone (a callback may have set it): a default
     # passed beside it would make Streamlit warn on every start
     current = st.session_state.get("sidebar_digit", st.session_state.get("digit"))
-    st.session_state["sidebar_digit"] = current if current in digits else digits[0]
+    st.session_state["sidebar_digit"] = current if current in digits else default_digit(digits)
     digit = st.sidebar.selectbox(
         "Target digit",
         digits,

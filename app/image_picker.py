@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from common import remember, remembered
+from photos import DATA_ROOT, FOLDERS, available_folders, first_with, svhn_folder
 
 from svhn_xai.data.download import download_split
 from svhn_xai.data.image_io import load_rgb
 from svhn_xai.data.marks import MarkedBox
 from svhn_xai.data.sources import SYNTHETIC_SIZES, open_source
-from svhn_xai.data.svhn import SPLITS, SVHNFolder
+from svhn_xai.data.svhn import SPLITS
 from svhn_xai.data.target import ModelInput, marked_photo_input, to_model_input
 from svhn_xai.data.uploads import UploadStore
 from svhn_xai.errors import SvhnXaiError
@@ -25,13 +26,6 @@ from svhn_xai.model.checkpoint import REPO_ROOT
 from svhn_xai.report.figures import image_figure, preview, selected_box
 from svhn_xai.report.words import a_digit
 
-DATA_ROOT = REPO_ROOT / "data" / "svhn"
-# real photo folders by the name the page shows (never the server's path), in order of preference
-FOLDERS = {
-    **{f"downloaded {s}": DATA_ROOT / s for s in SPLITS},
-    "shared sample": REPO_ROOT.parent / "shared" / "svhn-sample" / "train",
-    "fixtures": REPO_ROOT / "tests" / "fixtures" / "svhn" / "train",
-}
 SOURCES = {"svhn": "Real photo", "synthetic": "Synthetic", "upload": "Upload"}
 PREVIEW_SIDE = 640  # px: an upload is shown (and sent to the browser) at most this large
 
@@ -54,26 +48,6 @@ class Picked:
     photo_scale: float
     marked: bool
     cli: tuple[str, ...]
-
-
-def available_folders() -> list[str]:
-    return [
-        name
-        for name, f in FOLDERS.items()
-        if (f / "digitStruct.mat").is_file() or (f / "annotations.json").is_file()
-    ]
-
-
-@st.cache_resource(show_spinner="Reading the annotations…")
-def svhn_folder(name: str) -> SVHNFolder:
-    return SVHNFolder(FOLDERS[name])
-
-
-def first_with(name: str, digit: int, after: int = -1) -> int:
-    """The first photo after ``after`` of folder ``name`` that shows ``digit`` (wrapping)."""
-    table = svhn_folder(name).table
-    order = [*range(after + 1, len(table)), *range(after + 1)]
-    return next((i for i in order if any(d["label"] == digit for d in table[i][1])), 0)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -213,3 +213,58 @@ def test_contrast_and_all_digits_views_survive_reruns():
         assert_healthy(page)
         assert "digit=2" in page.url
     assert plain != contrastive, "the contrastive map scored like the plain one"
+
+
+PAGE_LINKS = [  # a page's address with its view, and what a newcomer must see there
+    (
+        "/Compare",
+        {
+            "source": "synthetic",
+            "index": "4",
+            "methods": "saliency,lrp",
+            "mode": "topk",
+            "t": "12.0",
+        },
+        ["Saliency", "LRP", "Top-k %"],
+    ),  # fmt: skip
+    (
+        "/All_digits",
+        {"source": "synthetic", "index": "4", "method": "saliency", "mode": "topk", "t": "9.0"},
+        ["Saliency", "Class sensitivity"],
+    ),  # fmt: skip
+    (
+        "/Evaluate",
+        {
+            "results": "compute",
+            "images": "Synthetic test images",
+            "n": "3",
+            "methods": "saliency",
+            "mode": "otsu",
+        },
+        ["Compute now", "Otsu"],
+    ),  # fmt: skip
+]
+
+
+@pytest.mark.parametrize("path, view, shown", PAGE_LINKS)
+def test_a_page_opened_at_its_address_in_a_fresh_browser_shows_that_view(path, view, shown):
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    from playwright.sync_api import sync_playwright
+
+    with streamlit_server() as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1500, "height": 1100}).new_page()
+            page.goto(f"{url}{path}?{urlencode(view)}", timeout=120_000)
+            page.get_by_text(shown[-1]).first.wait_for(timeout=300_000)
+            run_if_asked(page, "body", shown[-1])
+            wait_idle(page, 300_000)
+            assert_healthy(page)
+            for text in shown:
+                assert page.get_by_text(text).count() > 0, f"{text!r} not on {path}"
+            kept = dict(parse_qsl(urlsplit(page.url).query))
+            assert {k: kept.get(k) for k in view} == view, "the page did not keep its view"
+            page.screenshot(path=str(ARTEFACTS / f"link{path.replace('/', '_')}.png"))
+        finally:
+            browser.close()

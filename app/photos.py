@@ -1,0 +1,51 @@
+"""The real photo folders this server has, read once: the official splits when downloaded, the
+shared sample beside the repository, the test fixtures; which photo first shows a digit, and
+the digit a newcomer is first shown."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from svhn_xai.data.svhn import SPLITS, SVHNFolder
+from svhn_xai.model.checkpoint import REPO_ROOT
+
+DATA_ROOT = REPO_ROOT / "data" / "svhn"
+# real photo folders by the name the page shows (never the server's path), in order of preference
+FOLDERS = {
+    **{f"downloaded {s}": DATA_ROOT / s for s in SPLITS},
+    "shared sample": REPO_ROOT.parent / "shared" / "svhn-sample" / "train",
+    "fixtures": REPO_ROOT / "tests" / "fixtures" / "svhn" / "train",
+}
+
+
+def available_folders() -> list[str]:
+    return [
+        name
+        for name, f in FOLDERS.items()
+        if (f / "digitStruct.mat").is_file() or (f / "annotations.json").is_file()
+    ]
+
+
+@st.cache_resource(show_spinner="Reading the annotations…")
+def svhn_folder(name: str) -> SVHNFolder:
+    return SVHNFolder(FOLDERS[name])
+
+
+def first_with(name: str, digit: int, after: int = -1) -> int:
+    """The first photo after ``after`` of folder ``name`` that shows ``digit`` (wrapping)."""
+    table = svhn_folder(name).table
+    order = [*range(after + 1, len(table)), *range(after + 1)]
+    return next((i for i in order if any(d["label"] == digit for d in table[i][1])), 0)
+
+
+def default_digit(digits: list[int]) -> int:
+    """The target a new session starts with: the first digit of the first photo of the first
+    folder, so that the first page already scores a box wherever the app runs (the fixtures
+    hold no 0); the first head where there is no real photo."""
+    folders = available_folders()
+    if folders:
+        table = svhn_folder(folders[0]).table
+        for box in table[0][1] if table else []:
+            if box["label"] in digits:
+                return int(box["label"])
+    return digits[0]
