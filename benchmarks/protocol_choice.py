@@ -140,7 +140,7 @@ def bootstrap_choice(
     photo's pairs together): the share of resamples whose choice is ``chosen``, the 95 %
     interval of ``chosen``'s worst margin minus the best other rule's, and minus the
     ``default``'s; ``adopt`` applies the adoption rule of the module docstring."""
-    at_default = rules.index(default)
+    at_default = rules.index(default) if default in rules else chosen  # none to lead
     drawn = {}
     for data, r in results.items():
         photos = [stem.split("_")[0] for stem in r["pairs"]]
