@@ -36,12 +36,12 @@ class UploadStore:
         digest = hashlib.sha256(data).hexdigest()
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / digest
-        if path.is_file():
+        if path.is_file():  # kept already: nothing added, nothing to make room for
             path.touch()
-        else:
-            part = path.with_suffix(f".{os.getpid()}.part")
-            part.write_bytes(data)
-            part.replace(path)  # whole or not at all: a reader never sees half a photo
+            return digest
+        part = path.with_suffix(f".{os.getpid()}.part")
+        part.write_bytes(data)
+        part.replace(path)  # whole or not at all: a reader never sees half a photo
         self._evict(keep=digest)
         return digest
 
