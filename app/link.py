@@ -88,7 +88,7 @@ def restore(
     ``rename`` maps a parsed key to the page's widget key (``methods`` -> ``compare_methods``);
     ``plain`` maps a query key of the page's own to ``(widget key, parser)``: a value the parser
     refuses is left out. The widgets check the rest (an option that no longer exists)."""
-    flag = "link_restored" if page == "explain" else f"link_restored:{page}"
+    flag = f"link_restored:{page}"
     if st.session_state.get(flag):
         return
     st.session_state[flag] = True
@@ -130,7 +130,7 @@ def open_explain(view: dict[str, Any]) -> None:
     """Go to Explain showing ``view`` (query keys as above: ``digit``, ``method``, ``mode``,
     ``t`` …): another page opens Explain through its URL, as a shared link does, never by
     writing Explain's session keys. The photo stays the one both pages share."""
-    st.session_state["link_restored"] = False
+    st.session_state["link_restored:explain"] = False
     query = {k: text(v) for k, v in view.items() if v is not None}
     st.switch_page("pages/1_Explain.py", query_params=query)
 
