@@ -69,8 +69,19 @@ def changed_metric(page, label: str, old: str, timeout_ms: int = 60_000) -> str:
 
 
 def wait_idle(page, timeout: float = 120_000) -> None:
-    """Wait until Streamlit has finished the current run (no 'Running…' indicator)."""
+    """Wait until Streamlit has finished running: no 'Running…' indicator and no placeholder
+    skeleton, for one second on end. A page that reruns itself (restoring its view from the
+    URL does) is idle for a moment between its runs, so one idle glance is not enough."""
     page.wait_for_timeout(300)
+    page.evaluate("() => { window.__idleSince = undefined; }")
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
+        """() => {
+            const busy = document.querySelector(
+                '[data-testid="stStatusWidget"], [data-testid="stSkeleton"]');
+            if (busy) { window.__idleSince = undefined; return false; }
+            window.__idleSince = window.__idleSince ?? performance.now();
+            return performance.now() - window.__idleSince > 1000;
+        }""",
+        timeout=timeout,
+        polling=100,
     )

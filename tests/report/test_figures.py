@@ -48,5 +48,6 @@ def test_sanity_figure_names_methods_for_people_and_shows_every_point():
     fig = sanity_figure(sanity)
     assert [t.name for t in fig.data] == ["Integrated Gradients", "custom"]
     low, high = fig.layout.yaxis.range
-    assert low < -0.6 and high == 1
+    # every point visible, and the top of the correlation scale (1) with room for its mark
+    assert low < -0.6 and 1 <= high <= 1.1
     assert "lower is better" in fig.layout.yaxis.title.text
