@@ -20,7 +20,7 @@ from photos import default_digit
 
 from svhn_xai.errors import CheckpointError
 from svhn_xai.explain import REGISTRY, Explanation, explain
-from svhn_xai.explain.cost import estimated_seconds
+from svhn_xai.explain.cost import estimated_seconds, record
 from svhn_xai.explain.params import Param
 from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, load_model
 from svhn_xai.provenance import file_sha256
@@ -335,6 +335,8 @@ def explanation(
     finally:
         if bar is not None:
             bar.empty()
+    if contrast is None:  # what these settings took is the next estimate of them
+        record(model, method, params, result)
     _explanations().put(key, result)
     return result
 
@@ -360,11 +362,15 @@ def slow_run_allowed(
         eta = estimated_seconds(model, method, params)
     if eta <= SLOW_SECONDS:
         return True
-    st.warning(
-        f"{REGISTRY[method].name} with these settings takes about {eta:.0f} s on this machine."
-    )
-    if st.button("Run anyway", key=button_key):
+    notice = st.empty()  # cleared once the user runs it: no warning beside the result
+    with notice.container():
+        st.warning(
+            f"{REGISTRY[method].name} with these settings takes about {eta:.0f} s on this machine."
+        )
+        run = st.button("Run anyway", key=button_key)
+    if run:
         approved.add(key)
+        notice.empty()
         return True
     return False
 

@@ -3,7 +3,6 @@ the user marks. Returns the model input and how to get it again; all image logic
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -246,15 +245,17 @@ def _upload(size: int, margin: float, digit: int) -> Picked | None:
     except SvhnXaiError as exc:
         st.error(f"Cannot use this file: {exc}")
         return None
-    st.session_state["kept:upload_sha"] = uploads().put(data)  # a photo that decodes is kept
+    sha256 = uploads().put(data)  # a photo that decodes is kept
+    st.session_state["kept:upload_sha"] = sha256
     st.session_state["kept:upload_name"] = name
     height, width = photo.shape[:2]
-    if min(height, width) < size:
+    short = [f"{side} ({n} px)" for side, n in (("width", width), ("height", height)) if n < size]
+    if short:
         st.warning(
-            f"The photo is {width}×{height} px, smaller than the model's {size}×{size} input: "
-            "it is enlarged, and the model sees a blurred version."
+            f"The photo's {' and '.join(short)} {'is' if len(short) == 1 else 'are'} below the "
+            f"model's {size} px input: it is enlarged, and the model sees a blurred version."
         )
-    marked = _mark_boxes(shown, scale, digit, hashlib.sha1(data).hexdigest())
+    marked = _mark_boxes(shown, scale, digit, sha256)
     crop = st.checkbox(
         "Crop to the marked digits",
         value=True,
@@ -335,12 +336,15 @@ def _box_table(state: Any, width: float, height: float) -> list[dict]:
 
 
 def _mark_boxes(shown: np.ndarray, scale: float, digit: int, upload_id: str) -> list[MarkedBox]:
-    """Drag a box on the photo (it gets the sidebar digit as its label) or type rows into the
-    table; returns the complete rows as boxes in the source photo's pixels."""
+    """Drag a box on the photo (a digit picker then labels it) or type rows into the table;
+    returns the complete rows as boxes in the source photo's pixels. ``upload_id`` is the
+    photo's SHA-256: a new photo starts with no boxes, or with those its link carries."""
     state = st.session_state
-    if state.get("upload_id") != upload_id:  # a new photo starts with no boxes
+    if state.get("upload_id") != upload_id:
+        linked_id, linked = state.pop("link_boxes", (None, []))
+        rows = [dict(zip(BOX_COLUMNS, [m.label, *m.box])) for m in linked if linked_id == upload_id]
         state.update(
-            upload_id=upload_id, upload_boxes=[], upload_rows=[], upload_version=0,
+            upload_id=upload_id, upload_boxes=rows, upload_rows=rows, upload_version=0,
             picked_box=None, upload_drawn=None,
         )  # fmt: skip
     st.caption(

@@ -1,10 +1,12 @@
 """A page's view in its URL (``st.query_params``): a copied link opens the same view.
 
 Query keys: ``source, folder, index, digit`` (the photo and the target, shared by the pages
-that pick a photo), ``mode``, ``t`` (the threshold mode and its parameter), and per page:
-``contrast, method, p.NAME`` (the method's parameters), ``channels``, ``clip`` on Explain;
-``methods`` (comma-separated) on Compare. A value that does not fit (unknown method,
-out-of-range number) is left out, and the page's default stands.
+that pick a photo; an upload is ``upload``, its SHA-256 in the server's store, and ``boxes``,
+``x0,y0,x1,y1:DIGIT`` in photo pixels as the CLI's ``--box``, ``;``-separated), ``mode``, ``t``
+(the threshold mode and its parameter), and per page: ``contrast, method, p.NAME`` (the
+method's parameters), ``channels``, ``clip`` on Explain; ``methods`` (comma-separated) on
+Compare. A value that does not fit (unknown method, out-of-range number) is left out, and the
+page's default stands.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import streamlit as st
 from common import CALIBRATED
 
+from svhn_xai.data.marks import parse_marked_box
 from svhn_xai.explain import REGISTRY
 from svhn_xai.scoring.heatmap import REDUCTIONS
 from svhn_xai.scoring.protocol import THRESHOLD_MODES
@@ -112,17 +115,24 @@ def restore(
     upload = query.get("upload")
     if upload and re.fullmatch(r"[0-9a-f]{64}", upload):  # the photo's SHA-256 on the server
         st.session_state["kept:upload_sha"] = upload
+        with contextlib.suppress(ValueError):  # boxes that do not all parse are left out
+            boxes = [parse_marked_box(b) for b in query.get("boxes", "").split(";") if b]
+            if all(b.label is not None for b in boxes):
+                st.session_state["link_boxes"] = (upload, boxes)
 
 
 def photo(cli: tuple[str, ...] | None) -> dict[str, Any]:
-    """The photo's part of a view (``source``, ``folder``, ``index``), from the picker's state
-    and the CLI arguments of the photo it picked (None: nothing picked yet)."""
+    """The photo's part of a view (``source``, ``folder``, ``index``; ``upload``, ``boxes``),
+    from the picker's state and the CLI arguments of the photo it picked (None: nothing picked
+    yet)."""
     source = st.session_state.get("source")
+    boxes = [b for flag, b in zip(cli or (), (cli or ())[1:]) if flag == "--box"]
     return {
         "source": source,
         "folder": st.session_state.get("svhn_folder") if source == "svhn" else None,
         "index": cli[-1] if cli and "--index" in cli else None,
         "upload": st.session_state.get("kept:upload_sha") if source == "upload" else None,
+        "boxes": ";".join(boxes) if source == "upload" and boxes else None,
     }
 
 

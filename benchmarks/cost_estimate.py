@@ -4,7 +4,8 @@
 
 For each method: its defaults, then each of its cost parameters (``Param.cost``) one at a time
 at its most expensive end (the largest budget, or the smallest superpixel, window or stride),
-brought back towards the default until the estimate is under ``--cap`` seconds. Each setting
+brought back towards the default until the method accepts it and the estimate is under ``--cap``
+seconds (smoothing's parameters with smoothing on). Each setting
 is estimated as the app estimates it (:func:`svhn_xai.explain.cost.estimated_seconds`: two small
 timed runs, ``a + b x passes``, or passes x the measured pass time), then run on one real photo
 and timed. Prints estimate / measured for every row and writes them, with the command, commit,
@@ -23,6 +24,7 @@ from typing import Any
 
 from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
+from svhn_xai.errors import ParameterError
 from svhn_xai.explain import REGISTRY, explain
 from svhn_xai.explain.cost import estimated_passes, estimated_seconds
 from svhn_xai.model.checkpoint import load_model
@@ -35,17 +37,24 @@ SMALLER_COSTS_MORE = {"superpixel", "window", "stride"}
 
 def expensive_settings(method: str, cap: float, model) -> list[dict[str, Any]]:
     """The method's defaults, then each cost parameter at its expensive end, moved back towards
-    the default (halving the distance) until the estimate is under ``cap`` seconds."""
+    the default (halving the distance) while the method refuses it (a window smaller than the
+    default stride) or its estimate is over ``cap`` seconds. A smoothing parameter is set with
+    smoothing on, since it costs nothing otherwise."""
     out: list[dict[str, Any]] = [{}]
     for p in REGISTRY[method].params:
         if not p.cost or p.kind != "int":
             continue
-        end = int(p.low if p.name in SMALLER_COSTS_MORE else p.high)
-        value = end
-        while value != p.default and estimated_seconds(model, method, {p.name: value}) > cap:
+        base = {"smooth": "smoothgrad"} if p.name.startswith("smooth_") else {}
+        value = int(p.low if p.name in SMALLER_COSTS_MORE else p.high)
+        while value != p.default:
+            try:
+                if estimated_seconds(model, method, {**base, p.name: value}) <= cap:
+                    break
+            except ParameterError:
+                pass
             value = int(round((value + p.default) / 2))
-        if value != p.default:
-            out.append({p.name: value})
+        if value != p.default or base:
+            out.append({**base, p.name: value})
     return out
 
 

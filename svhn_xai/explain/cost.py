@@ -1,11 +1,21 @@
 """How long an explanation will take, before running it.
 
-A method's time is not only its model passes: LIME and KernelShap fit a surrogate model on their
-samples, and Captum builds every perturbed input in Python. So each method whose cost grows with
-a parameter is timed at two small budgets (its ``Cost.budgets``) on a random image, and its time
-is fitted as ``a + b x passes`` for the user's other settings; what is not a pass lands in ``a``
-and ``b``. The calibration runs once per (model, method, other settings) and takes well under a
-second for the defaults.
+Every estimate rests on timings taken on this machine, never on a constant:
+
+- a method whose cost grows with a budget (its ``Cost.budgets``: samples, steps, windows) is
+  timed at two small budgets on a random image and its time fitted as ``a + b x passes``: what
+  is not a model pass (LIME's surrogate fit, Captum building perturbed inputs in Python) lands
+  in ``a`` and ``b``;
+- any other method is timed once at the user's settings with smoothing off when that is cheap
+  (at most :data:`TIMED_PASSES` passes); a larger one (Score-CAM, RISE) costs its passes times
+  the measured time of one image in a batched pass;
+- smoothing's noisy copies add their passes at that batched time;
+- every explanation the app computes is :func:`record`-ed: the same settings are then
+  estimated by what they took, and a budgeted method's line is refitted through the new point.
+
+Each first timing is preceded by an untimed warm-up call, so one-off costs (a lazy import, the
+first allocation) do not land in the estimate. Calibration runs once per model and settings
+and takes well under a second at the defaults.
 """
 
 from __future__ import annotations
@@ -13,17 +23,22 @@ from __future__ import annotations
 import json
 import time
 import weakref
+from statistics import median
 from typing import Any
 
+import numpy as np
 import torch
 
-from svhn_xai.explain.base import explain
+from svhn_xai.explain.base import Explanation, explain
 from svhn_xai.explain.hooks import model_lock
 from svhn_xai.explain.params import validate
 from svhn_xai.explain.registry import get_spec
 
+TIMED_PASSES = 64  # a method without budgets is timed itself when it takes at most this many
+
 _PER_IMAGE: weakref.WeakKeyDictionary[torch.nn.Module, float] = weakref.WeakKeyDictionary()
-_FITS: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, tuple[float, float]]] = (
+# (passes, seconds) points by model and settings key: timed by calibration or recorded
+_POINTS: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, list[tuple[int, float]]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -53,47 +68,99 @@ def seconds_per_image(model: torch.nn.Module) -> float:
 
 
 def fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
-    """``(a, b)`` of ``seconds = a + b x passes`` through two (passes, seconds) points; ``a`` is
-    at least 0, and with equal pass counts (or a noisy negative slope) the time is all ``b``."""
-    (p1, t1), (p2, t2) = sorted(points)
-    if p2 > p1 and t2 > t1:
-        b = (t2 - t1) / (p2 - p1)
-        return max(t1 - b * p1, 0.0), b
-    return 0.0, max(t1, t2) / max(p2, 1)
+    """``(a, b)`` of ``seconds = a + b x passes``, least squares through (passes, seconds)
+    points; ``a`` is at least 0, and without a spread of pass counts (or with a noisy negative
+    slope) the time is all ``b``."""
+    passes = np.array([p for p, _ in points], float)
+    seconds = np.array([s for _, s in points], float)
+    if np.ptp(passes) > 0:
+        b, a = np.polyfit(passes, seconds, 1)
+        if b > 0:
+            if a >= 0:
+                return float(a), float(b)
+            return 0.0, float((passes @ seconds) / (passes @ passes))  # through the origin
+    return 0.0, float(seconds.max() / max(passes.max(), 1))
+
+
+def _key(method: str, params: dict[str, Any]) -> str:
+    return f"{method}:{json.dumps(params, sort_keys=True, default=str)}"
+
+
+def _timed(model: torch.nn.Module, method: str, params: dict[str, Any]) -> tuple[int, float]:
+    """``(passes, seconds)`` of one explanation of a random image with ``params``."""
+    generator = torch.Generator().manual_seed(0)
+    size = model.input_size
+    image = (torch.rand(size, size, 3, generator=generator) * 255).to(torch.uint8).numpy()
+    tic = time.perf_counter()
+    e = explain(model, image, model.digits[0], method, **params)
+    return e.model_passes, time.perf_counter() - tic
+
+
+def _points(model: torch.nn.Module, key: str) -> list[tuple[int, float]]:
+    return _POINTS.setdefault(model, {}).setdefault(key, [])
+
+
+def _budget_key(method: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The key of a budgeted method's line: its settings but the budgets, which the line is
+    over; batch sizes and a surrogate's superpixels stay, since they change what a pass costs."""
+    budgets = get_spec(method).cost.budgets
+    others = {k: v for k, v in params.items() if k not in budgets[0] and k not in budgets[1]}
+    return "line:" + _key(method, others), others
 
 
 def calibrated(model: torch.nn.Module, method: str, params: dict[str, Any]) -> tuple[float, float]:
-    """``(a, b)`` for ``method`` with the user's ``params``, timed at the two small budgets its
-    cost declares (once per model, method and the settings that are not budgets). The user's
-    settings of the budgets' names are overridden; the others (batch sizes, superpixels of a
-    surrogate) stay, since they change what a pass or a sample costs."""
-    budgets = get_spec(method).cost.budgets
-    others = {k: v for k, v in params.items() if k not in budgets[0] and k not in budgets[1]}
-    key = f"{method}:{json.dumps(others, sort_keys=True, default=str)}"
-    fits = _FITS.setdefault(model, {})
-    if key not in fits:
-        generator = torch.Generator().manual_seed(0)
-        size = model.input_size
-        image = (torch.rand(size, size, 3, generator=generator) * 255).to(torch.uint8).numpy()
-        digit = model.digits[0]
-        points = []
-        for budget in budgets:
-            tic = time.perf_counter()
-            e = explain(model, image, digit, method, **{**others, **budget})
-            points.append((e.model_passes, time.perf_counter() - tic))
-        fits[key] = fit_line(points)
-    return fits[key]
+    """``(a, b)`` for a budgeted ``method`` with the user's ``params``: timed at the two small
+    budgets its cost declares (once per model and settings that are not budgets, after a
+    warm-up), refitted with every explanation :func:`record`-ed since."""
+    key, others = _budget_key(method, params)
+    points = _points(model, key)
+    if not points:
+        small, large = get_spec(method).cost.budgets
+        _timed(model, method, {**others, **small})  # warm-up: one-off costs are not passes
+        points += [_timed(model, method, {**others, **budget}) for budget in (small, large)]
+    return fit_line(points)
+
+
+def _unsmoothed(model: torch.nn.Module, method: str, params: dict[str, Any]) -> float:
+    """Seconds of a method without budgets, with smoothing off: timed (once per settings, after
+    a warm-up) when it takes at most :data:`TIMED_PASSES` passes, else its passes times the
+    batched time of one image (x3 with a backward pass)."""
+    spec = get_spec(method)
+    plain = {**params, "smooth": "none"} if any(p.name == "smooth" for p in spec.params) else params
+    passes = estimated_passes(method, plain, model.input_size)
+    if passes > TIMED_PASSES:
+        return passes * seconds_per_image(model) * (1.0 if spec.cost.gradient_free else 3.0)
+    points = _points(model, "timed:" + _key(method, plain))
+    if not points:
+        _timed(model, method, plain)
+        points.append(_timed(model, method, plain))
+    return median(s for _, s in points)
 
 
 def estimated_seconds(model: torch.nn.Module, method: str, params: dict[str, Any]) -> float:
-    """Rough wall time of ``explain(model, image, digit, method, **params)``.
-
-    Methods with a budget: calibrated (:func:`calibrated`) ``a + b x passes``. The others take
-    one or a few passes: passes x per-image cost, x3 where a backward pass is needed.
-    """
-    cost = get_spec(method).cost
+    """Wall time of ``explain(model, image, digit, method, **params)`` on this machine, in
+    seconds: what these very settings took when recorded (:func:`record`), else the budgeted
+    line (:func:`calibrated`) or the unsmoothed timing plus smoothing's copies."""
+    spec = get_spec(method)
+    seen = _points(model, "seen:" + _key(method, params))
+    if seen:
+        return median(s for _, s in seen)
     passes = estimated_passes(method, params, model.input_size)
-    if cost.budgets is not None:
+    if spec.cost.budgets is not None:
         a, b = calibrated(model, method, params)
         return a + b * passes
-    return passes * seconds_per_image(model) * (1.0 if cost.gradient_free else 3.0)
+    plain = {**params, "smooth": "none"} if any(p.name == "smooth" for p in spec.params) else params
+    copies = passes - estimated_passes(method, plain, model.input_size)
+    per_copy = seconds_per_image(model) * (1.0 if spec.cost.gradient_free else 3.0)
+    return _unsmoothed(model, method, params) + copies * per_copy
+
+
+def record(model: torch.nn.Module, method: str, params: dict[str, Any], e: Explanation) -> None:
+    """Keep what an explanation with ``params`` took (its ``seconds`` and ``model_passes``), so
+    the next estimate of these settings is that time, and a budgeted method's line runs
+    through it (the app records every explanation it computes)."""
+    _points(model, "seen:" + _key(method, params)).append((e.model_passes, e.seconds))
+    if get_spec(method).cost.budgets is not None:
+        key, _ = _budget_key(method, params)
+        if _points(model, key):  # a line exists: refit it with this point
+            _points(model, key).append((e.model_passes, e.seconds))

@@ -195,13 +195,54 @@ def test_an_upload_and_its_boxes_survive_a_source_switch_a_page_change_and_a_met
     assert any("Upload a photo" in i.value for i in at.info)
 
 
+def test_a_link_to_an_upload_reopens_its_photo_and_both_boxes_in_a_new_session():
+    photo = np.full((40, 80, 3), 230, np.uint8)
+    photo[10:30, 30:45] = 20
+    photo[10:30, 50:62] = 20
+    at = _app("pages/1_Explain.py")
+    at.radio(key="source").set_value("upload").run()
+    at.file_uploader(key="upload_0").set_value(("house.png", _png(photo), "image/png")).run()
+    at.selectbox(key="sidebar_digit").set_value(7).run()
+    at.session_state["upload_boxes"] = [
+        {"digit": 1, "x0": 28.0, "y0": 8.0, "x1": 47.0, "y1": 32.0},
+        {"digit": 7, "x0": 48.0, "y0": 8.0, "x1": 64.0, "y1": 32.0},
+    ]
+    at.session_state["upload_version"] = 1
+    at.run()
+    link = dict(at.query_params)
+    assert link["boxes"] == "28,8,47,32:1;48,8,64,32:7", link
+    assert "/" not in link["upload"]  # a reference, never a path
+
+    again = AppTest.from_file(str(APP / "pages/1_Explain.py"), default_timeout=300)
+    again.query_params = link  # a new browser opened at the copied address
+    again.run()
+    assert not again.exception, [e.value for e in again.exception]
+    marked = [c.value for c in again.caption if c.value.startswith("Marked:")]
+    assert marked == [next(c.value for c in at.caption if c.value.startswith("Marked:"))]
+    assert _metric(again, "IoU₁ (pixels)") == _metric(at, "IoU₁ (pixels)")
+    assert dict(again.query_params) == link
+
+    broken = AppTest.from_file(str(APP / "pages/1_Explain.py"), default_timeout=300)
+    broken.query_params = {**link, "boxes": "28,8,47:1;48,8,64,32:7"}  # one box cut short
+    broken.run()
+    assert not broken.exception
+    assert not any(c.value.startswith("Marked:") for c in broken.caption)  # none, not one
+
+
 def test_photo_smaller_than_the_model_input_is_warned_about():
     at = _app("pages/1_Explain.py")
     at.radio(key="source").set_value("upload").run()
     at.file_uploader(key="upload_0").set_value(
         ("s.png", _png(np.zeros((20, 30, 3), np.uint8)), "image/png")
     ).run()
-    assert any("smaller than the model" in w.value for w in at.warning)
+    assert any("width (30 px) and height (20 px) are below" in w.value for w in at.warning)
+    at.file_uploader(key="upload_0").set_value(
+        ("wide.png", _png(np.zeros((42, 105, 3), np.uint8)), "image/png")
+    ).run()
+    assert [w.value for w in at.warning if "below the model" in w.value] == [
+        "The photo's height (42 px) is below the model's 64 px input: it is enlarged, and the "
+        "model sees a blurred version."
+    ]
 
 
 def test_compare_page_table_has_methods_and_baselines(synthetic_case):

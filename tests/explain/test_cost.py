@@ -7,10 +7,13 @@ from svhn_xai.explain.cost import calibrated, estimated_passes, estimated_second
 from tests.models import random_model
 
 
-def test_fit_line_through_two_points():
+def test_fit_line_through_two_points_and_by_least_squares_through_more():
     assert fit_line([(30, 2.0), (10, 1.0)]) == pytest.approx((0.5, 0.05))
     assert fit_line([(10, 1.0), (10, 1.2)]) == pytest.approx((0.0, 0.12))  # no spread: all b
     assert fit_line([(10, 1.0), (30, 0.9)]) == pytest.approx((0.0, 1.0 / 30))  # noise
+    assert fit_line([(10, 1.0), (20, 1.5), (30, 2.0), (40, 2.5)]) == pytest.approx((0.5, 0.05))
+    # a line that would cross zero above no passes goes through the origin instead
+    assert fit_line([(10, 0.5), (20, 2.5)]) == pytest.approx((0.0, 2.5 * 20 / 500 + 0.5 * 10 / 500))
 
 
 @pytest.mark.parametrize("method", ["kernel_shap", "lime"])
@@ -30,11 +33,61 @@ def test_estimate_counts_what_is_not_a_model_pass(monkeypatch, method):
     monkeypatch.setattr(cost.time, "perf_counter", lambda: clock[0])
     model = random_model(0)
     assert estimated_seconds(model, method, {"n_samples": 5000}) == pytest.approx(50.2)
-    assert [c["n_samples"] for c in calls] == [32, 128]  # the two budgets
+    assert [c["n_samples"] for c in calls] == [32, 32, 128]  # a warm-up, the two budgets
     assert estimated_seconds(model, method, {"n_samples": 256}) == pytest.approx(2.76)
-    assert len(calls) == 2  # calibrated once per model and settings
+    assert len(calls) == 3  # calibrated once per model and settings
     estimated_seconds(model, method, {"n_samples": 256, "superpixel": 4})
-    assert len(calls) == 4  # other superpixels: another surrogate, another calibration
+    assert len(calls) == 6  # other superpixels: another surrogate, another calibration
+
+
+def _clock(monkeypatch, seconds_of):
+    """Replace explain and the clock: a call with ``params`` takes ``seconds_of(call number,
+    params)``; returns the list of calls' params."""
+    clock, calls = [0.0], []
+
+    def fake_explain(model, image, digit, method, **params):
+        clock[0] += seconds_of(len(calls), params)
+        calls.append(params)
+        return SimpleNamespace(model_passes=estimated_passes(method, params))
+
+    monkeypatch.setattr(cost, "explain", fake_explain)
+    monkeypatch.setattr(cost.time, "perf_counter", lambda: clock[0])
+    return calls
+
+
+def test_a_first_calls_one_off_cost_is_not_estimated(monkeypatch):
+    """Saliency whose first call pays 2 s once (a lazy import) and 10 ms after: 10 ms."""
+    calls = _clock(monkeypatch, lambda n, p: 2.01 if n == 0 else 0.01)
+    model = random_model(0)
+    assert estimated_seconds(model, "saliency", {}) == pytest.approx(0.01)
+    assert len(calls) == 2  # a warm-up and the timed call
+
+
+def test_smoothing_adds_its_copies_at_the_batched_time_of_an_image(monkeypatch):
+    _clock(monkeypatch, lambda n, p: 0.01)
+    model = random_model(0)
+    monkeypatch.setitem(cost._PER_IMAGE, model, 0.001)
+    # 64 noisy copies of a one-pass gradient method, and the clean pass: 64 more passes, each a
+    # forward and a backward pass (3 x 1 ms) beside the 10 ms of the plain call
+    smooth = {"smooth": "smoothgrad", "smooth_samples": 64}
+    assert estimated_passes("saliency", smooth) - estimated_passes("saliency", {}) == 64
+    assert estimated_seconds(model, "saliency", smooth) == pytest.approx(0.01 + 64 * 0.003)
+
+
+def test_a_recorded_explanation_is_the_next_estimate_and_refits_the_line(monkeypatch):
+    """LIME timed at 0.2 s + 10 ms a sample; the user's run of 1,000 samples then took 30 s (a
+    busy machine): those settings now estimate 30 s, and the line through all three points
+    moves the estimate of 2,000 samples up from 20.2 s."""
+    _clock(monkeypatch, lambda n, p: 0.2 + 0.01 * p["n_samples"])
+    model = random_model(0)
+    before = estimated_seconds(model, "lime", {"n_samples": 2000})
+    assert before == pytest.approx(20.2)
+    assert estimated_seconds(model, "lime", {"n_samples": 1000}) == pytest.approx(10.2)
+    passes = estimated_passes("lime", {"n_samples": 1000})
+    ran = SimpleNamespace(model_passes=passes, seconds=30.0)
+    cost.record(model, "lime", {"n_samples": 1000}, ran)
+    assert estimated_seconds(model, "lime", {"n_samples": 1000}) == 30.0
+    assert estimated_seconds(model, "lime", {"n_samples": 2000}) > before + 10
 
 
 BUDGETED = [k for k, spec in REGISTRY.items() if spec.cost.budgets is not None]
