@@ -51,8 +51,17 @@ def cells(p: dict[str, Any], size: int) -> int:
     return math.ceil(size / p["superpixel"]) ** 2
 
 
+def _occlusion_window(p: dict[str, Any], size: int) -> int:
+    """The window's side on a ``size``-pixel input; ParameterError when the stride exceeds it
+    (a gap between windows would leave pixels never occluded)."""
+    window = min(p["window"], size)
+    if p["stride"] > window:
+        raise ParameterError(f"stride ({p['stride']}) must not exceed window ({window})")
+    return window
+
+
 def _occlusion_passes(p: dict[str, Any], size: int) -> int:
-    return ((size - min(p["window"], size)) // p["stride"] + 1) ** 2 + 1
+    return ((size - _occlusion_window(p, size)) // p["stride"] + 1) ** 2 + 1
 
 
 def _features(ctx: Context) -> tuple[torch.Tensor, int]:
@@ -174,9 +183,7 @@ def feature_ablation(ctx: Context) -> torch.Tensor:
 def occlusion(ctx: Context) -> torch.Tensor:
     p = ctx.params
     side = ctx.x.shape[-1]
-    window = min(p["window"], side)
-    if p["stride"] > window:  # a gap between windows would leave pixels never occluded
-        raise ParameterError(f"stride ({p['stride']}) must not exceed window ({window})")
+    window = _occlusion_window(p, side)
     steps = ((side - window) // p["stride"] + 1) ** 2
     return ca.Occlusion(_forward(ctx, (steps + 1) * len(ctx.x))).attribute(
         ctx.x,

@@ -187,6 +187,62 @@ def test_upload_mark_box_change_method_and_threshold(photo):
     assert before != after, "moving the threshold did not change IoU₁"
 
 
+def marked_caption(page) -> str:
+    return page.get_by_text("Marked: digit").first.inner_text()
+
+
+def test_an_upload_with_two_boxes_survives_a_source_switch_pages_and_a_method_change(photo):
+    """Mark both digits of "23" (the second box relabelled with the digit picker), then leave
+    the upload three ways and come back: the photo, both boxes and the score are still there."""
+    with explain_page() as (url, page):
+        wait_idle(page)
+        target = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
+        target.filter(has_text="Target digit").click()
+        page.get_by_role("option", name="3", exact=True).click()
+        wait_idle(page)
+        page.get_by_text("Upload", exact=True).click()
+        wait_idle(page)
+        page.locator('input[type="file"]').set_input_files(str(photo))
+        page.get_by_text("Nothing is scored").wait_for(timeout=60_000)
+        first = drag_until_marked(page, (98, 25, 124, 57), size=(199, 83))
+        assert first.startswith("Marked: digit 3 at x 9"), first
+        drag_until_marked(page, (76, 29, 98, 61), size=(199, 83))  # the "2", starts as 0
+        assert "digit 0 at x 7" in marked_caption(page), marked_caption(page)
+        main = page.locator('[data-testid="stMain"]')
+        main.get_by_role("button", name="2", exact=True).click()  # the digit picker
+        wait_idle(page)
+        marked = marked_caption(page)
+        assert "digit 3 at x 9" in marked and "digit 2 at x 7" in marked, marked
+        run_if_asked(page)
+        score = metric_value(page, "IoU₁")
+        assert "boxes=" in page.url
+
+        page.get_by_text("Real photo", exact=True).click()  # away to another source
+        wait_idle(page)
+        page.get_by_text("Upload", exact=True).click()  # and back
+        wait_idle(page)
+        run_if_asked(page)
+        assert marked_caption(page) == marked
+        assert metric_value(page, "IoU₁") == score
+
+        sidebar = page.locator('[data-testid="stSidebarNav"]')
+        sidebar.get_by_text("Compare", exact=True).click()  # another page, same session
+        page.get_by_text("Compare methods", exact=True).first.wait_for(timeout=120_000)
+        run_if_asked(page, '[data-testid="stDataFrame"]', "")
+        assert marked_caption(page) == marked
+        sidebar.get_by_text("Explain", exact=True).click()
+        page.get_by_text("Compute time").first.wait_for(timeout=300_000)
+        wait_idle(page)
+        assert marked_caption(page) == marked
+        assert metric_value(page, "IoU₁") == score
+
+        pick(page, "Method", "Integrated Gradients")  # a method change
+        run_if_asked(page)
+        assert marked_caption(page) == marked
+        assert_healthy(page)
+        page.screenshot(path=str(ARTEFACTS / "explain_upload_two_boxes.png"), full_page=True)
+
+
 def test_contrast_and_all_digits_views_survive_reruns():
     with explain_page() as (url, page):
         wait_idle(page)

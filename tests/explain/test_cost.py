@@ -104,3 +104,11 @@ def test_every_budgeted_method_is_calibrated_at_two_pass_counts():
 def test_calibration_runs_at_every_methods_defaults(method):
     a, b = calibrated(random_model(0), method, {})
     assert a >= 0 and b > 0
+
+
+def test_an_occlusion_stride_wider_than_its_window_is_refused_before_any_timing():
+    from svhn_xai.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="must not exceed window"):
+        estimated_passes("occlusion", {"window": 2, "stride": 4})
+    assert estimated_passes("occlusion", {"window": 2, "stride": 2}) == 32**2 + 1
