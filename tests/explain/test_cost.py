@@ -33,11 +33,12 @@ def test_estimate_counts_what_is_not_a_model_pass(monkeypatch, method):
     monkeypatch.setattr(cost.time, "perf_counter", lambda: clock[0])
     model = random_model(0)
     assert estimated_seconds(model, method, {"n_samples": 5000}) == pytest.approx(50.2)
-    assert [c["n_samples"] for c in calls] == [32, 32, 128]  # a warm-up, the two budgets
+    # a warm-up, then each of the two budgets twice (the faster kept)
+    assert [c["n_samples"] for c in calls] == [32, 32, 32, 128, 128]
     assert estimated_seconds(model, method, {"n_samples": 256}) == pytest.approx(2.76)
-    assert len(calls) == 3  # calibrated once per model and settings
+    assert len(calls) == 5  # calibrated once per model and settings
     estimated_seconds(model, method, {"n_samples": 256, "superpixel": 4})
-    assert len(calls) == 6  # other superpixels: another surrogate, another calibration
+    assert len(calls) == 10  # other superpixels: another surrogate, another calibration
 
 
 def _clock(monkeypatch, seconds_of):
@@ -56,19 +57,20 @@ def _clock(monkeypatch, seconds_of):
 
 
 def test_a_first_calls_one_off_cost_is_not_estimated(monkeypatch):
-    """Saliency whose first call pays 2 s once (a lazy import) and 10 ms after: 10 ms."""
-    calls = _clock(monkeypatch, lambda n, p: 2.01 if n == 0 else 0.01)
+    """Saliency whose first call pays 2 s once (a lazy import), whose second is interrupted
+    (50 ms) and which takes 10 ms after: 10 ms."""
+    calls = _clock(monkeypatch, lambda n, p: {0: 2.01, 1: 0.05}.get(n, 0.01))
     model = random_model(0)
     assert estimated_seconds(model, "saliency", {}) == pytest.approx(0.01)
-    assert len(calls) == 2  # a warm-up and the timed call
+    assert len(calls) == 3  # a warm-up and two timed calls
 
 
 def test_smoothing_adds_its_copies_at_the_batched_time_of_an_image(monkeypatch):
     _clock(monkeypatch, lambda n, p: 0.01)
     model = random_model(0)
-    monkeypatch.setitem(cost._PER_IMAGE, model, 0.001)
+    monkeypatch.setitem(cost._PER_IMAGE, model, {False: 0.001, True: 0.003})
     # 64 noisy copies of a one-pass gradient method, and the clean pass: 64 more passes, each a
-    # forward and a backward pass (3 x 1 ms) beside the 10 ms of the plain call
+    # forward and a backward pass (3 ms, as measured in a batch) beside the 10 ms plain call
     smooth = {"smooth": "smoothgrad", "smooth_samples": 64}
     assert estimated_passes("saliency", smooth) - estimated_passes("saliency", {}) == 64
     assert estimated_seconds(model, "saliency", smooth) == pytest.approx(0.01 + 64 * 0.003)
@@ -112,3 +114,9 @@ def test_an_occlusion_stride_wider_than_its_window_is_refused_before_any_timing(
     with pytest.raises(ParameterError, match="must not exceed window"):
         estimated_passes("occlusion", {"window": 2, "stride": 4})
     assert estimated_passes("occlusion", {"window": 2, "stride": 2}) == 32**2 + 1
+
+
+def test_a_batched_image_with_its_backward_pass_is_measured_dearer_than_without():
+    model = random_model(0)
+    forward = cost.seconds_per_image(model)
+    assert 0 < forward < cost.seconds_per_image(model, backward=True)
