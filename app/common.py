@@ -341,6 +341,19 @@ def explanation(
     return result
 
 
+def cli_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as a command run in the repository spells it (relative, never the server's
+    absolute path)."""
+    return os.path.relpath(os.path.realpath(path), REPO_ROOT)
+
+
+def checkpoint_args(card: dict[str, Any]) -> list[str]:
+    """``--checkpoint PATH`` for a CLI line, where the model is not the shipped one."""
+    if os.path.realpath(card["path"]) == os.path.realpath(DEFAULT_CHECKPOINT):
+        return []
+    return ["--checkpoint", cli_path(card["path"])]
+
+
 def slow_run_allowed(
     model: Any,
     model_digest: str,

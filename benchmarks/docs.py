@@ -913,6 +913,31 @@ def app_latency(data: Sequence[dict[str, Any]]) -> str:
     return _table(["measure ↓", "time"], rows)
 
 
+@renderer("cost_estimate")
+def cost_estimate(data: Sequence[dict[str, Any]]) -> str:
+    """The app's run-time estimate against the measured time, for every method at its defaults
+    and with each cost parameter at its expensive end (``benchmarks.cost_estimate``)."""
+    from svhn_xai.explain import REGISTRY  # torch and captum: imported only when needed
+
+    (d,) = data
+    rows = []
+    for r in d["rows"]:
+        setting = ", ".join(f"{k} {v}" for k, v in r["params"].items()) or "defaults"
+        name = REGISTRY[r["method"]].name if r["method"] in REGISTRY else r["method"]
+        rows.append(
+            [name, setting, str(r["passes"]), f"{r['estimate_s']:.2f}", f"{r['measured_s']:.2f}",
+             f"{r['ratio']:.2f}" + ("" if 0.5 <= r["ratio"] <= 2 else " ✗")]
+        )  # fmt: skip
+    within, n = d["within"]
+    head = (
+        f"{within} of {n} estimates within [0.5, 2] of the measured time; settings whose "
+        f"estimate exceeded {d['cap_s']:.0f} s were brought back towards the default. "
+        f"Image: {d['image']}.\n\n"
+    )
+    header = ["method", "setting", "passes", "estimate (s)", "measured (s)", "estimate / measured"]
+    return head + _table(header, rows)
+
+
 @renderer("app_load")
 def app_load(data: Sequence[dict[str, Any]]) -> str:
     """A bounded load run: sessions at once on one shared model, errors a user saw, latency

@@ -1,7 +1,6 @@
 """Explain one image: choose the image, the digit and the method; move the threshold live."""
 
 import json
-import os
 import shlex
 from io import BytesIO
 
@@ -11,6 +10,7 @@ import streamlit as st
 from common import (
     CALIBRATED,
     baseline_name,
+    checkpoint_args,
     current,
     explanation,
     page_setup,
@@ -29,7 +29,6 @@ from PIL import Image
 from svhn_xai.data.target import window_to_photo
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
-from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT
 from svhn_xai.report.figures import curve_figure, image_figure, overlay, photo_overlay
 from svhn_xai.report.words import a_digit
 from svhn_xai.scoring.heatmap import REDUCTIONS
@@ -356,10 +355,7 @@ def cli_line(
         args += ["--threshold-mode", mode, "--threshold", repr(value)]
     args += ["--reduction", reduction]
     args += ["--clip-percentile", repr(clip)]
-    checkpoint = os.path.realpath(card["path"])
-    if checkpoint != os.path.realpath(DEFAULT_CHECKPOINT):
-        args += ["--checkpoint", os.path.relpath(checkpoint, REPO_ROOT)]
-    return shlex.join([*args, "--json"])
+    return shlex.join([*args, *checkpoint_args(card), "--json"])
 
 
 link.restore()

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import shlex
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import pandas as pd
 import streamlit as st
 from common import (
     CALIBRATED,
+    checkpoint_args,
+    cli_path,
     current,
     current_calibration,
     page_setup,
@@ -120,6 +123,24 @@ def _evaluate(
     return summary
 
 
+def cli_line(where: tuple, limit: int, methods: list[str], mode: str, value: float, sanity: int):
+    """The ``python -m svhn_xai evaluate`` line whose --json holds this panel's leaderboard."""
+    data, split, root, indices = where
+    args = ["python", "-m", "svhn_xai", "evaluate", "--data", data, "--split", split]
+    if root is not None:
+        args += ["--root", cli_path(root)]
+    if indices is not None:
+        args += ["--indices", indices]
+    args += ["--limit", str(limit), "--methods", ",".join(methods)]
+    if mode != CALIBRATED:  # the command's default reading is the calibrated one
+        args += ["--threshold-mode", mode]
+        if THRESHOLD_MODES[mode].param is not None:
+            args += ["--threshold", repr(value)]
+    if sanity:
+        args += ["--sanity", str(sanity)]
+    return shlex.join([*args, *checkpoint_args(card), "--json", "leaderboard.json"])
+
+
 def compute_panel() -> dict[str, Any] | None:
     """Settings, the Evaluate button, and the leaderboard for them (computed or cached)."""
     sets = image_sets()
@@ -181,6 +202,9 @@ def compute_panel() -> dict[str, Any] | None:
         "sanity": sanity,
     }
     key = json.dumps(settings, sort_keys=True)
+    with st.expander("Reproduce: CLI command"):
+        st.caption("This command writes these settings' leaderboard to leaderboard.json.")
+        st.code(cli_line(sets[label], limit, sorted(methods), mode, value, sanity), "bash")
     store = _store(digest)
     if st.button("Evaluate", type="primary", key="eval_run", disabled=not methods):
         summary = _evaluate(sets[label], limit, methods, mode, value, sanity)

@@ -35,9 +35,11 @@ from svhn_xai.explain.base import Explanation, explain
 from svhn_xai.explain.hooks import model_lock
 from svhn_xai.explain.params import validate
 from svhn_xai.explain.registry import get_spec
+from svhn_xai.explain.smoothing import SMOOTH_PARAMS
 
 TIMED_PASSES = 64  # a method without budgets is timed itself when it takes at most this many
 
+_SMOOTHING = frozenset(p.name for p in SMOOTH_PARAMS)  # copies of passes, not their kind
 _PER_IMAGE: weakref.WeakKeyDictionary[torch.nn.Module, dict[bool, float]] = (
     weakref.WeakKeyDictionary()
 )
@@ -113,10 +115,12 @@ def _points(model: torch.nn.Module, key: str) -> list[tuple[int, float]]:
 
 
 def _budget_key(method: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The key of a budgeted method's line: its settings but the budgets, which the line is
-    over; batch sizes and a surrogate's superpixels stay, since they change what a pass costs."""
+    """The key of a budgeted method's line: its settings but the budgets and smoothing, whose
+    passes the line is over; batch sizes and a surrogate's superpixels stay, since they change
+    what a pass costs."""
     budgets = get_spec(method).cost.budgets
-    others = {k: v for k, v in params.items() if k not in budgets[0] and k not in budgets[1]}
+    over = {*budgets[0], *budgets[1], *_SMOOTHING}
+    others = {k: v for k, v in params.items() if k not in over}
     return "line:" + _key(method, others), others
 
 
@@ -140,7 +144,7 @@ def _unsmoothed(model: torch.nn.Module, method: str, params: dict[str, Any]) -> 
     a warm-up) when it takes at most :data:`TIMED_PASSES` passes, else its passes times the
     batched time of one image (x3 with a backward pass)."""
     spec = get_spec(method)
-    plain = {**params, "smooth": "none"} if any(p.name == "smooth" for p in spec.params) else params
+    plain = {k: v for k, v in params.items() if k not in _SMOOTHING}
     passes = estimated_passes(method, plain, model.input_size)
     if passes > TIMED_PASSES:
         return passes * seconds_per_image(model, backward=not spec.cost.gradient_free)
@@ -163,7 +167,7 @@ def estimated_seconds(model: torch.nn.Module, method: str, params: dict[str, Any
     if spec.cost.budgets is not None:
         a, b = calibrated(model, method, params)
         return a + b * passes
-    plain = {**params, "smooth": "none"} if any(p.name == "smooth" for p in spec.params) else params
+    plain = {k: v for k, v in params.items() if k not in _SMOOTHING}
     copies = passes - estimated_passes(method, plain, model.input_size)
     per_copy = seconds_per_image(model, backward=not spec.cost.gradient_free)
     return _unsmoothed(model, method, params) + copies * per_copy

@@ -168,3 +168,29 @@ def test_evaluate_is_shareable_a_new_session_at_its_url_shows_the_same_settings(
     assert again.radio(key="eval_threshold_mode").value == "topk"
     assert again.slider(key="eval_threshold_topk").value == 15.0
     assert again.number_input(key="eval_sanity").value == 2
+
+
+@pytest.mark.parametrize("mode", [None, "topk"])
+def test_the_reproduce_line_prints_the_leaderboard_the_page_shows(tmp_path, monkeypatch, mode):
+    import shlex
+
+    from svhn_xai.cli import run as cli
+
+    at = _compute_page(2)
+    if mode is not None:
+        at.radio(key="eval_threshold_mode").set_value(mode)
+        _run(at)
+        at.slider(key=f"eval_threshold_{mode}").set_value(15.0)
+        _run(at)
+    at.button(key="eval_run").click()
+    shown = _run(at).dataframe[0].value
+    line = next(c.value for c in at.code if "svhn_xai evaluate" in c.value)
+    args = shlex.split(line)[3:]
+    assert args[-2:] == ["--json", "leaderboard.json"] and "/" not in " ".join(args)
+    monkeypatch.chdir(tmp_path)
+    assert cli(args) == 0
+    printed = json.loads((tmp_path / "leaderboard.json").read_text())
+    rows = {"Saliency": printed["methods"]["saliency"]}
+    rows["Baseline: centre gaussian"] = printed["baselines"]["centre_gaussian"]
+    for name, row in rows.items():
+        assert shown.loc[name, IOU_1] == pytest.approx(row["iou_1"]), name

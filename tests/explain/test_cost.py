@@ -120,3 +120,21 @@ def test_a_batched_image_with_its_backward_pass_is_measured_dearer_than_without(
     model = random_model(0)
     forward = cost.seconds_per_image(model)
     assert 0 < forward < cost.seconds_per_image(model, backward=True)
+
+
+def test_smoothing_a_budgeted_method_reuses_its_line_and_multiplies_its_passes(monkeypatch):
+    """Integrated Gradients timed at 0.1 s + 1 ms a pass: with 8 or 64 noisy copies of its 16
+    passes (and a clean one) no further timing is needed, and the line gives the time."""
+    calls = _clock(
+        monkeypatch, lambda n, p: 0.1 + 0.001 * estimated_passes("integrated_gradients", p)
+    )
+    model = random_model(0)
+    estimated_seconds(model, "integrated_gradients", {})
+    timed = len(calls)
+    for copies in (8, 64):
+        smooth = {"smooth": "smoothgrad", "smooth_samples": copies}
+        passes = estimated_passes("integrated_gradients", smooth)
+        assert passes == 16 * copies + 1
+        got = estimated_seconds(model, "integrated_gradients", smooth)
+        assert got == pytest.approx(0.1 + 0.001 * passes)
+    assert len(calls) == timed
