@@ -354,6 +354,17 @@ def checkpoint_args(card: dict[str, Any]) -> list[str]:
     return ["--checkpoint", cli_path(card["path"])]
 
 
+def threshold_args(mode: str, value: float | None) -> list[str]:
+    """The CLI flags of the page's mask rule; none for the calibrated reading, which is the
+    commands' default."""
+    if mode == CALIBRATED:
+        return []
+    args = ["--threshold-mode", mode]
+    if THRESHOLD_MODES[mode].param is not None:
+        args += ["--threshold", repr(value)]
+    return args
+
+
 def slow_run_allowed(
     model: Any,
     model_digest: str,

@@ -1,11 +1,14 @@
 """Compare methods on one image: one overlay each at a shared threshold, and a table of scores."""
 
+import shlex
+
 import link
 import numpy as np
 import streamlit as st
 from common import (
     CALIBRATED,
     baseline_name,
+    checkpoint_args,
     current,
     explanation,
     page_setup,
@@ -14,6 +17,7 @@ from common import (
     remembered,
     score_table,
     slow_run_allowed,
+    threshold_args,
     threshold_controls,
 )
 from image_picker import choose_input
@@ -112,3 +116,9 @@ with right:
     else:
         st.info(f"Digit {digit} has no box in this image: the heatmaps are not scored.")
     score_table(rows, "compare_table", seconds=True)
+    with st.expander("Reproduce: CLI commands"):
+        st.caption("Each command prints one row of the table and the baselines (`--json`).")
+        base = ["python", "-m", "svhn_xai", "explain", *picked.cli, "--digit", str(digit)]
+        flags = [*threshold_args(mode, value), *checkpoint_args(card), "--json"]
+        lines = [shlex.join([*base, "--method", key, *flags]) for key in done]
+        st.code("\n".join(lines), "bash")

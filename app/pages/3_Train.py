@@ -1,5 +1,6 @@
 """Train a model in the background: the run goes on whatever you click, with live curves."""
 
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,10 @@ if st.button(
     start_run(options, epochs)
 if "train_error" in st.session_state:
     st.error(st.session_state.pop("train_error"))
+with st.expander("Reproduce: CLI command"):
+    st.caption("The same training from a terminal, writing its checkpoint to checkpoints/mine.pt.")
+    line = ["python", "-m", "svhn_xai", "train", *options, "--epochs", str(epochs)]
+    st.code(shlex.join([*line, "--out", "checkpoints/mine.pt"]), "bash")
 
 if runs:
     names = [p.name for p in runs]

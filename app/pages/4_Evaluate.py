@@ -22,6 +22,7 @@ from common import (
     reading,
     remember,
     remembered,
+    threshold_args,
     threshold_controls,
 )
 
@@ -131,11 +132,7 @@ def cli_line(where: tuple, limit: int, methods: list[str], mode: str, value: flo
         args += ["--root", cli_path(root)]
     if indices is not None:
         args += ["--indices", indices]
-    args += ["--limit", str(limit), "--methods", ",".join(methods)]
-    if mode != CALIBRATED:  # the command's default reading is the calibrated one
-        args += ["--threshold-mode", mode]
-        if THRESHOLD_MODES[mode].param is not None:
-            args += ["--threshold", repr(value)]
+    args += ["--limit", str(limit), "--methods", ",".join(methods), *threshold_args(mode, value)]
     if sanity:
         args += ["--sanity", str(sanity)]
     return shlex.join([*args, *checkpoint_args(card), "--json", "leaderboard.json"])

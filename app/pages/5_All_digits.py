@@ -1,18 +1,22 @@
 """All digits: one photo, every head. A heatmap per digit with its probability, the digits present
 scored against their own boxes, and the method's class sensitivity on the photo."""
 
+import shlex
+
 import link
 import numpy as np
 import pandas as pd
 import streamlit as st
 from common import (
     CALIBRATED,
+    checkpoint_args,
     current,
     explanation,
     page_setup,
     reading,
     remember,
     remembered,
+    threshold_args,
     threshold_controls,
 )
 from image_picker import choose_input
@@ -148,6 +152,12 @@ with right:
         )
     else:
         st.info("No digit of this photo has a box: nothing to score.")
+
+    with st.expander("Reproduce: CLI command"):
+        st.caption("This command prints every head's scores and the class sensitivity (`--json`).")
+        line = ["python", "-m", "svhn_xai", "explain", *picked.cli, "--digit", "all"]
+        line += ["--method", method, *threshold_args(mode, value), *checkpoint_args(card)]
+        st.code(shlex.join([*line, "--json"]), "bash")
 
     st.subheader("Class sensitivity")
     outcomes = pair_outcomes(heatmaps, boxes)

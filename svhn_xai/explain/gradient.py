@@ -71,7 +71,7 @@ def register_gradient(
     def decorate(run: BatchRun) -> BatchRun:
         params_all = (*params, *SMOOTH_PARAMS)
         register(key, name, "gradient", description, params_all, reduction, batched, cost)(
-            smoothable(run)
+            smoothable(run, cost.passes)
         )
         return run
 

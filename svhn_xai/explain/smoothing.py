@@ -3,8 +3,12 @@
 ``smooth`` picks the variant (Smilkov et al. 2017; Adebayo et al. 2018): ``smoothgrad`` averages
 the attributions of ``smooth_samples`` noisy copies of the image (Gaussian, standard deviation
 ``smooth_stdev`` in the image's [0, 1] units), ``smoothgrad_sq`` averages their squares,
-``vargrad`` takes their variance. All noisy copies go through the method in one batch, so the
-cost is ``smooth_samples`` times the method's own, with no per-sample overhead.
+``vargrad`` takes their variance. The noisy copies go through the method together, as many at a
+time as keep a batch under :data:`BATCH_IMAGES` images (a copy counts the passes the method
+makes of it): a one-pass method takes all of them in one batch, while GradientShap's 32 samples
+a copy are not multiplied into a batch of thousands of images, whose activations would take
+gigabytes and run slower per image than a few smaller batches. The cost is ``smooth_samples``
+times the method's own.
 
 A method joins by being written as ``run(ctx, x)`` for a batch ``x`` (N, 3, S, S) and wrapped
 with :func:`smoothable`, which also adds the three parameters to its registry entry.
@@ -13,6 +17,7 @@ with :func:`smoothable`, which also adds the three parameters to its registry en
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import captum.attr as ca
 import torch
@@ -22,6 +27,7 @@ from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import seeded
 
 SMOOTHINGS = ("none", "smoothgrad", "smoothgrad_sq", "vargrad")
+BATCH_IMAGES = 256  # images per batch of noisy copies, counting each copy's own passes
 
 SMOOTH_PARAMS = (
     Param(
@@ -71,19 +77,25 @@ class _Batched(ca.GradientAttribution):
     attribute.__wrapped__ = attribute  # type: ignore[attr-defined]
 
 
-def smoothable(run: BatchRun) -> Callable[[Context], torch.Tensor]:
-    """``run(ctx, x)`` as a registry method ``run(ctx)`` that honours the smoothing params."""
+def smoothable(
+    run: BatchRun, passes: Callable[[dict[str, Any], int], int] | None = None
+) -> Callable[[Context], torch.Tensor]:
+    """``run(ctx, x)`` as a registry method ``run(ctx)`` that honours the smoothing params.
+    ``passes(params, side)``: images the method pushes through the model per image of ``x``
+    (its ``Cost.passes``; None: one), which sizes the batches of noisy copies."""
 
     def smoothed(ctx: Context) -> torch.Tensor:
         p = ctx.params
         if p["smooth"] == "none":
             return run(ctx, ctx.x)
+        per_copy = len(ctx.x) * (passes(p, ctx.x.shape[-1]) if passes else 1)
+        together = max(1, min(p["smooth_samples"], BATCH_IMAGES // max(per_copy, 1)))
         with seeded(p.get("seed", 0)):  # NoiseTunnel draws its noise from torch's generator
             return ca.NoiseTunnel(_Batched(ctx, run)).attribute(
                 ctx.x,
                 nt_type=p["smooth"],
                 nt_samples=p["smooth_samples"],
-                nt_samples_batch_size=p["smooth_samples"],
+                nt_samples_batch_size=together,
                 stdevs=float(p["smooth_stdev"]),
             )
 

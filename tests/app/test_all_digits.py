@@ -95,3 +95,29 @@ def test_all_digits_is_shareable_a_new_session_at_its_url_shows_the_same_view(mu
     assert again.slider(key="all_digits_topk").value == 9.0
     shown = [m.value for m in again.metric]
     assert shown == [m.value for m in at.metric]  # the same numbers
+
+
+def test_the_reproduce_line_prints_the_scores_the_page_shows(multi_digit_case, capsys):
+    import json
+    import shlex
+
+    from svhn_xai.cli import run as cli
+
+    model, index, item = multi_digit_case
+    at = AppTest.from_file(PAGE, default_timeout=600).run()
+    at.radio(key="source").set_value("synthetic").run()
+    at.number_input(key="synthetic_index").set_value(index).run()
+    at.selectbox(key="all_digits_method").set_value("saliency").run()
+    at.radio(key="all_digits_mode").set_value("topk").run()
+    at.slider(key="all_digits_topk").set_value(9.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    line = next(c.value for c in at.code if "--digit all" in c.value)
+    capsys.readouterr()
+    assert cli(shlex.split(line)[3:]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    table = at.dataframe[0].value
+    assert len(table) == len(set(item.labels))
+    for digit, row in table.iterrows():
+        assert row["IoU₁ ↑"] == pytest.approx(printed["digits"][str(digit)]["iou_1"])
+    shown = next(m.value for m in at.metric if m.label.startswith("Class sensitivity"))
+    assert shown == f"{printed['class_sensitivity']['score']:.2f}"

@@ -264,6 +264,29 @@ def test_compare_page_table_has_methods_and_baselines(synthetic_case):
     assert list(table.columns) == [*titles, "Seconds ↓"]
 
 
+def test_compares_reproduce_lines_print_its_rows(synthetic_case, capsys):
+    import shlex
+
+    from svhn_xai.cli import run as cli
+
+    _, _, digit = synthetic_case
+    at = _app("pages/2_Compare.py")
+    _synthetic(at)
+    at.selectbox(key="sidebar_digit").set_value(digit).run()
+    at.multiselect(key="compare_methods").set_value(["saliency", "lrp"]).run()
+    table = at.dataframe[0].value
+    lines = next(c.value for c in at.code if "svhn_xai explain" in c.value).splitlines()
+    assert len(lines) == 2
+    iou = METRICS["iou_1"].column
+    for line, name in zip(lines, ["Saliency", "LRP"]):
+        capsys.readouterr()
+        assert cli(shlex.split(line)[3:]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        assert float(table.loc[name, iou]) == pytest.approx(printed["iou_1"], abs=5e-4)
+        centre = printed["baselines"]["centre_gaussian"]["iou_1"]
+        assert float(table.loc["Baseline: centre gaussian", iou]) == pytest.approx(centre, abs=5e-4)
+
+
 def test_no_checkpoint_leads_to_the_train_page(tmp_path, monkeypatch):
     monkeypatch.setenv("SVHN_XAI_CHECKPOINTS", str(tmp_path))
     import common

@@ -131,3 +131,18 @@ def test_the_train_settings_live_in_the_url_and_a_new_session_restores_them(chec
     assert again.number_input(key="train_epochs").value == 5
     assert again.number_input(key="train_size").value == 288
     assert again.selectbox(key="train_wandb").value == "offline"
+
+
+def test_the_reproduce_line_is_the_train_command_of_the_settings_shown(checkpoints):
+    import shlex
+
+    from svhn_xai.cli import build_parser
+
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.number_input(key="train_epochs").set_value(5).run()
+    at.number_input(key="train_size").set_value(32 + 256).run()
+    assert not at.exception, [e.value for e in at.exception]
+    line = next(c.value for c in at.code if "svhn_xai train" in c.value)
+    args = build_parser().parse_args(shlex.split(line)[3:])
+    assert (args.epochs, args.train_size, args.data) == (5, 288, "synthetic")
+    assert args.out == "checkpoints/mine.pt"

@@ -80,3 +80,21 @@ def test_every_gradient_method_and_lrp_list_the_smoothing_params(capsys):
         assert {"smooth_samples", "smooth_stdev"} <= set(params)
     for key in ("occlusion", "rise", "grad_cam"):
         assert "smooth" not in listed[key]["params"]
+
+
+def test_copies_of_a_many_pass_method_go_through_in_bounded_batches(model, house):
+    """GradientShap makes 32 passes of each copy: 16 copies are two batches of 8 copies (256
+    images each, and the clean image GradientShap's first batch carries), not one of 512."""
+    from svhn_xai.explain.smoothing import BATCH_IMAGES
+
+    batches = []
+    runner = folded(model)
+    handle = runner.register_forward_hook(lambda _m, _a, out: batches.append(len(out)))
+    try:
+        e = explain(model, house[0], house[1], "gradient_shap", n_samples=32,
+                    smooth="smoothgrad", smooth_samples=16)  # fmt: skip
+    finally:
+        handle.remove()
+    assert batches == [BATCH_IMAGES + 1] * 2 and BATCH_IMAGES == 256
+    assert sum(batches) == e.model_passes
+    assert np.isfinite(e.attribution).all()
