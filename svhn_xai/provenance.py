@@ -91,12 +91,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _shown_path(path: Path) -> str:
-    """The path relative to the repository when inside it: no server paths in results files."""
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """The path relative to the repository when inside it, else its name: no server paths in
+    results files or JSON output."""
     try:
-        return str(path.resolve().relative_to(REPO_ROOT))
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
     except ValueError:
-        return path.name
+        return Path(path).name
 
 
 def provenance(
@@ -127,5 +128,5 @@ def provenance(
     }
     if checkpoint is not None:
         path = Path(checkpoint)
-        block["checkpoint"] = {"path": _shown_path(path), "sha256": file_sha256(path)}
+        block["checkpoint"] = {"path": shown_path(path), "sha256": file_sha256(path)}
     return block

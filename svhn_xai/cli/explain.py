@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
     from svhn_xai.explain import explain
     from svhn_xai.model.checkpoint import load_model
+    from svhn_xai.provenance import shown_path
     from svhn_xai.scoring.localisation import localise
 
     protocol_of(args)  # a bad rule is refused before the model is loaded
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     if why:
         result["notes"].append(why)
     result["image"] = args.image or f"{args.data}/{args.split}/{args.index}"
-    result["checkpoint"] = card["path"]
+    result["checkpoint"] = shown_path(card["path"])  # never a server path
     if args.save_attribution:
         np.save(args.save_attribution, explanation.attribution)
     if args.save_overlay:
@@ -199,6 +200,7 @@ def _explain_all(
     mask rule's smoothing is not meant to move.
     """
     from svhn_xai.explain import explain
+    from svhn_xai.provenance import shown_path
     from svhn_xai.scoring.class_sensitivity import class_sensitivity, pair_outcomes
     from svhn_xai.scoring.localisation import localise
 
@@ -224,7 +226,7 @@ def _explain_all(
     payload = {
         "method": args.method,
         "image": args.image or f"{args.data}/{args.split}/{args.index}",
-        "checkpoint": card["path"],
+        "checkpoint": shown_path(card["path"]),
         "digits": digits,
         "class_sensitivity": {**class_sensitivity(outcomes), "outcomes": outcomes},
     }

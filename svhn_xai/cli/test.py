@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from svhn_xai.model.checkpoint import load_model
     from svhn_xai.model.config import TrainConfig
     from svhn_xai.model.predict import resolve_device, use_amp
+    from svhn_xai.provenance import shown_path
     from svhn_xai.shards import join, leave
 
     if args.batch_size < 1:
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if scores is None:  # another rank's share, now with rank 0
         return 0
     payload = {
-        "checkpoint": card["path"],
+        "checkpoint": shown_path(card["path"]),
         "data": args.data,
         "split": args.split,
         "processes": scores["processes"],

@@ -15,6 +15,7 @@ def test_explain_all_digits_json(random_checkpoint, capsys):
     argv = ["explain", *SOURCE, "--digit", "all", "--method", "saliency", "--json"]
     assert run([*argv, "--checkpoint", str(random_checkpoint)]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert out["checkpoint"] == random_checkpoint.name  # outside the repository: its name only
     assert list(out["digits"]) == [str(d) for d in range(10)]
     for d, r in out["digits"].items():
         assert r["digit"] == int(d) and 0 <= r["probability"] <= 1
@@ -106,3 +107,9 @@ def test_explain_all_scores_every_head_under_the_rule_asked_for(
     alone = json.loads(capsys.readouterr().out)
     for key in ("iou_1", "iou_2", "active_fraction", "threshold"):
         assert scored["3"][key] == pytest.approx(alone[key]), key
+
+
+def test_the_shipped_checkpoint_is_named_by_its_path_in_the_repository(capsys):
+    argv = ["explain", "--data", "synthetic", "--index", "0", "--digit", "all"]
+    assert run([*argv, "--method", "saliency", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checkpoint"] == "checkpoints/default.pt"
