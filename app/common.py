@@ -22,6 +22,7 @@ from svhn_xai.errors import CheckpointError
 from svhn_xai.explain import REGISTRY, Explanation, explain
 from svhn_xai.explain.cost import estimated_seconds, record
 from svhn_xai.explain.params import Param
+from svhn_xai.explain.stability import agreement, is_sampled
 from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, load_model
 from svhn_xai.provenance import file_sha256
 from svhn_xai.scoring.calibration import Calibration, load_calibration
@@ -339,6 +340,24 @@ def explanation(
         record(model, method, params, result)
     _explanations().put(key, result)
     return result
+
+
+def seed_agreement(
+    model: Any,
+    model_digest: str,
+    image: np.ndarray,
+    e: Explanation,
+    params: dict[str, Any],
+) -> dict[str, Any] | None:
+    """For a sampling method, how much a second draw (seed + 1, every other setting the same)
+    agrees with ``e`` (:func:`svhn_xai.explain.stability.agreement`); the second draw is an
+    explanation like any other, computed once and kept. None for other methods."""
+    if not is_sampled(e.method):
+        return None
+    again = {**params, "seed": int(e.params["seed"]) + 1}
+    with st.spinner("Drawing the map a second time, with the next seed, to see if it holds…"):
+        second = explanation(model, model_digest, image, e.digit, e.method, again, e.contrast)
+    return agreement(e, second)
 
 
 def cli_path(path: str | os.PathLike[str]) -> str:

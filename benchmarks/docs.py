@@ -654,6 +654,29 @@ def budgets(data: Sequence[dict[str, Any]]) -> str:
     return f"{d['n_images']} held-out {d['data']} images\n\n" + _table(header, rows)
 
 
+@renderer("sampling_stability")
+def sampling_stability(data: Sequence[dict[str, Any]]) -> str:
+    """For each sampling method: the seed-to-seed agreement of its map (median Spearman ρ over
+    photos, 95 % bootstrap interval) at each budget of its ladder, with passes and seconds."""
+    from svhn_xai.explain import REGISTRY  # torch and captum: imported only when needed
+
+    (d,) = data
+    rows = []
+    for key, m in d["methods"].items():
+        name = REGISTRY[key].name if key in REGISTRY else key
+        for point in m["curve"]:
+            budget = point["params"][m["parameter"]]
+            default = point["params"] == m["default"]["params"]
+            low, high = point["rho_ci"]
+            rows.append(
+                [name, f"`{m['parameter']}` {budget}" + (" (default)" if default else ""),
+                 str(point["passes"]), f"{point['seconds']:.2f}",
+                 f"{point['rho']:.2f} [{low:.2f}, {high:.2f}]"]
+            )  # fmt: skip
+    header = ["method", "budget", "passes", "s / call", "ρ seed 1 vs 2 ↑ [95 % CI]"]
+    return f"{d['data']}, seeds {' and '.join(map(str, d['seeds']))}\n\n" + _table(header, rows)
+
+
 def _load_average(d: dict[str, Any]) -> str:
     """The 1-, 5- and 15-minute load averages a results file recorded, as a caveat line."""
     machine = (d.get("provenance") or d).get("machine") or {}

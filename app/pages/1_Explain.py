@@ -19,6 +19,7 @@ from common import (
     remember,
     remembered,
     score_table,
+    seed_agreement,
     slow_run_allowed,
     threshold_controls,
     use_digit,
@@ -233,6 +234,23 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
         st.info(note)
 
 
+def stability_line(found: dict | None, method: str) -> None:
+    """Whether a sampling method's map holds from one draw to the next, in words."""
+    if found is None:
+        return
+    spec = REGISTRY[method]  # its budget: what its cost is timed over, else its first cost
+    budget = next(iter(spec.cost.budgets[0]), "") if spec.cost.budgets else ""
+    budget = budget or next(p.name for p in spec.params if p.cost)
+    text = (
+        f"Seed to seed: ρ {found['rho']:.2f} between this map and a second draw with the next "
+        "seed (Spearman, 1 = the same ranking of pixels)."
+    )
+    if found["stable"]:
+        st.caption(text + " The map holds from one draw to the next.")
+    else:
+        st.warning(f"{text} The map varies between runs: raise `{budget}` before reading it.")
+
+
 def figures_panel(
     picked: Picked, e: Explanation, heat: np.ndarray, mask: np.ndarray, result: dict, digit: int
 ) -> tuple[float, str]:
@@ -417,6 +435,7 @@ if mask is None:
             )
 with right:
     scores_panel(e, result, mask, digit)
+    stability_line(seed_agreement(model, digest, item.image, e, params), method)
     opacity, scale = figures_panel(picked, e, heat, mask, result, digit)
 if result["scored"]:
     baselines_panel(method, result, mode, value)

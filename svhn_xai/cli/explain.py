@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from svhn_xai.explain import explain
+    from svhn_xai.explain.stability import stability
     from svhn_xai.model.checkpoint import load_model
     from svhn_xai.provenance import shown_path
     from svhn_xai.scoring.localisation import localise
@@ -136,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
         result["notes"].append(why)
     result["image"] = args.image or f"{args.data}/{args.split}/{args.index}"
     result["checkpoint"] = shown_path(card["path"])  # never a server path
+    agreement = stability(model, item.image, explanation)
+    if agreement is not None:  # a sampling method: how much a second draw agrees
+        result["stability"] = agreement
     if args.save_attribution:
         np.save(args.save_attribution, explanation.attribution)
     if args.save_overlay:
@@ -155,6 +159,10 @@ def run(args: argparse.Namespace) -> int:
             head = f"{r['method']} for digit {r['digit']} and not {r['contrast']}: "
             head += f"logit difference {r['logit']:.3f}, p({r['digit']}) = {r['probability']:.3f}"
         head += f", {r['seconds']:.3f} s"
+        if "stability" in r:
+            rho = r["stability"]["rho"]
+            head += f"; seed to seed rho {rho:.2f}" + ("" if r["stability"]["stable"] else
+                     " (varies between runs: raise its budget)")  # fmt: skip
         if not r["scored"]:
             return head + "\n" + "\n".join(r["notes"])
         reading = (

@@ -365,3 +365,20 @@ def test_compare_is_shareable_a_new_session_at_its_url_shows_the_same_view():
     assert again.number_input(key="synthetic_index").value == 4
     assert again.slider(key="compare_topk").value == 12.0
     assert again.dataframe[0].value.equals(at.dataframe[0].value)  # the same numbers
+
+
+def test_a_sampling_methods_map_says_how_much_a_second_draw_agrees(synthetic_case):
+    from svhn_xai.explain.stability import stability
+
+    model, item, digit = synthetic_case
+    at = _app("pages/1_Explain.py")
+    _synthetic(at)
+    at.selectbox(key="sidebar_digit").set_value(digit).run()
+    at.selectbox(key="method").set_value("rise").run()
+    assert not at.exception, [x.value for x in at.exception]
+    expected = stability(model, item.image, explain(model, item.image, digit, "rise"))
+    said = [x.value for x in [*at.caption, *at.warning] if x.value.startswith("Seed to seed")]
+    assert len(said) == 1 and f"ρ {expected['rho']:.2f}" in said[0], said
+    assert ("varies between runs" in said[0]) == (not expected["stable"])
+    at.selectbox(key="method").set_value("saliency").run()  # draws nothing: says nothing
+    assert not any(x.value.startswith("Seed to seed") for x in [*at.caption, *at.warning])

@@ -1,0 +1,61 @@
+"""Is a sampling method's map the same map twice? Its seed-to-seed agreement, measured.
+
+A method draws random samples when it has a ``seed`` parameter (GradientShap, DeepLiftShap,
+Shapley Value Sampling, LIME, KernelShap, RISE): two seeds give two maps, and a user who presses
+the button twice should know how much they differ. :func:`stability` draws the map once more
+with the next seed at the same settings and compares the two attributions (channels summed, as
+``explain --save-attribution`` writes them) by Spearman's rank correlation ρ: 1 is the same
+ranking of pixels, 0 none in common. Where ρ is under :data:`STABLE_RHO`, the reading of the
+map depends on the draw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from svhn_xai.explain.base import Explanation, explain
+from svhn_xai.explain.registry import get_spec
+
+STABLE_RHO = 0.9  # ρ between two draws at or above which a map reads the same either way
+
+
+def is_sampled(method: str) -> bool:
+    """True for a method whose map depends on the draw of its random samples."""
+    return any(p.name == "seed" for p in get_spec(method).params)
+
+
+def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's ρ of two attributions (3, S, S), channels summed; 0 where either is constant
+    (a map that ranks nothing agrees with nothing)."""
+    x, y = np.asarray(a).sum(0).ravel(), np.asarray(b).sum(0).ravel()
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    return float(spearmanr(x, y)[0])
+
+
+def agreement(first: Explanation, second: Explanation) -> dict[str, Any]:
+    """``{"rho", "stable", "how"}`` of two draws of the same map (their seeds differ)."""
+    rho = rank_agreement(first.attribution, second.attribution)
+    return {
+        "rho": rho,
+        "stable": rho >= STABLE_RHO,
+        "how": f"Spearman rho between this map (seed {first.params['seed']}) and a second draw "
+        f"(seed {second.params['seed']}) at the same settings, channels summed",
+    }
+
+
+def stability(
+    model: torch.nn.Module, image: np.ndarray | torch.Tensor, first: Explanation
+) -> dict[str, Any] | None:
+    """The seed-to-seed agreement of ``first`` (an :class:`Explanation` of ``image``), from a
+    second draw with seed + 1 at the same settings (digit, contrast and every other parameter);
+    None for a method that draws nothing at random."""
+    if not is_sampled(first.method):
+        return None
+    params = {**first.params, "seed": int(first.params["seed"]) + 1}
+    second = explain(model, image, first.digit, first.method, contrast=first.contrast, **params)
+    return agreement(first, second)

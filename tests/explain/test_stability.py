@@ -1,0 +1,52 @@
+"""Seed-to-seed agreement of sampling methods: known answers, and the CLI's ``stability``."""
+
+import json
+
+import numpy as np
+import pytest
+
+from svhn_xai.cli import run
+from svhn_xai.explain import REGISTRY, explain
+from svhn_xai.explain.stability import is_sampled, rank_agreement, stability
+
+
+def test_rank_agreement_known_answers():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 8, 8))
+    assert rank_agreement(a, a) == pytest.approx(1.0)
+    assert rank_agreement(a, -a) == pytest.approx(-1.0)
+    assert rank_agreement(a, 2 * a + 1) == pytest.approx(1.0)  # ranks, not values
+    assert rank_agreement(a, np.zeros_like(a)) == 0.0  # a flat map ranks nothing
+    # channels are summed before ranking: two maps with the same sum agree
+    b = a.copy()
+    b[0] += 1.0
+    b[1] -= 1.0
+    assert rank_agreement(a, b) == pytest.approx(1.0)
+
+
+def test_the_methods_that_draw_at_random_are_those_with_a_seed():
+    sampled = {k for k in REGISTRY if is_sampled(k)}
+    assert sampled == {
+        "gradient_shap", "deep_lift_shap", "shapley_value_sampling", "lime", "kernel_shap", "rise",
+    }  # fmt: skip
+
+
+def test_stability_compares_with_a_second_draw_at_the_next_seed(model, house):
+    image, digit = house[0], house[1]
+    first = explain(model, image, digit, "rise", n_masks=16, seed=5)
+    got = stability(model, image, first)
+    second = explain(model, image, digit, "rise", n_masks=16, seed=6)
+    assert got["rho"] == pytest.approx(rank_agreement(first.attribution, second.attribution))
+    assert got["rho"] < 0.99  # 16 masks: two draws differ
+    assert got["stable"] == (got["rho"] >= 0.9) and "seed 6" in got["how"]
+    assert stability(model, image, explain(model, image, digit, "saliency")) is None
+
+
+def test_explain_json_carries_stability_for_a_sampling_method_only(random_checkpoint, capsys):
+    argv = ["explain", "--data", "synthetic", "--index", "0", "--digit", "1", "--json"]
+    argv += ["--checkpoint", str(random_checkpoint)]
+    assert run([*argv, "--method", "rise", "--param", "n_masks=16", "--param", "seed=3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert -1 <= out["stability"]["rho"] <= 1 and "seed 4" in out["stability"]["how"]
+    assert run([*argv, "--method", "saliency"]) == 0
+    assert "stability" not in json.loads(capsys.readouterr().out)
