@@ -76,8 +76,8 @@ def test_a_cell_opens_its_digit_on_explain(multi_digit_case):
     assert at.slider(key="threshold_topk").value == 9.0
 
 
-def test_all_digits_is_shareable_a_new_session_at_its_url_shows_the_same_view(multi_digit_case):
-    model, index, item = multi_digit_case
+def _saliency_top_9(index: int) -> AppTest:
+    """The page on synthetic test photo ``index`` with Saliency, masks of the top 9 %."""
     at = AppTest.from_file(PAGE, default_timeout=600).run()
     at.radio(key="source").set_value("synthetic").run()
     at.number_input(key="synthetic_index").set_value(index).run()
@@ -85,6 +85,12 @@ def test_all_digits_is_shareable_a_new_session_at_its_url_shows_the_same_view(mu
     at.radio(key="all_digits_mode").set_value("topk").run()
     at.slider(key="all_digits_topk").set_value(9.0).run()
     assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_all_digits_is_shareable_a_new_session_at_its_url_shows_the_same_view(multi_digit_case):
+    model, index, item = multi_digit_case
+    at = _saliency_top_9(index)
     link = dict(at.query_params)
     assert link["method"] == "saliency" and link["index"] == str(index)
     again = AppTest.from_file(PAGE, default_timeout=600)
@@ -104,13 +110,7 @@ def test_the_reproduce_line_prints_the_scores_the_page_shows(multi_digit_case, c
     from svhn_xai.cli import run as cli
 
     model, index, item = multi_digit_case
-    at = AppTest.from_file(PAGE, default_timeout=600).run()
-    at.radio(key="source").set_value("synthetic").run()
-    at.number_input(key="synthetic_index").set_value(index).run()
-    at.selectbox(key="all_digits_method").set_value("saliency").run()
-    at.radio(key="all_digits_mode").set_value("topk").run()
-    at.slider(key="all_digits_topk").set_value(9.0).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = _saliency_top_9(index)
     line = next(c.value for c in at.code if "--digit all" in c.value)
     capsys.readouterr()
     assert cli(shlex.split(line)[3:]) == 0

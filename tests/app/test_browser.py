@@ -150,19 +150,25 @@ def test_occlusion_survives_threshold_move_and_method_round_trip():
     assert before != after, "moving the threshold did not change IoU₁"
 
 
+def upload_for_digit(page, photo: Path, digit: int) -> None:
+    """On a fresh Explain page: set the target ``digit`` in the sidebar, choose Upload, upload
+    ``photo``, and wait for the page to say that nothing is scored until a box is marked."""
+    wait_idle(page)
+    target = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
+    target.filter(has_text="Target digit").click()
+    page.get_by_role("option", name=str(digit), exact=True).click()
+    wait_idle(page)
+    page.get_by_text("Upload", exact=True).click()
+    wait_idle(page)
+    page.locator('input[type="file"]').set_input_files(str(photo))
+    wait_idle(page)
+    page.get_by_text("Nothing is scored").wait_for(timeout=60_000)
+
+
 def test_upload_mark_box_change_method_and_threshold(photo):
     ARTEFACTS.mkdir(exist_ok=True)
     with explain_page() as (url, page):
-        wait_idle(page)
-        target = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
-        target.filter(has_text="Target digit").click()
-        page.get_by_role("option", name="3", exact=True).click()
-        wait_idle(page)
-        page.get_by_text("Upload", exact=True).click()
-        wait_idle(page)
-        page.locator('input[type="file"]').set_input_files(str(photo))
-        wait_idle(page)
-        page.get_by_text("Nothing is scored").wait_for(timeout=60_000)  # no box yet: no IoU
+        upload_for_digit(page, photo, 3)  # no box yet: no IoU
         assert page.get_by_text("IoU₁").count() == 0
         # the target digit is 3; drag a box over it on the photo (199 x 83 px, "3" at x 98-124)
         marked = drag_until_marked(page, (98, 25, 124, 57), size=(199, 83))
@@ -195,15 +201,7 @@ def test_an_upload_with_two_boxes_survives_a_source_switch_pages_and_a_method_ch
     """Mark both digits of "23" (the second box relabelled with the digit picker), then leave
     the upload three ways and come back: the photo, both boxes and the score are still there."""
     with explain_page() as (url, page):
-        wait_idle(page)
-        target = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
-        target.filter(has_text="Target digit").click()
-        page.get_by_role("option", name="3", exact=True).click()
-        wait_idle(page)
-        page.get_by_text("Upload", exact=True).click()
-        wait_idle(page)
-        page.locator('input[type="file"]').set_input_files(str(photo))
-        page.get_by_text("Nothing is scored").wait_for(timeout=60_000)
+        upload_for_digit(page, photo, 3)
         first = drag_until_marked(page, (98, 25, 124, 57), size=(199, 83))
         assert first.startswith("Marked: digit 3 at x 9"), first
         drag_until_marked(page, (76, 29, 98, 61), size=(199, 83))  # the "2", starts as 0
