@@ -153,43 +153,44 @@ def run(args: argparse.Namespace) -> int:
         )
         Image.fromarray(picture).save(args.save_overlay)
 
-    def text(r: dict[str, Any]) -> str:
-        head = f"{r['method']} for digit {r['digit']}: p = {r['probability']:.3f}"
-        if "contrast" in r:
-            head = f"{r['method']} for digit {r['digit']} and not {r['contrast']}: "
-            head += f"logit difference {r['logit']:.3f}, p({r['digit']}) = {r['probability']:.3f}"
-        head += f", {r['seconds']:.3f} s"
-        if "stability" in r:
-            rho = r["stability"]["rho"]
-            head += f"; seed to seed rho {rho:.2f}" + ("" if r["stability"]["stable"] else
-                     " (varies between runs: raise its budget)")  # fmt: skip
-        if not r["scored"]:
-            return head + "\n" + "\n".join(r["notes"])
-        reading = (
-            f"{r['protocol']['mode']} {r['protocol']['value']:g} calibrated for {r['method']}"
-            if r["threshold_source"] == "calibrated"
-            else protocol.describe()
-        )
-        lines = [
-            head + f"; mask: {reading}, {r['active_fraction']:.1%} of the pixels",
-            f"  {'':24s} " + " ".join(f"{m.short + m.arrow:>10s}" for m in _pair_columns()),
-            f"  {r['method']:24s} "
-            + " ".join(f"{m.format(r[m.key]):>10s}" for m in _pair_columns()),
-        ]
-        for name, b in r["baselines"].items():
-            cells = " ".join(f"{m.format(b.get(m.key)):>10s}" for m in _pair_columns())
-            lines.append(f"  {'baseline ' + name:24s} {cells}")
-        for m in _pair_columns():
-            if m.key in r["versus"]:
-                v = r["versus"][m.key]
-                lines.append(
-                    f"  {m.short}: {v['difference']:+.3f} against the strongest baseline on it, "
-                    f"{v['baseline']} ({m.direction} is better)"
-                )
-        return "\n".join(lines + [f"  note: {n}" for n in r["notes"]])
-
-    emit(result, args.json, text)
+    emit(result, args.json, lambda r: _text(r, protocol))
     return 0
+
+
+def _text(r: dict[str, Any], protocol: Protocol) -> str:
+    """``explain``'s result for one digit in words, as the terminal shows it."""
+    head = f"{r['method']} for digit {r['digit']}: p = {r['probability']:.3f}"
+    if "contrast" in r:
+        head = f"{r['method']} for digit {r['digit']} and not {r['contrast']}: "
+        head += f"logit difference {r['logit']:.3f}, p({r['digit']}) = {r['probability']:.3f}"
+    head += f", {r['seconds']:.3f} s"
+    if "stability" in r:
+        rho = r["stability"]["rho"]
+        head += f"; seed to seed rho {rho:.2f}" + ("" if r["stability"]["stable"] else
+                 " (varies between runs: raise its budget)")  # fmt: skip
+    if not r["scored"]:
+        return head + "\n" + "\n".join(r["notes"])
+    reading = (
+        f"{r['protocol']['mode']} {r['protocol']['value']:g} calibrated for {r['method']}"
+        if r["threshold_source"] == "calibrated"
+        else protocol.describe()
+    )
+    lines = [
+        head + f"; mask: {reading}, {r['active_fraction']:.1%} of the pixels",
+        f"  {'':24s} " + " ".join(f"{m.short + m.arrow:>10s}" for m in _pair_columns()),
+        f"  {r['method']:24s} " + " ".join(f"{m.format(r[m.key]):>10s}" for m in _pair_columns()),
+    ]
+    for name, b in r["baselines"].items():
+        cells = " ".join(f"{m.format(b.get(m.key)):>10s}" for m in _pair_columns())
+        lines.append(f"  {'baseline ' + name:24s} {cells}")
+    for m in _pair_columns():
+        if m.key in r["versus"]:
+            v = r["versus"][m.key]
+            lines.append(
+                f"  {m.short}: {v['difference']:+.3f} against the strongest baseline on it, "
+                f"{v['baseline']} ({m.direction} is better)"
+            )
+    return "\n".join(lines + [f"  note: {n}" for n in r["notes"]])
 
 
 def _explain_all(
