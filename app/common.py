@@ -393,22 +393,26 @@ def slow_run_allowed(
     params: dict[str, Any],
     button_key: str,
     contrast: int | None = None,
+    draws: int = 1,
 ) -> bool:
     """False (after a warning and a "Run anyway" button) when these settings are estimated to
     take over :data:`SLOW_SECONDS`; True when they are fast, already computed, or the user has
-    asked to run them (remembered for these settings, so later reruns keep the result)."""
+    asked to run them (remembered for these settings, so later reruns keep the result).
+    ``draws``: explanations the page computes with these settings (2 where a sampling method
+    is drawn a second time to measure its stability)."""
     key = _key(model_digest, image, digit, method, params, contrast)
     approved = st.session_state.setdefault("slow_runs_approved", set())
     if key in approved or _explanations().get(key) is not None:
         return True
     with st.spinner("Timing a small run to estimate these settings…"):
-        eta = estimated_seconds(model, method, params)
+        eta = estimated_seconds(model, method, params) * draws
     if eta <= SLOW_SECONDS:
         return True
     notice = st.empty()  # cleared once the user runs it: no warning beside the result
     with notice.container():
         st.warning(
-            f"{REGISTRY[method].name} with these settings takes about {eta:.0f} s on this machine."
+            f"{REGISTRY[method].name} with these settings takes about {eta:.0f} s on this machine"
+            + (" (two draws: the map, and a second one to see if it holds)." if draws > 1 else ".")
         )
         run = st.button("Run anyway", key=button_key)
     if run:

@@ -30,6 +30,7 @@ from PIL import Image
 from svhn_xai.data.target import window_to_photo
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
+from svhn_xai.explain.stability import is_sampled
 from svhn_xai.report.figures import curve_figure, image_figure, overlay, photo_overlay
 from svhn_xai.report.words import a_digit
 from svhn_xai.scoring.heatmap import REDUCTIONS
@@ -78,6 +79,7 @@ def contrast_panel(digit: int) -> int | None:
         index=options.index(kept) if kept in options else 0,
         format_func=lambda d: "— (explain the digit alone)" if d is None else str(d),
         key="contrast",
+        required=True,  # no clear button: "alone" is an option of its own, not an empty box
         help=f"Contrastive: explain the logit of {digit} minus the logit of the digit chosen "
         f"here, so the map shows what separates {a_digit(digit)} from it. Scored against the "
         f"{digit}'s boxes, like the plain map.",
@@ -394,7 +396,10 @@ if picked is None:
 item = picked.model_input.item
 with left:
     digits_panel(picked, digit)
-    go = slow_run_allowed(model, digest, item.image, digit, method, params, "run_slow", contrast)
+    go = slow_run_allowed(
+        model, digest, item.image, digit, method, params, "run_slow", contrast,
+        draws=2 if is_sampled(method) else 1,  # a sampling method's second draw, for its ρ
+    )  # fmt: skip
 with right:
     mode, value, reduction, clip = view_controls(method)
 link.save(

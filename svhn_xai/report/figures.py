@@ -129,17 +129,19 @@ def _box_shapes(boxes, colour: str, dash: str = "solid") -> list[dict]:
     return shapes
 
 
-NEAR_UNIFORM = 0.5  # a map whose 1st-99th percentile spread is under this gets its own scale
+FLOOR = 0.5  # a map whose 1st percentile is above this share of its 99th has heat everywhere
 
 
 def display_range(heat: np.ndarray) -> tuple[float, float, bool]:
     """The colour scale's ``(low, high, stretched)`` for a heatmap in [0, 1] (or [-1, 1]).
 
     The scale is the map's full range, 0 to 1 (-1 to 1 for a signed map), so that maps compare;
-    a near-uniform map (RISE's scores sit between about 0.9 and 1) would read as one flat colour
-    there, so it gets its own 1st to 99th percentile instead, and the figure says so."""
+    a near-uniform map, whose floor of heat is high everywhere (RISE's scores sit between about
+    0.9 and 1), would read as one flat colour there, so it gets its own 1st to 99th percentile
+    instead, and the figure says so. A sparse map (most pixels near 0, a few hot ones) is not
+    near-uniform: its floor is 0."""
     low, high = (float(v) for v in np.percentile(heat, [1, 99]))
-    if high - low >= NEAR_UNIFORM or high <= low:
+    if low <= FLOOR * high or high <= low:
         return (-1.0 if heat.min() < 0 else 0.0), 1.0, False
     return low, high, True
 
@@ -164,7 +166,7 @@ def image_figure(
         low, high, stretched = display_range(heat)
         if stretched:
             fig.add_annotation(
-                text=f"colour scale {low:.2f}–{high:.2f} (a near-uniform map)",
+                text=f"scale {low:.2f}–{high:.2f}",  # short: the figure may be narrow
                 xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="bottom",
                 showarrow=False, font=dict(size=10, color="white"), bgcolor="rgba(0,0,0,0.5)",
             )  # fmt: skip

@@ -221,6 +221,8 @@ def test_a_link_to_an_upload_reopens_its_photo_and_both_boxes_in_a_new_session()
     assert marked == [next(c.value for c in at.caption if c.value.startswith("Marked:"))]
     assert _metric(again, "IoU₁ (pixels)") == _metric(at, "IoU₁ (pixels)")
     assert dict(again.query_params) == link
+    again.button(key="upload_clear").click().run()  # forgotten on purpose: by the address too
+    assert "upload" not in again.query_params and "boxes" not in again.query_params
 
     broken = AppTest.from_file(str(APP / "pages/1_Explain.py"), default_timeout=300)
     broken.query_params = {**link, "boxes": "28,8,47:1;48,8,64,32:7"}  # one box cut short

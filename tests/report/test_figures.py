@@ -51,3 +51,19 @@ def test_sanity_figure_names_methods_for_people_and_shows_every_point():
     # every point visible, and the top of the correlation scale (1) with room for its mark
     assert low < -0.6 and 1 <= high <= 1.1
     assert "lower is better" in fig.layout.yaxis.title.text
+
+
+def test_only_a_map_with_heat_everywhere_gets_a_stretched_colour_scale():
+    from svhn_xai.report.figures import display_range
+
+    rng = np.random.default_rng(0)
+    rise_like = 0.9 + 0.1 * rng.random((64, 64))  # heat everywhere, between 0.9 and 1
+    low, high, stretched = display_range(rise_like)
+    assert stretched and 0.9 <= low < high <= 1.0
+    sparse = np.abs(rng.normal(0, 0.05, (64, 64)))  # a saliency-like map: a few hot pixels
+    sparse[30:34, 30:34] = 1.0
+    sparse /= sparse.max()
+    assert display_range(sparse) == (0.0, 1.0, False)
+    signed = rng.uniform(-1, 1, (64, 64))
+    assert display_range(signed) == (-1.0, 1.0, False)
+    assert display_range(np.full((8, 8), 0.7)) == (0.0, 1.0, False)  # flat: nothing to stretch
