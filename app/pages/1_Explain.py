@@ -69,22 +69,32 @@ def method_panel() -> tuple[str, dict]:
     return method, params
 
 
+ALONE = "alone"  # the contrast picker's "no contrast": an option of its own, never empty
+
+
+def _contrast_cleared() -> None:
+    """The picker's clear button empties it: that means the digit alone, so show that."""
+    if st.session_state.get("contrast") is None:
+        st.session_state["contrast"] = ALONE
+
+
 def contrast_panel(digit: int) -> int | None:
     """The digit E of "why the target digit and not E", or None for the target alone."""
-    options = [None, *(d for d in range(10) if d != digit)]
-    kept = remembered("contrast", None)
-    contrast = st.selectbox(
+    options = [ALONE, *(d for d in range(10) if d != digit)]
+    kept = remembered("contrast", ALONE)
+    chosen = st.selectbox(
         "…and not digit",
         options,
         index=options.index(kept) if kept in options else 0,
-        format_func=lambda d: "— (explain the digit alone)" if d is None else str(d),
+        format_func=lambda d: "— (explain the digit alone)" if d == ALONE else str(d),
         key="contrast",
-        required=True,  # no clear button: "alone" is an option of its own, not an empty box
+        on_change=_contrast_cleared,
         help=f"Contrastive: explain the logit of {digit} minus the logit of the digit chosen "
         f"here, so the map shows what separates {a_digit(digit)} from it. Scored against the "
         f"{digit}'s boxes, like the plain map.",
     )
     remember("contrast")
+    contrast = None if chosen in (ALONE, None) else int(chosen)
     if contrast is not None:
         st.caption(
             f"The map explains logit({digit}) − logit({contrast}): hot where the image speaks "

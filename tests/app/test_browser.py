@@ -206,8 +206,8 @@ def test_an_upload_with_two_boxes_survives_a_source_switch_pages_and_a_method_ch
         assert first.startswith("Marked: digit 3 at x 9"), first
         drag_until_marked(page, (76, 29, 98, 61), size=(199, 83))  # the "2", starts as 0
         assert "digit 0 at x 7" in marked_caption(page), marked_caption(page)
-        main = page.locator('[data-testid="stMain"]')
-        main.get_by_role("button", name="2", exact=True).click()  # the digit picker
+        picker = page.locator('[data-testid="stButtonGroup"]').filter(has_text="box just drawn")
+        picker.get_by_role("radio", name="2", exact=True).click()  # the digit picker
         wait_idle(page)
         marked = marked_caption(page)
         assert "digit 3 at x 9" in marked and "digit 2 at x 7" in marked, marked
