@@ -116,14 +116,14 @@ def test_contrast_is_explained_kept_in_the_link_and_reproduced_by_the_cli(monkey
     }
 
 
-def test_clearing_the_contrast_picker_means_the_digit_alone_and_says_so():
+def test_the_digit_alone_again_drops_the_contrast_from_the_map_and_the_link():
     at = _explain()
     at.selectbox(key="method").set_value("saliency").run()
     at.selectbox(key="contrast").set_value(3).run()
     assert at.query_params["contrast"] == "3"
-    at.selectbox(key="contrast").set_value(None).run()  # the picker's clear button
-    assert at.session_state["contrast"] == "alone"  # shown as "explain the digit alone"
+    at.selectbox(key="contrast").set_value("alone").run()
     assert "contrast" not in at.query_params and not at.exception
+    assert "contrast" not in json.loads(at.json[0].value)
 
 
 def test_run_anyway_keeps_its_result_across_reruns(monkeypatch):
