@@ -115,10 +115,11 @@ with right:
         rows.update({baseline_name(k): b for k, b in scored["baselines"].items()})
     else:
         st.info(f"Digit {digit} has no box in this image: the heatmaps are not scored.")
-    score_table(rows, "compare_table", seconds=True)
-    with st.expander("Reproduce: CLI commands"):
-        st.caption("Each command prints one row of the table and the baselines (`--json`).")
-        base = ["python", "-m", "svhn_xai", "explain", *picked.cli, "--digit", str(digit)]
-        flags = [*threshold_args(mode, value), *checkpoint_args(card), "--json"]
-        lines = [shlex.join([*base, "--method", key, *flags]) for key in done]
-        st.code("\n".join(lines), "bash")
+# the table spans the page: eight score columns do not fit beside the picker
+score_table(rows, "compare_table", seconds=True)
+with st.expander("Reproduce: CLI commands"):
+    st.caption("Each command prints one row of the table and the baselines (`--json`).")
+    base = ["python", "-m", "svhn_xai", "explain", *picked.cli, "--digit", str(digit)]
+    flags = [*threshold_args(mode, value), *checkpoint_args(card), "--json"]
+    lines = [shlex.join([*base, "--method", key, *flags]) for key in done]
+    st.code("\n".join(lines), "bash")
