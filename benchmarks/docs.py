@@ -658,12 +658,12 @@ def budgets(data: Sequence[dict[str, Any]]) -> str:
 def sampling_stability(data: Sequence[dict[str, Any]]) -> str:
     """For each sampling method: the seed-to-seed agreement of its map (median Spearman ρ over
     photos, 95 % bootstrap interval) at each budget of its ladder, with passes and seconds."""
-    from svhn_xai.explain import REGISTRY  # torch and captum: imported only when needed
+    from svhn_xai.explain import method_name  # torch and captum: imported only when needed
 
     (d,) = data
     rows = []
     for key, m in d["methods"].items():
-        name = REGISTRY[key].name if key in REGISTRY else key
+        name = method_name(key)
         for point in m["curve"]:
             budget = point["params"][m["parameter"]]
             default = point["params"] == m["default"]["params"]
@@ -940,13 +940,13 @@ def app_latency(data: Sequence[dict[str, Any]]) -> str:
 def cost_estimate(data: Sequence[dict[str, Any]]) -> str:
     """The app's run-time estimate against the measured time, for every method at its defaults
     and with each cost parameter at its expensive end (``benchmarks.cost_estimate``)."""
-    from svhn_xai.explain import REGISTRY  # torch and captum: imported only when needed
+    from svhn_xai.explain import method_name  # torch and captum: imported only when needed
 
     (d,) = data
     rows = []
     for r in d["rows"]:
         setting = ", ".join(f"{k} {v}" for k, v in r["params"].items()) or "defaults"
-        name = REGISTRY[r["method"]].name if r["method"] in REGISTRY else r["method"]
+        name = method_name(r["method"])
         rows.append(
             [name, setting, str(r["passes"]), f"{r['estimate_s']:.2f}", f"{r['measured_s']:.2f}",
              f"{r['ratio']:.2f}" + ("" if 0.5 <= r["ratio"] <= 2 else " ✗")]

@@ -30,7 +30,7 @@ from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.evaluation.run import EvaluationOptions, run_evaluation
-from svhn_xai.explain import REGISTRY
+from svhn_xai.explain import REGISTRY, method_name
 from svhn_xai.model.checkpoint import REPO_ROOT
 from svhn_xai.report.figures import sanity_figure, small_multiples
 from svhn_xai.scoring.metrics import THRESHOLD_GRID
@@ -278,7 +278,7 @@ def leaderboard(summary: dict[str, Any]) -> None:
 
     rows = {}
     for key, r in summary["methods"].items():
-        rows[REGISTRY[key].name if key in REGISTRY else key] = with_sensitivity("methods", key, r)
+        rows[method_name(key)] = with_sensitivity("methods", key, r)
     for key, r in summary["baselines"].items():
         rows[f"Baseline: {key.replace('_', ' ')}"] = with_sensitivity("baselines", key, r)
     metrics = [METRICS[k] for k in LEADERBOARD if any(k in r for r in rows.values())]
@@ -324,7 +324,7 @@ def leaderboard(summary: dict[str, Any]) -> None:
         if not any(m.key in (r.get("versus") or {}) for r in summary["methods"].values()):
             continue  # a score no baseline has (seconds, class sensitivity)
         wins = [
-            REGISTRY[k].name if k in REGISTRY else k
+            method_name(k)
             for k, r in summary["methods"].items()
             if (r.get("versus") or {}).get(m.key, {}).get("beats")
         ]
@@ -345,7 +345,7 @@ def curves(summary: dict[str, Any]) -> None:
     methods = {k: r for k, r in summary["methods"].items() if "curve_iou_1" in r}
     if not methods:
         return
-    names = {k: REGISTRY[k].name if k in REGISTRY else k for k in methods}
+    names = {k: method_name(k) for k in methods}
     shown = st.multiselect(
         "Methods in the charts",
         list(methods),
@@ -412,10 +412,11 @@ if summary is not None:
     if "sanity" in summary:
         st.subheader("Sanity check: cascading randomisation")
         st.plotly_chart(sanity_figure(summary["sanity"]), key="eval_sanity_chart")
-        name = lambda k: REGISTRY[k].name if k in REGISTRY else k  # noqa: E731
         rows = summary["sanity"]["methods"].items()
-        flat = [name(k) for k, r in rows if r["flagged"] and r.get("reason", "flat") == "flat"]
-        undefined = [name(k) for k, r in rows if r.get("reason") == "undefined"]
+        flat = [
+            method_name(k) for k, r in rows if r["flagged"] and r.get("reason", "flat") == "flat"
+        ]
+        undefined = [method_name(k) for k, r in rows if r.get("reason") == "undefined"]
         if flat:
             st.warning(f"Barely change when the model is randomised: {', '.join(flat)}")
         if undefined:

@@ -25,7 +25,7 @@ from svhn_xai.evaluation.shortcut import (
     cued_examples,
     head_probability,
 )
-from svhn_xai.explain import REGISTRY
+from svhn_xai.explain import REGISTRY, method_name
 from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, card_path
 from svhn_xai.provenance import file_sha256
 from svhn_xai.report.figures import image_figure
@@ -270,7 +270,7 @@ table = []
 for key, m in result["methods"].items():
     table.append(
         {
-            "method": REGISTRY[key].name if key in REGISTRY else key,
+            "method": method_name(key),
             "catches it": "yes" if m["catches"] else "no",
             "cue share": m["cue_mass"],
             "95 % interval": interval(m, "cue_mass"),

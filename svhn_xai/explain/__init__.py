@@ -3,7 +3,7 @@
 from svhn_xai.explain import cam, gradient, lrp, perturbation, rise  # noqa: F401  (registry)
 from svhn_xai.explain.base import Explanation, explain, explain_batch
 from svhn_xai.explain.hooks import count_hooks, model_lock
-from svhn_xai.explain.registry import FAMILIES, REGISTRY, get_spec
+from svhn_xai.explain.registry import FAMILIES, REGISTRY, get_spec, method_name
 
 # list by family (gradient, CAM, perturbation, relevance propagation), each in registration order
 for _key in sorted(REGISTRY, key=lambda k: FAMILIES.index(REGISTRY[k].family)):
@@ -16,5 +16,6 @@ __all__ = [
     "explain",
     "explain_batch",
     "get_spec",
+    "method_name",
     "model_lock",
 ]

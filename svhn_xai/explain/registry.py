@@ -93,6 +93,12 @@ def register(
     return decorate
 
 
+def method_name(key: str) -> str:
+    """The name people read for a method key (``"integrated_gradients"`` -> "Integrated
+    Gradients"); a key the registry does not hold (an older results file's) stays as it is."""
+    return REGISTRY[key].name if key in REGISTRY else key
+
+
 def get_spec(method: str) -> ExplainerSpec:
     if method not in REGISTRY:
         raise ParameterError(f"unknown method {method!r}; choose one of {', '.join(REGISTRY)}")

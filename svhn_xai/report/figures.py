@@ -291,13 +291,13 @@ def sanity_figure(sanity: dict, height: int = 300):
     from plotly.colors import qualitative
 
     from svhn_xai.evaluation.sanity import FLAT_THRESHOLD
-    from svhn_xai.explain import REGISTRY
+    from svhn_xai.explain import method_name
 
     fig = go.Figure()
     lowest = 0.0
     palette = qualitative.Dark24  # 24 distinct colours: one per method, none repeated
     for i, (key, row) in enumerate(sanity["methods"].items()):
-        name = REGISTRY[key].name if key in REGISTRY else key
+        name = method_name(key)
         flagged = row.get("flagged")
         line = dict(color=palette[i % len(palette)], width=3 if flagged else 1.5)
         label = name + (" (flagged)" if flagged else "")

@@ -239,3 +239,10 @@ def test_a_method_without_a_cost_is_refused_at_registration():
     assert "_free" not in REGISTRY
     for key, spec in REGISTRY.items():
         assert spec.cost.passes(validate(spec.params, {}, key), 64) >= 1, key
+
+
+def test_a_method_key_reads_as_its_name_and_an_unknown_key_stays_as_it_is():
+    from svhn_xai.explain import method_name
+
+    assert method_name("integrated_gradients") == "Integrated Gradients"
+    assert method_name("an_older_method") == "an_older_method"
