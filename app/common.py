@@ -22,7 +22,7 @@ from svhn_xai.errors import CheckpointError
 from svhn_xai.explain import REGISTRY, Explanation, explain
 from svhn_xai.explain.cost import estimated_seconds, record
 from svhn_xai.explain.params import Param
-from svhn_xai.explain.stability import agreement, is_sampled
+from svhn_xai.explain.stability import agreement, is_sampled, second_draw
 from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, load_model
 from svhn_xai.provenance import file_sha256
 from svhn_xai.scoring.calibration import Calibration, load_calibration
@@ -354,7 +354,7 @@ def seed_agreement(
     explanation like any other, computed once and kept. None for other methods."""
     if not is_sampled(e.method):
         return None
-    again = {**params, "seed": int(e.params["seed"]) + 1}
+    again = second_draw(params, e.params["seed"])
     with st.spinner("Drawing the map a second time, with the next seed, to see if it holds…"):
         second = explanation(model, model_digest, image, e.digit, e.method, again, e.contrast)
     return agreement(e, second)
@@ -375,13 +375,11 @@ def checkpoint_args(card: dict[str, Any]) -> list[str]:
 
 def threshold_args(mode: str, value: float | None) -> list[str]:
     """The CLI flags of the page's mask rule; none for the calibrated reading, which is the
-    commands' default."""
+    commands' default. The value goes too for a mode without a parameter, so the command's
+    JSON records the same rule as the page's (without it, the default rule's value would)."""
     if mode == CALIBRATED:
         return []
-    args = ["--threshold-mode", mode]
-    if THRESHOLD_MODES[mode].param is not None:
-        args += ["--threshold", repr(value)]
-    return args
+    return ["--threshold-mode", mode, "--threshold", repr(value)]
 
 
 def slow_run_allowed(

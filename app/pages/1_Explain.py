@@ -21,6 +21,7 @@ from common import (
     score_table,
     seed_agreement,
     slow_run_allowed,
+    threshold_args,
     threshold_controls,
     use_digit,
 )
@@ -381,8 +382,7 @@ def cli_line(
     args += ["--method", method]
     for name, v in params.items():
         args += ["--param", f"{name}={link.text(v)}"]
-    if mode != CALIBRATED:  # the command's default reading is the calibrated one
-        args += ["--threshold-mode", mode, "--threshold", repr(value)]
+    args += threshold_args(mode, value)
     args += ["--reduction", reduction]
     args += ["--clip-percentile", repr(clip)]
     return shlex.join([*args, *checkpoint_args(card), "--json"])

@@ -37,6 +37,12 @@ def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(x, y)[0])
 
 
+def second_draw(params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """``params`` for the draw the agreement is measured against: the next seed, every other
+    setting the same."""
+    return {**params, "seed": int(seed) + 1}
+
+
 def agreement(first: Explanation, second: Explanation) -> dict[str, Any]:
     """``{"rho", "stable", "how"}`` of two draws of the same map (their seeds differ)."""
     rho = rank_agreement(first.attribution, second.attribution)
@@ -56,6 +62,6 @@ def stability(
     None for a method that draws nothing at random."""
     if not is_sampled(first.method):
         return None
-    params = {**first.params, "seed": int(first.params["seed"]) + 1}
+    params = second_draw(first.params, first.params["seed"])
     second = explain(model, image, first.digit, first.method, contrast=first.contrast, **params)
     return agreement(first, second)

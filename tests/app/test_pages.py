@@ -384,3 +384,12 @@ def test_a_sampling_methods_map_says_how_much_a_second_draw_agrees(synthetic_cas
     assert ("varies between runs" in said[0]) == (not expected["stable"])
     at.selectbox(key="method").set_value("saliency").run()  # draws nothing: says nothing
     assert not any(x.value.startswith("Seed to seed") for x in [*at.caption, *at.warning])
+
+
+def test_a_reproduce_lines_threshold_flags_name_the_pages_rule():
+    from common import CALIBRATED, threshold_args
+
+    assert threshold_args(CALIBRATED, None) == []  # the commands' default reading
+    assert threshold_args("topk", 15.0) == ["--threshold-mode", "topk", "--threshold", "15.0"]
+    # a mode without a parameter still gives its value, so the JSON records the page's rule
+    assert threshold_args("otsu", 0.0) == ["--threshold-mode", "otsu", "--threshold", "0.0"]
