@@ -139,13 +139,12 @@ def calibrated(model: torch.nn.Module, method: str, params: dict[str, Any]) -> t
     return fit_line(points)
 
 
-def _unsmoothed(model: torch.nn.Module, method: str, params: dict[str, Any]) -> float:
-    """Seconds of a method without budgets, with smoothing off: timed (once per settings, after
-    a warm-up) when it takes at most :data:`TIMED_PASSES` passes, else its passes times the
-    batched time of one image (x3 with a backward pass)."""
+def _unsmoothed(model: torch.nn.Module, method: str, plain: dict[str, Any], passes: int) -> float:
+    """Seconds of a method without budgets at settings ``plain`` (smoothing's left out), which
+    take ``passes``: timed (once per settings, after a warm-up) when that is at most
+    :data:`TIMED_PASSES`, else the passes times the batched time of one image (with its
+    backward pass where the method takes gradients)."""
     spec = get_spec(method)
-    plain = {k: v for k, v in params.items() if k not in _SMOOTHING}
-    passes = estimated_passes(method, plain, model.input_size)
     if passes > TIMED_PASSES:
         return passes * seconds_per_image(model, backward=not spec.cost.gradient_free)
     points = _points(model, "timed:" + _key(method, plain))
@@ -168,9 +167,9 @@ def estimated_seconds(model: torch.nn.Module, method: str, params: dict[str, Any
         a, b = calibrated(model, method, params)
         return a + b * passes
     plain = {k: v for k, v in params.items() if k not in _SMOOTHING}
-    copies = passes - estimated_passes(method, plain, model.input_size)
+    plain_passes = estimated_passes(method, plain, model.input_size)
     per_copy = seconds_per_image(model, backward=not spec.cost.gradient_free)
-    return _unsmoothed(model, method, params) + copies * per_copy
+    return _unsmoothed(model, method, plain, plain_passes) + (passes - plain_passes) * per_copy
 
 
 def record(model: torch.nn.Module, method: str, params: dict[str, Any], e: Explanation) -> None:
