@@ -12,6 +12,7 @@ from svhn_xai.explain import explain
 from svhn_xai.model.checkpoint import load_model
 from svhn_xai.scoring.class_sensitivity import class_sensitivity, pair_outcomes
 from svhn_xai.scoring.protocol import THRESHOLD_MODES
+from tests.app.links import opened_at
 
 APP = Path(__file__).resolve().parents[2] / "app"
 PAGE = str(APP / "pages" / "5_All_digits.py")
@@ -93,10 +94,7 @@ def test_all_digits_is_shareable_a_new_session_at_its_url_shows_the_same_view(mu
     at = _saliency_top_9(index)
     link = dict(at.query_params)
     assert link["method"] == "saliency" and link["index"] == str(index)
-    again = AppTest.from_file(PAGE, default_timeout=600)
-    again.query_params = link
-    again.run()
-    assert not again.exception, [e.value for e in again.exception]
+    again = opened_at(PAGE, link, timeout=600)
     assert again.selectbox(key="all_digits_method").value == "saliency"
     assert again.slider(key="all_digits_topk").value == 9.0
     shown = [m.value for m in again.metric]

@@ -14,6 +14,7 @@ from svhn_xai.provenance import file_sha256
 from svhn_xai.scoring.calibration import load_calibration
 from svhn_xai.scoring.localisation import resolve_protocol
 from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES
+from tests.app.links import opened_at
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "4_Evaluate.py")
 IOU_1 = "IoU₁ ↑"
@@ -159,9 +160,7 @@ def test_evaluate_is_shareable_a_new_session_at_its_url_shows_the_same_settings(
     _run(at)
     link = dict(at.query_params)
     assert link["results"] == "compute" and link["n"] == "3" and link["methods"] == "saliency"
-    again = AppTest.from_file(PAGE, default_timeout=300)
-    again.query_params = link
-    _run(again)
+    again = opened_at(PAGE, link)
     assert again.radio(key="eval_source").value == "Compute now"
     assert again.multiselect(key="eval_methods").value == ["saliency"]
     assert again.slider(key="eval_limit:Synthetic test images").value == 3

@@ -10,17 +10,14 @@ from streamlit.testing.v1 import AppTest
 
 from svhn_xai.cli import run
 from svhn_xai.model.checkpoint import REPO_ROOT
+from tests.app.links import opened_at
 from tests.app.test_reruns import move_threshold
 
 EXPLAIN = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "1_Explain.py")
 
 
 def _explain(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(EXPLAIN, default_timeout=300)
-    at.query_params = dict(query or {})
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return opened_at(EXPLAIN, query or {})
 
 
 def _metrics(at: AppTest) -> dict[str, str]:

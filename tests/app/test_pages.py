@@ -19,6 +19,7 @@ from svhn_xai.scoring.calibration import load_calibration
 from svhn_xai.scoring.localisation import localise
 from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL
 from svhn_xai.scoring.registry import METRICS
+from tests.app.links import opened_at
 
 APP = Path(__file__).resolve().parents[2] / "app"
 HOME = str(APP / "Home.py")
@@ -213,10 +214,7 @@ def test_a_link_to_an_upload_reopens_its_photo_and_both_boxes_in_a_new_session()
     assert link["boxes"] == "28,8,47,32:1;48,8,64,32:7", link
     assert "/" not in link["upload"]  # a reference, never a path
 
-    again = AppTest.from_file(str(APP / "pages/1_Explain.py"), default_timeout=300)
-    again.query_params = link  # a new browser opened at the copied address
-    again.run()
-    assert not again.exception, [e.value for e in again.exception]
+    again = opened_at(str(APP / "pages/1_Explain.py"), link)  # a new browser at the address
     marked = [c.value for c in again.caption if c.value.startswith("Marked:")]
     assert marked == [next(c.value for c in at.caption if c.value.startswith("Marked:"))]
     assert _metric(again, "IoU₁ (pixels)") == _metric(at, "IoU₁ (pixels)")
@@ -224,10 +222,9 @@ def test_a_link_to_an_upload_reopens_its_photo_and_both_boxes_in_a_new_session()
     again.button(key="upload_clear").click().run()  # forgotten on purpose: by the address too
     assert "upload" not in again.query_params and "boxes" not in again.query_params
 
-    broken = AppTest.from_file(str(APP / "pages/1_Explain.py"), default_timeout=300)
-    broken.query_params = {**link, "boxes": "28,8,47:1;48,8,64,32:7"}  # one box cut short
-    broken.run()
-    assert not broken.exception
+    broken = opened_at(  # one box cut short
+        str(APP / "pages/1_Explain.py"), {**link, "boxes": "28,8,47:1;48,8,64,32:7"}
+    )
     assert not any(c.value.startswith("Marked:") for c in broken.caption)  # none, not one
 
 
@@ -359,10 +356,7 @@ def test_compare_is_shareable_a_new_session_at_its_url_shows_the_same_view():
     assert not at.exception, [e.value for e in at.exception]
     link = dict(at.query_params)
     assert link["methods"] == "saliency,lrp" and link["mode"] == "topk" and link["t"] == "12.0"
-    again = AppTest.from_file(str(APP / "pages" / "2_Compare.py"), default_timeout=300)
-    again.query_params = link  # a new browser opened at the copied address
-    again.run()
-    assert not again.exception, [e.value for e in again.exception]
+    again = opened_at(str(APP / "pages" / "2_Compare.py"), link)  # a new browser at the address
     assert again.multiselect(key="compare_methods").value == ["saliency", "lrp"]
     assert again.number_input(key="synthetic_index").value == 4
     assert again.slider(key="compare_topk").value == 12.0

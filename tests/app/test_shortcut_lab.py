@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from svhn_xai.data.synthetic import Cue
 from svhn_xai.evaluation.shortcut import cued_examples, head_probability
+from tests.app.links import opened_at
 from tests.models import random_model, write_checkpoint
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "6_Shortcut_lab.py")
@@ -85,10 +86,7 @@ def test_the_lab_view_lives_in_the_url_and_a_new_session_shows_it(shortcut_folde
     assert not at.exception, [e.value for e in at.exception]
     link = dict(at.query_params)
     assert link["methods"] == "saliency" and link["photo"] == "2" and link["removed"] == "true"
-    again = AppTest.from_file(PAGE, default_timeout=300)
-    again.query_params = link
-    again.run()
-    assert not again.exception, [e.value for e in again.exception]
+    again = opened_at(PAGE, link)
     assert again.multiselect(key="shortcut_methods").value == ["saliency"]
     assert again.toggle(key="shortcut_remove").value is True
     assert again.number_input(key="shortcut_example").value == 2

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from svhn_xai.model import jobs
 from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, card_path
+from tests.app.links import opened_at
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "3_Train.py")
 
@@ -124,10 +125,7 @@ def test_the_train_settings_live_in_the_url_and_a_new_session_restores_them(chec
     assert not at.exception, [e.value for e in at.exception]
     link = dict(at.query_params)
     assert link["epochs"] == "5" and link["size"] == "288" and link["wandb"] == "offline"
-    again = AppTest.from_file(PAGE, default_timeout=120)
-    again.query_params = link
-    again.run()
-    assert not again.exception, [e.value for e in again.exception]
+    again = opened_at(PAGE, link, timeout=120)
     assert again.number_input(key="train_epochs").value == 5
     assert again.number_input(key="train_size").value == 288
     assert again.selectbox(key="train_wandb").value == "offline"
