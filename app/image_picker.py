@@ -203,7 +203,7 @@ def _clear_upload() -> None:
     forget = ("upload_id", "upload_boxes", "upload_rows", "upload_drawn")
     for key in ("kept:upload_sha", "kept:upload_name", *forget):
         state.pop(key, None)
-    for key in ("upload", "boxes"):  # nor may the address bring it back on a reload
+    for key in ("upload", "boxes", "name"):  # nor may the address bring it back on a reload
         st.query_params.pop(key, None)
     state["upload_generation"] = state.get("upload_generation", 0) + 1  # an empty uploader
 

@@ -1,12 +1,12 @@
 """A page's view in its URL (``st.query_params``): a copied link opens the same view.
 
 Query keys: ``source, folder, index, digit`` (the photo and the target, shared by the pages
-that pick a photo; an upload is ``upload``, its SHA-256 in the server's store, and ``boxes``,
-``x0,y0,x1,y1:DIGIT`` in photo pixels as the CLI's ``--box``, ``;``-separated), ``mode``, ``t``
-(the threshold mode and its parameter), and per page: ``contrast, method, p.NAME`` (the
-method's parameters), ``channels``, ``clip`` on Explain; ``methods`` (comma-separated) on
-Compare. A value that does not fit (unknown method, out-of-range number) is left out, and the
-page's default stands.
+that pick a photo; an upload is ``upload``, its SHA-256 in the server's store, ``boxes``,
+``x0,y0,x1,y1:DIGIT`` in photo pixels as the CLI's ``--box``, ``;``-separated, and ``name``,
+the file's own name), ``mode``, ``t`` (the threshold mode and its parameter), and per page:
+``contrast, method, p.NAME`` (the method's parameters), ``channels``, ``clip`` on Explain;
+``methods`` (comma-separated) on Compare. A value that does not fit (unknown method,
+out-of-range number) is left out, and the page's default stands.
 """
 
 from __future__ import annotations
@@ -115,6 +115,9 @@ def restore(
     upload = query.get("upload")
     if upload and re.fullmatch(r"[0-9a-f]{64}", upload):  # the photo's SHA-256 on the server
         st.session_state["kept:upload_sha"] = upload
+        name = query.get("name", "")
+        if 0 < len(name) <= 120 and name.isprintable() and not re.search(r"[/\\]", name):
+            st.session_state["kept:upload_name"] = name  # the file's own name, never a path
         with contextlib.suppress(ValueError):  # boxes that do not all parse are left out
             boxes = [parse_marked_box(b) for b in query.get("boxes", "").split(";") if b]
             if all(b.label is not None for b in boxes):
@@ -133,6 +136,7 @@ def photo(cli: tuple[str, ...] | None) -> dict[str, Any]:
         "index": cli[-1] if cli and "--index" in cli else None,
         "upload": st.session_state.get("kept:upload_sha") if source == "upload" else None,
         "boxes": ";".join(boxes) if source == "upload" and boxes else None,
+        "name": st.session_state.get("kept:upload_name") if source == "upload" else None,
     }
 
 

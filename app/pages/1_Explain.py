@@ -187,8 +187,15 @@ def _mask_rule(result: dict) -> str:
         cut = f"the top {rule['value']:g} % of the pixels"
     else:
         cut = f"{mode.label} {rule['value']:g}" if mode.param else mode.label
-    how = "calibrated for this method" if result["threshold_source"] == "calibrated" else "one rule"
-    return f"Mask: {cut}, on the map smoothed at σ {rule['sigma']:g} px ({how})."
+    calibrated = result["threshold_source"] == "calibrated"
+    how = "calibrated for this method" if calibrated else "one rule"
+    said = f"Mask: {cut}, on the map smoothed at σ {rule['sigma']:g} px ({how})."
+    if calibrated and rule["mode"] == "topk" and rule["value"] >= 100:
+        said += (
+            " On the calibration photos no smaller share of this method's map covered the "
+            "digits better than the whole image: its map does not single out the digit there."
+        )
+    return said
 
 
 def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> None:
@@ -298,8 +305,9 @@ def figures_panel(
             np.repeat(mask[..., None] * 255, 3, 2).astype(np.uint8),
             gt_boxes=boxes,
             heat_box=heat_box,
-            title="Mask",
+            title="Mask (white: active)",
             height=FIG,
+            frame="rgb(160,160,160)",
         ),
         key="fig_mask",
     )
@@ -458,5 +466,5 @@ downloads_panel(item, e, heat, result, digit, opacity, scale)
 with st.expander("Reproduce: CLI command and scores"):
     st.caption("This command prints the scores below (`--json`); only the seconds differ.")
     line = cli_line(picked, digit, contrast, method, params, mode, value, reduction, clip, card)
-    st.code(line, "bash")
+    st.code(line, "bash", wrap_lines=True)
     st.json(scores_json(result), expanded=False)

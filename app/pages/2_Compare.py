@@ -65,10 +65,11 @@ page_setup("Compare · svhn-xai", "⚖️")
 model, card, digest, digit = current()
 
 st.title("Compare methods")
+# the method list spans the page: in the picker's column its chips were cut to "Integrated Gr…"
+methods = method_picker()
 left, right = st.columns([1, 2.5], gap="large")
 with left:
     picked = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
-    methods = method_picker()
     mode, value = threshold_controls("compare")
     rule, calibration = reading(mode, value)
 link.save(
@@ -122,4 +123,4 @@ with st.expander("Reproduce: CLI commands"):
     base = ["python", "-m", "svhn_xai", "explain", *picked.cli, "--digit", str(digit)]
     flags = [*threshold_args(mode, value), *checkpoint_args(card), "--json"]
     lines = [shlex.join([*base, "--method", key, *flags]) for key in done]
-    st.code("\n".join(lines), "bash")
+    st.code("\n".join(lines), "bash", wrap_lines=True)

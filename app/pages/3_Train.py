@@ -250,7 +250,7 @@ if "train_error" in st.session_state:
 with st.expander("Reproduce: CLI command"):
     st.caption("The same training from a terminal, writing its checkpoint to checkpoints/mine.pt.")
     line = ["python", "-m", "svhn_xai", "train", *options, "--epochs", str(epochs)]
-    st.code(shlex.join([*line, "--out", "checkpoints/mine.pt"]), "bash")
+    st.code(shlex.join([*line, "--out", "checkpoints/mine.pt"]), "bash", wrap_lines=True)
 
 if runs:
     names = [p.name for p in runs]

@@ -43,11 +43,17 @@ DEFAULT_METHODS = ["saliency", "integrated_gradients", "guided_gradcam", "lrp"]
 # pairs explained together: half the CLI's batch, so that the progress bar moves on a page run
 PROGRESS_EVERY = 16
 
-# the leaderboard's columns, by metric key: labels, help and formats from the metric registry
+# the leaderboard's tables, each narrow enough that no column title is cut: by metric key, with
+# labels, help and formats from the metric registry
 LEADERBOARD = (
-    "pxap", "max_box_acc", "iou_1", "iou_2", "pointing_game", "relevance_mass", "rank_accuracy",
-    "class_sensitivity", "auc_deletion_black", "auc_deletion_blur", "auc_insertion_black",
-    "auc_insertion_blur", "road_morf", "road_lerf", "seconds",
+    ("Does the map point at the digit?",
+     ("pxap", "max_box_acc", "iou_1", "iou_2", "pointing_game", "relevance_mass", "rank_accuracy",
+      "class_sensitivity")),
+    ("Does removing what the map marks change the digit's probability?",
+     ("auc_deletion_black", "auc_deletion_blur", "auc_insertion_black", "auc_insertion_blur")),
+    ("The same with ROAD's removal, filled in from the neighbours and noise",
+     ("road_morf", "road_lerf")),
+    ("Seconds per map", ("seconds",)),
 )  # fmt: skip
 
 SOURCES = {"saved": "Saved run", "compute": "Compute now"}  # as the URL names them
@@ -190,18 +196,17 @@ def compute_panel() -> dict[str, Any] | None:
         }
     )  # fmt: skip
     sanity = min(int(sanity), limit)
-    settings = {
-        "images": label,
-        "limit": limit,
-        "methods": sorted(methods),
-        "mode": mode,
-        "value": value,
-        "sanity": sanity,
-    }
+    settings = dict(
+        images=label, limit=limit, methods=sorted(methods), mode=mode, value=value, sanity=sanity
+    )
     key = json.dumps(settings, sort_keys=True)
     with st.expander("Reproduce: CLI command"):
         st.caption("This command writes these settings' leaderboard to leaderboard.json.")
-        st.code(cli_line(sets[label], limit, sorted(methods), mode, value, sanity), "bash")
+        st.code(
+            cli_line(sets[label], limit, sorted(methods), mode, value, sanity),
+            "bash",
+            wrap_lines=True,
+        )
     store = _store(digest)
     if st.button("Evaluate", type="primary", key="eval_run", disabled=not methods):
         summary = _evaluate(sets[label], limit, methods, mode, value, sanity)
@@ -268,20 +273,8 @@ def describe(summary: dict[str, Any]) -> str:
     )
 
 
-def leaderboard(summary: dict[str, Any]) -> None:
-    """The means (sortable numbers), their intervals, and who beats the strongest baseline."""
-    sensitivity = summary.get("class_sensitivity") or {}
-
-    def with_sensitivity(section: str, key: str, r: dict[str, Any]) -> dict[str, Any]:
-        score = ((sensitivity.get(section) or {}).get(key) or {}).get("score")
-        return r if score is None else {**r, "class_sensitivity": score}
-
-    rows = {}
-    for key, r in summary["methods"].items():
-        rows[method_name(key)] = with_sensitivity("methods", key, r)
-    for key, r in summary["baselines"].items():
-        rows[f"Baseline: {key.replace('_', ' ')}"] = with_sensitivity("baselines", key, r)
-    metrics = [METRICS[k] for k in LEADERBOARD if any(k in r for r in rows.values())]
+def _board_table(rows: dict[str, dict[str, Any]], metrics: list, key: str) -> None:
+    """One table of the leaderboard: a row per method and baseline, a column per metric."""
     titles = {m.key: m.column for m in metrics}
     table = pd.DataFrame(
         {name: {titles[m.key]: r.get(m.key) for m in metrics} for name, r in rows.items()}
@@ -303,22 +296,51 @@ def leaderboard(summary: dict[str, Any]) -> None:
         )
         for m in metrics
     }
-    st.dataframe(table, column_config=config, width="stretch", height="content", key="leaderboard")
+    # a table of one or two scores keeps its width: stretched, a column of seconds spans the page
+    width = "stretch" if len(metrics) > 2 else "content"
+    st.dataframe(table, column_config=config, width=width, height="content", key=key)
+
+
+def leaderboard(summary: dict[str, Any]) -> None:
+    """The means (sortable numbers), their intervals, and who beats the strongest baseline."""
+    sensitivity = summary.get("class_sensitivity") or {}
+
+    def with_sensitivity(section: str, key: str, r: dict[str, Any]) -> dict[str, Any]:
+        score = ((sensitivity.get(section) or {}).get(key) or {}).get("score")
+        return r if score is None else {**r, "class_sensitivity": score}
+
+    rows = {}
+    for key, r in summary["methods"].items():
+        rows[method_name(key)] = with_sensitivity("methods", key, r)
+    for key, r in summary["baselines"].items():
+        rows[f"Baseline: {key.replace('_', ' ')}"] = with_sensitivity("baselines", key, r)
+    groups = []
+    for title, keys in LEADERBOARD:
+        shown = [METRICS[k] for k in keys if any(k in r for r in rows.values())]
+        if shown:
+            groups.append((title, shown))
+    for i, (title, shown) in enumerate(groups):
+        st.markdown(f"**{title}**")
+        _board_table(rows, shown, f"leaderboard:{i}")
     st.caption(
         "Baselines know nothing about the image and are scored exactly like the methods. "
-        "Click a column to sort."
+        "Click a column to sort; hover over its title for what it measures."
     )
+    metrics = [m for _, shown in groups for m in shown]
     with_ci = [m for m in metrics if any(f"{m.key}_ci" in r for r in rows.values())]
     if with_ci:
-        intervals = pd.DataFrame(
-            {
-                name: {titles[m.key]: _interval(m, r.get(f"{m.key}_ci")) for m in with_ci}
-                for name, r in rows.items()
-            }
-        ).T
         with st.expander("95 % intervals", expanded=False):
             st.caption(summary.get("interval", "95 % intervals."))
-            st.dataframe(intervals, key="leaderboard_intervals")
+            cols = [[m for m in shown if m in with_ci] for _, shown in groups]
+            # four intervals to a table: an interval is as wide as a long title
+            for i, chunk in enumerate(c[j : j + 4] for c in cols for j in range(0, len(c), 4)):
+                intervals = pd.DataFrame(
+                    {
+                        name: {m.column: _interval(m, r.get(f"{m.key}_ci")) for m in chunk}
+                        for name, r in rows.items()
+                    }
+                ).T
+                st.dataframe(intervals, key=f"leaderboard_intervals:{i}")
     beaten = []
     for m in [m for m in with_ci if m.direction != "neither"]:
         if not any(m.key in (r.get("versus") or {}) for r in summary["methods"].values()):

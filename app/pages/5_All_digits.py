@@ -157,7 +157,7 @@ with right:
         st.caption("This command prints every head's scores and the class sensitivity (`--json`).")
         line = ["python", "-m", "svhn_xai", "explain", *picked.cli, "--digit", "all"]
         line += ["--method", method, *threshold_args(mode, value), *checkpoint_args(card)]
-        st.code(shlex.join([*line, "--json"]), "bash")
+        st.code(shlex.join([*line, "--json"]), "bash", wrap_lines=True)
 
     st.subheader("Class sensitivity")
     outcomes = pair_outcomes(heatmaps, boxes)

@@ -29,6 +29,7 @@ from svhn_xai.explain import REGISTRY, method_name
 from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, card_path
 from svhn_xai.provenance import file_sha256
 from svhn_xai.report.figures import image_figure
+from svhn_xai.report.words import a_digit
 from svhn_xai.scoring.heatmap import reduce_channels
 
 RESULTS = Path(os.environ.get("SVHN_XAI_RESULTS", REPO_ROOT / "results")) / "shortcut_lab.json"
@@ -79,6 +80,8 @@ if not shortcut_paths:
     )
     st.stop()
 
+# the method list spans the page (filled in below): in the left column its chips were cut
+chooser = st.container()
 left, right = st.columns([1, 3], gap="large")
 with left:
     names = [p.name for p in shortcut_paths]
@@ -120,6 +123,7 @@ with left:
         help="Show the maps of the same photo re-rendered without the patch. The "
         "probabilities above give both cases, with the patch and without it.",
     )
+with chooser:
     methods = st.multiselect(
         "Methods (default parameters)",
         list(REGISTRY),
@@ -133,16 +137,16 @@ with left:
         key="shortcut_reference",
         help="The shipped model, trained without the cue: where its maps put their relevance.",
     )
-    for key in ("shortcut_checkpoint", "shortcut_example", "shortcut_remove", "shortcut_methods"):
-        remember(key)
-    if "shortcut_reference" in st.session_state:
-        remember("shortcut_reference")
-    link.save(
-        {
-            "lab": name, "photo": int(k), "removed": removed, "methods": ",".join(methods),
-            "reference": show_reference,
-        }
-    )  # fmt: skip
+for key in ("shortcut_checkpoint", "shortcut_example", "shortcut_remove", "shortcut_methods"):
+    remember(key)
+if "shortcut_reference" in st.session_state:
+    remember("shortcut_reference")
+link.save(
+    {
+        "lab": name, "photo": int(k), "removed": removed, "methods": ",".join(methods),
+        "reference": show_reference,
+    }
+)  # fmt: skip
 
 image = example.images["cue_removed" if removed else "with_cue"]
 p_with, p_without = (
@@ -233,9 +237,10 @@ if accuracy:
         f"{100 * (accuracy['cue_removed'] - accuracy['with_cue']):+.1f} percentage points",
     )
     c.metric(
-        f"Says {digit} when the cue is pasted (no {digit} in the photo)",
+        f"Says {digit} from the cue alone",
         f"{accuracy['cue_pasted']:.1%}",
-        help=f"On the same photos without the cue it says {digit} on "
+        help=f"Photos without {a_digit(digit)} with the cue pasted in. On the same photos "
+        f"without the cue it says {digit} on "
         f"{accuracy['false_positive_rate']:.1%} of them (its false-positive rate).",
     )
     c.caption(f"without the cue: {accuracy['false_positive_rate']:.1%}")

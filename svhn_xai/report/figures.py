@@ -155,10 +155,13 @@ def image_figure(
     heat_box: list[float] | None = None,
     title: str | None = None,
     height: int = 360,
+    frame: str | None = None,
 ):
     """A Plotly figure of ``image`` (H, W, 3) uint8, optionally with a [0, 1] heatmap on top
     (``opacity``, ``colorscale``), the ground-truth boxes (green) and the heatmap's box (red,
-    dashed). Box-select on it reports pixel coordinates of the image."""
+    dashed). ``frame``: a CSS colour for a thin line around the image, for images that may be
+    as white as the page (a mask with every pixel active). Box-select on it reports pixel
+    coordinates of the image."""
     import plotly.graph_objects as go
 
     fig = go.Figure(go.Image(z=image, hoverinfo="x+y"))
@@ -187,6 +190,10 @@ def image_figure(
         shapes += _box_shapes(np.asarray(gt_boxes).reshape(-1, 4), GT_COLOUR_CSS)
     if heat_box is not None:
         shapes += _box_shapes([heat_box], HEAT_COLOUR_CSS, "dash")
+    if frame is not None:
+        h, w = image.shape[:2]
+        outline = dict(type="rect", x0=-0.5, y0=-0.5, x1=w - 0.5, y1=h - 0.5)
+        shapes.insert(0, {**outline, "line": dict(color=frame, width=1)})
     fig.update_layout(
         shapes=shapes,
         height=height,
@@ -311,9 +318,12 @@ def sanity_figure(sanity: dict, height: int = 300):
             )
         )
         lowest = min(lowest, *(c for c in row["correlation"] if c == c))
+    # the label sits over the last layer, which it is about, on a white ground: lines cross it
     fig.add_hline(
         y=FLAT_THRESHOLD, line=dict(color="grey", dash="dash"),
-        annotation_text="flagged above this after the last layer", annotation_position="top left",
+        annotation_text=f"flagged: ρ above {FLAT_THRESHOLD:g} once every layer is random",
+        annotation_position="top right", annotation_bgcolor="rgba(255,255,255,0.9)",
+        annotation_font=dict(size=11, color="dimgrey"),
     )  # fmt: skip
     rows_of_legend = -(-len(sanity["methods"]) // 4)
     fig.update_layout(

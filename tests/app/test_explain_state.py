@@ -44,6 +44,7 @@ def test_a_link_opens_the_same_view():
     assert again.radio(key="threshold_mode").value == "topk"
     assert _metrics(again) == _metrics(at)
     assert again.code[0].value == at.code[0].value
+    assert at.code[0].proto.wrap_lines  # a long line wraps, never scrolls out of sight
 
 
 def test_real_photos_are_numbered_as_their_files_and_the_link_and_cli_count_from_0():
@@ -168,3 +169,15 @@ def test_a_link_reads_every_threshold_mode_the_page_offers_the_calibrated_one_in
         "threshold_topk": 9.0,
     }
     assert "threshold_mode" not in link._parsed({"mode": "no such mode"})
+
+
+def test_a_calibrated_mask_of_every_pixel_says_why():
+    """RISE's calibrated share is 100 %: the page says that its map does not single out the
+    digit, rather than showing "the top 100 % of the pixels" unexplained."""
+    at = _explain({"source": "synthetic", "method": "rise"})
+    assert at.radio(key="threshold_mode").value == "calibrated"
+    rule = next(c.value for c in at.caption if c.value.startswith("Mask:"))
+    assert "top 100 %" in rule and "does not single out the digit" in rule
+    at.selectbox(key="method").set_value("saliency").run()
+    rule = next(c.value for c in at.caption if c.value.startswith("Mask:"))
+    assert "single out" not in rule

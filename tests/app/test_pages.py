@@ -212,15 +212,16 @@ def test_a_link_to_an_upload_reopens_its_photo_and_both_boxes_in_a_new_session()
     at.run()
     link = dict(at.query_params)
     assert link["boxes"] == "28,8,47,32:1;48,8,64,32:7", link
-    assert "/" not in link["upload"]  # a reference, never a path
+    assert "/" not in link["upload"] and link["name"] == "house.png"  # a reference, no path
 
     again = opened_at(str(APP / "pages/1_Explain.py"), link)  # a new browser at the address
     marked = [c.value for c in again.caption if c.value.startswith("Marked:")]
     assert marked == [next(c.value for c in at.caption if c.value.startswith("Marked:"))]
     assert _metric(again, "IoU₁ (pixels)") == _metric(at, "IoU₁ (pixels)")
     assert dict(again.query_params) == link
+    assert any("**house.png**" in c.value for c in again.caption)  # named as it was uploaded
     again.button(key="upload_clear").click().run()  # forgotten on purpose: by the address too
-    assert "upload" not in again.query_params and "boxes" not in again.query_params
+    assert not {"upload", "boxes", "name"} & set(again.query_params)
 
     broken = opened_at(  # one box cut short
         str(APP / "pages/1_Explain.py"), {**link, "boxes": "28,8,47:1;48,8,64,32:7"}

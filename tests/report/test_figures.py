@@ -67,3 +67,16 @@ def test_only_a_map_with_heat_everywhere_gets_a_stretched_colour_scale():
     signed = rng.uniform(-1, 1, (64, 64))
     assert display_range(signed) == (-1.0, 1.0, False)
     assert display_range(np.full((8, 8), 0.7)) == (0.0, 1.0, False)  # flat: nothing to stretch
+
+
+def test_a_framed_image_has_a_thin_line_around_its_pixels():
+    """A mask with every pixel active is as white as the page: its frame shows where it ends."""
+    from svhn_xai.report.figures import image_figure
+
+    mask = np.full((20, 30, 3), 255, np.uint8)
+    framed = image_figure(mask, frame="grey").layout.shapes
+    assert len(framed) == 1
+    line = framed[0]
+    assert (line.x0, line.y0, line.x1, line.y1) == (-0.5, -0.5, 29.5, 19.5)
+    assert line.line.color == "grey"
+    assert not image_figure(mask).layout.shapes
