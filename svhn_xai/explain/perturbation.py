@@ -26,6 +26,7 @@ from svhn_xai.explain.gradient import BASELINE, SEED
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import baseline, dataset_images, grid_mask, seeded
 from svhn_xai.explain.registry import Cost, register
+from svhn_xai.explain.shapley import antithetic_permutation_shapley, paired_kernel_shap
 
 SUPERPIXEL = Param(
     "superpixel",
@@ -97,6 +98,25 @@ def _sampled(
             perturbations_per_eval=p["perturbations_per_eval"],
         )
     return _spread(out, mask)
+
+
+def _game(ctx: Context, mask: torch.Tensor, expected: int):
+    """The superpixel game of ``ctx``'s single image: coalitions (B, d) of 0/1 to the explained
+    output (B,), a kept feature with the image's values, the others the baseline's."""
+    forward = _forward(ctx, expected)
+    cells = mask[0, 0]
+    reference = baseline(ctx.x, ctx.params["baseline"])
+
+    def game(coalitions: torch.Tensor) -> torch.Tensor:
+        keep = coalitions.to(ctx.x.device)[:, cells].bool()[:, None]  # (B, 1, S, S)
+        return forward(torch.where(keep, ctx.x, reference))[:, ctx.target]
+
+    return game
+
+
+def _per_feature(ctx: Context, phi: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Feature values φ (d,) as an attribution of ``ctx.x``, spread over each feature's values."""
+    return _spread(phi.to(ctx.x)[mask].expand_as(ctx.x).clone(), mask)
 
 
 def _forward(
@@ -259,19 +279,44 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
         ),
         SUPERPIXEL,
         BASELINE,
+        Param(
+            "orders",
+            "choice",
+            "independent",
+            "How the orderings are drawn: independently (Captum's estimator), or antithetic, "
+            "each random order followed by its reverse (exact when no three superpixels "
+            "interact; see svhn_xai.explain.shapley).",
+            choices=("independent", "antithetic"),
+        ),
         SEED,
         PER_EVAL,
     ),
     cost=Cost(
-        lambda p, size: p["n_samples"] * cells(p, size) + 1,
+        lambda p, size: _svs_passes(p, cells(p, size)),
         gradient_free=True,
         budgets=({"n_samples": 1, "superpixel": 8}, {"n_samples": 1, "superpixel": 4}),
     ),
 )
 def shapley_value_sampling(ctx: Context) -> torch.Tensor:
+    p = ctx.params
     mask, n = _features(ctx)
-    explainer = ca.ShapleyValueSampling(_forward(ctx, ctx.params["n_samples"] * n + 1))
-    return _sampled(explainer, ctx, mask)
+    expected = _svs_passes(p, n)
+    if p["orders"] == "independent":
+        return _sampled(ca.ShapleyValueSampling(_forward(ctx, expected)), ctx, mask)
+    game = _game(ctx, mask, expected)
+    generator = torch.Generator().manual_seed(p["seed"])
+    phi = antithetic_permutation_shapley(
+        game, n, p["n_samples"], generator, p["perturbations_per_eval"]
+    )
+    return _per_feature(ctx, phi, mask)
+
+
+def _svs_passes(p: dict[str, Any], features: int) -> int:
+    """Captum's sampler evaluates every order's d coalitions and the baseline once; ours the
+    d - 1 inner ones of each order, and the empty and the full coalition once."""
+    if p["orders"] == "independent":
+        return p["n_samples"] * features + 1
+    return p["n_samples"] * (features - 1) + 2
 
 
 @register(
@@ -341,15 +386,30 @@ def lime(ctx: Context) -> torch.Tensor:
         ),
         SUPERPIXEL,
         BASELINE,
+        Param(
+            "coalitions",
+            "choice",
+            "independent",
+            "How coalitions are drawn and solved: independently with Captum's regression, or "
+            "paired, each with its complement, solved with efficiency imposed (Covert & Lee "
+            "2021; see svhn_xai.explain.shapley).",
+            choices=("independent", "paired"),
+        ),
         SEED,
         PER_EVAL,
     ),
     cost=Cost(
-        lambda p, size: p["n_samples"],
+        lambda p, size: p["n_samples"] + (2 if p["coalitions"] == "paired" else 0),
         gradient_free=True,
         budgets=({"n_samples": 32}, {"n_samples": 128}),
     ),
 )
 def kernel_shap(ctx: Context) -> torch.Tensor:
-    mask, _ = _features(ctx)
-    return _sampled(ca.KernelShap(_forward(ctx, ctx.params["n_samples"])), ctx, mask)
+    p = ctx.params
+    mask, n = _features(ctx)
+    if p["coalitions"] == "independent":
+        return _sampled(ca.KernelShap(_forward(ctx, p["n_samples"])), ctx, mask)
+    game = _game(ctx, mask, p["n_samples"] + 2)
+    generator = torch.Generator().manual_seed(p["seed"])
+    phi = paired_kernel_shap(game, n, p["n_samples"], generator, p["perturbations_per_eval"])
+    return _per_feature(ctx, phi, mask)

@@ -8,6 +8,18 @@ goes through the model; the saliency of pixel λ is the score-weighted mean of t
 
 the Monte-Carlo estimate of E[f(I ⊙ M) | M(λ)] (E[M(λ)] = p). Neither Captum nor
 pytorch-grad-cam provides it.
+
+Where the scores barely change from mask to mask (a confident model's probability saturates),
+the plain estimate is mostly sum_i M_i(λ) / (N p): the masks' own noise. Two options take it
+out without moving the expectation:
+
+- ``centre`` (a control variate): S(λ) = 1 / (N p) * sum_i (f_i - c_i) M_i(λ) + mean_i f_i,
+  with c_i the mean score of the *other* masks. E[(f - c) M(λ)] / p + E[c] = E[f M(λ)] / p for
+  any c independent of the mask, so the estimate stays unbiased; a constant model gets a flat
+  map from any masks.
+- ``sampling="balanced"``: every grid cell kept in exactly round(p N) of the N masks (a
+  random arrangement per cell, the cells independent), so each mask is still drawn as before
+  while sum_i M_i(λ) hardly varies over λ.
 """
 
 from __future__ import annotations
@@ -27,12 +39,17 @@ TARGET_SCORES = ("probability", "logit")
 
 
 def sample_grids(
-    count: int, size: int, cell: int, p: float, generator: torch.Generator
+    count: int, size: int, cell: int, p: float, generator: torch.Generator, balanced: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random binary grids (count, 1, G, G), G = ceil(size / cell) + 1, each cell 1 with
-    probability ``p``, and crop offsets (count, 2) uniform in 0 .. cell - 1 pixels."""
+    probability ``p`` (``balanced``: each cell 1 in exactly round(p count) grids, arranged at
+    random), and crop offsets (count, 2) uniform in 0 .. cell - 1 pixels."""
     grid = math.ceil(size / cell) + 1
-    binary = (torch.rand(count, 1, grid, grid, generator=generator) < p).float()
+    if balanced:
+        places = torch.rand(count, grid * grid, generator=generator).argsort(0).argsort(0)
+        binary = (places < round(p * count)).float().view(count, 1, grid, grid)
+    else:
+        binary = (torch.rand(count, 1, grid, grid, generator=generator) < p).float()
     return binary, torch.randint(0, cell, (count, 2), generator=generator)
 
 
@@ -82,6 +99,21 @@ def rise_masks(binary: torch.Tensor, offsets: torch.Tensor, size: int, cell: int
             "probability) or its logit.",
             choices=TARGET_SCORES,
         ),
+        Param(
+            "sampling",
+            "choice",
+            "independent",
+            "How the grids are drawn: every cell independently (the paper's), or balanced, each "
+            "cell kept in exactly p x n_masks of them.",
+            choices=("independent", "balanced"),
+        ),
+        Param(
+            "centre",
+            "bool",
+            False,
+            "Weigh each mask by its score minus the other masks' mean score (a control "
+            "variate: the same expectation, less of the masks' own noise).",
+        ),
         SEED,
         PER_EVAL,
     ),
@@ -93,10 +125,13 @@ def rise(ctx: Context) -> torch.Tensor:
     n, size = len(ctx.x), ctx.x.shape[-1]
     # every grid drawn up front (a few kB), so that the batch size cannot change the masks
     generator = torch.Generator().manual_seed(p["seed"])
-    binary, offsets = sample_grids(p["n_masks"], size, p["cell"], p["p"], generator)
+    balanced = p["sampling"] == "balanced"
+    binary, offsets = sample_grids(p["n_masks"], size, p["cell"], p["p"], generator, balanced)
     forward = _forward(ctx, p["n_masks"] * n, clean=True)
     heads = torch.tensor(ctx.target, device=ctx.x.device).view(-1, 1).expand(n, 1)  # (N, 1)
     saliency = torch.zeros(n, 1, size, size, dtype=ctx.x.dtype, device=ctx.x.device)
+    coverage = torch.zeros_like(saliency[0])  # sum_i M_i, for the control variate
+    total = torch.zeros(n, dtype=ctx.x.dtype, device=ctx.x.device)  # sum_i f_i per image
     per_pass = max(1, p["perturbations_per_eval"] // n)  # masks per pass for each image
     for start in range(0, p["n_masks"], per_pass):
         batch = slice(start, start + per_pass)
@@ -107,5 +142,12 @@ def rise(ctx: Context) -> torch.Tensor:
         if p["score"] == "probability":
             score = torch.sigmoid(score)
         saliency += (score[:, :, None, None, None] * masks[None]).sum(1)
+        coverage += masks.sum(0)
+        total += score.sum(1)
+    if p["centre"]:  # sum_i c_i M_i with c_i = (F - f_i) / (N - 1), F = sum_i f_i
+        others = (total[:, None, None, None] * coverage - saliency) / max(p["n_masks"] - 1, 1)
+        saliency -= others
     saliency /= p["n_masks"] * p["p"]
+    if p["centre"]:
+        saliency += (total / p["n_masks"])[:, None, None, None]
     return (saliency / 3).expand(n, 3, size, size).clone()  # the channel sum is the saliency

@@ -46,8 +46,18 @@ def expected_saliency(a: torch.Tensor, p: float) -> torch.Tensor:
     return total / CELL**2 / p
 
 
-@pytest.mark.parametrize("p", [0.5, 0.2])
-def test_rise_converges_to_its_closed_form_expectation(p):
+@pytest.mark.parametrize(
+    "p, options",
+    [
+        (0.5, {}),
+        (0.2, {}),
+        (0.5, {"centre": True}),
+        (0.2, {"sampling": "balanced"}),
+        (0.2, {"sampling": "balanced", "centre": True}),
+    ],
+)
+def test_rise_converges_to_its_closed_form_expectation(p, options):
+    """Each variance-reduction option estimates the same expectation as the plain sampler."""
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(1, 3, SIZE, SIZE, generator=gen, dtype=torch.float64)
     w = torch.randn(1, 3, SIZE, SIZE, generator=gen, dtype=torch.float64)
@@ -58,6 +68,7 @@ def test_rise_converges_to_its_closed_form_expectation(p):
         "p": p,
         "score": "logit",
         "perturbations_per_eval": 1000,
+        **options,
     }
     ctx = Context(model, x, 0, validate(get_spec("rise").params, given, "rise"))
     got = rise(ctx).sum(1)[0]  # the channel sum is the saliency
@@ -86,3 +97,44 @@ def test_rise_is_seeded_and_independent_of_the_batch_size(model, house):
     c = explain(model, image, digit, "rise", n_masks=24, seed=1).attribution
     torch.testing.assert_close(torch.from_numpy(a), torch.from_numpy(b), rtol=1e-5, atol=1e-7)
     assert not (a == c).all()
+
+
+class Offset(Linear):
+    """f(x) = c + sum(w * x): a score that saturates at c, as a confident model's does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 10.0 + super().forward(x)
+
+
+def _rise(model, x, seed: int, **options) -> torch.Tensor:
+    given = {"n_masks": 200, "cell": CELL, "score": "logit", "seed": seed, **options}
+    ctx = Context(model, x, 0, validate(get_spec("rise").params, given, "rise"))
+    return rise(ctx).sum(1)[0]
+
+
+def test_a_constant_model_gets_a_flat_map_from_centred_scores():
+    x = torch.rand(1, 3, SIZE, SIZE, dtype=torch.float64)
+    model = Offset(torch.zeros(1, 3, SIZE, SIZE, dtype=torch.float64)).double()
+    plain, centred = _rise(model, x, 0), _rise(model, x, 0, centre=True)
+    assert float(plain.std()) > 0.1  # the masks' own noise, times 10
+    assert torch.allclose(centred, torch.full_like(centred, 10.0))
+
+
+def test_balanced_grids_keep_every_cell_in_exactly_p_n_of_them():
+    binary, _ = sample_grids(50, SIZE, CELL, 0.3, torch.Generator().manual_seed(2), True)
+    assert (binary.sum(0) == 15).all()
+    assert not (binary == binary[:1]).all(0).all()  # the arrangement differs from cell to cell
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"centre": True}, {"sampling": "balanced"}, {"sampling": "balanced", "centre": True}],
+)
+def test_each_option_has_less_seed_to_seed_variance_than_the_plain_sampler(options):
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(1, 3, SIZE, SIZE, generator=gen, dtype=torch.float64)
+    w = torch.randn(1, 3, SIZE, SIZE, generator=gen, dtype=torch.float64) * 0.05
+    model = Offset(w).double()
+    plain = torch.stack([_rise(model, x, seed) for seed in range(12)])
+    better = torch.stack([_rise(model, x, seed, **options) for seed in range(12)])
+    assert float(better.var(0).mean()) < 0.5 * float(plain.var(0).mean())

@@ -1,0 +1,157 @@
+"""The Shapley estimators against Shapley values computed exhaustively on small games."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from svhn_xai.explain.shapley import (
+    antithetic_permutation_shapley,
+    constrained_least_squares,
+    paired_coalitions,
+    paired_kernel_shap,
+    shapley_kernel_sizes,
+)
+
+D = 5
+GEN = torch.Generator().manual_seed(0)
+LINEAR = torch.randn(D, generator=GEN, dtype=torch.float64)
+PAIRWISE = torch.randn(D, D, generator=GEN, dtype=torch.float64).triu(1)
+
+
+def quadratic(z: torch.Tensor) -> torch.Tensor:
+    """A game with pairwise interactions: sum_i a_i z_i + sum_{i<j} w_ij z_i z_j."""
+    return z @ LINEAR + ((z @ PAIRWISE) * z).sum(1)
+
+
+def cubic(z: torch.Tensor) -> torch.Tensor:
+    """The quadratic game plus a three-way interaction and a saturating term."""
+    return quadratic(z) + 2.0 * z[:, 0] * z[:, 1] * z[:, 2] - torch.tanh(z.sum(1))
+
+
+def exact_shapley(game, d: int) -> torch.Tensor:
+    """φ_i = sum over S not holding i of |S|! (d - |S| - 1)! / d! (v(S ∪ i) - v(S))."""
+    phi = torch.zeros(d, dtype=torch.float64)
+    for i in range(d):
+        others = [j for j in range(d) if j != i]
+        for size in range(d):
+            weight = math.factorial(size) * math.factorial(d - size - 1) / math.factorial(d)
+            for subset in itertools.combinations(others, size):
+                z = torch.zeros(2, d, dtype=torch.float64)
+                z[:, list(subset)] = 1
+                z[1, i] = 1
+                v = game(z)
+                phi[i] += weight * (v[1] - v[0])
+    return phi
+
+
+def test_exact_shapley_of_the_quadratic_game_by_hand():
+    """Each pairwise interaction is split evenly between its two features."""
+    expected = LINEAR + 0.5 * (PAIRWISE.sum(0) + PAIRWISE.sum(1))
+    assert torch.allclose(exact_shapley(quadratic, D), expected)
+
+
+def test_the_kernel_sizes_are_the_shapley_kernel():
+    p = shapley_kernel_sizes(4)  # 1/(1*3), 1/(2*2), 1/(3*1), normalised
+    assert torch.allclose(p, torch.tensor([1 / 3, 1 / 4, 1 / 3], dtype=torch.float64) / (11 / 12))
+
+
+def test_paired_coalitions_come_with_their_complements():
+    z = paired_coalitions(6, 10, torch.Generator().manual_seed(1))
+    assert z.shape == (10, 6)
+    assert torch.equal(z[0::2] + z[1::2], torch.ones(5, 6, dtype=torch.float64))
+    assert ((z.sum(1) > 0) & (z.sum(1) < 6)).all()  # never the empty or the full coalition
+
+
+def test_the_constrained_solution_over_every_coalition_is_the_shapley_values():
+    """KernelSHAP's problem over all 2^d - 2 coalitions, each repeated in proportion to its
+    kernel weight, is solved exactly by the Shapley values (Lundberg & Lee 2017)."""
+    rows, weights = [], []
+    probs = shapley_kernel_sizes(D)
+    for size in range(1, D):
+        for subset in itertools.combinations(range(D), size):
+            z = torch.zeros(D, dtype=torch.float64)
+            z[list(subset)] = 1
+            rows.append(z)
+            weights.append(float(probs[size - 1]) / math.comb(D, size))
+    z = torch.stack(rows)
+    # each row scaled by sqrt(n w): the solver's means become the kernel's expectations
+    root = (torch.tensor(weights, dtype=torch.float64) * len(z)).sqrt()
+    v0, v1 = (float(cubic(torch.full((1, D), c, dtype=torch.float64))) for c in (0.0, 1.0))
+    phi = constrained_least_squares(z * root[:, None], (cubic(z) - v0) * root, 0.0, v1 - v0)
+    assert torch.allclose(phi, exact_shapley(cubic, D), atol=1e-9)
+
+
+@pytest.mark.parametrize("game", [quadratic, cubic])
+def test_paired_kernel_shap_is_efficient_and_unbiased(game):
+    exact = exact_shapley(game, D)
+    full_gain = float(game(torch.ones(1, D).double()) - game(torch.zeros(1, D).double()))
+    gen = torch.Generator().manual_seed(2)
+    draws = torch.stack([paired_kernel_shap(game, D, 64, gen) for _ in range(200)])
+    assert torch.allclose(draws.sum(1), torch.full((200,), full_gain, dtype=torch.float64))
+    spread = draws.std(0) / math.sqrt(len(draws))
+    assert (draws.mean(0) - exact).abs().max() < 4 * spread.max() + 1e-3
+
+
+def test_paired_sampling_has_less_variance_than_independent_sampling():
+    """The same solver, the same budget: complements halve what independent draws leave."""
+    gen = torch.Generator().manual_seed(3)
+
+    def independent(count: int) -> torch.Tensor:
+        z = paired_coalitions(D, 2 * count, gen)[0::2]  # the drawn halves only
+        ends = cubic(torch.stack([torch.zeros(D), torch.ones(D)]).double())
+        return constrained_least_squares(z, cubic(z), float(ends[0]), float(ends[1]))
+
+    paired = torch.stack([paired_kernel_shap(cubic, D, 32, gen) for _ in range(300)])
+    plain = torch.stack([independent(32) for _ in range(300)])
+    exact = exact_shapley(cubic, D)
+    assert ((paired - exact) ** 2).mean() < 0.5 * ((plain - exact) ** 2).mean()
+
+
+def test_one_antithetic_pair_of_orders_is_exact_without_three_way_interactions():
+    gen = torch.Generator().manual_seed(4)
+    phi = antithetic_permutation_shapley(quadratic, D, 2, gen)
+    assert torch.allclose(phi, exact_shapley(quadratic, D))
+    single = antithetic_permutation_shapley(quadratic, D, 1, gen)  # one order alone is not
+    assert not torch.allclose(single, exact_shapley(quadratic, D))
+
+
+def test_antithetic_orders_are_unbiased_and_efficient_on_a_game_with_higher_interactions():
+    exact = exact_shapley(cubic, D)
+    gen = torch.Generator().manual_seed(5)
+    draws = torch.stack([antithetic_permutation_shapley(cubic, D, 4, gen) for _ in range(400)])
+    full_gain = float(cubic(torch.ones(1, D).double()) - cubic(torch.zeros(1, D).double()))
+    assert torch.allclose(draws.sum(1), torch.full((400,), full_gain, dtype=torch.float64))
+    spread = draws.std(0) / math.sqrt(len(draws))
+    assert (draws.mean(0) - exact).abs().max() < 4 * spread.max() + 1e-9
+
+
+@pytest.mark.parametrize(
+    "method, options",
+    [
+        ("kernel_shap", {"coalitions": "paired", "n_samples": 40}),
+        ("shapley_value_sampling", {"orders": "antithetic", "n_samples": 2}),
+    ],
+)
+def test_the_options_on_a_model_add_up_to_the_images_gain_in_the_passes_estimated(
+    model, house, image_tensor, method, options
+):
+    """Efficiency on the real network: the map sums to logit(image) - logit(black), and the
+    method spends exactly the passes the cost estimate counts."""
+    from svhn_xai.explain import explain
+    from svhn_xai.explain.cost import estimated_passes
+
+    image, digit, _ = house
+    options = {**options, "superpixel": 16}  # 16 features
+    e = explain(model, image, digit, method, **options)
+    head = model.head(digit)
+    with torch.no_grad():
+        gain = model(image_tensor)[0, head] - model(torch.zeros_like(image_tensor))[0, head]
+    assert e.attribution.sum() == pytest.approx(float(gain), abs=1e-3)
+    assert e.model_passes == estimated_passes(method, options)
+    again = explain(model, image, digit, method, **options)
+    assert np.array_equal(again.attribution, e.attribution)  # the seed selects the draw
+    other = explain(model, image, digit, method, **options, seed=1)
+    assert not np.array_equal(other.attribution, e.attribution)
