@@ -656,25 +656,35 @@ def budgets(data: Sequence[dict[str, Any]]) -> str:
 
 @renderer("sampling_stability")
 def sampling_stability(data: Sequence[dict[str, Any]]) -> str:
-    """For each sampling method: the seed-to-seed agreement of its map (median Spearman ρ over
-    photos, 95 % bootstrap interval) at each budget of its ladder, with passes and seconds."""
+    """For each sampling method and lever (the plain estimator, each variance-reduction option
+    or coarser grid): the seed-to-seed agreement of its map (median Spearman ρ over photos,
+    95 % bootstrap interval) and the PxAP of its maps at each budget, with passes and seconds."""
     from svhn_xai.explain import method_name  # torch and captum: imported only when needed
 
     (d,) = data
     rows = []
     for key, m in d["methods"].items():
-        name = method_name(key)
-        for point in m["curve"]:
-            budget = point["params"][m["parameter"]]
-            default = point["params"] == m["default"]["params"]
-            low, high = point["rho_ci"]
-            rows.append(
-                [name, f"`{m['parameter']}` {budget}" + (" (default)" if default else ""),
-                 str(point["passes"]), f"{point['seconds']:.2f}",
-                 f"{point['rho']:.2f} [{low:.2f}, {high:.2f}]"]
-            )  # fmt: skip
-    header = ["method", "budget", "passes", "s / call", "ρ seed 1 vs 2 ↑ [95 % CI]"]
+        levers = {"plain": {"options": {}, "curve": m["curve"]}, **m.get("levers", {})}
+        for lever, got in levers.items():
+            for point in got["curve"]:
+                budget = point["params"][m["parameter"]]
+                default = point["params"] == m["default"]["params"]
+                rows.append(
+                    [method_name(key), lever,
+                     f"`{m['parameter']}` {budget}" + (" (default)" if default else ""),
+                     str(point["passes"]), f"{point['seconds']:.2f}",
+                     _with_ci(point, "rho"), _with_ci(point, "pxap")]
+                )  # fmt: skip
+    header = ["method", "lever", "budget", "passes", "s / call", "ρ seed 1 vs 2 ↑ [95 % CI]",
+              "PxAP ↑ [95 % CI]"]  # fmt: skip
     return f"{d['data']}, seeds {' and '.join(map(str, d['seeds']))}\n\n" + _table(header, rows)
+
+
+def _with_ci(point: dict[str, Any], key: str) -> str:
+    if key not in point:
+        return "–"  # files written before the score was measured
+    low, high = point[f"{key}_ci"]
+    return f"{point[key]:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def _load_average(d: dict[str, Any]) -> str:

@@ -1,25 +1,29 @@
 """Are a sampling method's maps the same map twice? Seed-to-seed agreement against budget.
 
-    python -m benchmarks.sampling_stability [--photos 0:16] [--methods a,b] [--quick]
+    python -m benchmarks.sampling_stability [--photos 0:8] [--methods a,b] [--quick]
         [--out results/sampling_stability.json]
 
 For each method that draws random samples (GradientShap, DeepLiftShap's baselines, Shapley
-Value Sampling, LIME, KernelShap, RISE) and each budget on a ladder that starts at its default:
-the same development photo and digit explained with ``seed=1`` and ``seed=2``, the two
-attributions (channels summed, as ``--save-attribution`` writes them) compared by Spearman's
-rank correlation. Per budget: the median ρ over photos with a 95 % percentile bootstrap
-interval (photos resampled: the unit that is independent), the median seconds of one call, and
-the model passes. Photos are the development ones (1-192 of the shared sample, the first
-target digit of each); the held-out ones are never used here.
+Value Sampling, LIME, KernelShap, RISE), each of its levers (the plain estimator at its
+defaults, and each variance-reduction option or coarser feature grid) and each budget on the
+lever's ladder: the same development photo and digit explained with ``seed=1`` and ``seed=2``,
+the two attributions (channels summed, as ``--save-attribution`` writes them) compared by
+Spearman's rank correlation. Per budget: the median ρ over photos with a 95 % percentile
+bootstrap interval (photos resampled: the unit that is independent), the mean PxAP of the
+seed-1 maps with its interval (does the lever keep the map on the digit?), the median seconds
+of one call, and the model passes. Photos are the development ones (1-192 of the shared
+sample, the first target digit of each); the held-out ones are never used here.
 
-Writes ``{"methods": {KEY: {"default", "previous_default", "curve"}}, "provenance"}``: the
-defaults are those at the measuring commit; ``previous_default`` holds the settings the
-defaults had before this benchmark existed (commit af7e869), measured the same way.
+Writes ``{"methods": {KEY: {"default", "previous_default", "curve", "levers"}},
+"provenance"}``: ``curve`` is the plain estimator's budget ladder at the defaults of the
+measuring commit, ``levers`` every lever's ladder by name, ``previous_default`` the settings
+the defaults had before this benchmark existed (commit af7e869), measured the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 from pathlib import Path
@@ -34,17 +38,37 @@ from svhn_xai.explain import REGISTRY, explain
 from svhn_xai.explain.cost import estimated_passes
 from svhn_xai.explain.stability import rank_agreement
 from svhn_xai.model.checkpoint import load_model
+from svhn_xai.scoring.localisation import localise
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "svhn-sample"
-# method: (budget parameter, multiples of the default on the ladder)
+# method: (budget parameter, multiples of the default on the plain ladder)
 LADDERS = {
     "gradient_shap": ("n_samples", (1, 2, 4, 8)),
-    "deep_lift_shap": ("n_baselines", (1, 2, 4, 8)),
-    "shapley_value_sampling": ("n_samples", (1, 2, 4, 8)),
-    "lime": ("n_samples", (1, 2, 4, 8)),
-    "kernel_shap": ("n_samples", (1, 2, 4, 8)),
-    "rise": ("n_masks", (1, 2, 4, 8)),
+    "deep_lift_shap": ("n_baselines", (1, 2)),
+    "shapley_value_sampling": ("n_samples", (1, 8)),
+    "lime": ("n_samples", (1, 8)),
+    "kernel_shap": ("n_samples", (1, 8)),
+    "rise": ("n_masks", (1, 8)),
 }
+# method: {lever: (options beside the defaults, multiples of the default budget)}
+LEVERS = {
+    "shapley_value_sampling": {
+        "antithetic orders": ({"orders": "antithetic"}, (1, 8)),
+        "antithetic orders, 4 x 4 grid": (
+            {"orders": "antithetic", "superpixel": 16}, (1, 4, 16)),
+    },
+    "lime": {"4 x 4 grid": ({"superpixel": 16}, (1, 4))},
+    "kernel_shap": {
+        "paired coalitions": ({"coalitions": "paired"}, (1, 8)),
+        "paired coalitions, 4 x 4 grid": (
+            {"coalitions": "paired", "superpixel": 16}, (1, 2, 4, 8)),
+    },
+    "rise": {
+        "centred scores": ({"centre": True}, (1, 8)),
+        "centred scores, balanced grids": ({"centre": True, "sampling": "balanced"}, (1, 8)),
+        "centred scores, 16 px cells": ({"centre": True, "cell": 16}, (1, 2, 4)),
+    },
+}  # fmt: skip
 # the defaults when the instability was reported (commit af7e869)
 PREVIOUS_DEFAULTS = {
     "gradient_shap": {"n_samples": 32},
@@ -58,6 +82,14 @@ SEEDS = (1, 2)
 RESAMPLES = 2000
 
 
+def mean_ci(values: list[float], seed: int = 0) -> tuple[float, list[float]]:
+    """The mean and its 95 % percentile bootstrap interval over ``values`` (one per photo)."""
+    v = np.asarray(values, float)
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), (RESAMPLES, len(v)))].mean(axis=1)
+    return float(v.mean()), [float(q) for q in np.quantile(means, [0.025, 0.975])]
+
+
 def median_ci(values: list[float], seed: int = 0) -> tuple[float, list[float]]:
     """The median and its 95 % percentile bootstrap interval over ``values`` (one per photo)."""
     v = np.asarray(values, float)
@@ -67,8 +99,9 @@ def median_ci(values: list[float], seed: int = 0) -> tuple[float, list[float]]:
 
 
 def agreement(model, items: list, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    """ρ between the maps of seeds 1 and 2 on each item, with seconds and passes."""
-    rhos, seconds = [], []
+    """ρ between the maps of seeds 1 and 2 on each item, the PxAP of the seed-1 maps, with
+    seconds and passes."""
+    rhos, seconds, pxaps = [], [], []
     for item in items:
         maps = []
         for seed in SEEDS:
@@ -76,24 +109,51 @@ def agreement(model, items: list, method: str, params: dict[str, Any]) -> dict[s
             e = explain(model, item.image, item.labels[0], method, **params, seed=seed)
             seconds.append(time.perf_counter() - tic)
             maps.append(e.attribution)
+            if seed == SEEDS[0]:
+                pxaps.append(localise(e, item.boxes_of(item.labels[0]))["pxap"])
         rhos.append(rank_agreement(*maps))
     rho, ci = median_ci(rhos)
+    pxap, pxap_ci = mean_ci(pxaps)
     return {
         "params": params,
         "passes": estimated_passes(method, params, model.input_size),
         "seconds": float(np.median(seconds)),
         "rho": rho,
         "rho_ci": ci,
+        "pxap": pxap,
+        "pxap_ci": pxap_ci,
         "rho_per_photo": [round(r, 4) for r in rhos],
     }
+
+
+def ladder(model, items, method: str, options: dict, name: str, multiples) -> list[dict]:
+    """``agreement`` at each multiple of the default ``name``, the other ``options`` fixed."""
+    spec = REGISTRY[method]
+    default = next(p.default for p in spec.params if p.name == name)
+    high = next(p.high for p in spec.params if p.name == name)
+    curve = []
+    for multiple in multiples:
+        budget = min(int(default * multiple), int(high))
+        row = agreement(model, items, method, {**options, name: budget})
+        curve.append(row)
+        print(f"{method:24s} {json.dumps(options):50s} {name}={budget:5d}  passes "
+              f"{row['passes']:5d}  {row['seconds']:6.3f} s  rho {row['rho']:.3f} "
+              f"[{row['rho_ci'][0]:.3f}, {row['rho_ci'][1]:.3f}]  PxAP {row['pxap']:.3f}",
+              flush=True)  # fmt: skip
+    return curve
+
+
+def _point(row: dict) -> dict:
+    keys = ("params", "passes", "seconds", "rho", "rho_ci", "pxap", "pxap_ci")
+    return {k: row[k] for k in keys}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(SHARED_SAMPLE), help="folder holding train/")
-    parser.add_argument("--photos", default="0:16", help="0-based slice of photos 1-192")
+    parser.add_argument("--photos", default="0:8", help="0-based slice of photos 1-192")
     parser.add_argument("--methods", default=",".join(LADDERS))
-    parser.add_argument("--quick", action="store_true", help="the default and 2x only")
+    parser.add_argument("--quick", action="store_true", help="each ladder's first budget only")
     parser.add_argument("--out", default=str(default_path("sampling_stability")))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -107,26 +167,27 @@ def main() -> None:
     print(f"{len(items)} development photos; rho = median Spearman between seeds 1 and 2")
     methods = {}
     for method in args.methods.split(","):
-        name, ladder = LADDERS[method]
-        default = next(p.default for p in REGISTRY[method].params if p.name == name)
-        high = next(p.high for p in REGISTRY[method].params if p.name == name)
-        curve = []
-        for multiple in ladder[:2] if args.quick else ladder:
-            budget = min(int(default * multiple), int(high))
-            row = agreement(model, items, method, {name: budget})
-            curve.append({k: row[k] for k in ("params", "passes", "seconds", "rho", "rho_ci")})
-            print(f"{method:24s} {name}={budget:6d}  passes {row['passes']:6d}  "
-                  f"{row['seconds']:7.3f} s  rho {row['rho']:.3f} "
-                  f"[{row['rho_ci'][0]:.3f}, {row['rho_ci'][1]:.3f}]", flush=True)  # fmt: skip
-            if multiple == 1:
-                first = row
+        name, multiples = LADDERS[method]
+        explain(model, items[0].image, items[0].labels[0], method)  # untimed: lazy imports
+        plain = ladder(model, items, method, {}, name, multiples[:1] if args.quick else multiples)
+        levers = {
+            label: {
+                "options": options,
+                "curve": [
+                    _point(r)
+                    for r in ladder(model, items, method, options, name, m[:1] if args.quick else m)
+                ],
+            }
+            for label, (options, m) in LEVERS.get(method, {}).items()
+        }
         previous = PREVIOUS_DEFAULTS[method]
-        same = previous == {name: default}
+        same = previous == plain[0]["params"]
         methods[method] = {
             "parameter": name,
-            "default": first,
-            "previous_default": first if same else agreement(model, items, method, previous),
-            "curve": curve,
+            "default": plain[0],
+            "previous_default": plain[0] if same else agreement(model, items, method, previous),
+            "curve": [_point(r) for r in plain],
+            "levers": levers,
         }
     measured = {
         "data": f"svhn-sample/train photos {start + 1}-{stop} (development)",
