@@ -349,13 +349,14 @@ def seed_agreement(
     e: Explanation,
     params: dict[str, Any],
 ) -> dict[str, Any] | None:
-    """For a sampling method, how much a second draw (seed + 1, every other setting the same)
-    agrees with ``e`` (:func:`svhn_xai.explain.stability.agreement`); the second draw is an
-    explanation like any other, computed once and kept. None for other methods."""
+    """For a sampling method, how much a second draw (the seeds after its own, every other
+    setting the same) agrees with ``e`` (:func:`svhn_xai.explain.stability.agreement`); the
+    second draw is an explanation like any other, computed once and kept. None for other
+    methods."""
     if not is_sampled(e.method):
         return None
     again = second_draw(params, e.params["seed"])
-    with st.spinner("Drawing the map a second time, with the next seed, to see if it holds…"):
+    with st.spinner("Drawing the map a second time, with the next seeds, to see if it holds…"):
         second = explanation(model, model_digest, image, e.digit, e.method, again, e.contrast)
     return agreement(e, second)
 

@@ -263,12 +263,15 @@ def stability_line(found: dict | None, method: str) -> None:
     budget = budget or next(p.name for p in spec.params if p.cost)
     text = (
         f"Seed to seed: ρ {found['rho']:.2f} between this map and a second draw with the next "
-        "seed (Spearman, 1 = the same ranking of pixels)."
+        "seeds (Spearman, 1 = the same ranking of pixels)."
     )
     if found["stable"]:
         st.caption(text + " The map holds from one draw to the next.")
     else:
-        st.warning(f"{text} The map varies between runs: raise `{budget}` before reading it.")
+        st.warning(
+            f"{text} The map varies between runs: raise `{budget}`, or average more `draws` "
+            "(under Parameters), before reading it."
+        )
 
 
 def figures_panel(

@@ -167,7 +167,7 @@ def _text(r: dict[str, Any], protocol: Protocol) -> str:
     if "stability" in r:
         rho = r["stability"]["rho"]
         head += f"; seed to seed rho {rho:.2f}" + ("" if r["stability"]["stable"] else
-                 " (varies between runs: raise its budget)")  # fmt: skip
+                 " (varies between runs: raise its budget or --param draws)")  # fmt: skip
     if not r["scored"]:
         return head + "\n" + "\n".join(r["notes"])
     reading = (

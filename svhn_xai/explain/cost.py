@@ -53,12 +53,14 @@ def estimated_passes(method: str, params: dict[str, Any], size: int = 64) -> int
     """Images the method pushes through the model with these ``params`` (defaults filled):
     its declared :class:`~svhn_xai.explain.registry.Cost`, times smoothing's copies, plus the
     pass that reads the probability where the method's own first batch does not hold the
-    image unchanged (noisy copies need a lone clean pass)."""
+    image unchanged (noisy copies need a lone clean pass); all of it ``draws`` times for a
+    map averaged over draws (each draw's first batch holds the image again)."""
     spec = get_spec(method)
     p = validate(spec.params, params, method)
     smoothing = p["smooth_samples"] if p.get("smooth", "none") != "none" else 1
-    clean = 1 if spec.cost.clean_first or smoothing > 1 else 0
-    return int(spec.cost.passes(p, size)) * smoothing + clean
+    draws = p.get("draws", 1)
+    clean = draws if spec.cost.clean_first else int(smoothing > 1)
+    return int(spec.cost.passes(p, size)) * smoothing * draws + clean
 
 
 def seconds_per_image(model: torch.nn.Module, backward: bool = False) -> float:

@@ -11,6 +11,7 @@ import torch
 
 from svhn_xai.errors import ParameterError
 from svhn_xai.explain.context import Context
+from svhn_xai.explain.draws import DRAWS, with_draws
 from svhn_xai.explain.params import Param
 
 FAMILIES = ("gradient", "cam", "perturbation", "relevance propagation")
@@ -86,7 +87,10 @@ def register(
         raise ValueError(f"method {key!r} declares no cost: give cost=Cost(passes=...)")
 
     def decorate(run: Callable[[Context], torch.Tensor]) -> Callable[[Context], torch.Tensor]:
-        spec = ExplainerSpec(key, name, description, family, params, run, reduction, batched, cost)
+        given, runs = params, run
+        if any(p.name == "seed" for p in params):  # a sampling method: its draws can be averaged
+            given, runs = (*params, DRAWS), with_draws(run)
+        spec = ExplainerSpec(key, name, description, family, given, runs, reduction, batched, cost)
         REGISTRY[key] = spec
         return run
 

@@ -38,9 +38,9 @@ def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def second_draw(params: dict[str, Any], seed: int) -> dict[str, Any]:
-    """``params`` for the draw the agreement is measured against: the next seed, every other
-    setting the same."""
-    return {**params, "seed": int(seed) + 1}
+    """``params`` for the draw the agreement is measured against: the next seed after those the
+    map used (``draws`` of them, from ``seed``), every other setting the same."""
+    return {**params, "seed": int(seed) + int(params.get("draws", 1))}
 
 
 def agreement(first: Explanation, second: Explanation) -> dict[str, Any]:
@@ -49,17 +49,23 @@ def agreement(first: Explanation, second: Explanation) -> dict[str, Any]:
     return {
         "rho": rho,
         "stable": rho >= STABLE_RHO,
-        "how": f"Spearman rho between this map (seed {first.params['seed']}) and a second draw "
-        f"(seed {second.params['seed']}) at the same settings, channels summed",
+        "how": f"Spearman rho between this map ({_seeds(first.params)}) and a second draw "
+        f"({_seeds(second.params)}) at the same settings, channels summed",
     }
+
+
+def _seeds(params: dict[str, Any]) -> str:
+    """The seeds a map was drawn with, in words: "seed 5", or "seeds 5-7" for 3 draws."""
+    first, draws = params["seed"], params.get("draws", 1)
+    return f"seed {first}" if draws == 1 else f"seeds {first}-{first + draws - 1}"
 
 
 def stability(
     model: torch.nn.Module, image: np.ndarray | torch.Tensor, first: Explanation
 ) -> dict[str, Any] | None:
     """The seed-to-seed agreement of ``first`` (an :class:`Explanation` of ``image``), from a
-    second draw with seed + 1 at the same settings (digit, contrast and every other parameter);
-    None for a method that draws nothing at random."""
+    second draw with the seeds after its own at the same settings (digit, contrast and every
+    other parameter); None for a method that draws nothing at random."""
     if not is_sampled(first.method):
         return None
     params = second_draw(first.params, first.params["seed"])

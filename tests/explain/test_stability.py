@@ -50,3 +50,23 @@ def test_explain_json_carries_stability_for_a_sampling_method_only(random_checkp
     assert -1 <= out["stability"]["rho"] <= 1 and "seed 4" in out["stability"]["how"]
     assert run([*argv, "--method", "saliency"]) == 0
     assert "stability" not in json.loads(capsys.readouterr().out)
+
+
+def test_a_map_of_several_draws_is_the_mean_of_the_single_draws(model, house):
+    image, digit = house[0], house[1]
+    three = explain(model, image, digit, "rise", n_masks=16, seed=5, draws=3)
+    singles = [explain(model, image, digit, "rise", n_masks=16, seed=s) for s in (5, 6, 7)]
+    mean = np.mean([e.attribution for e in singles], axis=0)
+    np.testing.assert_allclose(three.attribution, mean, rtol=1e-5, atol=1e-7)
+    assert three.model_passes == sum(e.model_passes for e in singles)
+    assert three.params["seed"] == 5  # the parameters as given, not the last draw's
+    # its second draw takes the next three seeds: no draw in common
+    got = stability(model, image, three)
+    later = explain(model, image, digit, "rise", n_masks=16, seed=8, draws=3)
+    assert got["rho"] == pytest.approx(rank_agreement(three.attribution, later.attribution))
+    assert "seeds 5-7" in got["how"] and "seeds 8-10" in got["how"]
+
+
+def test_only_sampling_methods_have_draws():
+    with_draws = {k for k, spec in REGISTRY.items() if any(p.name == "draws" for p in spec.params)}
+    assert with_draws == {k for k in REGISTRY if is_sampled(k)}
