@@ -52,6 +52,7 @@ LADDERS = {
 }
 # method: {lever: (options beside the defaults, multiples of the default budget)}
 LEVERS = {
+    "gradient_shap": {"stratified points": ({"points": "stratified"}, (1, 2, 4, 8))},
     "shapley_value_sampling": {
         "antithetic orders": ({"orders": "antithetic"}, (1, 8)),
         "antithetic orders, 4 x 4 grid": (
