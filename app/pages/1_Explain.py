@@ -254,10 +254,17 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
         st.info(note)
 
 
-def stability_line(found: dict | None, method: str) -> None:
-    """Whether a sampling method's map holds from one draw to the next, in words."""
+def _more_draws(key: str, draws: int) -> None:
+    """Button callback: average ``draws`` draws (the parameter's widget is ``key``)."""
+    st.session_state[key] = draws
+
+
+def stability_line(found: dict | None, e: Explanation) -> None:
+    """Whether a sampling method's map holds from one draw to the next, in words, with a button
+    that averages four times as many draws where it does not."""
     if found is None:
         return
+    method = e.method
     spec = REGISTRY[method]  # its budget: what its cost is timed over, else its first cost
     budget = next(iter(spec.cost.budgets[0]), "") if spec.cost.budgets else ""
     budget = budget or next(p.name for p in spec.params if p.cost)
@@ -272,6 +279,16 @@ def stability_line(found: dict | None, method: str) -> None:
             f"{text} The map varies between runs: raise `{budget}`, or average more `draws` "
             "(under Parameters), before reading it."
         )
+        draws = e.params.get("draws", 1)
+        more = min(4 * draws, next(p.high for p in REGISTRY[method].params if p.name == "draws"))
+        if more > draws:
+            st.button(
+                f"Average {more} draws (about {more / draws * e.seconds:.0f} s)",
+                key="more_draws",
+                on_click=_more_draws,
+                args=(f"explain:{method}:draws", int(more)),
+                help="The map's sampling noise shrinks as one over the square root of the draws.",
+            )
 
 
 def figures_panel(
@@ -461,7 +478,7 @@ if mask is None:
             )
 with right:
     scores_panel(e, result, mask, digit)
-    stability_line(seed_agreement(model, digest, item.image, e, params), method)
+    stability_line(seed_agreement(model, digest, item.image, e, params), e)
     opacity, scale = figures_panel(picked, e, heat, mask, result, digit)
 if result["scored"]:
     baselines_panel(method, result, mode, value)

@@ -377,6 +377,14 @@ def test_a_sampling_methods_map_says_how_much_a_second_draw_agrees(synthetic_cas
     said = [x.value for x in [*at.caption, *at.warning] if x.value.startswith("Seed to seed")]
     assert len(said) == 1 and f"ρ {expected['rho']:.2f}" in said[0], said
     assert ("varies between runs" in said[0]) == (not expected["stable"])
+    assert not expected["stable"]  # RISE's 512 masks: a second draw differs
+    at.button(key="more_draws").click().run()  # "Average 4 draws"
+    assert at.slider(key="explain:rise:draws").value == 4
+    four = explain(model, item.image, digit, "rise", draws=4)
+    expected = stability(model, item.image, four)
+    said = [x.value for x in [*at.caption, *at.warning] if x.value.startswith("Seed to seed")]
+    assert f"ρ {expected['rho']:.2f}" in said[0], said
+    assert dict(at.query_params)["p.draws"] == "4"  # and so does its link
     at.selectbox(key="method").set_value("saliency").run()  # draws nothing: says nothing
     assert not any(x.value.startswith("Seed to seed") for x in [*at.caption, *at.warning])
 
