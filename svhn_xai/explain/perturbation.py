@@ -24,7 +24,13 @@ from svhn_xai.errors import ParameterError
 from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import BASELINE, SEED
 from svhn_xai.explain.params import Param
-from svhn_xai.explain.references import baseline, dataset_images, grid_mask, seeded
+from svhn_xai.explain.references import (
+    baseline,
+    dataset_images,
+    grid_mask,
+    seeded,
+    slic_mask,
+)
 from svhn_xai.explain.registry import Cost, register
 from svhn_xai.explain.shapley import antithetic_permutation_shapley, paired_kernel_shap
 
@@ -65,8 +71,23 @@ def _occlusion_passes(p: dict[str, Any], size: int) -> int:
     return ((size - _occlusion_window(p, size)) // p["stride"] + 1) ** 2 + 1
 
 
+SEGMENTS = Param(
+    "segments",
+    "choice",
+    "grid",
+    "The features: a square grid of superpixel-sized cells, or SLIC segments that follow the "
+    "photo's edges, as many as the grid has cells.",
+    choices=("grid", "slic"),
+)
+
+
 def _features(ctx: Context) -> tuple[torch.Tensor, int]:
-    mask = grid_mask(ctx.x.shape[-1], ctx.params["superpixel"]).to(ctx.x.device)
+    """The feature mask (1, 1, S, S) of ``ctx``'s image and its number of features."""
+    p, size = ctx.params, ctx.x.shape[-1]
+    if p.get("segments", "grid") == "slic":
+        mask = slic_mask(ctx.x[0], cells(p, size))
+    else:
+        mask = grid_mask(size, p["superpixel"]).to(ctx.x.device)
     return mask, int(mask.max()) + 1
 
 
@@ -278,6 +299,7 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
             "n_samples", "int", 4, "Random feature orderings averaged.", low=1, high=200, cost=True
         ),
         SUPERPIXEL,
+        SEGMENTS,
         BASELINE,
         Param(
             "orders",
@@ -336,6 +358,7 @@ def _svs_passes(p: dict[str, Any], features: int) -> int:
             cost=True,
         ),
         SUPERPIXEL,
+        SEGMENTS,
         BASELINE,
         Param("alpha", "float", 0.001, "L1 strength of the Lasso surrogate.", low=0.0, high=1.0),
         Param(
@@ -385,6 +408,7 @@ def lime(ctx: Context) -> torch.Tensor:
             cost=True,
         ),
         SUPERPIXEL,
+        SEGMENTS,
         BASELINE,
         Param(
             "coalitions",

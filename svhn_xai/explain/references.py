@@ -130,3 +130,15 @@ def grid_mask(size: int, cell: int) -> torch.Tensor:
     ids = torch.arange(size) // cell
     per_row = (size + cell - 1) // cell
     return (ids[:, None] * per_row + ids[None, :]).view(1, 1, size, size)
+
+
+def slic_mask(image: torch.Tensor, count: int) -> torch.Tensor:
+    """SLIC superpixels of ``image`` (3, S, S) in [0, 1] (Achanta et al. 2012, scikit-image's):
+    about ``count`` compact segments that follow its edges, as a feature mask (1, 1, S, S) with
+    ids 0 .. n - 1 (n near ``count``; the image decides)."""
+    from skimage.segmentation import slic
+
+    pixels = image.detach().permute(1, 2, 0).double().cpu().numpy()
+    labels = slic(pixels, n_segments=count, compactness=10.0, start_label=0, channel_axis=-1)
+    _, ids = np.unique(labels, return_inverse=True)  # consecutive ids, whatever SLIC numbered
+    return torch.from_numpy(ids.reshape(labels.shape)).view(1, 1, *labels.shape).to(image.device)

@@ -1,5 +1,6 @@
 """Reference inputs: the Gaussian blur that blurred baselines and distributions are made of."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -49,3 +50,36 @@ def test_blur_distribution_runs_from_fine_to_coarse():
     assert refs.shape == (4, 3, 64, 64)
     detail = [float((r - x[0]).abs().mean()) for r in refs]
     assert detail == sorted(detail)  # the more blur, the further from the image
+
+
+def test_slic_segments_follow_an_edge_that_the_grid_cuts_through():
+    """A dark left third and a light rest: no SLIC segment holds both sides of the edge,
+    while the 16 px grid's cells straddle it (the edge at x = 21 is inside a cell)."""
+    from svhn_xai.explain.references import grid_mask, slic_mask
+
+    image = torch.full((3, 64, 64), 0.9)
+    image[:, :, :21] = 0.1
+    mask = slic_mask(image, 16)[0, 0]
+    assert mask.shape == (64, 64) and int(mask.min()) == 0
+    ids = torch.unique(mask)
+    assert torch.equal(ids, torch.arange(len(ids)))  # consecutive ids
+    assert 8 <= len(ids) <= 32  # about as many as asked
+    left, right = set(mask[:, :21].unique().tolist()), set(mask[:, 21:].unique().tolist())
+    assert not left & right
+    grid = grid_mask(64, 16)[0, 0]
+    assert set(grid[:, :21].unique().tolist()) & set(grid[:, 21:].unique().tolist())
+
+
+def test_a_slic_map_is_constant_on_each_segment(model, house):
+    from svhn_xai.explain import explain
+    from svhn_xai.explain.references import slic_mask
+
+    image, digit, _ = house
+    e = explain(model, image, digit, "kernel_shap", segments="slic", n_samples=40,
+                coalitions="paired", superpixel=16)  # fmt: skip
+    x = torch.from_numpy(image).permute(2, 0, 1).float() / 255
+    mask = slic_mask(x, 16)[0, 0].numpy()
+    relevance = e.relevance
+    for segment in np.unique(mask):
+        values = relevance[mask == segment]
+        assert np.allclose(values, values[0], rtol=1e-4, atol=1e-7)
