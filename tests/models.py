@@ -42,3 +42,15 @@ def write_checkpoint(path: Path, model: DigitResNet18, **extra) -> Path:
         },
     )
     return path
+
+
+class Linear(torch.nn.Module):
+    """f(x) = sum(w * x), one output: a model whose attributions' expectations can be written
+    down (RISE's saliency, GradientShap's w * (x - E[reference]))."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.w).sum((1, 2, 3))[:, None]

@@ -8,19 +8,9 @@ from svhn_xai.explain.context import Context
 from svhn_xai.explain.params import validate
 from svhn_xai.explain.references import distribution
 from svhn_xai.explain.registry import get_spec
+from tests.models import Linear
 
 SIZE = 8
-
-
-class Linear(torch.nn.Module):
-    """f(x) = sum(w * x), one output: GradientShap's expectation is w * (x - E[reference])."""
-
-    def __init__(self, w: torch.Tensor) -> None:
-        super().__init__()
-        self.w = torch.nn.Parameter(w)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x * self.w).sum((1, 2, 3))[:, None]
 
 
 class Curved(Linear):

@@ -11,19 +11,9 @@ from svhn_xai.explain.context import Context
 from svhn_xai.explain.params import validate
 from svhn_xai.explain.registry import get_spec
 from svhn_xai.explain.rise import rise, rise_masks, sample_grids
+from tests.models import Linear
 
 SIZE, CELL = 16, 4
-
-
-class Linear(torch.nn.Module):
-    """f(x) = sum(w * x): one output whose value RISE's expectation can be written down for."""
-
-    def __init__(self, w: torch.Tensor) -> None:
-        super().__init__()
-        self.w = torch.nn.Parameter(w)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x * self.w).sum((1, 2, 3))[:, None]
 
 
 def expected_saliency(a: torch.Tensor, p: float) -> torch.Tensor:
