@@ -1,19 +1,14 @@
-"""Perturbation-family explainers (Captum, and our own Feature Permutation): change parts of
-the image, watch the logit.
+"""Perturbation-family explainers (Captum, our own Feature Permutation and Shapley
+estimators): change parts of the image, watch the logit. Their features, the superpixel game
+and the model passes are :mod:`svhn_xai.explain.superpixels`'.
 
-Features are square superpixels of ``superpixel`` pixels (64 at the defaults: 8x8 cells on a
-64x64 input), evaluated ``perturbations_per_eval`` at a time in one batched model pass.
-
-Captum gives every input value of a feature the feature's whole attribution; we spread it
-evenly over the feature's values instead, so that a map's sum is the features' sum (Shapley
-values then add up to f(image) - f(baseline), as they should) and relevance mass is fair to
-the smaller superpixels at the image's edge.
+Shapley Value Sampling and KernelShap with their own estimators (``orders="antithetic"``,
+``coalitions="paired"``) explain a batch of images with the same samples in shared passes;
+with Captum's, or with SLIC segments (each image its own), a batch goes one image at a time.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from typing import Any
 
 import captum.attr as ca
@@ -24,38 +19,22 @@ from svhn_xai.errors import ParameterError
 from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import BASELINE, SEED
 from svhn_xai.explain.params import Param
-from svhn_xai.explain.references import (
-    baseline,
-    dataset_images,
-    grid_mask,
-    seeded,
-    slic_mask,
-)
+from svhn_xai.explain.references import baseline, dataset_images, seeded
 from svhn_xai.explain.registry import Cost, register
 from svhn_xai.explain.shapley import antithetic_permutation_shapley, paired_kernel_shap
-
-SUPERPIXEL = Param(
-    "superpixel",
-    "int",
-    8,
-    "Side of the square superpixels that are removed or kept together, in pixels.",
-    low=1,
-    high=32,
-    cost=True,
+from svhn_xai.explain.superpixels import (
+    PER_EVAL,
+    SEGMENTS,
+    SUPERPIXEL,
+    cells,
+    features,
+    forward,
+    game,
+    one_by_one,
+    per_eval,
+    per_feature,
+    spread,
 )
-PER_EVAL = Param(
-    "perturbations_per_eval",
-    "int",
-    64,
-    "Perturbed images per batched model pass (speed vs memory).",
-    low=1,
-    high=1024,
-)
-
-
-def cells(p: dict[str, Any], size: int) -> int:
-    """The superpixel grid's cells on an input of side ``size``: the features a method varies."""
-    return math.ceil(size / p["superpixel"]) ** 2
 
 
 def _occlusion_window(p: dict[str, Any], size: int) -> int:
@@ -69,38 +48,6 @@ def _occlusion_window(p: dict[str, Any], size: int) -> int:
 
 def _occlusion_passes(p: dict[str, Any], size: int) -> int:
     return ((size - _occlusion_window(p, size)) // p["stride"] + 1) ** 2 + 1
-
-
-SEGMENTS = Param(
-    "segments",
-    "choice",
-    "grid",
-    "The features: a square grid of superpixel-sized cells, or SLIC segments that follow the "
-    "photo's edges, as many as the grid has cells.",
-    choices=("grid", "slic"),
-)
-
-
-def _features(ctx: Context) -> tuple[torch.Tensor, int]:
-    """The feature mask (1, 1, S, S) of ``ctx``'s image and its number of features."""
-    p, size = ctx.params, ctx.x.shape[-1]
-    if p.get("segments", "grid") == "slic":
-        mask = slic_mask(ctx.x[0], cells(p, size))
-    else:
-        mask = grid_mask(size, p["superpixel"]).to(ctx.x.device)
-    return mask, int(mask.max()) + 1
-
-
-def _per_eval(ctx: Context) -> int:
-    """Perturbations per model pass for each image of the batch: the parameter counts images
-    per pass, so a batch of N images shares it (the pass size, and so memory, stay the same)."""
-    return max(1, ctx.params["perturbations_per_eval"] // len(ctx.x))
-
-
-def _spread(attribution: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Divide each feature's attribution among its input values (channels x pixels)."""
-    sizes = torch.bincount(mask.flatten()).to(attribution.dtype) * attribution.shape[1]
-    return attribution / sizes[mask.expand_as(attribution)]
 
 
 def _sampled(
@@ -118,47 +65,7 @@ def _sampled(
             n_samples=p["n_samples"],
             perturbations_per_eval=p["perturbations_per_eval"],
         )
-    return _spread(out, mask)
-
-
-def _game(ctx: Context, mask: torch.Tensor, expected: int):
-    """The superpixel game of ``ctx``'s single image: coalitions (B, d) of 0/1 to the explained
-    output (B,), a kept feature with the image's values, the others the baseline's."""
-    forward = _forward(ctx, expected)
-    cells = mask[0, 0]
-    reference = baseline(ctx.x, ctx.params["baseline"])
-
-    def game(coalitions: torch.Tensor) -> torch.Tensor:
-        keep = coalitions.to(ctx.x.device)[:, cells].bool()[:, None]  # (B, 1, S, S)
-        return forward(torch.where(keep, ctx.x, reference))[:, ctx.target]
-
-    return game
-
-
-def _per_feature(ctx: Context, phi: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Feature values φ (d,) as an attribution of ``ctx.x``, spread over each feature's values."""
-    return _spread(phi.to(ctx.x)[mask].expand_as(ctx.x).clone(), mask)
-
-
-def _forward(
-    ctx: Context, expected: int, clean: bool = False
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The no-grad logits of ``ctx.net``, reporting progress as a fraction of ``expected`` images;
-    ``clean``
-    for a method none of whose samples is the image itself (see ``Context.net_with_clean_pass``).
-    """
-    seen = [0]
-    net = ctx.net_with_clean_pass() if clean else ctx.net
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            out = net(x)
-        seen[0] += x.shape[0]
-        if ctx.progress is not None:
-            ctx.progress(min(seen[0] / max(expected, 1), 1.0))
-        return out
-
-    return forward
+    return spread(out, mask)
 
 
 @register(
@@ -175,15 +82,15 @@ def _forward(
     ),
 )
 def feature_ablation(ctx: Context) -> torch.Tensor:
-    mask, n = _features(ctx)
-    out = ca.FeatureAblation(_forward(ctx, (n + 1) * len(ctx.x))).attribute(
+    mask, n = features(ctx)
+    out = ca.FeatureAblation(forward(ctx, (n + 1) * len(ctx.x))).attribute(
         ctx.x,
         baselines=baseline(ctx.x, ctx.params["baseline"]),
         target=ctx.target,
         feature_mask=mask,
-        perturbations_per_eval=_per_eval(ctx),
+        perturbations_per_eval=per_eval(ctx),
     )
-    return _spread(out, mask)
+    return spread(out, mask)
 
 
 @register(
@@ -226,13 +133,13 @@ def occlusion(ctx: Context) -> torch.Tensor:
     side = ctx.x.shape[-1]
     window = _occlusion_window(p, side)
     steps = ((side - window) // p["stride"] + 1) ** 2
-    return ca.Occlusion(_forward(ctx, (steps + 1) * len(ctx.x))).attribute(
+    return ca.Occlusion(forward(ctx, (steps + 1) * len(ctx.x))).attribute(
         ctx.x,
         sliding_window_shapes=(3, window, window),
         strides=(3, p["stride"], p["stride"]),
         baselines=baseline(ctx.x, p["baseline"]),
         target=ctx.target,
-        perturbations_per_eval=_per_eval(ctx),
+        perturbations_per_eval=per_eval(ctx),
     )
 
 
@@ -271,22 +178,22 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
     # own superpixel (a zero drop that says nothing).
     p = ctx.params
     donors = dataset_images(p["batch_size"] - 1, ctx.x.shape[-1]).to(ctx.x)
-    mask, n = _features(ctx)
+    mask, n = features(ctx)
     cells = mask[0, 0]
     device = ctx.x.device
     pairs = torch.cartesian_prod(
         torch.arange(n, device=device), torch.arange(len(donors), device=device)
     )  # (feature, donor)
-    forward = _forward(ctx, len(pairs) + 1)
-    logit = forward(ctx.x)[0, ctx.target]
+    run = forward(ctx, len(pairs) + 1)
+    logit = run(ctx.x)[0, ctx.target]
     drops = torch.empty(len(pairs), dtype=ctx.x.dtype, device=device)
     for start in range(0, len(pairs), p["perturbations_per_eval"]):
         feature, donor = pairs[start : start + p["perturbations_per_eval"]].T
         swapped = (cells[None] == feature[:, None, None])[:, None]  # (B, 1, S, S)
         batch = torch.where(swapped, donors[donor], ctx.x)
-        drops[start : start + len(feature)] = logit - forward(batch)[:, ctx.target]
+        drops[start : start + len(feature)] = logit - run(batch)[:, ctx.target]
     per_feature = drops.view(n, len(donors)).mean(1)
-    return _spread(per_feature[mask].expand_as(ctx.x).clone(), mask)
+    return spread(per_feature[mask].expand_as(ctx.x).clone(), mask)
 
 
 @register(
@@ -313,6 +220,7 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
         SEED,
         PER_EVAL,
     ),
+    batched=True,
     cost=Cost(
         lambda p, size: _svs_passes(p, cells(p, size)),
         gradient_free=True,
@@ -321,16 +229,20 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
 )
 def shapley_value_sampling(ctx: Context) -> torch.Tensor:
     p = ctx.params
-    mask, n = _features(ctx)
-    expected = _svs_passes(p, n)
+    if p["orders"] == "independent" or p["segments"] == "slic":
+        return one_by_one(ctx, _shapley_value_sampling)
+    return _shapley_value_sampling(ctx)
+
+
+def _shapley_value_sampling(ctx: Context) -> torch.Tensor:
+    p = ctx.params
+    mask, n = features(ctx)
     if p["orders"] == "independent":
-        return _sampled(ca.ShapleyValueSampling(_forward(ctx, expected)), ctx, mask)
-    game = _game(ctx, mask, expected)
+        return _sampled(ca.ShapleyValueSampling(forward(ctx, _svs_passes(p, n))), ctx, mask)
+    play = game(ctx, mask, _svs_passes(p, n))
     generator = torch.Generator().manual_seed(p["seed"])
-    phi = antithetic_permutation_shapley(
-        game, n, p["n_samples"], generator, p["perturbations_per_eval"]
-    )
-    return _per_feature(ctx, phi, mask)
+    phi = antithetic_permutation_shapley(play, n, p["n_samples"], generator, per_eval(ctx))
+    return per_feature(ctx, phi, mask)
 
 
 def _svs_passes(p: dict[str, Any], features: int) -> int:
@@ -372,6 +284,7 @@ def _svs_passes(p: dict[str, Any], features: int) -> int:
         SEED,
         PER_EVAL,
     ),
+    batched=True,
     cost=Cost(
         lambda p, size: p["n_samples"],
         clean_first=True,
@@ -380,12 +293,16 @@ def _svs_passes(p: dict[str, Any], features: int) -> int:
     ),
 )
 def lime(ctx: Context) -> torch.Tensor:
+    return one_by_one(ctx, _lime)
+
+
+def _lime(ctx: Context) -> torch.Tensor:
     from captum.attr._core.lime import get_exp_kernel_similarity_function
 
     p = ctx.params
-    mask, _ = _features(ctx)
+    mask, _ = features(ctx)
     explainer = ca.Lime(
-        _forward(ctx, p["n_samples"], clean=True),
+        forward(ctx, p["n_samples"], clean=True),
         interpretable_model=SkLearnLasso(alpha=p["alpha"]),
         similarity_func=get_exp_kernel_similarity_function("cosine", p["kernel_width"]),
     )
@@ -422,6 +339,7 @@ def lime(ctx: Context) -> torch.Tensor:
         SEED,
         PER_EVAL,
     ),
+    batched=True,
     cost=Cost(
         lambda p, size: p["n_samples"] + (2 if p["coalitions"] == "paired" else 0),
         gradient_free=True,
@@ -430,10 +348,17 @@ def lime(ctx: Context) -> torch.Tensor:
 )
 def kernel_shap(ctx: Context) -> torch.Tensor:
     p = ctx.params
-    mask, n = _features(ctx)
+    if p["coalitions"] == "independent" or p["segments"] == "slic":
+        return one_by_one(ctx, _kernel_shap)
+    return _kernel_shap(ctx)
+
+
+def _kernel_shap(ctx: Context) -> torch.Tensor:
+    p = ctx.params
+    mask, n = features(ctx)
     if p["coalitions"] == "independent":
-        return _sampled(ca.KernelShap(_forward(ctx, p["n_samples"])), ctx, mask)
-    game = _game(ctx, mask, p["n_samples"] + 2)
+        return _sampled(ca.KernelShap(forward(ctx, p["n_samples"])), ctx, mask)
+    play = game(ctx, mask, p["n_samples"] + 2)
     generator = torch.Generator().manual_seed(p["seed"])
-    phi = paired_kernel_shap(game, n, p["n_samples"], generator, p["perturbations_per_eval"])
-    return _per_feature(ctx, phi, mask)
+    phi = paired_kernel_shap(play, n, p["n_samples"], generator, per_eval(ctx))
+    return per_feature(ctx, phi, mask)

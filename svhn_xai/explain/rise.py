@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import SEED
 from svhn_xai.explain.params import Param
-from svhn_xai.explain.perturbation import PER_EVAL, _forward
 from svhn_xai.explain.registry import Cost, register
+from svhn_xai.explain.superpixels import PER_EVAL, forward
 
 TARGET_SCORES = ("probability", "logit")
 
@@ -127,7 +127,7 @@ def rise(ctx: Context) -> torch.Tensor:
     generator = torch.Generator().manual_seed(p["seed"])
     balanced = p["sampling"] == "balanced"
     binary, offsets = sample_grids(p["n_masks"], size, p["cell"], p["p"], generator, balanced)
-    forward = _forward(ctx, p["n_masks"] * n, clean=True)
+    run = forward(ctx, p["n_masks"] * n, clean=True)
     heads = torch.tensor(ctx.target, device=ctx.x.device).view(-1, 1).expand(n, 1)  # (N, 1)
     saliency = torch.zeros(n, 1, size, size, dtype=ctx.x.dtype, device=ctx.x.device)
     coverage = torch.zeros_like(saliency[0])  # sum_i M_i, for the control variate
@@ -137,7 +137,7 @@ def rise(ctx: Context) -> torch.Tensor:
         batch = slice(start, start + per_pass)
         masks = rise_masks(binary[batch], offsets[batch], size, p["cell"]).to(ctx.x)
         seen = (ctx.x[:, None] * masks[None]).flatten(0, 1)  # (N x B, 3, S, S), image-major
-        out = forward(seen).view(n, len(masks), -1)
+        out = run(seen).view(n, len(masks), -1)
         score = out.gather(2, heads[:, None].expand(-1, len(masks), 1))[..., 0]  # (N, B)
         if p["score"] == "probability":
             score = torch.sigmoid(score)

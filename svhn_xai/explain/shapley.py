@@ -49,29 +49,38 @@ def paired_coalitions(d: int, count: int, generator: torch.Generator) -> torch.T
 
 
 def constrained_least_squares(
-    coalitions: torch.Tensor, values: torch.Tensor, empty: float, full: float
+    coalitions: torch.Tensor,
+    values: torch.Tensor,
+    empty: float | torch.Tensor,
+    full: float | torch.Tensor,
 ) -> torch.Tensor:
     """φ (d,) minimising the mean of (values - empty - coalitions @ φ)² subject to
     φ.sum() = full - empty (KernelSHAP's problem with kernel-drawn coalitions; Covert & Lee
-    2021, eq. 7). A coalition matrix of rank < d is solved in the least-norm sense."""
+    2021, eq. 7). A coalition matrix of rank < d is solved in the least-norm sense. ``values``
+    (n, N) with ``empty`` and ``full`` (N,) solve N games on the same coalitions at once:
+    φ (d, N)."""
     z = coalitions.to(torch.float64)
+    v = values.to(torch.float64).reshape(len(z), -1)
+    low = torch.as_tensor(empty, dtype=torch.float64).reshape(-1)
+    gain = torch.as_tensor(full, dtype=torch.float64).reshape(-1) - low
     a = z.T @ z / len(z)
-    b = z.T @ (values.to(torch.float64) - empty) / len(z)
+    b = z.T @ (v - low) / len(z)  # (d, N)
     a_inv = torch.linalg.pinv(a)
-    ones = torch.ones(len(a), dtype=torch.float64)
-    a_inv_b, a_inv_1 = a_inv @ b, a_inv @ ones
-    return a_inv_b - a_inv_1 * (a_inv_b.sum() - (full - empty)) / a_inv_1.sum()
+    a_inv_b, a_inv_1 = a_inv @ b, a_inv @ torch.ones(len(a), dtype=torch.float64)
+    phi = a_inv_b - a_inv_1[:, None] * (a_inv_b.sum(0) - gain) / a_inv_1.sum()
+    return phi if values.dim() > 1 else phi[:, 0]
 
 
 def paired_kernel_shap(
     game: Game, d: int, count: int, generator: torch.Generator, batch: int = 64
 ) -> torch.Tensor:
     """KernelSHAP with paired sampling: φ (d,) float64 from ``count`` evaluated coalitions (and
-    the empty and full ones), ``batch`` coalitions per call of ``game``."""
+    the empty and full ones), ``batch`` coalitions per call of ``game``; a game of N images
+    (values (B, N)) gets φ (d, N), every image from the same coalitions."""
     coalitions = paired_coalitions(d, count, generator)
     ends = _evaluate(game, torch.stack([torch.zeros(d), torch.ones(d)]).double(), batch)
     values = _evaluate(game, coalitions, batch)
-    return constrained_least_squares(coalitions, values, float(ends[0]), float(ends[1]))
+    return constrained_least_squares(coalitions, values, ends[0], ends[1])
 
 
 def antithetic_permutation_shapley(
@@ -79,7 +88,7 @@ def antithetic_permutation_shapley(
 ) -> torch.Tensor:
     """Permutation-sampling Shapley values φ (d,) float64 from ``orders`` random orders, each
     odd one the reverse of the one before; d - 1 coalitions evaluated per order, the empty and
-    the full one once."""
+    the full one once. A game of N images (values (B, N)) gets φ (d, N), the same orders."""
     drawn = (orders + 1) // 2
     forward = torch.stack([torch.randperm(d, generator=generator) for _ in range(drawn)])
     perms = torch.stack([forward, forward.flip(1)], 1).reshape(-1, d)[:orders]
@@ -88,10 +97,14 @@ def antithetic_permutation_shapley(
     steps = torch.arange(1, d)
     inner = (ranks[:, None, :] < steps[None, :, None]).to(torch.float64)  # (orders, d-1, d)
     ends = _evaluate(game, torch.stack([torch.zeros(d), torch.ones(d)]).double(), batch)
-    values = _evaluate(game, inner.reshape(-1, d), batch).view(orders, d - 1)
-    chain = torch.cat([ends[:1].expand(orders, 1), values, ends[1:].expand(orders, 1)], 1)
-    gains = chain[:, 1:] - chain[:, :-1]  # (orders, d): the gain of the j-th feature placed
-    return gains.gather(1, ranks).mean(0)  # feature i's gain, at its place in each order
+    values = _evaluate(game, inner.reshape(-1, d), batch)
+    one = values.dim() == 1
+    values, ends = values.reshape(orders, d - 1, -1), ends.reshape(2, 1, -1)
+    chain = torch.cat([ends[:1].expand(orders, 1, -1), values, ends[1:].expand(orders, 1, -1)], 1)
+    gains = chain[:, 1:] - chain[:, :-1]  # (orders, d, N): the gain of the j-th feature placed
+    # feature i's gain, at its place in each order
+    phi = gains.gather(1, ranks[..., None].expand_as(gains)).mean(0)
+    return phi[:, 0] if one else phi
 
 
 def _evaluate(game: Game, coalitions: torch.Tensor, batch: int) -> torch.Tensor:

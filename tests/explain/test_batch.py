@@ -20,21 +20,24 @@ def pairs():
     return [item.image for item in items], [int(item.labels[-1]) for item in items]
 
 
-def test_the_batched_methods_are_the_ones_that_draw_no_samples_of_their_own():
+def test_every_method_explains_a_batch_but_two_that_draw_per_image():
     unbatched = {k for k in KEYS if not REGISTRY[k].batched}
-    assert unbatched == {
-        "gradient_shap",
-        "feature_permutation",
-        "shapley_value_sampling",
-        "lime",
-        "kernel_shap",
-    }
+    assert unbatched == {"gradient_shap", "feature_permutation"}
 
 
-@pytest.mark.parametrize("key", BATCHED)  # the others go one at a time: equal by construction
-def test_batch_equals_one_at_a_time(model, pairs, key):
+# the estimators that share their samples across a batch, beside each method's defaults
+SHARED = [
+    ("kernel_shap", {"superpixel": 16, "n_samples": 24, "coalitions": "paired"}),
+    ("shapley_value_sampling", {"superpixel": 16, "n_samples": 2, "orders": "antithetic"}),
+    ("kernel_shap", {"superpixel": 16, "n_samples": 24, "segments": "slic"}),
+]
+
+
+@pytest.mark.parametrize(
+    "key, params", [(k, FAST.get(k, {})) for k in BATCHED] + SHARED
+)  # the others go one at a time: equal by construction
+def test_batch_equals_one_at_a_time(model, pairs, key, params):
     images, digits = pairs
-    params = FAST.get(key, {})
     batch = explain_batch(model, images, digits, key, **params)
     assert count_hooks(model) == 0
     for image, digit, got in zip(images, digits, batch):
@@ -58,7 +61,11 @@ def test_a_one_pass_method_explains_the_whole_batch_in_one_pass(model, pairs):
         assert calls == [3]
         calls.clear()
         explain_batch(model, images, digits, "gradient_shap", n_samples=2, n_baselines=2)
-        assert len(calls) == 3, "a method that draws samples goes one image at a time"
+        assert len(calls) == 3, "a method that draws samples per image goes one at a time"
+        calls.clear()
+        paired = {"superpixel": 32, "n_samples": 10, "coalitions": "paired"}  # 4 features
+        explain_batch(model, images, digits, "kernel_shap", **paired, perturbations_per_eval=64)
+        assert calls == [3 * 2, 3 * 10], "the ends, then the coalitions: every image in each"
     finally:
         handle.remove()
 

@@ -1,0 +1,152 @@
+"""The features of the perturbation methods: superpixels (a square grid or SLIC segments), the
+game they define on an image, and the model passes that evaluate it.
+
+A superpixel *game* maps coalitions (B, d) of 0/1 (1 = the feature keeps the image's values,
+0 = the baseline's) to the explained output of each image of a batch (B, N); the Shapley
+estimators of :mod:`svhn_xai.explain.shapley` play it. Features are square superpixels of
+``superpixel`` pixels (64 at the defaults: 8 x 8 cells on a 64 x 64 input), or with
+``segments="slic"`` about as many SLIC segments, evaluated ``perturbations_per_eval`` images at
+a time in one batched model pass.
+
+Captum gives every input value of a feature the feature's whole attribution; we spread it
+evenly over the feature's values instead (:func:`spread`), so that a map's sum is the
+features' sum (Shapley values then add up to f(image) - f(baseline), as they should) and
+relevance mass is fair to the smaller superpixels at the image's edge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from svhn_xai.explain.context import Context
+from svhn_xai.explain.params import Param
+from svhn_xai.explain.references import baseline, grid_mask, slic_mask
+
+SUPERPIXEL = Param(
+    "superpixel",
+    "int",
+    8,
+    "Side of the square superpixels that are removed or kept together, in pixels.",
+    low=1,
+    high=32,
+    cost=True,
+)
+SEGMENTS = Param(
+    "segments",
+    "choice",
+    "grid",
+    "The features: a square grid of superpixel-sized cells, or SLIC segments that follow the "
+    "photo's edges, as many as the grid has cells.",
+    choices=("grid", "slic"),
+)
+PER_EVAL = Param(
+    "perturbations_per_eval",
+    "int",
+    64,
+    "Perturbed images per batched model pass (speed vs memory).",
+    low=1,
+    high=1024,
+)
+
+
+def cells(p: dict[str, Any], size: int) -> int:
+    """The superpixel grid's cells on an input of side ``size``: the features a method varies."""
+    return math.ceil(size / p["superpixel"]) ** 2
+
+
+def features(ctx: Context) -> tuple[torch.Tensor, int]:
+    """The feature mask (1, 1, S, S) shared by ``ctx``'s images and its number of features
+    (SLIC segments follow one image: :func:`one_by_one` explains a batch with them)."""
+    p, size = ctx.params, ctx.x.shape[-1]
+    if p.get("segments", "grid") == "slic":
+        mask = slic_mask(ctx.x[0], cells(p, size))
+    else:
+        mask = grid_mask(size, p["superpixel"]).to(ctx.x.device)
+    return mask, int(mask.max()) + 1
+
+
+def per_eval(ctx: Context) -> int:
+    """Perturbations per model pass for each image of the batch: the parameter counts images
+    per pass, so a batch of N images shares it (the pass size, and so memory, stay the same)."""
+    return max(1, ctx.params["perturbations_per_eval"] // len(ctx.x))
+
+
+def spread(attribution: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Divide each feature's attribution among its input values (channels x pixels)."""
+    sizes = torch.bincount(mask.flatten()).to(attribution.dtype) * attribution.shape[1]
+    return attribution / sizes[mask.expand_as(attribution)]
+
+
+def forward(
+    ctx: Context, expected: int, clean: bool = False
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The no-grad logits of ``ctx.net``, reporting progress as a fraction of ``expected``
+    images; ``clean`` for a method none of whose samples is the image itself (see
+    ``Context.net_with_clean_pass``)."""
+    seen = [0]
+    net = ctx.net_with_clean_pass() if clean else ctx.net
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = net(x)
+        seen[0] += x.shape[0]
+        if ctx.progress is not None:
+            ctx.progress(min(seen[0] / max(expected, 1), 1.0))
+        return out
+
+    return run
+
+
+def game(
+    ctx: Context, mask: torch.Tensor, coalitions: int
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The superpixel game of ``ctx``'s images (N of them, one head each): coalitions (B, d) to
+    the explained outputs (B, N), every image perturbed by the same coalitions. ``coalitions``:
+    how many the estimator will evaluate, for the progress bar."""
+    run = forward(ctx, coalitions * len(ctx.x))
+    cells_of = mask[0, 0]
+    reference = baseline(ctx.x, ctx.params["baseline"])
+    target = ctx.target
+    heads = torch.tensor(target, device=ctx.x.device) if isinstance(target, list) else None
+
+    def play(batch: torch.Tensor) -> torch.Tensor:
+        keep = batch.to(ctx.x.device)[:, cells_of].bool()[:, None, None]  # (B, 1, 1, S, S)
+        images = torch.where(keep, ctx.x[None], reference[None]).flatten(0, 1)  # image-minor
+        out = run(images).view(len(batch), len(ctx.x), -1)  # (B, N, outputs)
+        if heads is None:
+            return out[..., target]
+        return out.gather(2, heads.view(1, -1, 1).expand(len(batch), -1, 1))[..., 0]
+
+    return play
+
+
+def per_feature(ctx: Context, phi: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Feature values φ (d, N) as attributions of ``ctx.x`` (N, 3, S, S), each feature's value
+    spread over its pixels and channels."""
+    values = phi.to(ctx.x).T[:, mask[0, 0]]  # (N, S, S)
+    return spread(values[:, None].expand_as(ctx.x).clone(), mask)
+
+
+def one_by_one(ctx: Context, run: Callable[[Context], torch.Tensor]) -> torch.Tensor:
+    """``run`` on each image of ``ctx`` alone, their attributions stacked (N, 3, S, S): for a
+    batch that cannot share its samples (Captum's estimators, SLIC's per-image segments)."""
+    if len(ctx.x) == 1:
+        return run(ctx)
+    heads = ctx.heads or (ctx.head,) * len(ctx.x)
+    report = ctx.progress
+    outs = []
+    for i, head in enumerate(heads):
+        share = None if report is None else _share(report, i, len(heads))
+        one = dataclasses.replace(ctx, x=ctx.x[i : i + 1], head=head, heads=None, progress=share)
+        outs.append(run(one))
+    return torch.cat(outs)
+
+
+def _share(report: Callable[[float], None], i: int, n: int) -> Callable[[float], None]:
+    """Progress of the i-th of n images as a share of the whole batch's."""
+    return lambda done: report((i + done) / n)
