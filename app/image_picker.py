@@ -226,7 +226,10 @@ def _uploaded() -> tuple[bytes, str] | None:
     data = uploads().get(digest) if digest else None
     if data is None:
         if digest:
-            st.warning("The photo uploaded earlier is no longer kept: upload it again.")
+            st.warning(
+                "The photo this page refers to is no longer kept on this server (an upload is "
+                "kept for a day): upload it again."
+            )
             _clear_upload()
         st.info("Upload a photo of a house number, then mark each digit's box with its label.")
         return None

@@ -4,9 +4,9 @@ Query keys: ``source, folder, index, digit`` (the photo and the target, shared b
 that pick a photo; an upload is ``upload``, its SHA-256 in the server's store, ``boxes``,
 ``x0,y0,x1,y1:DIGIT`` in photo pixels as the CLI's ``--box``, ``;``-separated, and ``name``,
 the file's own name), ``mode``, ``t`` (the threshold mode and its parameter), and per page:
-``contrast, method, p.NAME`` (the method's parameters), ``channels``, ``clip`` on Explain;
-``methods`` (comma-separated) on Compare. A value that does not fit (unknown method,
-out-of-range number) is left out, and the page's default stands.
+``contrast, method, p.NAME`` (the method's parameters), ``channels``, ``clip``, ``opacity``,
+``scale`` on Explain; ``methods`` (comma-separated) on Compare. A value that does not fit
+(unknown method, out-of-range number) is left out, and the page's default stands.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from svhn_xai.scoring.heatmap import REDUCTIONS
 from svhn_xai.scoring.protocol import THRESHOLD_MODES
 
 CLIP_RANGE = (90.0, 100.0)
+COLOUR_SCALES = ("Jet", "Inferno", "Viridis", "RdBu_r", "Hot")  # Explain's heatmap colours
 
 
 def _parsed(query: dict[str, str], prefix: str = "threshold") -> dict[str, Any]:
@@ -78,6 +79,12 @@ def _parsed(query: dict[str, str], prefix: str = "threshold") -> dict[str, Any]:
         clip = float("nan")
     if CLIP_RANGE[0] <= clip <= CLIP_RANGE[1]:
         out["clip"] = clip
+    with contextlib.suppress(ValueError):
+        opacity = float(query.get("opacity", "nan"))
+        if 0.0 <= opacity <= 1.0:
+            out["opacity"] = opacity
+    if query.get("scale") in COLOUR_SCALES:
+        out["colorscale"] = query["scale"]
     return out
 
 
@@ -113,8 +120,8 @@ def restore(
     if checkpoint and re.fullmatch(r"[\w.-]+\.pt", checkpoint):  # a name in checkpoints/
         st.session_state["checkpoint"] = st.session_state["sidebar_checkpoint"] = checkpoint
     upload = query.get("upload")
-    if upload and re.fullmatch(r"[0-9a-f]{64}", upload):  # the photo's SHA-256 on the server
-        st.session_state["kept:upload_sha"] = upload
+    if upload:  # the photo's SHA-256 on the server; one it never made asks for the photo again
+        st.session_state["kept:upload_sha"] = upload[:64]
         name = query.get("name", "")
         if 0 < len(name) <= 120 and name.isprintable() and not re.search(r"[/\\]", name):
             st.session_state["kept:upload_name"] = name  # the file's own name, never a path

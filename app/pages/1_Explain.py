@@ -299,11 +299,12 @@ def figures_panel(
         "Heatmap opacity", 0.0, 1.0, remembered("opacity", 0.5), step=0.05, key="opacity"
     )
     remember("opacity")
-    scales = ["Jet", "Inferno", "Viridis", "RdBu_r", "Hot"]
+    scales = list(link.COLOUR_SCALES)
+    chosen = remembered("colorscale", "Jet")
     scale = o2.selectbox(
         "Colour scale",
         scales,
-        index=scales.index(remembered("colorscale", "Jet")),
+        index=scales.index(chosen) if chosen in scales else 0,
         key="colorscale",
     )
     remember("colorscale")
@@ -429,7 +430,8 @@ with left:
     picked = choose_input(model.input_size, margin, digit)
     method, params = method_panel()
     contrast = contrast_panel(digit)
-if picked is None:
+if picked is None:  # an upload to come: the link still says so
+    link.save({**link.photo(None), "digit": digit, "method": method})
     st.stop()
 item = picked.model_input.item
 with left:
@@ -451,6 +453,9 @@ link.save(
         "t": None if mode == CALIBRATED else value,
         "channels": reduction,
         "clip": clip,
+        # drawn further down; their state is already this run's
+        "opacity": st.session_state.get("opacity", st.session_state.get("kept:opacity")),
+        "scale": st.session_state.get("colorscale", st.session_state.get("kept:colorscale")),
     }
 )
 if not go:

@@ -18,6 +18,7 @@ from svhn_xai.report.words import count
 
 RUNS = CHECKPOINTS / "runs"  # one folder per run: its log, progress and resumable checkpoint
 REFRESH_SECONDS = 1.5
+UNTRAINED = 0.6  # balanced accuracy below which a model is said to guess (chance is 0.5)
 # the settings in the page's URL: query name -> (widget key, parser); the widgets check ranges
 SETTINGS = {
     "train_data": ("data", str),
@@ -107,13 +108,16 @@ def settings() -> tuple[list[str], int, bool]:
         key="train_wandb",
         help="Log the run to W&B; online falls back to offline without an API key or network.",
     )
-    if "train_name" not in st.session_state or st.session_state.pop("train_started", False):
+    if st.session_state.pop("train_started", False):
         st.session_state["train_name"] = _new_name()  # a fresh one after each start
+    elif "train_name" not in st.session_state:  # the name typed before another page showed
+        st.session_state["train_name"] = remembered("train_name", None) or _new_name()
     c3.text_input(
         "Run name",
         key="train_name",
         help="The new checkpoint appears as NAME.pt in the sidebar after the first epoch.",
     )
+    remember("train_name")
     options += ["--lr", f"{lr:g}", "--batch-size", str(batch), "--wandb", wandb]
     for key in SETTINGS:
         if key in st.session_state:
@@ -187,7 +191,7 @@ def run_panel(folder: Path) -> None:
             help="Stops the run. Completed epochs stay saved, and the run can be resumed.",
         )
     elif s.state == "cancelled":
-        st.warning(f"Cancelled after {len(s.history)} of {s.epochs} epochs.")
+        st.warning("Cancelled: the completed epochs are kept, and the run can be resumed.")
     elif s.state == "failed":
         st.error(f"Training failed: {s.message}")
     if s.log_tail and s.state == "failed":
@@ -207,6 +211,12 @@ def run_panel(folder: Path) -> None:
             f"{s.checkpoint.name} is in the sidebar's Checkpoint list (after epoch "
             f"{len(s.history)}{score})."
         )
+        if last is not None and last < UNTRAINED:
+            st.warning(
+                f"A balanced accuracy of {last:.1%} is close to chance (50 %): this model has "
+                "not learnt to read digits yet, and its explanations explain guesses. Train "
+                "on more images or for more epochs."
+            )
         st.button(
             f"Use {s.checkpoint.name}",
             key="train_use",
@@ -228,9 +238,9 @@ st.write(
     "Trains the ResNet-18 with one 'is digit D present?' head per digit, in the background: "
     "leave this page, explain images, come back, and the run is still going. After each epoch "
     "the model appears in the sidebar as a small half-precision checkpoint; the run's folder "
-    "keeps a full one (with the optimizer state) to resume from. An epoch of 4,000 synthetic "
-    "images takes about 10 s on a 2-core CPU with native bf16, a minute on one without, "
-    "seconds on a GPU."
+    "keeps a full one (with the optimizer state) to resume from. On a 2-core CPU, 4,000 "
+    "synthetic images take about 20 s to prepare and a minute or more an epoch; on a GPU, "
+    "seconds. A model needs tens of thousands of images and a few epochs to read digits well."
 )
 runs = jobs.runs_newest_first(RUNS)
 statuses = {p.name: jobs.status(p, CHECKPOINTS) for p in runs}

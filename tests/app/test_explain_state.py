@@ -34,14 +34,19 @@ def test_a_link_opens_the_same_view():
     at.radio(key="threshold_mode").set_value("topk").run()
     at.slider(key="threshold_topk").set_value(20.0).run()
     at.slider(key="clip").set_value(99.0).run()
+    at.slider(key="opacity").set_value(0.3).run()
+    at.selectbox(key="colorscale").set_value("Inferno").run()
     assert not at.exception
     link = dict(at.query_params)
     assert link["method"] == "saliency" and link["p.abs"] == "false" and link["t"] == "20.0"
+    assert link["opacity"] == "0.3" and link["scale"] == "Inferno"
     again = _explain(link)  # a new session opened on the copied link
     assert again.radio(key="source").value == "synthetic"
     assert again.number_input(key="synthetic_index").value == 3
     assert again.checkbox(key="explain:saliency:abs").value is False
     assert again.radio(key="threshold_mode").value == "topk"
+    assert again.slider(key="opacity").value == 0.3
+    assert again.selectbox(key="colorscale").value == "Inferno"
     assert _metrics(again) == _metrics(at)
     assert again.code[0].value == at.code[0].value
     assert at.code[0].proto.wrap_lines  # a long line wraps, never scrolls out of sight

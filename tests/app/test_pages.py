@@ -396,3 +396,18 @@ def test_a_reproduce_lines_threshold_flags_name_the_pages_rule():
     assert threshold_args("topk", 15.0) == ["--threshold-mode", "topk", "--threshold", "15.0"]
     # a mode without a parameter still gives its value, so the JSON records the page's rule
     assert threshold_args("otsu", 0.0) == ["--threshold-mode", "otsu", "--threshold", "0.0"]
+
+
+@pytest.mark.parametrize("reference", ["deadbeef", "0" * 64])  # not one, and an expired one
+def test_a_link_to_a_photo_the_server_no_longer_keeps_asks_for_it_again(reference):
+    at = opened_at(str(APP / "pages/1_Explain.py"), {"source": "upload", "upload": reference})
+    assert any("no longer kept on this server" in w.value for w in at.warning)
+    assert any("Upload a photo" in i.value for i in at.info)
+    assert dict(at.query_params).get("source") == "upload"  # the link says so, even with no photo
+    assert "upload" not in at.query_params  # the dead reference is gone from it
+
+
+def test_choosing_upload_before_any_photo_is_in_the_link():
+    at = opened_at(str(APP / "pages/1_Explain.py"), {})
+    at.radio(key="source").set_value("upload").run()
+    assert dict(at.query_params)["source"] == "upload"

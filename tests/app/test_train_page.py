@@ -74,7 +74,10 @@ def test_a_run_started_on_the_page_survives_reruns_and_is_cancelled(checkpoints)
     pid = jobs.read_job(checkpoints / "runs" / "tiny")["pid"]
     at.button(key="train_cancel").click().run()
     assert not at.exception
-    assert any(w.value.startswith("Cancelled after") for w in at.warning)
+    assert _progress_text(at).startswith("Cancelled after")
+    assert [w.value for w in at.warning if w.value.startswith("Cancelled")] == [
+        "Cancelled: the completed epochs are kept, and the run can be resumed."
+    ]  # said once, not the progress text twice
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)
     assert not at.button(key="train_start").disabled
@@ -86,6 +89,9 @@ def test_a_finished_run_is_listed_in_the_sidebar_and_can_be_picked(checkpoints):
     _rerun_until(at, lambda a: any("Finished" in p.proto.text for p in a.get("progress")))
     assert "tiny.pt" in at.sidebar.selectbox(key="sidebar_checkpoint").options
     assert any("tiny.pt is in the sidebar" in s.value for s in at.success)
+    accuracy = jobs.status(checkpoints / "runs" / "tiny", checkpoints).history[-1]["test"]
+    guessing = accuracy["balanced_accuracy"] < 0.6  # 32 images, one epoch: about chance
+    assert any("close to chance" in w.value for w in at.warning) == guessing
     at.button(key="train_use").click().run()
     assert not at.exception
     assert at.sidebar.selectbox(key="sidebar_checkpoint").value == "tiny.pt"
@@ -144,3 +150,17 @@ def test_the_reproduce_line_is_the_train_command_of_the_settings_shown(checkpoin
     args = build_parser().parse_args(shlex.split(line)[3:])
     assert (args.epochs, args.train_size, args.data) == (5, 288, "synthetic")
     assert args.out == "checkpoints/mine.pt"
+
+
+def test_a_typed_run_name_survives_a_visit_to_another_page(checkpoints):
+    """In the browser, Streamlit drops a widget's own state once a page without it has run
+    (AppTest keeps it): what comes back is the page's kept copy, as a fresh session holding
+    only that copy shows."""
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.text_input(key="train_name").set_value("my-run").run()
+    assert at.session_state["kept:train_name"] == "my-run"
+    back = AppTest.from_file(PAGE, default_timeout=120)
+    back.session_state["kept:train_name"] = "my-run"  # all that is left after another page
+    back.run()
+    assert not back.exception, [e.value for e in back.exception]
+    assert back.text_input(key="train_name").value == "my-run"
