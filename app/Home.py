@@ -78,13 +78,11 @@ BALANCED = (
     "guessing, higher is better."
 )
 if test.get("balanced_accuracy") is not None:
-    cols[2].metric(
-        "Balanced acc., held-out test", f"{test['balanced_accuracy']:.1%}", help=BALANCED
-    )
+    cols[2].metric("Bal. acc., synthetic test", f"{test['balanced_accuracy']:.1%}", help=BALANCED)
 if real.get("balanced_accuracy") is not None:
     n = real.get("n_images")
     cols[3].metric(
-        f"Balanced acc., {n} real photos" if n else "Balanced acc., real SVHN photos",
+        f"Bal. acc., {n} real photos" if n else "Bal. acc., real photos",
         f"{real['balanced_accuracy']:.1%}",
         help=BALANCED + " Measured when the model was exported, on these photos of the shared "
         "sample, some of which may have chosen its settings; the README's figures over the "

@@ -225,7 +225,8 @@ def threshold_controls(
     if calibration is None:
         mode_column.caption(why[:1].upper() + why[1:] + ".")
     if key == CALIBRATED:
-        value_column.caption(calibration.describe() + ". Pick a mode to set one rule for all.")
+        said = calibration.describe()
+        value_column.caption(said[:1].upper() + said[1:] + ". Pick a mode to set one rule for all.")
         return key, 0.0
     mode = THRESHOLD_MODES[key]
     if mode.param is None:
@@ -421,6 +422,20 @@ def slow_run_allowed(
     return False
 
 
+def approve_slow_run(
+    model_digest: str,
+    image: np.ndarray,
+    digit: int,
+    method: str,
+    params: dict[str, Any],
+    contrast: int | None = None,
+) -> None:
+    """Count these settings as asked for (a button that names its own time is the consent
+    :func:`slow_run_allowed` would ask for)."""
+    key = _key(model_digest, image, digit, method, params, contrast)
+    st.session_state.setdefault("slow_runs_approved", set()).add(key)
+
+
 # the scores a table shows, by metric key (labels, help and formats from the metric registry);
 # baselines get the same columns by the same computation
 SCORE_COLUMNS = (
@@ -447,7 +462,11 @@ def score_table(rows: dict[str, dict[str, Any]], key: str, seconds: bool = False
             # Streamlit draws a missing number as "None" whatever the Styler says: this column
             # goes as text (the others stay numbers, so they sort as numbers)
             table[title] = [m.format(v) for v in values]
-            config[title] = st.column_config.TextColumn(title, help=help_text)
+            config[title] = st.column_config.TextColumn(
+                title,
+                help=help_text,
+                alignment="right",  # numbers as text, aligned as numbers
+            )
         else:
             table[title] = [float(v) for v in values]
             config[title] = st.column_config.NumberColumn(

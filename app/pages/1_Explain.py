@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 from common import (
     CALIBRATED,
+    approve_slow_run,
     baseline_name,
     checkpoint_args,
     current,
@@ -149,6 +150,7 @@ def view_controls(method: str) -> tuple[str, float, str, float]:
 
 # the scores on the first screen: threshold-free ones first, then the mask's
 FIRST_SCREEN = ("pxap", "relevance_mass", "pointing_game", "iou_1", "iou_2")
+CHIP_NAMES = {"centre_gaussian": "centre", "uniform_random": "random", "whole_image": "whole"}
 
 
 def _score_tile(key: str, result: dict) -> tuple:
@@ -159,7 +161,8 @@ def _score_tile(key: str, result: dict) -> tuple:
     if versus is None:
         return m.label, m.format(result[key]), None, m.describe(), False
     name = versus["baseline"].replace("_", " ")
-    delta = f"{versus['difference']:+.{m.digits}f} vs {name}"
+    # the chip names the baseline in a word (a narrow column cuts more); its help, in full
+    delta = f"{versus['difference']:+.{m.digits}f} vs {CHIP_NAMES.get(versus['baseline'], name)}"
     tie = abs(versus["difference"]) < PER_PHOTO_TIE or "capped" in versus
     why = (
         f" Arrow: the difference from the strongest baseline on this score for this photo, the "
@@ -254,14 +257,17 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
         st.info(note)
 
 
-def _more_draws(key: str, draws: int) -> None:
-    """Button callback: average ``draws`` draws (the parameter's widget is ``key``)."""
+def _more_draws(key: str, draws: int, settings: tuple) -> None:
+    """Button callback: average ``draws`` draws (the parameter's widget is ``key``); the button
+    named their time, so no slow-run warning asks again (``settings``: its arguments)."""
     st.session_state[key] = draws
+    approve_slow_run(*settings)
 
 
-def stability_line(found: dict | None, e: Explanation) -> None:
+def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
     """Whether a sampling method's map holds from one draw to the next, in words, with a button
-    that averages four times as many draws where it does not."""
+    that averages four times as many draws where it does not. ``settings``: (model digest,
+    image, digit, method, params, contrast) of the map."""
     if found is None:
         return
     method = e.method
@@ -280,13 +286,18 @@ def stability_line(found: dict | None, e: Explanation) -> None:
             "(under Parameters), before reading it."
         )
         draws = e.params.get("draws", 1)
-        more = min(4 * draws, next(p.high for p in REGISTRY[method].params if p.name == "draws"))
+        more = int(
+            min(4 * draws, next(p.high for p in REGISTRY[method].params if p.name == "draws"))
+        )
         if more > draws:
+            digest, image, digit, _, params, contrast = settings
+            wider = (digest, image, digit, method, {**params, "draws": more}, contrast)
             st.button(
-                f"Average {more} draws (about {more / draws * e.seconds:.0f} s)",
+                f"Average {more} draws (about {2 * more / draws * e.seconds:.0f} s, with the "
+                "second draw that checks them)",
                 key="more_draws",
                 on_click=_more_draws,
-                args=(f"explain:{method}:draws", int(more)),
+                args=(f"explain:{method}:draws", more, wider),
                 help="The map's sampling noise shrinks as one over the square root of the draws.",
             )
 
@@ -483,7 +494,8 @@ if mask is None:
             )
 with right:
     scores_panel(e, result, mask, digit)
-    stability_line(seed_agreement(model, digest, item.image, e, params), e)
+    settings = (digest, item.image, digit, method, params, contrast)
+    stability_line(seed_agreement(model, digest, item.image, e, params), e, settings)
     opacity, scale = figures_panel(picked, e, heat, mask, result, digit)
 if result["scored"]:
     baselines_panel(method, result, mode, value)

@@ -67,7 +67,9 @@ model, card, digest, digit = current()
 st.title("Compare methods")
 # the method list spans the page: in the picker's column its chips were cut to "Integrated Gr…"
 methods = method_picker()
-left, right = st.columns([1, 2.5], gap="large")
+# marking boxes on an upload wants room, as on Explain: half the page while uploading
+uploading = st.session_state.get("source", st.session_state.get("kept:source")) == "upload"
+left, right = st.columns([1, 1] if uploading else [1, 2.5], gap="large")
 with left:
     picked = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
     mode, value = threshold_controls("compare")

@@ -258,7 +258,12 @@ def describe(summary: dict[str, Any]) -> str:
         str(summary[k]) for k in ("data", "split") if summary.get(k)
     )
     if summary.get("indices") and "images" not in summary:
-        images += f" (images {summary['indices']})"
+        # the CLI's 0-based slice, as the app numbers photos: 192:256 is 193.png to 256.png
+        start, _, stop = str(summary["indices"]).partition(":")
+        if start.isdigit() and stop.isdigit():
+            images += f", photos {int(start) + 1}–{stop}"
+        else:
+            images += f" (images {summary['indices']})"
     name = Path(str(summary.get("checkpoint") or "")).name
     checkpoint = f"checkpoint {name}" if name else "the sidebar's checkpoint"
     mode = THRESHOLD_MODES.get(summary.get("threshold_mode"))
@@ -395,15 +400,21 @@ def curves(summary: dict[str, Any]) -> None:
     )
     st.subheader("Deletion and insertion")
     st.caption(
-        "The digit's probability as its hottest pixels are deleted (a faithful map makes it "
-        "drop fast) or inserted into a blurred copy (it should rise fast)."
+        "The digit's probability as its hottest pixels are deleted to black (a faithful map "
+        "makes it drop fast) or inserted into a blurred copy (it should rise fast): the "
+        '"Deletion, black" and "Insertion, blur" columns above. The curves start from '
+        "different images (the photo, its blurred copy), so they do not meet."
     )
     panels = {}
     for k in shown:
         xs = np.linspace(0, 1, len(methods[k]["deletion"])).tolist()
         panels[names[k]] = [
-            {"name": "deletion (lower is better)", "x": xs, "y": methods[k]["deletion"]},
-            {"name": "insertion (higher is better)", "x": xs, "y": methods[k]["insertion"]},
+            {"name": "deletion to black (lower is better)", "x": xs, "y": methods[k]["deletion"]},
+            {
+                "name": "insertion into blur (higher is better)",
+                "x": xs,
+                "y": methods[k]["insertion"],
+            },
         ]
     st.plotly_chart(
         small_multiples(panels, "share of pixels changed", "P(digit)"), key="eval_faith"

@@ -147,7 +147,8 @@ with right:
                 for d in present
             )
             .set_index("digit")
-            .style.format("{:.3f}"),
+            .style.format("{:.3f}")
+            .format("{:.2f}", subset=["pointing game ↑"]),  # a share of hits, as elsewhere
             key="all_digits_scores",
         )
     else:

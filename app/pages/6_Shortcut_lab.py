@@ -50,9 +50,9 @@ page_setup("Shortcut lab · svhn-xai", "🧪", with_model=False)
 st.title("Shortcut lab")
 st.caption(
     "A model trained on synthetic house numbers where a small magenta patch (the *cue*) "
-    'appears in most photos that contain one digit D. It learns to answer "D is here" from '
-    "the patch. Which explanation methods show that? Compare each map on the cheating model "
-    "with the same method on the default model, which never saw the cue."
+    "appears in most (or all) of the training photos that contain one digit D. It learns to "
+    'answer "D is here" from the patch. Which explanation methods show that? Compare each map '
+    "on the cheating model with the same method on the default model, which never saw the cue."
 )
 
 
@@ -278,12 +278,12 @@ for key, m in result["methods"].items():
             "method": method_name(key),
             "catches it": "yes" if m["catches"] else "no",
             "cue share": m["cue_mass"],
-            "95 % interval": interval(m, "cue_mass"),
-            "cue share, default model": m["reference_cue_mass"],
-            "95 % interval ": interval(m, "reference_cue_mass"),
+            "95 % CI": interval(m, "cue_mass"),
+            "cue share, default": m["reference_cue_mass"],
+            "95 % CI, default": interval(m, "reference_cue_mass"),
             f"share on the {digit}": m["digit_mass"],
-            "peak on the cue": m["cue_pointing"],
-            "peak on the cue, default model": m["reference_cue_pointing"],
+            "peak on cue": m["cue_pointing"],
+            "peak on cue, default": m["reference_cue_pointing"],
         }
     )
 for key, m in result["baselines"].items():
@@ -292,12 +292,12 @@ for key, m in result["baselines"].items():
             "method": f"Baseline: {key.replace('_', ' ')}",
             "catches it": "–",
             "cue share": m["cue_mass"],
-            "95 % interval": interval(m, "cue_mass"),
-            "cue share, default model": float("nan"),  # a baseline does not look at a model
-            "95 % interval ": "–",
+            "95 % CI": interval(m, "cue_mass"),
+            "cue share, default": float("nan"),  # a baseline does not look at a model
+            "95 % CI, default": "–",
             f"share on the {digit}": m["digit_mass"],
-            "peak on the cue": m["cue_pointing"],
-            "peak on the cue, default model": float("nan"),
+            "peak on cue": m["cue_pointing"],
+            "peak on cue, default": float("nan"),
         }
     )
 st.dataframe(

@@ -67,7 +67,7 @@ def load_rgb(source: str | os.PathLike[str] | bytes, name: str | None = None) ->
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(f"{label}: refused as a decompression bomb ({exc})") from exc
     except UnidentifiedImageError as exc:
-        raise DataError(f"{label}: not an image PIL can read") from exc
+        raise DataError(f"{label}: not an image file that can be read (PNG, JPEG, ...)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{label}: the image is corrupt or truncated ({exc})") from exc
     return np.asarray(rgb, dtype=np.uint8).copy()

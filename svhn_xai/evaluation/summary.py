@@ -34,7 +34,8 @@ from svhn_xai.scoring.registry import METRICS, directions
 INTERVAL = (
     f"95 % intervals over photos (all of a photo's pairs together): percentile bootstrap of "
     f"the mean ({RESAMPLES} resamples); Wilson score interval for shares of hits (pointing "
-    f"game); MaxBoxAccV2's threshold re-chosen in every resample, widened to at least Wilson's"
+    f"game); MaxBoxAccV2's threshold re-chosen in every resample, and its interval never "
+    f"narrower than the Wilson interval of its share of hits"
 )
 LEVEL = 0.95
 

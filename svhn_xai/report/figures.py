@@ -201,8 +201,9 @@ def image_figure(
         title=dict(text=title or "", font=dict(size=14)),
         dragmode="select",
     )
-    fig.update_xaxes(showticklabels=False, range=[-0.5, image.shape[1] - 0.5])
-    fig.update_yaxes(showticklabels=False, range=[image.shape[0] - 0.5, -0.5], scaleanchor="x")
+    bare = dict(showticklabels=False, ticks="", showgrid=False, zeroline=False)  # pixels only
+    fig.update_xaxes(range=[-0.5, image.shape[1] - 0.5], **bare)
+    fig.update_yaxes(range=[image.shape[0] - 0.5, -0.5], scaleanchor="x", **bare)
     return fig
 
 
@@ -318,18 +319,19 @@ def sanity_figure(sanity: dict, height: int = 300):
             )
         )
         lowest = min(lowest, *(c for c in row["correlation"] if c == c))
-    # the label sits over the last layer, which it is about, on a white ground: lines cross it
-    fig.add_hline(
-        y=FLAT_THRESHOLD, line=dict(color="grey", dash="dash"),
-        annotation_text=f"flagged: ρ above {FLAT_THRESHOLD:g} once every layer is random",
-        annotation_position="top right", annotation_bgcolor="rgba(255,255,255,0.9)",
-        annotation_font=dict(size=11, color="dimgrey"),
+    fig.add_hline(y=FLAT_THRESHOLD, line=dict(color="grey", dash="dash"))
+    # the dashed line's meaning above the plot, where no method's line can cross it
+    fig.add_annotation(
+        text=f"- - - flagged: ρ still above {FLAT_THRESHOLD:g} once every layer is random",
+        xref="paper", yref="paper", x=1, y=1, xanchor="right", yanchor="bottom",
+        showarrow=False, font=dict(size=11, color="dimgrey"),
     )  # fmt: skip
     rows_of_legend = -(-len(sanity["methods"]) // 4)
     fig.update_layout(
         height=height + 22 * rows_of_legend,
-        margin=dict(l=0, r=0, t=10, b=40 + 22 * rows_of_legend),
+        margin=dict(l=0, r=0, t=28, b=40 + 22 * rows_of_legend),
         yaxis_range=[min(-0.2, lowest - 0.05), 1.05],
+        yaxis_dtick=0.2,
         xaxis_title="randomised down to",
         yaxis_title="Spearman ρ with original (lower is better)",
         legend=dict(orientation="h", y=-0.2, yanchor="top", x=0),
