@@ -150,7 +150,7 @@ def view_controls(method: str) -> tuple[str, float, str, float]:
 
 # the scores on the first screen: threshold-free ones first, then the mask's
 FIRST_SCREEN = ("pxap", "relevance_mass", "pointing_game", "iou_1", "iou_2")
-CHIP_NAMES = {"centre_gaussian": "centre", "uniform_random": "random", "whole_image": "whole"}
+CHIP_NAMES = {"centre_gaussian": "centre", "uniform_random": "random"}
 
 
 def _score_tile(key: str, result: dict) -> tuple:

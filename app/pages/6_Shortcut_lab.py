@@ -300,10 +300,16 @@ for key, m in result["baselines"].items():
             "peak on cue, default": float("nan"),
         }
     )
+# two tables, each narrow enough for its titles: who catches the cue, and where maps peak
+frame = pd.DataFrame(table).set_index("method")
+peaks = [f"share on the {digit}", "peak on cue", "peak on cue, default"]
 st.dataframe(
-    pd.DataFrame(table).set_index("method").style.format(precision=3, na_rep="–"),
+    frame.drop(columns=peaks).style.format(precision=3, na_rep="–"),
     height="content",
     key="shortcut_table",
+)
+st.dataframe(
+    frame[peaks].style.format(precision=3, na_rep="–"), height="content", key="shortcut_peaks"
 )
 st.caption(
     f"{result['n_images']} held-out photos with {digit} and the cue; shares of positive "

@@ -73,6 +73,12 @@ def test_the_shipped_model_shows_its_committed_table_and_survives_a_rerun():
     assert len(table) == len(committed["methods"]) + len(committed["baselines"])
     lrp = table.loc["LRP"]
     assert lrp["cue share"] == committed["methods"]["lrp"]["cue_mass"]
+    peaks = next(d.value for d in at.dataframe if "peak on cue" in d.value.columns)
+    assert peaks.loc["LRP", "peak on cue"] == committed["methods"]["lrp"]["cue_pointing"]
+    for shown in (table, peaks):  # each fits the page: about 6 px a character, 16 px padding
+        text = [[c, *(v if isinstance(v, str) else f"{v:.3f}" for v in shown[c])] for c in shown]
+        widths = [max(map(len, column)) * 6 + 16 for column in text]
+        assert sum(widths) + 170 <= 900, list(shown.columns)
     at.toggle(key="shortcut_remove").set_value(True).run()  # the second run a user makes
     assert not at.exception
     assert _metric(at, "P(3 present), cue removed") != _metric(at, "P(3 present), cue shown")
