@@ -422,18 +422,10 @@ def slow_run_allowed(
     return False
 
 
-def approve_slow_run(
-    model_digest: str,
-    image: np.ndarray,
-    digit: int,
-    method: str,
-    params: dict[str, Any],
-    contrast: int | None = None,
-) -> None:
-    """Count these settings as asked for (a button that names its own time is the consent
-    :func:`slow_run_allowed` would ask for)."""
-    key = _key(model_digest, image, digit, method, params, contrast)
-    st.session_state.setdefault("slow_runs_approved", set()).add(key)
+def approve_slow_run(settings: tuple) -> None:
+    """Count ``settings`` (model digest, image, digit, method, params, contrast) as asked for:
+    a button that names its own time is the consent :func:`slow_run_allowed` would ask for."""
+    st.session_state.setdefault("slow_runs_approved", set()).add(_key(*settings))
 
 
 # the scores a table shows, by metric key (labels, help and formats from the metric registry);

@@ -261,7 +261,7 @@ def _more_draws(key: str, draws: int, settings: tuple) -> None:
     """Button callback: average ``draws`` draws (the parameter's widget is ``key``); the button
     named their time, so no slow-run warning asks again (``settings``: its arguments)."""
     st.session_state[key] = draws
-    approve_slow_run(*settings)
+    approve_slow_run(settings)
 
 
 def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
@@ -286,20 +286,13 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
             "(under Parameters), before reading it."
         )
         draws = e.params.get("draws", 1)
-        more = int(
-            min(4 * draws, next(p.high for p in REGISTRY[method].params if p.name == "draws"))
-        )
+        more = min(4 * draws, 16)  # draws' own upper bound
         if more > draws:
-            digest, image, digit, _, params, contrast = settings
-            wider = (digest, image, digit, method, {**params, "draws": more}, contrast)
-            st.button(
-                f"Average {more} draws (about {2 * more / draws * e.seconds:.0f} s, with the "
-                "second draw that checks them)",
-                key="more_draws",
-                on_click=_more_draws,
-                args=(f"explain:{method}:draws", more, wider),
-                help="The map's sampling noise shrinks as one over the square root of the draws.",
-            )
+            wider = (*settings[:4], {**settings[4], "draws": more}, settings[5])
+            seconds = f"about {2 * more / draws * e.seconds:.0f} s, with its checking draw"
+            st.button(f"Average {more} draws ({seconds})", key="more_draws",
+                      on_click=_more_draws, args=(f"explain:{method}:draws", more, wider),
+                      help="Noise shrinks as one over the root of the draws.")  # fmt: skip
 
 
 def figures_panel(

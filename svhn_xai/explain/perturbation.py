@@ -33,6 +33,7 @@ from svhn_xai.explain.superpixels import (
     one_by_one,
     per_eval,
     per_feature,
+    sharing_samples,
     spread,
 )
 
@@ -228,10 +229,8 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
     ),
 )
 def shapley_value_sampling(ctx: Context) -> torch.Tensor:
-    p = ctx.params
-    if p["orders"] == "independent" or p["segments"] == "slic":
-        return one_by_one(ctx, _shapley_value_sampling)
-    return _shapley_value_sampling(ctx)
+    antithetic = ctx.params["orders"] == "antithetic"
+    return sharing_samples(ctx, antithetic, _shapley_value_sampling)
 
 
 def _shapley_value_sampling(ctx: Context) -> torch.Tensor:
@@ -239,9 +238,15 @@ def _shapley_value_sampling(ctx: Context) -> torch.Tensor:
     mask, n = features(ctx)
     if p["orders"] == "independent":
         return _sampled(ca.ShapleyValueSampling(forward(ctx, _svs_passes(p, n))), ctx, mask)
-    play = game(ctx, mask, _svs_passes(p, n))
-    generator = torch.Generator().manual_seed(p["seed"])
-    phi = antithetic_permutation_shapley(play, n, p["n_samples"], generator, per_eval(ctx))
+    return _own_estimate(ctx, mask, n, _svs_passes(p, n), antithetic_permutation_shapley)
+
+
+def _own_estimate(ctx: Context, mask: torch.Tensor, n: int, passes: int, estimator) -> torch.Tensor:
+    """``estimator`` (:mod:`svhn_xai.explain.shapley`) on the superpixel game of ``ctx``'s
+    images, ``n_samples`` of its samples drawn from ``seed``, spread over the features."""
+    play = game(ctx, mask, passes)
+    generator = torch.Generator().manual_seed(ctx.params["seed"])
+    phi = estimator(play, n, ctx.params["n_samples"], generator, per_eval(ctx))
     return per_feature(ctx, phi, mask)
 
 
@@ -347,10 +352,7 @@ def _lime(ctx: Context) -> torch.Tensor:
     ),
 )
 def kernel_shap(ctx: Context) -> torch.Tensor:
-    p = ctx.params
-    if p["coalitions"] == "independent" or p["segments"] == "slic":
-        return one_by_one(ctx, _kernel_shap)
-    return _kernel_shap(ctx)
+    return sharing_samples(ctx, ctx.params["coalitions"] == "paired", _kernel_shap)
 
 
 def _kernel_shap(ctx: Context) -> torch.Tensor:
@@ -358,7 +360,4 @@ def _kernel_shap(ctx: Context) -> torch.Tensor:
     mask, n = features(ctx)
     if p["coalitions"] == "independent":
         return _sampled(ca.KernelShap(forward(ctx, p["n_samples"])), ctx, mask)
-    play = game(ctx, mask, p["n_samples"] + 2)
-    generator = torch.Generator().manual_seed(p["seed"])
-    phi = paired_kernel_shap(play, n, p["n_samples"], generator, per_eval(ctx))
-    return per_feature(ctx, phi, mask)
+    return _own_estimate(ctx, mask, n, p["n_samples"] + 2, paired_kernel_shap)

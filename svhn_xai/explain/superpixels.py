@@ -132,6 +132,16 @@ def per_feature(ctx: Context, phi: torch.Tensor, mask: torch.Tensor) -> torch.Te
     return spread(values[:, None].expand_as(ctx.x).clone(), mask)
 
 
+def sharing_samples(
+    ctx: Context, shared: bool, run: Callable[[Context], torch.Tensor]
+) -> torch.Tensor:
+    """``run`` on the whole batch where its estimator ``shared`` its samples across images and
+    the features are the grid's; else on each image alone (:func:`one_by_one`)."""
+    if shared and ctx.params.get("segments", "grid") == "grid":
+        return run(ctx)
+    return one_by_one(ctx, run)
+
+
 def one_by_one(ctx: Context, run: Callable[[Context], torch.Tensor]) -> torch.Tensor:
     """``run`` on each image of ``ctx`` alone, their attributions stacked (N, 3, S, S): for a
     batch that cannot share its samples (Captum's estimators, SLIC's per-image segments)."""
