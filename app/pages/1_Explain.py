@@ -32,6 +32,7 @@ from PIL import Image
 from svhn_xai.data.target import window_to_photo
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
+from svhn_xai.explain.draws import DRAWS
 from svhn_xai.explain.stability import is_sampled
 from svhn_xai.report.figures import curve_figure, image_figure, overlay, photo_overlay
 from svhn_xai.report.words import a_digit
@@ -270,8 +271,7 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
     image, digit, method, params, contrast) of the map."""
     if found is None:
         return
-    method = e.method
-    spec = REGISTRY[method]  # its budget: what its cost is timed over, else its first cost
+    spec = REGISTRY[e.method]  # its budget: what its cost is timed over, else its first cost
     budget = next(iter(spec.cost.budgets[0]), "") if spec.cost.budgets else ""
     budget = budget or next(p.name for p in spec.params if p.cost)
     text = (
@@ -286,12 +286,12 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
             "(under Parameters), before reading it."
         )
         draws = e.params.get("draws", 1)
-        more = min(4 * draws, 16)  # draws' own upper bound
+        more = min(4 * draws, int(DRAWS.high))
         if more > draws:
             wider = (*settings[:4], {**settings[4], "draws": more}, settings[5])
             seconds = f"about {2 * more / draws * e.seconds:.0f} s, with its checking draw"
             st.button(f"Average {more} draws ({seconds})", key="more_draws",
-                      on_click=_more_draws, args=(f"explain:{method}:draws", more, wider),
+                      on_click=_more_draws, args=(f"explain:{e.method}:draws", more, wider),
                       help="Noise shrinks as one over the root of the draws.")  # fmt: skip
 
 
