@@ -106,6 +106,11 @@ def _download_widget() -> None:
             st.rerun()
 
 
+def uploading() -> bool:
+    """Whether the page is on an upload, whose box marking wants half the page."""
+    return st.session_state.get("source", st.session_state.get("kept:source")) == "upload"
+
+
 def choose_input(size: int, margin: float, digit: int) -> Picked | None:
     """The image widgets; returns the picked image, or None while there is none."""
     folders = available_folders()

@@ -9,7 +9,6 @@ import numpy as np
 import streamlit as st
 from common import (
     CALIBRATED,
-    approve_slow_run,
     baseline_name,
     checkpoint_args,
     current,
@@ -26,13 +25,13 @@ from common import (
     threshold_controls,
     use_digit,
 )
-from image_picker import Picked, choose_input
+from image_picker import Picked, choose_input, uploading
 from PIL import Image
+from stability_panel import stability_line
 
 from svhn_xai.data.target import window_to_photo
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
-from svhn_xai.explain.draws import DRAWS
 from svhn_xai.explain.stability import is_sampled
 from svhn_xai.report.figures import curve_figure, image_figure, overlay, photo_overlay
 from svhn_xai.report.words import a_digit
@@ -258,43 +257,6 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
         st.info(note)
 
 
-def _more_draws(key: str, draws: int, settings: tuple) -> None:
-    """Button callback: average ``draws`` draws (the parameter's widget is ``key``); the button
-    named their time, so no slow-run warning asks again (``settings``: its arguments)."""
-    st.session_state[key] = draws
-    approve_slow_run(settings)
-
-
-def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
-    """Whether a sampling method's map holds from one draw to the next, in words, with a button
-    that averages four times as many draws where it does not. ``settings``: (model digest,
-    image, digit, method, params, contrast) of the map."""
-    if found is None:
-        return
-    spec = REGISTRY[e.method]  # its budget: what its cost is timed over, else its first cost
-    budget = next(iter(spec.cost.budgets[0]), "") if spec.cost.budgets else ""
-    budget = budget or next(p.name for p in spec.params if p.cost)
-    text = (
-        f"Seed to seed: ρ {found['rho']:.2f} between this map and a second draw with the next "
-        "seeds (Spearman, 1 = the same ranking of pixels)."
-    )
-    if found["stable"]:
-        st.caption(text + " The map holds from one draw to the next.")
-    else:
-        st.warning(
-            f"{text} The map varies between runs: raise `{budget}`, or average more `draws` "
-            "(under Parameters), before reading it."
-        )
-        draws = e.params.get("draws", 1)
-        more = min(4 * draws, int(DRAWS.high))
-        if more > draws:
-            wider = (*settings[:4], {**settings[4], "draws": more}, settings[5])
-            seconds = f"about {2 * more / draws * e.seconds:.0f} s, with its checking draw"
-            st.button(f"Average {more} draws ({seconds})", key="more_draws",
-                      on_click=_more_draws, args=(f"explain:{e.method}:draws", more, wider),
-                      help="Noise shrinks as one over the root of the draws.")  # fmt: skip
-
-
 def figures_panel(
     picked: Picked, e: Explanation, heat: np.ndarray, mask: np.ndarray, result: dict, digit: int
 ) -> tuple[float, str]:
@@ -428,8 +390,7 @@ margin = card["config"].get("margin", 0.15)
 
 st.title("Explain")
 # marking boxes on an upload wants room: the photo at least 500 px wide on a laptop screen
-uploading = st.session_state.get("source", st.session_state.get("kept:source")) == "upload"
-left, right = st.columns([1, 1] if uploading else [1, 2], gap="large")
+left, right = st.columns([1, 1] if uploading() else [1, 2], gap="large")
 with left:
     picked = choose_input(model.input_size, margin, digit)
     method, params = method_panel()

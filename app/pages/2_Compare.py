@@ -20,7 +20,7 @@ from common import (
     threshold_args,
     threshold_controls,
 )
-from image_picker import choose_input
+from image_picker import choose_input, uploading
 
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY
@@ -68,8 +68,7 @@ st.title("Compare methods")
 # the method list spans the page: in the picker's column its chips were cut to "Integrated Gr…"
 methods = method_picker()
 # marking boxes on an upload wants room, as on Explain: half the page while uploading
-uploading = st.session_state.get("source", st.session_state.get("kept:source")) == "upload"
-left, right = st.columns([1, 1] if uploading else [1, 2.5], gap="large")
+left, right = st.columns([1, 1] if uploading() else [1, 2.5], gap="large")
 with left:
     picked = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
     mode, value = threshold_controls("compare")
