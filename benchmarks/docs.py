@@ -659,25 +659,34 @@ def sampling_stability(data: Sequence[dict[str, Any]]) -> str:
     """For each sampling method and lever (the plain estimator, each variance-reduction option
     or coarser grid): the seed-to-seed agreement of its map (median Spearman ρ over photos,
     95 % bootstrap interval) and the PxAP of its maps at each budget, with passes and seconds."""
+    from benchmarks.sampling_stability import MAX_SLOWDOWN, PREVIOUS_DEFAULTS, STABLE_RHO, choose
     from svhn_xai.explain import method_name  # torch and captum: imported only when needed
 
     (d,) = data
     rows = []
     for key, m in d["methods"].items():
+        before, chosen = PREVIOUS_DEFAULTS[key], choose(m)
         levers = {"plain": {"options": {}, "curve": m["curve"]}, **m.get("levers", {})}
         for lever, got in levers.items():
             for point in got["curve"]:
-                budget = point["params"][m["parameter"]]
-                default = point["params"] == m["default"]["params"]
+                budget = f"`{m['parameter']}` {point['params'][m['parameter']]}"
+                if point["params"] == chosen:
+                    budget = f"**{budget} (default)**"
+                elif {**before, **point["params"]} == before:
+                    budget += " (before)"
                 rows.append(
-                    [method_name(key), lever,
-                     f"`{m['parameter']}` {budget}" + (" (default)" if default else ""),
-                     str(point["passes"]), f"{point['seconds']:.2f}",
-                     _with_ci(point, "rho"), _with_ci(point, "pxap")]
+                    [method_name(key), lever, budget, str(point["passes"]),
+                     f"{point['seconds']:.2f}", _with_ci(point, "rho"), _with_ci(point, "pxap")]
                 )  # fmt: skip
     header = ["method", "lever", "budget", "passes", "s / call", "ρ seed 1 vs 2 ↑ [95 % CI]",
               "PxAP ↑ [95 % CI]"]  # fmt: skip
-    return f"{d['data']}, seeds {' and '.join(map(str, d['seeds']))}\n\n" + _table(header, rows)
+    rule = (
+        f"**Default**: the fastest setting whose median ρ is at least {STABLE_RHO}, whose PxAP "
+        "interval reaches the PxAP before, and whose time is within "
+        f"{MAX_SLOWDOWN:.0f}× the time before; *before*: the defaults at commit af7e869."
+    )
+    caption = f"{d['data']}, seeds {' and '.join(map(str, d['seeds']))}. {rule}"
+    return caption + "\n\n" + _table(header, rows)
 
 
 def _with_ci(point: dict[str, Any], key: str) -> str:

@@ -15,9 +15,11 @@ of one call, and the model passes. Photos are the development ones (1-192 of the
 sample, the first target digit of each); the held-out ones are never used here.
 
 Writes ``{"methods": {KEY: {"default", "previous_default", "curve", "levers"}},
-"provenance"}``: ``curve`` is the plain estimator's budget ladder at the defaults of the
-measuring commit, ``levers`` every lever's ladder by name, ``previous_default`` the settings
-the defaults had before this benchmark existed (commit af7e869), measured the same way.
+"provenance"}``: ``previous_default`` the settings the defaults had before this benchmark
+existed (commit af7e869), where every ladder starts; ``curve`` the plain estimator's budget
+ladder from there, ``levers`` every lever's ladder by name, ``default`` the measuring commit's
+defaults. :func:`choose` picks the defaults from these measurements; the registry's defaults
+are its choice (``tests/benchmarks/test_sampling_stability.py`` holds them to it).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from svhn_xai.model.checkpoint import load_model
 from svhn_xai.scoring.localisation import localise
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "svhn-sample"
-# method: (budget parameter, multiples of the default on the plain ladder)
+# method: (budget parameter, multiples of the previous default on the plain ladder)
 LADDERS = {
     "gradient_shap": ("n_samples", (1, 2, 4, 8)),
     "deep_lift_shap": ("n_baselines", (1, 2)),
@@ -50,7 +52,7 @@ LADDERS = {
     "kernel_shap": ("n_samples", (1, 8)),
     "rise": ("n_masks", (1, 8)),
 }
-# method: {lever: (options beside the defaults, multiples of the default budget)}
+# method: {lever: (options over the previous defaults, multiples of the previous budget)}
 LEVERS = {
     "gradient_shap": {"stratified points": ({"points": "stratified"}, (1, 2, 4, 8))},
     "shapley_value_sampling": {
@@ -77,15 +79,21 @@ LEVERS = {
         "centred scores, 16 px cells": ({"centre": True, "cell": 16}, (1, 2, 4)),
     },
 }  # fmt: skip
-# the defaults when the instability was reported (commit af7e869)
+# the defaults when the instability was reported (commit af7e869): every ladder starts here
 PREVIOUS_DEFAULTS = {
-    "gradient_shap": {"n_samples": 32},
+    "gradient_shap": {"n_samples": 32, "points": "independent"},
     "deep_lift_shap": {"n_baselines": 4},
-    "shapley_value_sampling": {"n_samples": 4},
-    "lime": {"n_samples": 256},
-    "kernel_shap": {"n_samples": 256},
-    "rise": {"n_masks": 512},
-}
+    "shapley_value_sampling": {
+        "n_samples": 4, "superpixel": 8, "segments": "grid", "orders": "independent"},
+    "lime": {"n_samples": 256, "superpixel": 8, "segments": "grid"},
+    "kernel_shap": {
+        "n_samples": 256, "superpixel": 8, "segments": "grid", "coalitions": "independent"},
+    "rise": {"n_masks": 512, "cell": 8, "sampling": "independent", "centre": False},
+}  # fmt: skip
+# the rule that sets the defaults: the map holds (median ρ at least this) ...
+STABLE_RHO = 0.9
+# ... within this multiple of the previous default's time (the sampling issue's bound)
+MAX_SLOWDOWN = 10.0
 SEEDS = (1, 2)
 RESAMPLES = 2000
 
@@ -135,22 +143,44 @@ def agreement(model, items: list, method: str, params: dict[str, Any]) -> dict[s
 
 
 def ladder(model, items, method: str, options: dict, name: str, multiples) -> list[dict]:
-    """``agreement`` at each multiple of the default ``name``, the other ``options`` fixed."""
-    spec = REGISTRY[method]
-    default = next(p.default for p in spec.params if p.name == name)
-    high = next(p.high for p in spec.params if p.name == name)
+    """``agreement`` at each multiple of the previous default ``name``, with the previous
+    defaults' other settings overlaid by ``options``."""
+    previous = PREVIOUS_DEFAULTS[method]
+    high = next(p.high for p in REGISTRY[method].params if p.name == name)
+    settings = {**previous, **options}
     curve = []
     # untimed, once per lever: lazy imports (SLIC's, Captum's) stay out of the timings
-    explain(model, items[0].image, items[0].labels[0], method, **options, seed=0)
+    explain(model, items[0].image, items[0].labels[0], method, **settings, seed=0)
     for multiple in multiples:
-        budget = min(int(default * multiple), int(high))
-        row = agreement(model, items, method, {**options, name: budget})
+        budget = min(int(previous[name] * multiple), int(high))
+        row = agreement(model, items, method, {**settings, name: budget})
         curve.append(row)
         print(f"{method:24s} {json.dumps(options):50s} {name}={budget:5d}  passes "
               f"{row['passes']:5d}  {row['seconds']:6.3f} s  rho {row['rho']:.3f} "
               f"[{row['rho_ci'][0]:.3f}, {row['rho_ci'][1]:.3f}]  PxAP {row['pxap']:.3f}",
               flush=True)  # fmt: skip
     return curve
+
+
+def points(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every measured point of one method's entry: the plain ladder and each lever's."""
+    return [*entry["curve"], *(p for lever in entry["levers"].values() for p in lever["curve"])]
+
+
+def choose(entry: dict[str, Any]) -> dict[str, Any]:
+    """The settings the defaults move to: the fastest measured point whose map holds (median
+    ρ ≥ ``STABLE_RHO``), whose PxAP does not drop beyond its interval (the interval's top
+    reaches the previous default's PxAP) and whose time is within ``MAX_SLOWDOWN`` of the
+    previous default's; the previous default itself where no point qualifies."""
+    before = entry["previous_default"]
+    qualified = [
+        p
+        for p in points(entry)
+        if p["rho"] >= STABLE_RHO
+        and p["pxap_ci"][1] >= before["pxap"]
+        and p["seconds"] <= MAX_SLOWDOWN * before["seconds"]
+    ]
+    return min(qualified, key=lambda p: p["seconds"])["params"] if qualified else before["params"]
 
 
 def _point(row: dict) -> dict:
@@ -189,12 +219,10 @@ def main() -> None:
             }
             for label, (options, m) in LEVERS.get(method, {}).items()
         }
-        previous = PREVIOUS_DEFAULTS[method]
-        same = previous == plain[0]["params"]
         methods[method] = {
             "parameter": name,
-            "default": plain[0],
-            "previous_default": plain[0] if same else agreement(model, items, method, previous),
+            "default": agreement(model, items, method, {}),  # today's, as the registry has it
+            "previous_default": plain[0],
             "curve": [_point(r) for r in plain],
             "levers": levers,
         }

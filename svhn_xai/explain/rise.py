@@ -76,7 +76,7 @@ def rise_masks(binary: torch.Tensor, offsets: torch.Tensor, size: int, cell: int
         Param(
             "n_masks",
             "int",
-            512,
+            1024,
             "Random masks averaged (one masked image each).",
             low=8,
             high=8000,
@@ -85,8 +85,8 @@ def rise_masks(binary: torch.Tensor, offsets: torch.Tensor, size: int, cell: int
         Param(
             "cell",
             "int",
-            8,
-            "Side of a grid cell before upsampling, in pixels (8 px: an 8 x 8 grid on 64 px).",
+            16,
+            "Side of a grid cell before upsampling, in pixels (16 px: a 4 x 4 grid on 64 px).",
             low=2,
             high=32,
         ),
@@ -110,7 +110,7 @@ def rise_masks(binary: torch.Tensor, offsets: torch.Tensor, size: int, cell: int
         Param(
             "centre",
             "bool",
-            False,
+            True,
             "Weigh each mask by its score minus the other masks' mean score (a control "
             "variate: the same expectation, less of the masks' own noise).",
         ),

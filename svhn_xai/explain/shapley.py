@@ -63,10 +63,12 @@ def constrained_least_squares(
     v = values.to(torch.float64).reshape(len(z), -1)
     low = torch.as_tensor(empty, dtype=torch.float64).reshape(-1)
     gain = torch.as_tensor(full, dtype=torch.float64).reshape(-1) - low
-    a = z.T @ z / len(z)
-    b = z.T @ (v - low) / len(z)  # (d, N)
-    a_inv = torch.linalg.pinv(a)
-    a_inv_b, a_inv_1 = a_inv @ b, a_inv @ torch.ones(len(a), dtype=torch.float64)
+    # with A = zᵀz / n and b = zᵀ(v - empty) / n: A⁺ = n z⁺ z⁺ᵀ and A⁺b = z⁺(v - empty), from
+    # the pseudo-inverse of z (d x n), not of the d x d A: fewer coalitions than features
+    # (thousands of 1 px features) then cost n² d, not d³
+    z_inv = torch.linalg.pinv(z)
+    a_inv_b = z_inv @ (v - low)  # (d, N)
+    a_inv_1 = len(z) * z_inv @ (z_inv.T @ torch.ones(z.shape[1], dtype=torch.float64))
     phi = a_inv_b - a_inv_1[:, None] * (a_inv_b.sum(0) - gain) / a_inv_1.sum()
     return phi if values.dim() > 1 else phi[:, 0]
 

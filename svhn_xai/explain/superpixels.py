@@ -41,7 +41,8 @@ SEGMENTS = Param(
     "choice",
     "grid",
     "The features: a square grid of superpixel-sized cells, or SLIC segments that follow the "
-    "photo's edges, as many as the grid has cells.",
+    "photo's edges, as many as the grid has cells (the grid itself where SLIC finds fewer "
+    "than half that many, as on a flat or noisy image).",
     choices=("grid", "slic"),
 )
 PER_EVAL = Param(
@@ -65,8 +66,10 @@ def features(ctx: Context) -> tuple[torch.Tensor, int]:
     p, size = ctx.params, ctx.x.shape[-1]
     if p.get("segments", "grid") == "slic":
         mask = slic_mask(ctx.x[0], cells(p, size))
-    else:
-        mask = grid_mask(size, p["superpixel"]).to(ctx.x.device)
+        # a flat or noisy image can leave SLIC with one segment: no game to play; the grid then
+        if 2 * (int(mask.max()) + 1) >= cells(p, size):
+            return mask, int(mask.max()) + 1
+    mask = grid_mask(size, p["superpixel"]).to(ctx.x.device)
     return mask, int(mask.max()) + 1
 
 

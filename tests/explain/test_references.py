@@ -83,3 +83,22 @@ def test_a_slic_map_is_constant_on_each_segment(model, house):
     for segment in np.unique(mask):
         values = relevance[mask == segment]
         assert np.allclose(values, values[0], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["kernel_shap", "shapley_value_sampling"])
+def test_where_slic_finds_one_segment_the_grid_takes_its_place(model, method):
+    """Noise leaves SLIC with a single segment (checked first): the method falls back to the
+    grid, so it still runs, in the grid's passes, with a map constant on each 16 px cell."""
+    from svhn_xai.explain import explain
+    from svhn_xai.explain.cost import estimated_passes
+    from svhn_xai.explain.references import slic_mask
+
+    noise = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert int(slic_mask(noise, 16).max()) == 0
+    image = (noise.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    options = {"segments": "slic", "superpixel": 16, "n_samples": 10}
+    e = explain(model, image, 0, method, **options)
+    assert e.model_passes == estimated_passes(method, options)
+    cells = e.relevance.reshape(4, 16, 4, 16)
+    assert np.allclose(cells, cells[:, :1, :, :1], rtol=1e-4, atol=1e-7)
+    assert len(np.unique(cells[:, 0, :, 0].round(7))) > 1  # more than one feature played

@@ -45,9 +45,10 @@ FAST = {
     "feature_ablation": {"superpixel": 16},
     "occlusion": {"window": 16, "stride": 16},
     "feature_permutation": {"superpixel": 16, "batch_size": 3},
-    "shapley_value_sampling": {"superpixel": 16, "n_samples": 1},
+    # the grid: SLIC's segments, and so the passes, follow the photo (see test_references.py)
+    "shapley_value_sampling": {"superpixel": 16, "n_samples": 1, "segments": "grid"},
     "lime": {"superpixel": 16, "n_samples": 20},
-    "kernel_shap": {"superpixel": 16, "n_samples": 20},
+    "kernel_shap": {"superpixel": 16, "n_samples": 20, "segments": "grid"},
     "score_cam": {"layer": "layer4"},
     "rise": {"n_masks": 16},
 }

@@ -97,7 +97,8 @@ class Offset(Linear):
 
 
 def _rise(model, x, seed: int, **options) -> torch.Tensor:
-    given = {"n_masks": 200, "cell": CELL, "score": "logit", "seed": seed, **options}
+    plain = {"centre": False, "sampling": "independent"}  # the paper's sampler, then options
+    given = {"n_masks": 200, "cell": CELL, "score": "logit", "seed": seed, **plain, **options}
     ctx = Context(model, x, 0, validate(get_spec("rise").params, given, "rise"))
     return rise(ctx).sum(1)[0]
 

@@ -1,0 +1,43 @@
+"""The sampling methods' defaults are the stability benchmark's choice, by a rule that holds."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.sampling_stability import PREVIOUS_DEFAULTS, choose
+from svhn_xai.explain import REGISTRY
+
+RESULTS = Path(__file__).resolve().parents[2] / "results" / "sampling_stability.json"
+
+
+def _point(params: dict, seconds: float, rho: float, pxap: float, high: float) -> dict:
+    return {"params": params, "seconds": seconds, "rho": rho, "pxap": pxap,
+            "pxap_ci": [pxap - 0.1, high]}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", list(PREVIOUS_DEFAULTS))
+def test_the_registry_defaults_are_the_benchmarks_choice(method):
+    entry = json.loads(RESULTS.read_text())["methods"][method]
+    chosen = {**PREVIOUS_DEFAULTS[method], **choose(entry)}
+    defaults = {p.name: p.default for p in REGISTRY[method].params}
+    assert {name: defaults[name] for name in chosen} == chosen
+
+
+def test_choose_takes_the_fastest_setting_that_holds_without_losing_the_digit():
+    before = _point({"n": 1}, 1.0, 0.1, 0.80, 0.85)
+    entry = {
+        "previous_default": before,
+        "curve": [before, _point({"n": 8}, 8.0, 0.95, 0.80, 0.85)],
+        "levers": {
+            "unstable": {"curve": [_point({"n": 2, "x": 1}, 2.0, 0.85, 0.80, 0.85)]},
+            "off the digit": {"curve": [_point({"n": 2, "x": 2}, 2.0, 0.97, 0.60, 0.75)]},
+            "too slow": {"curve": [_point({"n": 64, "x": 3}, 10.5, 0.99, 0.90, 0.95)]},
+            "coarse": {"curve": [_point({"n": 4, "x": 4}, 4.0, 0.91, 0.72, 0.81)]},
+        },
+    }
+    assert choose(entry) == {"n": 4, "x": 4}
+    entry["levers"].pop("coarse")
+    assert choose(entry) == {"n": 8}
+    entry["curve"].pop()
+    assert choose(entry) == {"n": 1}  # nothing qualifies: the defaults stay
