@@ -161,8 +161,13 @@ def param_widgets(method: str, key_prefix: str) -> dict[str, Any]:
     return values
 
 
+def param_label(name: str) -> str:
+    """A parameter's widget label: ``n_samples`` → "N samples"."""
+    return name.replace("_", " ").capitalize()
+
+
 def _widget(p: Param, key: str, value: Any) -> Any:
-    label = p.name.replace("_", " ").capitalize()
+    label = param_label(p.name)
     if p.kind == "choice":
         index = p.choices.index(value) if value in p.choices else 0
         return st.selectbox(label, p.choices, index=index, key=key, help=p.help)
@@ -412,7 +417,11 @@ def slow_run_allowed(
     with notice.container():
         st.warning(
             f"{REGISTRY[method].name} with these settings takes about {eta:.0f} s on this machine"
-            + (" (two draws: the map, and a second one to see if it holds)." if draws > 1 else ".")
+            + (
+                " (the map, and a second one from the next seeds to see if it holds)."
+                if draws > 1
+                else "."
+            )  # fmt: skip
         )
         run = st.button("Run anyway", key=button_key)
     if run:

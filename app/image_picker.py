@@ -294,6 +294,8 @@ def _upload(size: int, margin: float, digit: int) -> Picked | None:
 
 
 BOX_COLUMNS = ["digit", "x0", "y0", "x1", "y1"]  # the label first: never scrolled off
+# five columns of "999.9" in half a 1280 px page beside the sidebar (Streamlit's "small": cut)
+BOX_COLUMN_PX = 64
 
 
 def suggested_label(rows: list[dict], target: int) -> int:
@@ -309,9 +311,10 @@ def _relabel_drawn(state: Any) -> None:
     if drawn is None or drawn >= len(state["upload_boxes"]):
         return
     row = state["upload_boxes"][drawn]
-    chosen = st.segmented_control(
+    chosen = st.pills(  # pills wrap onto a second line in a narrow column; a segment bar cuts
         "Digit in the box just drawn",
         list(range(10)),
+        selection_mode="single",
         default=int(row["digit"]),
         key=f"upload_drawn_digit_{state['upload_version']}",
     )
@@ -327,13 +330,13 @@ def _box_table(state: Any, width: float, height: float) -> list[dict]:
     limits = {"x0": width, "y0": height, "x1": width, "y1": height}
     config = {
         c: st.column_config.NumberColumn(
-            c, min_value=0.0, max_value=float(limits[c]), format="%.1f", width="small"
+            c, min_value=0.0, max_value=float(limits[c]), format="%.1f", width=BOX_COLUMN_PX
         )
         for c in BOX_COLUMNS[1:]
     }
     config["digit"] = st.column_config.NumberColumn(
         "digit", min_value=0, max_value=9, step=1, help="The digit inside this box.",
-        width="small",
+        width=BOX_COLUMN_PX,
     )  # fmt: skip
     edited = st.data_editor(
         pd.DataFrame(state["upload_boxes"], columns=BOX_COLUMNS),
@@ -343,6 +346,19 @@ def _box_table(state: Any, width: float, height: float) -> list[dict]:
         key=f"upload_table_{state['upload_version']}",
     )
     return edited.to_dict("records")
+
+
+def keep_edits(state: Any, rows: list[dict]) -> None:
+    """The table's rows as edited become its base (``upload_boxes``) under a new editor key:
+    Streamlit drops an editor's edits with its state on a page change, its base survives."""
+
+    def frame(r: list[dict]) -> pd.DataFrame:
+        return pd.DataFrame(r, columns=BOX_COLUMNS).astype(float).reset_index(drop=True)
+
+    if not frame(rows).equals(frame(state["upload_boxes"])):
+        state["upload_boxes"] = [dict(r) for r in rows]
+        state["upload_version"] += 1
+    state["upload_rows"] = rows
 
 
 def _mark_boxes(shown: np.ndarray, scale: float, digit: int, upload_id: str) -> list[MarkedBox]:
@@ -372,7 +388,7 @@ def _mark_boxes(shown: np.ndarray, scale: float, digit: int, upload_id: str) -> 
         state["upload_version"] += 1
         state["upload_drawn"] = len(state["upload_boxes"]) - 1  # the row the picker labels
     _relabel_drawn(state)
-    state["upload_rows"] = _box_table(state, shown.shape[1] / scale, shown.shape[0] / scale)
+    keep_edits(state, _box_table(state, shown.shape[1] / scale, shown.shape[0] / scale))
     complete = [r for r in state["upload_rows"] if all(pd.notna(r[c]) for c in BOX_COLUMNS)]
     if len(complete) < len(state["upload_rows"]):
         st.caption("Rows with an empty cell are left out until they are complete.")

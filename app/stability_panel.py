@@ -1,7 +1,7 @@
 """The seed-to-seed line under a sampling method's map, with its Average-draws button."""
 
 import streamlit as st
-from common import approve_slow_run
+from common import approve_slow_run, param_label
 
 from svhn_xai.explain import REGISTRY, Explanation
 from svhn_xai.explain.draws import DRAWS
@@ -10,7 +10,10 @@ from svhn_xai.explain.draws import DRAWS
 def _more_draws(key: str, draws: int, settings: tuple) -> None:
     """Button callback: average ``draws`` draws (the parameter's widget is ``key``); the button
     named their time, so no slow-run warning asks again (``settings``: its arguments)."""
-    st.session_state[key] = draws
+    # the widget is drawn anew at its remembered value: setting its own state as well as
+    # passing it a value would make Streamlit warn
+    st.session_state[f"kept:{key}"] = draws
+    st.session_state.pop(key, None)
     approve_slow_run(settings)
 
 
@@ -31,8 +34,8 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
         st.caption(text + " The map holds from one draw to the next.")
     else:
         st.warning(
-            f"{text} The map varies between runs: raise `{budget}`, or average more `draws` "
-            "(under Parameters), before reading it."
+            f"{text} The map varies between runs: raise “{param_label(budget)}”, or average more "
+            f"“{param_label('draws')}” (under Parameters), before reading it."
         )
         draws = e.params.get("draws", 1)
         more = min(4 * draws, int(DRAWS.high))

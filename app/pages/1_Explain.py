@@ -1,6 +1,7 @@
 """Explain one image: choose the image, the digit and the method; move the threshold live."""
 
 import json
+import re
 import shlex
 from io import BytesIO
 
@@ -240,6 +241,13 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
             col.metric(label, value, delta, help=help_text, delta_color="off" if tie else "normal")
     if result["scored"]:
         st.caption(_mask_rule(result))
+        point = result.get("pointing_game")
+        if point is not None and 0 < point < 1:  # a hit or a miss, but for a flat top
+            st.caption(
+                f"Pointing game {point:.2f}: the map's maximum is shared by many pixels (a flat "
+                f"top, as superpixel maps have), {point:.0%} of them in the box: the chance of a "
+                "hit if the tie is broken at random."
+            )
     if e.probability < 0.5:
         st.warning(
             f"The model does not see {a_digit(digit)} here (P = {e.probability:.2f}): this "
@@ -341,6 +349,12 @@ def baselines_panel(method: str, result: dict, mode: str, value: float) -> None:
     )
 
 
+def _file_stem(name: str) -> str:
+    """A download's name from the image's (``train/7.png`` → ``train-7``): files from two
+    photos do not overwrite each other."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name.rsplit(".", 1)[0]).strip("-") or "image"
+
+
 def downloads_panel(item, e, heat, result, digit, opacity, scale) -> None:
     d1, d2, d3 = st.columns(3)
     boxes = item.boxes_of(digit)
@@ -348,7 +362,7 @@ def downloads_panel(item, e, heat, result, digit, opacity, scale) -> None:
     png, npy = BytesIO(), BytesIO()
     Image.fromarray(picture).save(png, format="PNG")
     np.save(npy, e.attribution)
-    name = f"{e.method}_digit{digit}"
+    name = f"{_file_stem(item.name)}_{e.method}_digit{digit}"
     d1.download_button("Overlay PNG", png.getvalue(), f"{name}.png", "image/png")
     d2.download_button("Attribution .npy", npy.getvalue(), f"{name}.npy")
     d3.download_button(
@@ -389,23 +403,28 @@ model, card, digest, digit = current()
 margin = card["config"].get("margin", 0.15)
 
 st.title("Explain")
-# marking boxes on an upload wants room: the photo at least 500 px wide on a laptop screen
-left, right = st.columns([1, 1] if uploading() else [1, 2], gap="large")
+if uploading():  # marking boxes wants half the page; the result then takes its whole width
+    left, controls = st.columns([1, 1], gap="large")
+    right = st.container()
+else:
+    left, right = st.columns([1, 2], gap="large")
+    controls = left
 with left:
     picked = choose_input(model.input_size, margin, digit)
+with controls:
     method, params = method_panel()
     contrast = contrast_panel(digit)
 if picked is None:  # an upload to come: the link still says so
     link.save({**link.photo(None), "digit": digit, "method": method})
     st.stop()
 item = picked.model_input.item
-with left:
+with controls:
     digits_panel(picked, digit)
+with right:  # where the map will be: a slow run asks there, not below the parameters
     go = slow_run_allowed(
         model, digest, item.image, digit, method, params, "run_slow", contrast,
         draws=2 if is_sampled(method) else 1,  # a sampling method's second draw, for its ρ
     )  # fmt: skip
-with right:
     mode, value, reduction, clip = view_controls(method)
 link.save(
     {
@@ -441,9 +460,14 @@ heat = e.heatmap(reduction, clip)
 if mask is None:
     mask = np.zeros(heat.shape, dtype=bool)
     if rule.mode == "truth_area" and e.finite:
+        how = (
+            "mark its box on the photo"
+            if uploading()
+            else f"this photo holds no {digit}: explain a digit it holds"
+        )
         with right:
             st.info(
-                f"{THRESHOLD_MODES['truth_area'].label} needs the digit's box: mark it, or pick "
+                f"{THRESHOLD_MODES['truth_area'].label} needs the digit's box: {how}, or pick "
                 "another threshold mode."
             )
 with right:

@@ -191,7 +191,12 @@ def run_panel(folder: Path) -> None:
             help="Stops the run. Completed epochs stay saved, and the run can be resumed.",
         )
     elif s.state == "cancelled":
-        st.warning("Cancelled: the completed epochs are kept, and the run can be resumed.")
+        st.warning(
+            f"Cancelled after {count(len(s.history), 'completed epoch')}: "
+            f"{'it is' if len(s.history) == 1 else 'they are'} kept, and the run can be resumed."
+            if s.history
+            else "Cancelled before its first epoch ended: nothing was saved to resume from."
+        )
     elif s.state == "failed":
         st.error(f"Training failed: {s.message}")
     if s.log_tail and s.state == "failed":
@@ -268,12 +273,11 @@ if runs:
     shown = remembered("train_shown", None)
     if shown not in names:
         shown = busy[0] if busy else names[0]
-    if len(names) > 1:
+    if len(names) > 1:  # named alone: a state in an option's name goes stale in the box
         shown = st.selectbox(
             "Show run",
             names,
             index=names.index(shown),
-            format_func=lambda n: f"{n} ({statuses[n].state})",
             key="train_shown",
         )
     st.session_state["kept:train_shown"] = shown

@@ -47,8 +47,9 @@ PROGRESS_EVERY = 16
 # labels, help and formats from the metric registry
 LEADERBOARD = (
     ("Does the map point at the digit?",
-     ("pxap", "max_box_acc", "iou_1", "iou_2", "pointing_game", "relevance_mass", "rank_accuracy",
-      "class_sensitivity")),
+     ("pxap", "max_box_acc", "iou_1", "iou_2", "pointing_game", "relevance_mass")),
+    ("Are its hottest pixels the digit's, and its own digit's?",
+     ("rank_accuracy", "class_sensitivity")),
     ("Does removing what the map marks change the digit's probability?",
      ("auc_deletion_black", "auc_deletion_blur", "auc_insertion_black", "auc_insertion_blur")),
     ("The same with ROAD's removal, filled in from the neighbours and noise",

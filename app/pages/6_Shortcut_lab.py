@@ -207,7 +207,8 @@ with right:
     a, b, c = st.columns(3)
     a.metric(f"P({digit} present), cue shown", f"{p_with:.3f}")
     b.metric(f"P({digit} present), cue removed", f"{p_without:.3f}")
-    c.metric("Change when the cue is removed", f"{p_without - p_with:+.3f}")
+    c.metric("Change, cue removed", f"{p_without - p_with:+.3f}",
+             help="P with the cue removed minus P with the cue shown.")  # fmt: skip
     st.plotly_chart(
         _figure(None, f"{'without' if removed else 'with'} the cue (dotted white box)"),
         key="shortcut_image",

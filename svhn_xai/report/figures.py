@@ -9,6 +9,10 @@ GT_COLOUR = (0, 230, 0)
 HEAT_COLOUR = (255, 40, 40)
 
 
+# the toolbar shown on hover, stacked down the right edge: across the top it hid the titles
+MODEBAR = {"orientation": "v"}
+
+
 def colourise(heat: np.ndarray, cmap: str = "jet") -> np.ndarray:
     """[0, 1] heatmap (H, W) -> uint8 RGB (H, W, 3) through a matplotlib colour map
     (Plotly's capitalised names such as ``"Jet"`` work too)."""
@@ -195,6 +199,7 @@ def image_figure(
         outline = dict(type="rect", x0=-0.5, y0=-0.5, x1=w - 0.5, y1=h - 0.5)
         shapes.insert(0, {**outline, "line": dict(color=frame, width=1)})
     fig.update_layout(
+        modebar=MODEBAR,
         shapes=shapes,
         height=height,
         margin=dict(l=0, r=0, t=30 if title else 0, b=0),
@@ -235,6 +240,7 @@ def curve_figure(curves: dict[str, dict], threshold: float | None = None, height
             annotation_text="this mask", annotation_position="top right",
         )  # fmt: skip
     fig.update_layout(
+        modebar=MODEBAR,
         height=height,
         margin=dict(l=0, r=0, t=40, b=0),
         xaxis_title="threshold on the normalised heatmap",
@@ -283,6 +289,7 @@ def faithfulness_figure(methods: dict[str, dict], height: int = 300):
             )
         )
     fig.update_layout(
+        modebar=MODEBAR,
         height=height,
         margin=dict(l=0, r=0, t=10, b=0),
         yaxis_range=[0, 1],
@@ -328,6 +335,7 @@ def sanity_figure(sanity: dict, height: int = 300):
     )  # fmt: skip
     rows_of_legend = -(-len(sanity["methods"]) // 4)
     fig.update_layout(
+        modebar=MODEBAR,
         height=height + 22 * rows_of_legend,
         margin=dict(l=0, r=0, t=28, b=40 + 22 * rows_of_legend),
         yaxis_range=[min(-0.2, lowest - 0.05), 1.05],
@@ -387,6 +395,7 @@ def training_figure(batches: list[tuple[float, float]], history: list[dict], hei
     fig.update_xaxes(title_text="epochs", rangemode="tozero")
     fig.update_yaxes(range=[0, 1], row=1, col=2)
     fig.update_layout(
+        modebar=MODEBAR,
         height=height,
         margin=dict(l=0, r=0, t=30, b=0),
         legend=dict(orientation="h", y=-0.3, yanchor="top"),
@@ -453,6 +462,7 @@ def small_multiples(
     fig.update_annotations(font_size=12)
     # the legend under the panels and their axis title, where no subplot title is
     fig.update_layout(
+        modebar=MODEBAR,
         height=panel_height * rows + 140,
         margin=dict(l=0, r=0, t=30, b=100),
         legend=dict(orientation="h", y=-60 / (panel_height * rows), yanchor="top", x=0),

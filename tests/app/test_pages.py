@@ -346,6 +346,29 @@ def test_a_new_box_starts_as_the_target_then_as_the_next_digit_not_yet_marked():
     assert suggested_label([{"digit": 3}, {"digit": 0}, {"digit": float("nan")}], 3) == 1
 
 
+def test_box_table_edits_become_its_base_and_so_outlive_the_editors_state():
+    """A relabelled and a deleted row (the editor's output) are what the table starts from
+    next, under a new editor key; an unchanged table keeps its key (no redraw per rerun)."""
+    from image_picker import keep_edits
+
+    drawn = [
+        {"digit": 3, "x0": 46.8, "y0": 8.0, "x1": 62.2, "y1": 44.0},
+        {"digit": 2, "x0": 62.8, "y0": 8.0, "x1": 74.1, "y1": 44.0},
+        {"digit": 0, "x0": 12.0, "y0": 8.1, "x1": 27.0, "y1": 44.1},
+    ]
+    state = {"upload_boxes": drawn, "upload_version": 4}
+    edited = [drawn[0], {**drawn[1], "digit": 1}]
+    keep_edits(state, edited)
+    assert state["upload_boxes"] == edited and state["upload_version"] == 5
+    keep_edits(state, [dict(r) for r in state["upload_boxes"]])  # the next page draws the base
+    assert state["upload_boxes"] == edited and state["upload_version"] == 5
+    assert state["upload_rows"] == edited
+    half_typed = [*edited, {"digit": 7, "x0": None, "y0": None, "x1": None, "y1": None}]
+    keep_edits(state, half_typed)
+    keep_edits(state, [dict(r) for r in state["upload_boxes"]])
+    assert state["upload_version"] == 6  # an incomplete row is kept once, not redrawn forever
+
+
 def test_compare_is_shareable_a_new_session_at_its_url_shows_the_same_view():
     at = _app()
     at.switch_page("pages/2_Compare.py").run()

@@ -80,3 +80,26 @@ def test_a_framed_image_has_a_thin_line_around_its_pixels():
     assert (line.x0, line.y0, line.x1, line.y1) == (-0.5, -0.5, 29.5, 19.5)
     assert line.line.color == "grey"
     assert not image_figure(mask).layout.shapes
+
+
+def test_every_figure_keeps_its_toolbar_off_its_title():
+    """Plotly's hover toolbar runs across the top by default, over a narrow figure's title."""
+    from svhn_xai.report.figures import (
+        curve_figure,
+        faithfulness_figure,
+        image_figure,
+        sanity_figure,
+        small_multiples,
+        training_figure,
+    )
+
+    curve = {"thresholds": [10.0, 20.0], "iou_1": [0.2, 0.3], "iou_2": [0.1, 0.2]}
+    figures = [
+        image_figure(np.zeros((8, 8, 3), np.uint8), title="Heatmap"),
+        curve_figure({"Saliency": curve}),
+        faithfulness_figure({}),
+        sanity_figure({"layers": ["fc"], "methods": {"saliency": {"correlation": [0.5]}}}),
+        small_multiples({"a": [{"name": "s", "x": [0, 1], "y": [0, 1]}]}, "x", "y"),
+        training_figure([(0.0, 1.0)], []),
+    ]
+    assert [f.layout.modebar.orientation for f in figures] == ["v"] * len(figures)
