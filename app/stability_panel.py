@@ -1,5 +1,7 @@
 """The seed-to-seed line under a sampling method's map, with its Average-draws button."""
 
+import math
+
 import streamlit as st
 from common import approve_slow_run, param_label
 
@@ -33,10 +35,15 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
     if found["stable"]:
         st.caption(text + " The map holds from one draw to the next.")
     else:
-        st.warning(
-            f"{text} The map varies between runs: raise “{param_label(budget)}”, or average more "
-            f"“{param_label('draws')}” (under Parameters), before reading it."
+        k = found["budget_multiple"]  # Spearman-Brown: the mean of k draws of agreement ρ
+        how = (
+            f"raise “{param_label(budget)}” about {k:.0f}×, or average {math.ceil(k)} "
+            f"“{param_label('draws')}” (under Parameters): that would bring ρ to about 0.9"
+            if k
+            else f"raise “{param_label(budget)}”, or average more “{param_label('draws')}” "
+            "(under Parameters)"
         )
+        st.warning(f"{text} The map varies between runs. Before reading it, {how}.")
         draws = e.params.get("draws", 1)
         more = min(4 * draws, int(DRAWS.high))
         if more > draws:

@@ -157,6 +157,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unstable(found: dict[str, Any]) -> str:
+    """What a map that varies between draws needs, in words ('' for a stable one)."""
+    if found["stable"]:
+        return ""
+    k = found["budget_multiple"]
+    need = f"about {k:.0f}x its samples or --param draws" if k else "a larger budget"
+    return f" (varies between runs: {need} would reach rho 0.9)"
+
+
 def _text(r: dict[str, Any], protocol: Protocol) -> str:
     """``explain``'s result for one digit in words, as the terminal shows it."""
     head = f"{r['method']} for digit {r['digit']}: p = {r['probability']:.3f}"
@@ -166,8 +175,7 @@ def _text(r: dict[str, Any], protocol: Protocol) -> str:
     head += f", {r['seconds']:.3f} s"
     if "stability" in r:
         rho = r["stability"]["rho"]
-        head += f"; seed to seed rho {rho:.2f}" + ("" if r["stability"]["stable"] else
-                 " (varies between runs: raise its budget or --param draws)")  # fmt: skip
+        head += f"; seed to seed rho {rho:.2f}" + _unstable(r["stability"])
     if not r["scored"]:
         return head + "\n" + "\n".join(r["notes"])
     reading = (

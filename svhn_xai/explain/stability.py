@@ -43,14 +43,27 @@ def second_draw(params: dict[str, Any], seed: int) -> dict[str, Any]:
     return {**params, "seed": int(seed) + int(params.get("draws", 1))}
 
 
+def budget_multiple(rho: float, target: float = STABLE_RHO) -> float | None:
+    """How many times the samples (or ``draws``) a map needs for two draws to agree at
+    ``target``, from their agreement ``rho`` now: the Spearman-Brown prophecy for the mean of k
+    independent draws, ρ_k = kρ / (1 + (k - 1)ρ), solved for ρ_k = target; 1 where ρ already
+    reaches it, None where ρ ≤ 0 (no common signal to sharpen)."""
+    if rho <= 0:
+        return None
+    return max(1.0, target * (1 - rho) / (rho * (1 - target)))
+
+
 def agreement(first: Explanation, second: Explanation) -> dict[str, Any]:
-    """``{"rho", "stable", "how"}`` of two draws of the same map (their seeds differ)."""
+    """``{"rho", "stable", "budget_multiple", "how"}`` of two draws of the same map (their
+    seeds differ); see :func:`budget_multiple`."""
     rho = rank_agreement(first.attribution, second.attribution)
     return {
         "rho": rho,
         "stable": rho >= STABLE_RHO,
+        "budget_multiple": budget_multiple(rho),
         "how": f"Spearman rho between this map ({_seeds(first.params)}) and a second draw "
-        f"({_seeds(second.params)}) at the same settings, channels summed",
+        f"({_seeds(second.params)}) at the same settings, channels summed; budget_multiple: "
+        f"the samples or draws times which would reach rho {STABLE_RHO} (Spearman-Brown)",
     }
 
 

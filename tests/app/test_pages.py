@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -406,6 +407,8 @@ def test_a_sampling_methods_map_says_how_much_a_second_draw_agrees(synthetic_cas
     assert len(said) == 1 and f"ρ {expected['rho']:.2f}" in said[0], said
     assert ("varies between runs" in said[0]) == (not expected["stable"])
     assert not expected["stable"]
+    k = expected["budget_multiple"]  # what it would take, by Spearman-Brown
+    assert f"about {k:.0f}×, or average {math.ceil(k)} “Draws”" in said[0], said
     # the button names its time: consent enough, however slow the run is deemed
     monkeypatch.setattr(common, "SLOW_SECONDS", 1e-3)
     at.button(key="more_draws").click().run()  # "Average 4 draws"

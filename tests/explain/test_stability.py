@@ -7,7 +7,7 @@ import pytest
 
 from svhn_xai.cli import run
 from svhn_xai.explain import REGISTRY, explain
-from svhn_xai.explain.stability import is_sampled, rank_agreement, stability
+from svhn_xai.explain.stability import budget_multiple, is_sampled, rank_agreement, stability
 
 
 def test_rank_agreement_known_answers():
@@ -39,6 +39,7 @@ def test_stability_compares_with_a_second_draw_at_the_next_seed(model, house):
     assert got["rho"] == pytest.approx(rank_agreement(first.attribution, second.attribution))
     assert got["rho"] < 0.99  # 16 masks: two draws differ
     assert got["stable"] == (got["rho"] >= 0.9) and "seed 6" in got["how"]
+    assert got["budget_multiple"] == budget_multiple(got["rho"])
     assert stability(model, image, explain(model, image, digit, "saliency")) is None
 
 
@@ -70,3 +71,14 @@ def test_a_map_of_several_draws_is_the_mean_of_the_single_draws(model, house):
 def test_only_sampling_methods_have_draws():
     with_draws = {k for k, spec in REGISTRY.items() if any(p.name == "draws" for p in spec.params)}
     assert with_draws == {k for k in REGISTRY if is_sampled(k)}
+
+
+def test_the_budget_multiple_is_spearman_browns_for_rho_0_9():
+    """Hand-computed: ρ 0.5 needs k = 0.9 · 0.5 / (0.5 · 0.1) = 9 draws; ρ 0.75 needs 3; a
+    stable map needs none more; a map that shares nothing with its redraw cannot be sharpened."""
+    assert budget_multiple(0.5) == pytest.approx(9.0)
+    assert budget_multiple(0.75) == pytest.approx(3.0)
+    k = budget_multiple(0.3)
+    assert k * 0.3 / (1 + (k - 1) * 0.3) == pytest.approx(0.9)  # the prophecy it inverts
+    assert budget_multiple(0.95) == 1.0 and budget_multiple(0.9) == 1.0
+    assert budget_multiple(0.0) is None and budget_multiple(-0.2) is None
