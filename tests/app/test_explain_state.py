@@ -176,9 +176,20 @@ def test_a_link_reads_every_threshold_mode_the_page_offers_the_calibrated_one_in
     assert "threshold_mode" not in link._parsed({"mode": "no such mode"})
 
 
-def test_a_calibrated_mask_of_every_pixel_says_why():
-    """RISE's calibrated share is 100 %: the page says that its map does not single out the
-    digit, rather than showing "the top 100 % of the pixels" unexplained."""
+def test_a_calibrated_mask_of_every_pixel_says_why(monkeypatch):
+    """A calibrated share of 100 % (RISE's, before its defaults moved): the page says that the
+    map does not single out the digit, rather than showing "the top 100 %" unexplained."""
+    from dataclasses import replace
+
+    import common
+
+    shipped = common.calibration_of
+
+    def rise_at_100(path: str, digest: str):
+        calibration, why = shipped(path, digest)
+        return replace(calibration, values={**calibration.values, "rise": 100.0}), why
+
+    monkeypatch.setattr(common, "calibration_of", rise_at_100)
     at = _explain({"source": "synthetic", "method": "rise"})
     assert at.radio(key="threshold_mode").value == "calibrated"
     rule = next(c.value for c in at.caption if c.value.startswith("Mask:"))
