@@ -348,17 +348,21 @@ def _box_table(state: Any, width: float, height: float) -> list[dict]:
     return edited.to_dict("records")
 
 
-def keep_edits(state: Any, rows: list[dict]) -> None:
+def keep_edits(state: Any, rows: list[dict]) -> bool:
     """The table's rows as edited become its base (``upload_boxes``) under a new editor key:
-    Streamlit drops an editor's edits with its state on a page change, its base survives."""
+    Streamlit drops an editor's edits with its state on a page change, its base survives.
+    True when they changed: the page must then redraw at once, or the user's next edit lands
+    in the old editor, which the next run no longer draws."""
 
     def frame(r: list[dict]) -> pd.DataFrame:
         return pd.DataFrame(r, columns=BOX_COLUMNS).astype(float).reset_index(drop=True)
 
-    if not frame(rows).equals(frame(state["upload_boxes"])):
-        state["upload_boxes"] = [dict(r) for r in rows]
-        state["upload_version"] += 1
     state["upload_rows"] = rows
+    if frame(rows).equals(frame(state["upload_boxes"])):
+        return False
+    state["upload_boxes"] = [dict(r) for r in rows]
+    state["upload_version"] += 1
+    return True
 
 
 def _mark_boxes(shown: np.ndarray, scale: float, digit: int, upload_id: str) -> list[MarkedBox]:
@@ -388,7 +392,9 @@ def _mark_boxes(shown: np.ndarray, scale: float, digit: int, upload_id: str) -> 
         state["upload_version"] += 1
         state["upload_drawn"] = len(state["upload_boxes"]) - 1  # the row the picker labels
     _relabel_drawn(state)
-    keep_edits(state, _box_table(state, shown.shape[1] / scale, shown.shape[0] / scale))
+    st.caption("Boxes, in the photo's pixels: change a cell, or tick rows and delete them.")
+    if keep_edits(state, _box_table(state, shown.shape[1] / scale, shown.shape[0] / scale)):
+        st.rerun()
     complete = [r for r in state["upload_rows"] if all(pd.notna(r[c]) for c in BOX_COLUMNS)]
     if len(complete) < len(state["upload_rows"]):
         st.caption("Rows with an empty cell are left out until they are complete.")

@@ -461,14 +461,14 @@ if mask is None:
     mask = np.zeros(heat.shape, dtype=bool)
     if rule.mode == "truth_area" and e.finite:
         how = (
-            "mark its box on the photo"
+            "the digit's box: mark it on the photo"
             if uploading()
-            else f"this photo holds no {digit}: explain a digit it holds"
+            else f"the digit's box, and this photo holds no {digit}: explain a digit it holds"
         )
         with right:
             st.info(
-                f"{THRESHOLD_MODES['truth_area'].label} needs the digit's box: {how}, or pick "
-                "another threshold mode."
+                f"{THRESHOLD_MODES['truth_area'].label} needs {how}, or pick another threshold "
+                "mode."
             )
 with right:
     scores_panel(e, result, mask, digit)

@@ -359,9 +359,9 @@ def test_box_table_edits_become_its_base_and_so_outlive_the_editors_state():
     ]
     state = {"upload_boxes": drawn, "upload_version": 4}
     edited = [drawn[0], {**drawn[1], "digit": 1}]
-    keep_edits(state, edited)
+    assert keep_edits(state, edited)  # changed: the page redraws the table at once
     assert state["upload_boxes"] == edited and state["upload_version"] == 5
-    keep_edits(state, [dict(r) for r in state["upload_boxes"]])  # the next page draws the base
+    assert not keep_edits(state, [dict(r) for r in state["upload_boxes"]])  # the base, again
     assert state["upload_boxes"] == edited and state["upload_version"] == 5
     assert state["upload_rows"] == edited
     half_typed = [*edited, {"digit": 7, "x0": None, "y0": None, "x1": None, "y1": None}]
