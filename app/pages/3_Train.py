@@ -80,8 +80,7 @@ def settings() -> tuple[list[str], int, bool]:
         size = c1.number_input(
             "Training images", 32, 200_000, kept("train_size", 4000, range(32, 200_001)),
             step=256, key="train_size",
-            help="Synthetic house numbers generated for training (the same every run); "
-            "32 to 200,000.",
+            help="Synthetic house numbers for training, the same every run; 32 to 200,000.",
         )  # fmt: skip
         test = c1.number_input(
             "Held-out test images", 16, 20_000, kept("train_test_size", 500, range(16, 20_001)),
@@ -98,15 +97,8 @@ def settings() -> tuple[list[str], int, bool]:
         format="%g", key="train_lr",
         help="AdamW's peak rate, reached after a one-epoch warm-up, then cosine decay.",
     )  # fmt: skip
-    batch = c2.number_input(
-        "Batch size",
-        8,
-        1024,
-        kept("train_batch", 128, range(8, 1025)),
-        step=8,
-        key="train_batch",
-        help="Images per optimizer step; 8 to 1,024.",
-    )
+    batch = c2.number_input("Batch size", 8, 1024, kept("train_batch", 128, range(8, 1025)),
+                            step=8, key="train_batch", help="8 to 1,024.")  # fmt: skip
     trackers = ["disabled", "offline", "online"]
     wandb = c3.selectbox(
         "Weights & Biases",
