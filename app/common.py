@@ -421,7 +421,7 @@ def slow_run_allowed(
                 " (the map, and a second one from the next seeds to see if it holds)."
                 if draws > 1
                 else "."
-            )  # fmt: skip
+            )
         )
         run = st.button("Run anyway", key=button_key)
     if run:

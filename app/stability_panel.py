@@ -7,6 +7,7 @@ from common import approve_slow_run, param_label
 
 from svhn_xai.explain import REGISTRY, Explanation
 from svhn_xai.explain.draws import DRAWS
+from svhn_xai.explain.stability import STABLE_RHO
 
 
 def _more_draws(key: str, draws: int, settings: tuple) -> None:
@@ -38,7 +39,7 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
         k = found["budget_multiple"]  # Spearman-Brown: the mean of k draws of agreement ρ
         how = (
             f"raise “{param_label(budget)}” about {k:.0f}×, or average {math.ceil(k)} "
-            f"“{param_label('draws')}” (under Parameters): that would bring ρ to about 0.9"
+            f"“{param_label('draws')}” (under Parameters): that would bring ρ to about {STABLE_RHO}"
             if k
             else f"raise “{param_label(budget)}”, or average more “{param_label('draws')}” "
             "(under Parameters)"

@@ -659,8 +659,9 @@ def sampling_stability(data: Sequence[dict[str, Any]]) -> str:
     """For each sampling method and lever (the plain estimator, each variance-reduction option
     or coarser grid): the seed-to-seed agreement of its map (median Spearman ρ over photos,
     95 % bootstrap interval) and the PxAP of its maps at each budget, with passes and seconds."""
-    from benchmarks.sampling_stability import MAX_SLOWDOWN, PREVIOUS_DEFAULTS, STABLE_RHO, choose
+    from benchmarks.sampling_stability import MAX_SLOWDOWN, PREVIOUS_DEFAULTS, choose
     from svhn_xai.explain import method_name  # torch and captum: imported only when needed
+    from svhn_xai.explain.stability import STABLE_RHO
 
     (d,) = data
     rows = []

@@ -38,7 +38,7 @@ from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import REGISTRY, explain
 from svhn_xai.explain.cost import estimated_passes
-from svhn_xai.explain.stability import rank_agreement
+from svhn_xai.explain.stability import STABLE_RHO, rank_agreement
 from svhn_xai.model.checkpoint import load_model
 from svhn_xai.scoring.localisation import localise
 
@@ -90,9 +90,8 @@ PREVIOUS_DEFAULTS = {
         "n_samples": 256, "superpixel": 8, "segments": "grid", "coalitions": "independent"},
     "rise": {"n_masks": 512, "cell": 8, "sampling": "independent", "centre": False},
 }  # fmt: skip
-# the rule that sets the defaults: the map holds (median ρ at least this) ...
-STABLE_RHO = 0.9
-# ... within this multiple of the previous default's time (the sampling issue's bound)
+# the rule that sets the defaults: the map holds (median ρ at least STABLE_RHO, the app's
+# "stable") within this multiple of the previous default's time (the sampling issue's bound)
 MAX_SLOWDOWN = 10.0
 SEEDS = (1, 2)
 RESAMPLES = 2000

@@ -159,11 +159,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _unstable(found: dict[str, Any]) -> str:
     """What a map that varies between draws needs, in words ('' for a stable one)."""
+    from svhn_xai.explain.stability import STABLE_RHO  # loaded already: the map was drawn
+
     if found["stable"]:
         return ""
     k = found["budget_multiple"]
     need = f"about {k:.0f}x its samples or --param draws" if k else "a larger budget"
-    return f" (varies between runs: {need} would reach rho 0.9)"
+    return f" (varies between runs: {need} would reach rho {STABLE_RHO})"
 
 
 def _text(r: dict[str, Any], protocol: Protocol) -> str:
