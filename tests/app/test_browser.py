@@ -29,20 +29,38 @@ pytestmark = [
 ]  # fmt: skip
 
 
-@contextmanager
-def explain_page():
-    """A fresh server and a Chromium page on its Explain page: yields (server URL, page)."""
+@pytest.fixture(scope="module")
+def server():
+    """One server for the module's tests: each test opens its own browser context, which is a
+    new Streamlit session (what a newcomer gets), so only the server's start-up is shared."""
+    with streamlit_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
-    with streamlit_server() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.goto(url + "/Explain", timeout=120_000)
-            page.get_by_text("Explain", exact=True).first.wait_for(timeout=120_000)
-            yield url, page
+            yield launched
         finally:
-            browser.close()
+            launched.close()
+
+
+@contextmanager
+def explain_page(url: str, browser):
+    """A fresh session (a new browser context) on the Explain page of ``url``: yields
+    (url, page)."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    try:
+        page = context.new_page()
+        page.goto(url + "/Explain", timeout=120_000)
+        page.get_by_text("Explain", exact=True).first.wait_for(timeout=120_000)
+        yield url, page
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +143,8 @@ def assert_healthy(page) -> None:
     assert str(REPO) not in text and str(REPO.parent) + "/" not in text
 
 
-def test_occlusion_survives_threshold_move_and_method_round_trip():
-    with explain_page() as (url, page):
+def test_occlusion_survives_threshold_move_and_method_round_trip(server, browser):
+    with explain_page(server, browser) as (url, page):
         wait_idle(page)
         pick(page, "Method", "Occlusion")
         run_if_asked(page)
@@ -165,9 +183,9 @@ def upload_for_digit(page, photo: Path, digit: int) -> None:
     page.get_by_text("Nothing is scored").wait_for(timeout=60_000)
 
 
-def test_upload_mark_box_change_method_and_threshold(photo):
+def test_upload_mark_box_change_method_and_threshold(photo, server, browser):
     ARTEFACTS.mkdir(exist_ok=True)
-    with explain_page() as (url, page):
+    with explain_page(server, browser) as (url, page):
         upload_for_digit(page, photo, 3)  # no box yet: no IoU
         assert page.get_by_text("IoU₁").count() == 0
         # the target digit is 3; drag a box over it on the photo (199 x 83 px, "3" at x 98-124)
@@ -197,10 +215,12 @@ def marked_caption(page) -> str:
     return page.get_by_text("Marked: digit").first.inner_text()
 
 
-def test_an_upload_with_two_boxes_survives_a_source_switch_pages_and_a_method_change(photo):
+def test_an_upload_with_two_boxes_survives_a_source_switch_pages_and_a_method_change(
+    photo, server, browser
+):
     """Mark both digits of "23" (the second box relabelled with the digit picker), then leave
     the upload three ways and come back: the photo, both boxes and the score are still there."""
-    with explain_page() as (url, page):
+    with explain_page(server, browser) as (url, page):
         upload_for_digit(page, photo, 3)
         first = drag_until_marked(page, (98, 25, 124, 57), size=(199, 83))
         assert first.startswith("Marked: digit 3 at x 9"), first
@@ -241,8 +261,8 @@ def test_an_upload_with_two_boxes_survives_a_source_switch_pages_and_a_method_ch
         page.screenshot(path=str(ARTEFACTS / "explain_upload_two_boxes.png"), full_page=True)
 
 
-def test_contrast_and_all_digits_views_survive_reruns():
-    with explain_page() as (url, page):
+def test_contrast_and_all_digits_views_survive_reruns(server, browser):
+    with explain_page(server, browser) as (url, page):
         wait_idle(page)
         run_if_asked(page)
         plain = metric_value(page, "Mass in box")
@@ -301,30 +321,30 @@ PAGE_LINKS = [  # a page's address with its view, and what a newcomer must see t
 
 
 @pytest.mark.parametrize("path, view, shown", PAGE_LINKS)
-def test_a_page_opened_at_its_address_in_a_fresh_browser_shows_that_view(path, view, shown):
+def test_a_page_opened_at_its_address_in_a_fresh_browser_shows_that_view(
+    path, view, shown, server, browser
+):
     from urllib.parse import parse_qsl, urlencode, urlsplit
 
-    from playwright.sync_api import sync_playwright
-
-    with streamlit_server() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1500, "height": 1100}).new_page()
-            page.goto(f"{url}{path}?{urlencode(view)}", timeout=120_000)
-            page.locator('[data-testid="stMain"]').wait_for(timeout=120_000)
-            page.wait_for_timeout(3000)  # the first run starts after the page has loaded
-            wait_idle(page, 300_000)
-            assert_healthy(page)
-            chosen = page.eval_on_selector_all(  # the widgets' values as the user sees them
-                'input[type="radio"]:checked, [data-testid="stSelectbox"]',
-                "els => els.map(e => e.matches('input') ? e.closest('label').innerText : "
-                "[e.innerText, ...[...e.querySelectorAll('input')].map(i => i.value)].join(' '))",
-            )
-            body = page.inner_text("body") + "\n".join(chosen)
-            for text in shown:
-                assert text in body, f"{text!r} not on {path}"
-            kept = dict(parse_qsl(urlsplit(page.url).query))
-            assert {k: kept.get(k) for k in view} == view, "the page did not keep its view"
-            page.screenshot(path=str(ARTEFACTS / f"link{path.replace('/', '_')}.png"))
-        finally:
-            browser.close()
+    url = server
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})  # a fresh session
+    try:
+        page = context.new_page()
+        page.goto(f"{url}{path}?{urlencode(view)}", timeout=120_000)
+        page.locator('[data-testid="stMain"]').wait_for(timeout=120_000)
+        page.wait_for_timeout(3000)  # the first run starts after the page has loaded
+        wait_idle(page, 300_000)
+        assert_healthy(page)
+        chosen = page.eval_on_selector_all(  # the widgets' values as the user sees them
+            'input[type="radio"]:checked, [data-testid="stSelectbox"]',
+            "els => els.map(e => e.matches('input') ? e.closest('label').innerText : "
+            "[e.innerText, ...[...e.querySelectorAll('input')].map(i => i.value)].join(' '))",
+        )
+        body = page.inner_text("body") + "\n".join(chosen)
+        for text in shown:
+            assert text in body, f"{text!r} not on {path}"
+        kept = dict(parse_qsl(urlsplit(page.url).query))
+        assert {k: kept.get(k) for k in view} == view, "the page did not keep its view"
+        page.screenshot(path=str(ARTEFACTS / f"link{path.replace('/', '_')}.png"))
+    finally:
+        context.close()
