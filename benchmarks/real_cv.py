@@ -80,6 +80,46 @@ LEVERS: dict[str, Lever] = {
         {"mix_synthetic": 16384, "epochs": 8, "lr": 1e-3},
         init_from_shipped=True,
     ),
+    # the data itself (issue: "A model that reads real house numbers"): each at
+    # finetune_low_lr's rate, epochs and size, so that only the images differ
+    "finetune_recomposed": Lever(
+        "as finetune_low_lr, half the 4,096 added images recomposed from the fold's own "
+        "training digits (copy-paste), half synthetic",
+        {"mix_synthetic": 2048, "mix_recomposed": 2048, "epochs": 4, "lr": 5e-4},
+        init_from_shipped=True,
+    ),
+    "finetune_real_backgrounds": Lever(
+        "as finetune_low_lr, the synthetic digits drawn on walls cut from the fold's training "
+        "photos",
+        {"mix_synthetic": 4096, "real_backgrounds": True, "epochs": 4, "lr": 5e-4},
+        init_from_shipped=True,
+    ),
+    "finetune_typefaces": Lever(
+        "as finetune_low_lr, the synthetic digits in 78 typefaces, not matplotlib's 22",
+        {"mix_synthetic": 4096, "typefaces": "extended", "epochs": 4, "lr": 5e-4},
+        init_from_shipped=True,
+    ),
+    "finetune_camera": Lever(
+        "as finetune_low_lr, the synthetic plates also seen in perspective and half smeared "
+        "by motion",
+        {"mix_synthetic": 4096, "perspective": True, "motion_blur": True, "epochs": 4, "lr": 5e-4},
+        init_from_shipped=True,
+    ),
+    "finetune_real_data": Lever(
+        "every data lever at once: 2,048 recomposed and 2,048 synthetic images in 78 "
+        "typefaces on real walls, in perspective, half smeared",
+        {
+            "mix_synthetic": 2048,
+            "mix_recomposed": 2048,
+            "typefaces": "extended",
+            "real_backgrounds": True,
+            "perspective": True,
+            "motion_blur": True,
+            "epochs": 4,
+            "lr": 5e-4,
+        },
+        init_from_shipped=True,
+    ),
     "scratch_imagenet_stem": Lever(
         "from scratch, ImageNet stem: training photos and 16,384 synthetic images, 10 epochs",
         {"mix_synthetic": 16384, "epochs": 10},

@@ -20,13 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-split", choices=("train", "test", "extra"), default="test")
     p.add_argument("--test-indices", help="0-based slice of the test split")
     p.add_argument("--test-size", type=int, help="synthetic: images in the test split")
-    p.add_argument(
-        "--mix-synthetic",
-        type=int,
-        default=0,
-        metavar="N",
-        help="add N synthetic images (the data repeated to match): fine-tuning on few photos",
-    )
+    _add_mix_options(p)
     p.add_argument(
         "--real-eval",
         metavar="FOLDER",
@@ -87,6 +81,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _add_mix_options(p: argparse.ArgumentParser) -> None:
+    """What a run adds to its photos (fine-tuning on few), and the generator's options."""
+    p.add_argument(
+        "--mix-synthetic",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N synthetic images (the data repeated to match): fine-tuning on few photos",
+    )
+    p.add_argument(
+        "--mix-recomposed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="svhn: add N house numbers recomposed from the training photos' own digits",
+    )
+    style = p.add_argument_group("synthetic training images (off: the shipped model's)")
+    style.add_argument(
+        "--typefaces",
+        choices=("matplotlib", "extended"),
+        default="matplotlib",
+        help="extended: also the fonts of the PyPI font packages (bold, condensed, serif …)",
+    )
+    style.add_argument(
+        "--real-backgrounds",
+        action="store_true",
+        help="svhn: draw the --mix-synthetic digits on walls cut from the training photos",
+    )
+    style.add_argument("--perspective", action="store_true", help="plates seen at an angle")
+    style.add_argument("--motion-blur", action="store_true", help="half the images smeared")
+
+
 def run(args: argparse.Namespace) -> int:
     from svhn_xai.model.config import TrainConfig
     from svhn_xai.model.train import main
@@ -102,6 +128,11 @@ def run(args: argparse.Namespace) -> int:
         test_indices=args.test_indices,
         test_size=args.test_size,
         mix_synthetic=args.mix_synthetic,
+        mix_recomposed=args.mix_recomposed,
+        typefaces=args.typefaces,
+        real_backgrounds=args.real_backgrounds,
+        perspective=args.perspective,
+        motion_blur=args.motion_blur,
         real_eval=args.real_eval,
         real_eval_indices=args.real_eval_indices,
         shortcut=args.shortcut,

@@ -18,6 +18,12 @@ class TrainConfig:
     test_indices: str | None = None  # "a:b" slice of the test split
     test_size: int | None = None  # synthetic: images in the test split (default 2,000)
     mix_synthetic: int = 0  # add this many synthetic training images (fine-tuning on few photos)
+    mix_recomposed: int = 0  # svhn: add this many house numbers recomposed from its own digits
+    # the generator's options for the synthetic training images (data.synthetic.Style)
+    typefaces: str = "matplotlib"  # "matplotlib" or "extended" (PyPI font packages too)
+    real_backgrounds: bool = False  # svhn: synthetic digits drawn on the photos' own walls
+    perspective: bool = False  # synthetic and recomposed images seen at an angle
+    motion_blur: bool = False  # half the synthetic and recomposed images smeared
     real_eval: str | None = None  # also score this real SVHN split folder after every epoch
     real_eval_indices: str | None = None  # "a:b" slice of real_eval
     shortcut: str | None = None  # "D[:RATE]": plant a cue for digit D (data.synthetic.Cue)

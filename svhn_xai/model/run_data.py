@@ -21,7 +21,14 @@ from svhn_xai.data.sources import (
     parse_indices,
 )
 from svhn_xai.data.svhn import SVHNFolder
-from svhn_xai.data.synthetic import Cue, SyntheticHouseNumbers
+from svhn_xai.data.synthetic import (
+    PLAIN,
+    Cue,
+    RealParts,
+    RecomposedHouseNumbers,
+    Style,
+    SyntheticHouseNumbers,
+)
 from svhn_xai.data.tensors import TensorSet, build_tensors
 from svhn_xai.errors import ParameterError
 from svhn_xai.model.config import TrainConfig
@@ -83,6 +90,35 @@ def shortcut_cue(cfg: TrainConfig) -> Cue | None:
         raise ParameterError(f"--shortcut: {exc}") from None
 
 
+def training_style(cfg: TrainConfig, parts: RealParts | None) -> Style:
+    """The generator's options ``cfg`` asks for, for its synthetic training images; the real
+    walls come from ``parts``, the run's own training photos."""
+    try:
+        return Style(
+            typefaces=cfg.typefaces,
+            backgrounds=parts if cfg.real_backgrounds else None,
+            perspective=cfg.perspective,
+            motion_blur=cfg.motion_blur,
+        )
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+
+
+def real_parts(cfg: TrainConfig) -> RealParts | None:
+    """The digits and walls of the run's training photos, where an option needs them (only
+    those photos: a cross-validation fold names its own training photos in ``indices``)."""
+    if not (cfg.mix_recomposed or cfg.real_backgrounds):
+        return None
+    if cfg.data != "svhn":
+        raise ParameterError(
+            "--mix-recomposed and --real-backgrounds cut the training photos: use --data svhn"
+        )
+    try:
+        return RealParts(open_source("svhn", cfg.split, cfg.root, None, cfg.indices))
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+
+
 def open_data(
     cfg: TrainConfig,
     data: str,
@@ -90,16 +126,25 @@ def open_data(
     indices: str | None,
     size: int | None,
     root: str | None = None,
+    style: Style = PLAIN,
+    parts: RealParts | None = None,
 ) -> Sequence[HouseNumber]:
     """The house numbers of one split of ``data``: the one place a run's data source is chosen.
 
-    Synthetic images carry the planted cue of ``cfg.shortcut`` when it is set (a data-source
-    option like any other); real photographs never do.
+    ``data`` is ``synthetic``, ``svhn`` or ``recomposed`` (``size`` house numbers composed from
+    ``parts``). Synthetic images carry the planted cue of ``cfg.shortcut`` when it is set (a
+    data-source option like any other) and are drawn in ``style``; real photos are as they are.
     """
+    if data == "recomposed":
+        if parts is None:
+            raise ParameterError("recomposed house numbers need the photos to cut digits from")
+        return RecomposedHouseNumbers(parts, size or 1, SYNTHETIC_SEEDS[split], style)
     cue = shortcut_cue(cfg) if data == "synthetic" else None
-    if cue is None:
+    if cue is None and (data != "synthetic" or not style.describe()):
         return open_source(data, split, root, size, indices)
-    source = SyntheticHouseNumbers(size or SYNTHETIC_SIZES[split], SYNTHETIC_SEEDS[split], cue)
+    source = SyntheticHouseNumbers(
+        size or SYNTHETIC_SIZES[split], SYNTHETIC_SEEDS[split], cue, style=style
+    )
     return source if indices is None else Subset(source, parse_indices(indices, len(source)))
 
 
@@ -110,9 +155,11 @@ def source_key(
     split: str,
     indices: str | None,
     size: int | None,
+    style: Style = PLAIN,
 ) -> dict[str, Any]:
     """What identifies one split's images for the tensor cache (:func:`build_tensors`): the
-    source, and for real photos the folder and its annotation file's size and time."""
+    source, for real photos the folder and its annotation file's size and time, and the
+    generator's options; recomposed images also name the photos they were cut from."""
     key: dict[str, Any] = {"data": data, "split": split, "indices": indices, "size": size}
     if data == "svhn" and root is not None:
         folder = Path(root) / split
@@ -124,6 +171,10 @@ def source_key(
     cue = shortcut_cue(cfg) if data == "synthetic" else None
     if cue is not None:  # absent otherwise, so caches of plain data keep their old keys
         key["cue"] = cue.to_dict()
+    if data != "svhn" and style.describe():  # the same: plain images keep their old keys
+        key["style"] = style.describe()
+    if data == "recomposed" or (data == "synthetic" and style.backgrounds is not None):
+        key["cut_from"] = source_key(cfg, "svhn", cfg.root, cfg.split, cfg.indices, None)
     return key
 
 
@@ -135,27 +186,39 @@ def load_tensors(
     size: int | None,
     jitter: float,
     root: str | None = None,
+    style: Style = PLAIN,
+    parts: RealParts | None = None,
 ) -> TensorSet:
     """Tensors of one split, built once and cached (see :func:`build_tensors`)."""
     root = root if root is not None else cfg.root
-    source = open_data(cfg, data, split, indices, size, root)
-    key = source_key(cfg, data, root, split, indices, size)
+    source = open_data(cfg, data, split, indices, size, root, style, parts)
+    key = source_key(cfg, data, root, split, indices, size, style)
     return build_tensors(
         source, cfg.input_size, cfg.margin, jitter, cfg.seed, cfg.workers, cache_key=key
     )
 
 
 def _training_set(cfg: TrainConfig) -> TensorSet:
-    """The training split; with ``mix_synthetic``, plus that many synthetic images, the
-    original split repeated until it is at least as large (so few photos are not drowned)."""
-    train = load_tensors(cfg, cfg.data, cfg.split, cfg.indices, cfg.train_size, cfg.jitter)
-    if not cfg.mix_synthetic:
+    """The training split in the generator's options of ``cfg``; with ``mix_synthetic`` and
+    ``mix_recomposed``, plus that many synthetic and recomposed images, the original split
+    repeated until it is at least as large as they are together (so few photos are not
+    drowned)."""
+    parts = real_parts(cfg)
+    style = training_style(cfg, parts)
+    train = load_tensors(
+        cfg, cfg.data, cfg.split, cfg.indices, cfg.train_size, cfg.jitter, style=style
+    )
+    added = [
+        load_tensors(cfg, data, "train", None, n, cfg.jitter, style=style, parts=parts)
+        for data, n in (("synthetic", cfg.mix_synthetic), ("recomposed", cfg.mix_recomposed))
+        if n
+    ]
+    if not added:
         return train
-    extra = load_tensors(cfg, "synthetic", "train", None, cfg.mix_synthetic, cfg.jitter)
-    repeats = max(1, -(-cfg.mix_synthetic // len(train)))
+    repeats = max(1, -(-sum(len(t) for t in added) // len(train)))
     return TensorSet(
-        torch.cat([train.images.repeat(repeats, 1, 1, 1), extra.images]),
-        torch.cat([train.presence.repeat(repeats, 1), extra.presence]),
+        torch.cat([train.images.repeat(repeats, 1, 1, 1), *(t.images for t in added)]),
+        torch.cat([train.presence.repeat(repeats, 1), *(t.presence for t in added)]),
     )
 
 

@@ -184,6 +184,13 @@ def _provenance(
         "indices": cfg.indices,
         "n_train": len(data.train),
         "mix_synthetic": cfg.mix_synthetic,
+        "mix_recomposed": cfg.mix_recomposed,
+        "synthetic_style": {
+            "typefaces": cfg.typefaces,
+            "real_backgrounds": cfg.real_backgrounds,
+            "perspective": cfg.perspective,
+            "motion_blur": cfg.motion_blur,
+        },
         "n_test": len(data.test),
         "positive_rate": {str(d): round(float(positive_rate[d]), 4) for d in range(10)},
         **({"cue": cue.to_dict()} if cue is not None else {}),

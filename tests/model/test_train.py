@@ -158,6 +158,38 @@ def test_fine_tuning_mixes_synthetic_images_with_repeated_photos(tmp_path):
     assert ckpt["metrics"]["test"]["n_images"] == 8
 
 
+def test_recomposed_digits_and_the_generators_options_join_the_mix_and_the_card(tmp_path):
+    from svhn_xai.model.run_data import load_data
+
+    fixtures = REPO / "tests" / "fixtures" / "svhn"
+    options = dict(typefaces="extended", real_backgrounds=True, perspective=True, motion_blur=True)
+    cfg = _tiny(
+        tmp_path,
+        data="svhn",
+        root=str(fixtures),
+        split="train",
+        indices="0:4",
+        test_split="train",
+        test_indices="4:12",
+        mix_synthetic=4,
+        mix_recomposed=6,
+        epochs=1,
+        **options,
+    )
+    plain = load_tensors(_tiny(tmp_path), "synthetic", "train", None, 4, cfg.jitter)
+    mixed = load_data(cfg).train
+    assert len(mixed) == 4 * 3 + 4 + 6  # four photos three times, as many as the ten added
+    assert not torch.equal(mixed.images[12:16], plain.images)  # drawn in the options
+    test = load_tensors(cfg, "synthetic", "test", None, 4, 0.0)  # scored on plain images
+    assert torch.equal(
+        test.images, load_tensors(_tiny(tmp_path), "synthetic", "test", None, 4, 0.0).images
+    )
+    main(cfg)
+    card = load_checkpoint(cfg.out)["provenance"]
+    assert card["n_train"] == 22 and card["mix_recomposed"] == 6
+    assert card["synthetic_style"] == options
+
+
 def test_shortcut_is_a_data_source_option_recorded_in_the_card(tmp_path):
     cfg = _tiny(tmp_path, shortcut="3:0.9", epochs=1)
     plain = load_tensors(_tiny(tmp_path), "synthetic", "test", None, 16, 0.0)
