@@ -32,6 +32,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="bf16 autocast while scoring: faster, but it can flip borderline predictions "
         "(default off, so scores match the model card's)",
     )
+    p.add_argument(
+        "--tta",
+        action="store_true",
+        help="also score test-time augmentation (the mean over 7 shifted and zoomed views): "
+        "balanced_accuracy_tta beside the plain balanced_accuracy, which never includes it",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         scores = score_split(
             model.to(device), cfg, args.data, args.split, args.indices, size, device, amp,
-            args.batch_size, shard,
+            args.batch_size, shard, args.tta,
         )  # fmt: skip
     finally:
         leave(shard)
@@ -75,9 +81,14 @@ def run(args: argparse.Namespace) -> int:
         "loss": scores["loss"],
         "per_digit": scores["per_digit"],
     }
+    if args.tta:
+        payload["balanced_accuracy_tta"] = scores["balanced_accuracy_tta"]
+        payload["per_digit_tta"] = scores["per_digit_tta"]
 
     def text(p: dict[str, Any]) -> str:
         lines = [f"{p['n_images']} images  balanced accuracy {p['balanced_accuracy']:.4f}"]
+        if "balanced_accuracy_tta" in p:
+            lines[0] += f"  (with test-time augmentation {p['balanced_accuracy_tta']:.4f})"
         for d, s in p["per_digit"].items():
             bal = "n/a" if s["balanced_accuracy"] is None else f"{s['balanced_accuracy']:.4f}"
             lines.append(f"  digit {d}: balanced accuracy {bal}  positives {s['positives']}")

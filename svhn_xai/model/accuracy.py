@@ -18,6 +18,7 @@ import torch
 
 from svhn_xai.data.sources import Subset
 from svhn_xai.data.tensors import build_tensors
+from svhn_xai.model.classification import presence_scores
 from svhn_xai.model.config import TrainConfig
 from svhn_xai.model.predict import predict, prediction_scores
 from svhn_xai.model.run_data import open_data, source_key
@@ -48,6 +49,7 @@ def score_split(
     amp: bool = False,
     batch_size: int = 512,
     shard: Shard | None = None,
+    tta: bool = False,
 ) -> dict[str, Any] | None:
     """Balanced accuracy, accuracy, loss and per-digit scores of ``model`` on a split, as
     :func:`svhn_xai.model.train.evaluate` gives them, and ``processes``, the number of ranks that
@@ -58,6 +60,9 @@ def score_split(
         data, split, indices, size: which images (:func:`svhn_xai.model.train.open_data`).
         batch_size: images per predicted batch, and the unit the ranks share out.
         shard: this process's place under torchrun (alone when None).
+        tta: also score the mean over :data:`svhn_xai.model.tta.VIEWS` of each image:
+            ``balanced_accuracy_tta`` and ``per_digit_tta``, beside the plain scores, which
+            never include it.
     """
     shard = shard or Shard()
     source = open_data(cfg, data, split, indices, size, cfg.root)
@@ -77,20 +82,34 @@ def score_split(
         cache_key=key,
         progress=shard.rank == 0,
     )
-    probs = np.zeros((0, len(model.digits)), np.float32)
+    predictors = [predict]
+    if tta:
+        from svhn_xai.model.tta import predict_tta
+
+        predictors.append(predict_tta)
+    probs = [np.zeros((0, len(model.digits)), np.float32) for _ in predictors]
     if rows:
-        probs = np.concatenate(
-            [
-                predict(model, tensors.images[start : start + batch_size], device, amp)
-                for start in range(0, len(rows), batch_size)
-            ]
-        )
-    parts = gather(shard, [(rows, probs, tensors.presence.numpy())])
+        probs = [
+            np.concatenate(
+                [
+                    run(model, tensors.images[start : start + batch_size], device, amp)
+                    for start in range(0, len(rows), batch_size)
+                ]
+            )
+            for run in predictors
+        ]
+    parts = gather(shard, [(rows, tensors.presence.numpy(), *probs)])
     if parts is None:
         return None
     order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
-    all_probs = np.concatenate([p[1] for p in parts])[order]
-    presence = np.concatenate([p[2] for p in parts])[order]
-    scores = prediction_scores(all_probs, presence, model.digits)
+    presence = np.concatenate([p[1] for p in parts])[order]
+    plain, *augmented = (
+        np.concatenate([p[2 + k] for p in parts])[order] for k in range(len(predictors))
+    )
+    scores = prediction_scores(plain, presence, model.digits)
+    for tta_probs in augmented:
+        tta_scores = presence_scores(tta_probs, presence, model.digits)
+        scores["balanced_accuracy_tta"] = tta_scores["balanced_accuracy"]
+        scores["per_digit_tta"] = tta_scores["per_digit"]
     scores["processes"] = shard.world
     return scores

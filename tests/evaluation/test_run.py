@@ -218,8 +218,11 @@ def test_calibrating_on_the_evaluated_images_is_refused(random_checkpoint, capsy
 
 def test_batched_evaluation_equals_one_pair_at_a_time(model, items):
     methods = ["saliency", "occlusion", "gradient_shap"]
-    alone = ev.run_evaluation(model, items, Options(methods, steps=2, batch_size=1))
-    batched = ev.run_evaluation(model, items, Options(methods, steps=2, batch_size=4))
+    params = {"gradient_shap": {"n_samples": 16}}  # drawn per pair: the same draws either way
+    alone = ev.run_evaluation(model, items, Options(methods, params=params, steps=2, batch_size=1))
+    batched = ev.run_evaluation(
+        model, items, Options(methods, params=params, steps=2, batch_size=4)
+    )
     assert batched["n_pairs"] == alone["n_pairs"] > 4  # more pairs than one batch holds
     for key in methods:
         for score in ("iou_1", "iou_2", "relevance_mass", "auc_deletion_black"):

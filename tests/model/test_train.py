@@ -139,19 +139,15 @@ def test_wandb_online_without_server_falls_back_quickly(tmp_path, monkeypatch):
     assert time.perf_counter() - tic < 60
 
 
-def test_fine_tuning_mixes_synthetic_images_with_repeated_photos(tmp_path):
+def _fine_tuning(tmp_path, **changes) -> TrainConfig:
+    """One epoch on fixture photos 1-4, scored on 5-12, with ``changes`` to what is mixed in."""
     fixtures = REPO / "tests" / "fixtures" / "svhn"
-    cfg = _tiny(
-        tmp_path,
-        data="svhn",
-        root=str(fixtures),
-        split="train",
-        indices="0:4",
-        test_split="train",
-        test_indices="4:12",
-        mix_synthetic=8,
-        epochs=1,
-    )
+    return _tiny(tmp_path, data="svhn", root=str(fixtures), split="train", indices="0:4",
+                 test_split="train", test_indices="4:12", epochs=1, **changes)  # fmt: skip
+
+
+def test_fine_tuning_mixes_synthetic_images_with_repeated_photos(tmp_path):
+    cfg = _fine_tuning(tmp_path, mix_synthetic=8)
     main(cfg)
     ckpt = load_checkpoint(tmp_path / "run.pt")
     assert ckpt["provenance"]["n_train"] == 4 * 2 + 8  # four photos twice, eight synthetic
@@ -161,21 +157,8 @@ def test_fine_tuning_mixes_synthetic_images_with_repeated_photos(tmp_path):
 def test_recomposed_digits_and_the_generators_options_join_the_mix_and_the_card(tmp_path):
     from svhn_xai.model.run_data import load_data
 
-    fixtures = REPO / "tests" / "fixtures" / "svhn"
     options = dict(typefaces="extended", real_backgrounds=True, perspective=True, motion_blur=True)
-    cfg = _tiny(
-        tmp_path,
-        data="svhn",
-        root=str(fixtures),
-        split="train",
-        indices="0:4",
-        test_split="train",
-        test_indices="4:12",
-        mix_synthetic=4,
-        mix_recomposed=6,
-        epochs=1,
-        **options,
-    )
+    cfg = _fine_tuning(tmp_path, mix_synthetic=4, mix_recomposed=6, **options)
     plain = load_tensors(_tiny(tmp_path), "synthetic", "train", None, 4, cfg.jitter)
     mixed = load_data(cfg).train
     assert len(mixed) == 4 * 3 + 4 + 6  # four photos three times, as many as the ten added
