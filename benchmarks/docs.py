@@ -854,6 +854,34 @@ def evaluate_throughput(data: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+@renderer("defaults_throughput")
+def defaults_throughput(data: Sequence[dict[str, Any]]) -> str:
+    """The all-methods group before and after a change of defaults, measured in one run:
+    pairs per second and peak memory, then every method whose time per pair moved by 10 %
+    or more."""
+    (run,) = data
+    before, after = run["rows"]
+    header = ["", "commit", "pairs", "pairs/s ↑", "peak MB"]
+    rows = [
+        [r["label"], f"`{r['commit'][:7]}`", str(r["pairs"]), f"{r['pairs_per_second']:.3f}",
+         f"{r['peak_rss_mb']:.0f}"]
+        for r in (before, after)
+    ]  # fmt: skip
+    moved = sorted(
+        ((k, v) for k, v in run["ratio_after_to_before"].items() if abs(v - 1) >= 0.1),
+        key=lambda kv: -kv[1],
+    )
+    per_method = _table(
+        ["method", "s/pair before", "s/pair after", "after / before"],
+        [
+            [k, f"{before['seconds_per_pair'][k]:.3f}", f"{after['seconds_per_pair'][k]:.3f}",
+             f"{v:.2f}×"]
+            for k, v in moved
+        ],
+    )  # fmt: skip
+    return _table(header, rows) + "\n\n" + per_method
+
+
 @renderer("evaluate_per_method")
 def evaluate_per_method(data: Sequence[dict[str, Any]]) -> str:
     """Seconds per pair of explain() one at a time and explain_batch(), against the floor."""
