@@ -50,6 +50,18 @@ def perspective(rng: np.random.Generator, size: tuple[int, int], strength: float
     return homography(moved, corners)  # output (moved) -> input (corners)
 
 
+def shot(
+    rng: np.random.Generator, size: tuple[int, int], with_perspective: bool
+) -> list[np.ndarray]:
+    """The geometric changes of one shot of a ``size`` (W, H) canvas, in the order to apply
+    them: a rotation and shear of random strength, then, ``with_perspective``, a homography
+    (drawn only then, so the plain stream of draws is unchanged)."""
+    changes = [affine(rng, size, strength=rng.uniform(0, 1))]
+    if with_perspective:
+        changes.append(perspective(rng, size, strength=rng.uniform(0, 1)))
+    return changes
+
+
 def homography(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The 3 x 3 ``H`` with ``H @ [x, y, 1] ~ target`` for the four points ``source`` (4, 2)."""
     rows, rhs = [], []

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from svhn_xai.data.item import HouseNumber
-from svhn_xai.data.synthetic.camera import affine, perspective, photograph, warp
+from svhn_xai.data.synthetic.camera import photograph, shot, warp
 from svhn_xai.data.synthetic.cue import Cue, cue_rng, plant_cue
 from svhn_xai.data.synthetic.fonts import TYPEFACES, font, font_paths
 from svhn_xai.data.synthetic.real_parts import RealParts
@@ -72,9 +72,7 @@ def make_house_number(
     digits = [int(d) for d in rng.integers(0, 10, count)]
     masks, distractors = lay_out(rng, face, digits, glyph_height)
     size = masks[0].shape[::-1]
-    geometry = [affine(rng, size, strength=rng.uniform(0, 1))]
-    if style.perspective:
-        geometry.append(perspective(rng, size, strength=rng.uniform(0, 1)))
+    geometry = shot(rng, size, style.perspective)
     for h in geometry:  # boxes are measured on the ink below, after every change
         masks = [warp(m, h) for m in masks]
         distractors = [warp(m, h) for m in distractors]

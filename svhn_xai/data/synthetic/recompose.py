@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from svhn_xai.data.item import HouseNumber
-from svhn_xai.data.synthetic.camera import affine, map_box, perspective, photograph, warp
+from svhn_xai.data.synthetic.camera import map_box, photograph, shot, warp
 from svhn_xai.data.synthetic.generator import DIGIT_COUNT_PROBS, PLAIN, Style
 from svhn_xai.data.synthetic.real_parts import DigitCut, RealParts
 from svhn_xai.data.synthetic.scene import wall
@@ -111,9 +111,7 @@ class RecomposedHouseNumbers:
         background = self.parts.wall if rng.random() < self.real_walls else None
         canvas, boxes = compose(rng, cuts, height, background)
         size = canvas.shape[1::-1]
-        geometry = [affine(rng, size, strength=rng.uniform(0, 1))]
-        if self.style.perspective:
-            geometry.append(perspective(rng, size, strength=rng.uniform(0, 1)))
+        geometry = shot(rng, size, self.style.perspective)
         fill = tuple(int(v) for v in canvas.reshape(-1, 3).mean(axis=0))
         for h in geometry:
             canvas = warp(canvas, h, fill)
