@@ -659,7 +659,7 @@ def sampling_stability(data: Sequence[dict[str, Any]]) -> str:
     """For each sampling method and lever (the plain estimator, each variance-reduction option
     or coarser grid): the seed-to-seed agreement of its map (median Spearman ρ over photos,
     95 % bootstrap interval) and the PxAP of its maps at each budget, with passes and seconds."""
-    from benchmarks.sampling_stability import MAX_SLOWDOWN, PREVIOUS_DEFAULTS, choose
+    from benchmarks.sampling_stability import MAX_SLOWDOWN, PREVIOUS_DEFAULTS, TIE, choose
     from svhn_xai.explain import method_name  # torch and captum: imported only when needed
     from svhn_xai.explain.stability import STABLE_RHO
 
@@ -684,7 +684,9 @@ def sampling_stability(data: Sequence[dict[str, Any]]) -> str:
     rule = (
         f"**Default**: the fastest setting whose median ρ is at least {STABLE_RHO}, whose PxAP "
         "interval reaches the PxAP before, and whose time is within "
-        f"{MAX_SLOWDOWN:.0f}× the time before; *before*: the defaults at commit af7e869."
+        f"{MAX_SLOWDOWN:.0f}× the time before; settings within {TIE:.0%} of the fastest one's "
+        "time count as equally fast (run-to-run noise), and of those the one that changes the "
+        "fewest settings besides the budget is taken; *before*: the defaults at commit af7e869."
     )
     caption = f"{d['data']}, seeds {' and '.join(map(str, d['seeds']))}. {rule}"
     return caption + "\n\n" + _table(header, rows)

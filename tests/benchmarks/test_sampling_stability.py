@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.sampling_stability import PREVIOUS_DEFAULTS, choose
+from benchmarks.sampling_stability import PREVIOUS_DEFAULTS, TIE, choose
 from svhn_xai.explain import REGISTRY
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "sampling_stability.json"
@@ -41,3 +41,22 @@ def test_choose_takes_the_fastest_setting_that_holds_without_losing_the_digit():
     assert choose(entry) == {"n": 8}
     entry["curve"].pop()
     assert choose(entry) == {"n": 1}  # nothing qualifies: the defaults stay
+
+
+def test_times_within_run_to_run_noise_are_a_tie_that_the_fewest_changes_win():
+    """Two settings as fast as each other within ``TIE``: the one that keeps more of the
+    previous defaults is taken; further apart, the faster one, however many it changes."""
+    before = _point({"n": 1, "x": 0, "y": 0}, 1.0, 0.1, 0.80, 0.85)
+    fewer = _point({"n": 8, "x": 1, "y": 0}, 2.0, 0.95, 0.80, 0.85)
+    more = _point({"n": 8, "x": 1, "y": 1}, 2.0 / (1 + TIE / 2), 0.95, 0.80, 0.85)
+    entry = {"parameter": "n", "previous_default": before, "curve": [before],
+             "levers": {"x": {"curve": [fewer]}, "x and y": {"curve": [more]}}}  # fmt: skip
+    assert choose(entry) == fewer["params"]
+    more["seconds"] = 2.0 / (1 + 2 * TIE)
+    assert choose(entry) == more["params"]
+    # a larger budget alone is no change: it wins the tie against a change at the old budget
+    larger = _point({"n": 16, "x": 0, "y": 0}, 2.1, 0.95, 0.80, 0.85)
+    other = _point({"n": 1, "x": 1, "y": 0}, 2.0, 0.95, 0.80, 0.85)
+    entry = {"parameter": "n", "previous_default": before, "curve": [before, larger],
+             "levers": {"x": {"curve": [other]}}}  # fmt: skip
+    assert choose(entry) == larger["params"]
