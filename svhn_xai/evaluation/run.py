@@ -171,7 +171,9 @@ def run_evaluation(
     if options.sanity:
         chosen = [items[i] for i in range(min(options.sanity, len(items)))]
         checked = [(item.image, item.labels[0]) for item in chosen]
-        summary["sanity"] = randomisation_check(model, checked, options.methods)
+        summary["sanity"] = randomisation_check(
+            model, checked, options.methods, batch_size=options.batch_size
+        )
     return summary
 
 

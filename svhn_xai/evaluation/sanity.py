@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from svhn_xai.explain import explain
+from svhn_xai.explain import explain_batch
 from svhn_xai.model.network import DigitResNet18
 from svhn_xai.scoring.bootstrap import mean_interval, photo_weights
 from svhn_xai.scoring.heatmap import reduce_channels
@@ -55,14 +55,17 @@ def randomisation_check(
     methods: Sequence[str],
     seed: int = 0,
     params: dict[str, dict[str, Any]] | None = None,
+    batch_size: int = 32,
 ) -> dict[str, Any]:
     """Cascading randomisation (Adebayo et al. 2018): Spearman correlation of each method's map
     with the trained model's map after re-initialising the layers (:func:`randomise`) from the
     head down to the stem (:data:`RANDOMISATION_ORDER`, every parameterised layer).
 
-    ``items`` are (model-input image, digit) pairs. A pair whose map, trained or randomised, is
-    constant or not finite has no rank correlation (:func:`spearman` gives NaN): it is counted
-    apart and never enters a mean, where as a 0 it would pass for a map that changed completely.
+    ``items`` are (model-input image, digit) pairs, explained ``batch_size`` at a time
+    (:func:`~svhn_xai.explain.explain_batch`: the maps of one at a time, to float rounding).
+    A pair whose map, trained or randomised, is constant or not finite has no rank correlation
+    (:func:`spearman` gives NaN): it is counted apart and never enters a mean, where as a 0 it
+    would pass for a map that changed completely.
 
     Returns ``{"layers": [...], "methods": {key: {...}}}``; each method's lists hold one entry
     per layer, in the order of ``layers``:
@@ -81,12 +84,7 @@ def randomisation_check(
       :data:`FLAT_THRESHOLD`, so that more photos would not change the verdict.
     """
     params = params or {}
-
-    def relevance(net: DigitResNet18, image: np.ndarray, digit: int, method: str) -> np.ndarray:
-        e = explain(net, image, digit, method, **params.get(method, {}))
-        return reduce_channels(e.attribution, e.reduction)
-
-    original = {m: [relevance(model, im, d, m) for im, d in items] for m in methods}
+    original = {m: _maps(model, items, m, params.get(m, {}), batch_size) for m in methods}
     scrambled = copy.deepcopy(model)
     torch.manual_seed(seed)
     rows: dict[str, dict[str, list[Any]]] = {
@@ -103,7 +101,7 @@ def randomisation_check(
         randomise(getattr(scrambled, name))
         scrambled.eval()
         for m in methods:
-            maps = [relevance(scrambled, im, d, m) for im, d in items]
+            maps = _maps(scrambled, items, m, params.get(m, {}), batch_size)
             compared = list(zip(original[m], maps))
             rho = [spearman(a, b) for a, b in compared]
             # a NaN says the pair has no correlation; its maps say why
@@ -128,3 +126,19 @@ def randomisation_check(
             "settled": settled,
         }
     return result
+
+
+def _maps(
+    net: DigitResNet18,
+    items: Sequence[tuple[np.ndarray, int]],
+    method: str,
+    params: dict[str, Any],
+    batch_size: int,
+) -> list[np.ndarray]:
+    """``method``'s map of each pair (channels reduced), ``batch_size`` pairs per call."""
+    maps = []
+    for start in range(0, len(items), batch_size):
+        images, digits = zip(*items[start : start + batch_size])
+        done = explain_batch(net, images, digits, method, **params)
+        maps += [reduce_channels(e.attribution, e.reduction) for e in done]
+    return maps

@@ -2,7 +2,8 @@
 estimators): change parts of the image, watch the logit. Their features, the superpixel game
 and the model passes are :mod:`svhn_xai.explain.superpixels`'.
 
-Shapley Value Sampling and KernelShap with their own estimators (``orders="antithetic"``,
+LIME (:mod:`svhn_xai.explain.surrogate`, Captum's estimator computed batch-wise), and Shapley
+Value Sampling and KernelShap with their own estimators (``orders="antithetic"``,
 ``coalitions="paired"``) explain a batch of images with the same samples in shared passes;
 with Captum's, or with SLIC segments (each image its own), a batch goes one image at a time.
 """
@@ -14,9 +15,9 @@ from typing import Any
 
 import captum.attr as ca
 import torch
-from captum._utils.models.linear_model import SkLearnLasso
 
 from svhn_xai.errors import ParameterError
+from svhn_xai.explain import surrogate
 from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import BASELINE, SEED
 from svhn_xai.explain.params import Param
@@ -31,7 +32,6 @@ from svhn_xai.explain.superpixels import (
     features,
     forward,
     game,
-    one_by_one,
     per_eval,
     per_feature,
     sharing_samples,
@@ -306,20 +306,18 @@ def _svs_passes(p: dict[str, Any], features: int) -> int:
     ),
 )
 def lime(ctx: Context) -> torch.Tensor:
-    return one_by_one(ctx, _lime)
+    return sharing_samples(ctx, True, _lime)
 
 
 def _lime(ctx: Context) -> torch.Tensor:
-    from captum.attr._core.lime import get_exp_kernel_similarity_function
-
     p = ctx.params
-    mask, _ = features(ctx)
-    explainer = ca.Lime(
-        forward(ctx, p["n_samples"], clean=True),
-        interpretable_model=SkLearnLasso(alpha=p["alpha"]),
-        similarity_func=get_exp_kernel_similarity_function("cosine", p["kernel_width"]),
-    )
-    return _sampled(explainer, ctx, mask)
+    mask, n = features(ctx)
+    play = game(ctx, mask, p["n_samples"], clean=True)
+    sums = surrogate.feature_sums(ctx.x, baseline(ctx.x, p["baseline"]), mask)
+    with seeded(p["seed"]):  # the rows Captum's Lime draws, from the same global generator
+        coalitions = surrogate.lime_coalitions(n, p["n_samples"])
+    phi = surrogate.lime(play, coalitions, sums, p["alpha"], p["kernel_width"], per_eval(ctx))
+    return per_feature(ctx, phi, mask)
 
 
 @register(

@@ -106,12 +106,13 @@ def forward(
 
 
 def game(
-    ctx: Context, mask: torch.Tensor, coalitions: int
+    ctx: Context, mask: torch.Tensor, coalitions: int, clean: bool = False
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """The superpixel game of ``ctx``'s images (N of them, one head each): coalitions (B, d) to
     the explained outputs (B, N), every image perturbed by the same coalitions. ``coalitions``:
-    how many the estimator will evaluate, for the progress bar."""
-    run = forward(ctx, coalitions * len(ctx.x))
+    how many the estimator will evaluate, for the progress bar; ``clean`` as for
+    :func:`forward`, for an estimator that never plays the full coalition."""
+    run = forward(ctx, coalitions * len(ctx.x), clean)
     cells_of = mask[0, 0]
     reference = baseline(ctx.x, ctx.params["baseline"])
     target = ctx.target

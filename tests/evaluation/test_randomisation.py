@@ -109,3 +109,17 @@ def test_spearman_has_no_value_for_a_constant_or_non_finite_map():
     assert np.isnan(ev.spearman(np.r_[ramp[:-1], np.nan], ramp))
     assert np.isnan(ev.spearman(ramp, np.r_[np.inf, ramp[1:]]))
     assert ev.spearman(ramp, ramp**3) == pytest.approx(1.0)
+
+
+def test_explaining_the_pairs_together_gives_the_correlations_of_one_at_a_time(shipped):
+    """The check explains its pairs in batches (``explain_batch``): the same maps as one pair at
+    a time, so the same correlations, pair by pair and layer by layer, for a one-pass method
+    and a sampling one (RISE's masks seeded per pair, not per batch)."""
+    model, pairs = shipped
+    methods, params = ["saliency", "rise"], {"rise": {"n_masks": 32}}
+    together = ev.randomisation_check(model, pairs, methods, params=params, batch_size=2)
+    alone = ev.randomisation_check(model, pairs, methods, params=params, batch_size=1)
+    for m in methods:
+        assert np.asarray(together["methods"][m]["pairs"]) == pytest.approx(
+            np.asarray(alone["methods"][m]["pairs"]), abs=1e-4
+        ), m

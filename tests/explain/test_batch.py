@@ -68,6 +68,9 @@ def test_a_one_pass_method_explains_the_whole_batch_in_one_pass(model, pairs):
         paired = {"superpixel": 32, "n_samples": 10, "coalitions": "paired", "segments": "grid"}
         explain_batch(model, images, digits, "kernel_shap", **paired, perturbations_per_eval=64)
         assert calls == [3 * 2, 3 * 10], "the ends, then the coalitions: every image in each"
+        calls.clear()
+        explain_batch(model, images, digits, "lime", superpixel=32, n_samples=10)
+        assert calls == [3 * 10 + 3], "every image in one pass, the clean images with them"
     finally:
         handle.remove()
 

@@ -1,0 +1,89 @@
+"""LIME's batch-wise surrogate against Captum's Lime, which computes the same estimate one image
+at a time: the same rows drawn, the same kernel weights, the same Lasso, the same map."""
+
+import captum.attr as ca
+import numpy as np
+import pytest
+import torch
+from captum._utils.models.linear_model import SkLearnLasso
+from captum.attr._core.lime import get_exp_kernel_similarity_function
+
+from svhn_xai.explain import explain
+from svhn_xai.explain.references import baseline, grid_mask, seeded
+from svhn_xai.explain.superpixels import spread
+from svhn_xai.explain.surrogate import feature_sums, kernel_weights, lime_coalitions
+from svhn_xai.model.checkpoint import load_model
+
+
+def test_the_rows_are_the_ones_captums_sampler_draws_under_the_same_seed():
+    with seeded(3):
+        ours = lime_coalitions(16, 40)
+    with seeded(3):
+        theirs = torch.cat(
+            [torch.bernoulli(torch.ones(1, 16) * 0.5) for _ in range(40)]  # Captum's, row by row
+        )
+    assert torch.equal(ours, theirs)
+    assert set(ours.unique().tolist()) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("kind", ["black", "blur", "white"])
+def test_kernel_weights_equal_the_cosine_kernel_of_each_perturbed_image(kind):
+    """From per-feature sums, without building the images: equal to Captum's kernel applied to
+    each perturbed image built in full."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 16, 16, generator=gen)
+    reference = baseline(x, kind)
+    mask = grid_mask(16, 8)  # 4 features
+    z = torch.tensor([[1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 1, 0.0]])
+    got = kernel_weights(z, feature_sums(x, reference, mask), kernel_width=0.5)
+    kernel = get_exp_kernel_similarity_function("cosine", 0.5)
+    for k, row in enumerate(z):
+        keep = row[mask[0, 0]].bool()
+        for i in range(2):
+            perturbed = torch.where(keep, x[i], reference[i])
+            assert float(got[k, i]) == pytest.approx(kernel(x[i], perturbed, None), rel=1e-5)
+    assert got[2].tolist() == pytest.approx([1.0, 1.0])  # every feature kept: the image itself
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The shipped model: logits of a trained scale, which a Lasso's penalty is set for."""
+    return load_model()[0]
+
+
+def captum_lime(model, image: torch.Tensor, digit: int, params: dict) -> torch.Tensor:
+    """The map as Captum's Lime computes it, spread over the features as ours are."""
+    mask = grid_mask(image.shape[-1], params["superpixel"])
+    explainer = ca.Lime(
+        lambda x: model(x),
+        interpretable_model=SkLearnLasso(alpha=params["alpha"]),
+        similarity_func=get_exp_kernel_similarity_function("cosine", params["kernel_width"]),
+    )
+    with torch.no_grad(), seeded(params["seed"]):
+        out = explainer.attribute(
+            image,
+            baselines=baseline(image, params["baseline"]),
+            target=digit,
+            feature_mask=mask,
+            n_samples=params["n_samples"],
+            perturbations_per_eval=64,
+        )
+    return spread(out, mask)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"superpixel": 16, "n_samples": 96, "alpha": 0.001, "kernel_width": 1.0, "seed": 0,
+         "baseline": "black"},
+        {"superpixel": 8, "n_samples": 150, "alpha": 0.01, "kernel_width": 0.3, "seed": 7,
+         "baseline": "blur"},
+    ],
+)  # fmt: skip
+def test_lime_is_captums_lime_given_the_same_seed(shipped, house, image_tensor, params):
+    image, digit, _ = house
+    ours = explain(shipped, image, digit, "lime", **params).attribution
+    theirs = captum_lime(shipped.eval(), image_tensor, digit, params)[0].numpy()
+    assert np.abs(theirs).max() > 0, "a map of zeros would agree with anything"
+    scale = float(np.abs(theirs).max())
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-3 * scale)
