@@ -80,8 +80,8 @@ def paired_kernel_shap(
     the empty and full ones), ``batch`` coalitions per call of ``game``; a game of N images
     (values (B, N)) gets φ (d, N), every image from the same coalitions."""
     coalitions = paired_coalitions(d, count, generator)
-    ends = _evaluate(game, torch.stack([torch.zeros(d), torch.ones(d)]).double(), batch)
-    values = _evaluate(game, coalitions, batch)
+    ends = play_in_batches(game, torch.stack([torch.zeros(d), torch.ones(d)]).double(), batch)
+    values = play_in_batches(game, coalitions, batch)
     return constrained_least_squares(coalitions, values, ends[0], ends[1])
 
 
@@ -98,8 +98,8 @@ def antithetic_permutation_shapley(
     ranks = perms.argsort(1)  # ranks[o, i]: the place of feature i in order o
     steps = torch.arange(1, d)
     inner = (ranks[:, None, :] < steps[None, :, None]).to(torch.float64)  # (orders, d-1, d)
-    ends = _evaluate(game, torch.stack([torch.zeros(d), torch.ones(d)]).double(), batch)
-    values = _evaluate(game, inner.reshape(-1, d), batch)
+    ends = play_in_batches(game, torch.stack([torch.zeros(d), torch.ones(d)]).double(), batch)
+    values = play_in_batches(game, inner.reshape(-1, d), batch)
     one = values.dim() == 1
     values, ends = values.reshape(orders, d - 1, -1), ends.reshape(2, 1, -1)
     chain = torch.cat([ends[:1].expand(orders, 1, -1), values, ends[1:].expand(orders, 1, -1)], 1)
@@ -109,7 +109,9 @@ def antithetic_permutation_shapley(
     return phi[:, 0] if one else phi
 
 
-def _evaluate(game: Game, coalitions: torch.Tensor, batch: int) -> torch.Tensor:
+def play_in_batches(game: Game, coalitions: torch.Tensor, batch: int) -> torch.Tensor:
+    """``game``'s values of ``coalitions`` (n, d), ``batch`` coalitions per call: (n,) or, for a
+    game of N images, (n, N), float64."""
     return torch.cat(
         [game(coalitions[i : i + batch]).double() for i in range(0, len(coalitions), batch)]
     )

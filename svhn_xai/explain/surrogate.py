@@ -20,6 +20,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from svhn_xai.explain.shapley import play_in_batches
+
 COSINE_EPS = 1e-8  # torch's CosineSimilarity: a zero vector has similarity 0 to any other
 
 
@@ -83,9 +85,6 @@ def lime(
     """LIME's coefficients φ (d, N) for the N images of the game ``play`` (coalitions (B, d)
     to outputs (B, N)): every image plays the same ``coalitions`` (n, d), ``batch`` of them
     per call, and is weighted by its own :func:`kernel_weights`."""
-    values = torch.cat(
-        [play(coalitions[i : i + batch]).double() for i in range(0, len(coalitions), batch)]
-    )
-    values = values.reshape(len(coalitions), -1)
+    values = play_in_batches(play, coalitions, batch).reshape(len(coalitions), -1)
     weights = kernel_weights(coalitions, sums, kernel_width)
     return lasso_per_image(coalitions, values, weights, alpha)
