@@ -111,6 +111,20 @@ LEVERS: dict[str, Lever] = {
         init_from_shipped=True,
         reference="finetune_low_lr",
     ),
+    "finetune_recomposed_camera": Lever(
+        "the two best data levers tried apart, together: as finetune_recomposed, every added "
+        "image (recomposed or synthetic) also seen in perspective and half smeared by motion",
+        {
+            "mix_synthetic": 2048,
+            "mix_recomposed": 2048,
+            "perspective": True,
+            "motion_blur": True,
+            "epochs": 4,
+            "lr": 5e-4,
+        },
+        init_from_shipped=True,
+        reference="finetune_recomposed",
+    ),
     "finetune_real_data": Lever(
         "every data lever at once: 2,048 recomposed and 2,048 synthetic images in 78 "
         "typefaces on real walls, in perspective, half smeared",
