@@ -49,8 +49,23 @@ def reusable_records(
             f"cannot resume from {path.name}: it records no conditions (made by an older "
             "version); run without --resume to start afresh"
         )
-    differs = [k for k in sorted(set(head) | set(conditions)) if head.get(k) != conditions.get(k)]
+    differs = _differences(head, conditions)
     if differs:
-        detail = "; ".join(f"{k}: {head.get(k)!r} then, {conditions.get(k)!r} now" for k in differs)
+        detail = "; ".join(f"{k}: {then!r} then, {now!r} now" for k, then, now in differs)
         raise ResumeMismatch(f"cannot resume from {path.name}, its records differ in {detail}")
     return {(r["index"], r["digit"]): r for r in lines[1:]}, True
+
+
+def _differences(head: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(name, then, now) for each condition that differs; the settings method by method, so
+    that a moved default names its method rather than printing every method's settings."""
+    out = []
+    for key in sorted(set(head) | set(now)):
+        then, current = head.get(key), now.get(key)
+        if key == "params" and isinstance(then, dict) and isinstance(current, dict):
+            for method in sorted(set(then) | set(current)):
+                if then.get(method) != current.get(method):
+                    out.append((f"params of {method}", then.get(method), current.get(method)))
+        elif then != current:
+            out.append((key, then, current))
+    return out

@@ -31,6 +31,7 @@ from svhn_xai.evaluation.resume import reusable_records, stale
 from svhn_xai.evaluation.sanity import randomisation_check
 from svhn_xai.evaluation.summary import summarise
 from svhn_xai.explain import REGISTRY
+from svhn_xai.explain.params import validate
 from svhn_xai.model.network import DigitResNet18
 from svhn_xai.scoring.class_sensitivity import from_records as class_sensitivity
 from svhn_xai.scoring.metrics import BASELINES
@@ -96,11 +97,19 @@ class EvaluationOptions:
         return self.faithfulness in ("road", "all")
 
     def conditions(self, checkpoint_sha256: str | None) -> dict[str, Any]:
-        """What a resumed record must have been made under: the resume key of a partial file."""
+        """What a resumed record must have been made under: the resume key of a partial file.
+
+        ``params`` holds every registered method's settings with its defaults filled in, not
+        only those given: a record made before a default moved must not be reused after it.
+        """
+        settings = {
+            key: validate(REGISTRY[key].params, dict(self.params.get(key, {})), key)
+            for key in sorted(REGISTRY)
+        }
         return {
             "checkpoint_sha256": checkpoint_sha256,
             "protocol": self.protocol.to_dict(),
-            "params": {k: dict(v) for k, v in self.params.items()},
+            "params": json.loads(json.dumps(settings)),  # as the file will read back
             "road": self.road,
             "calibrated": dict(self.calibrated or {}),
             **({"steps": self.steps} if self.steps != 16 else {}),

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -102,6 +103,19 @@ def test_resume_refuses_other_conditions_saying_what_differs(model, items, tmp_p
             Options(["saliency"], limit=1, steps=2, params={"saliency": {"abs": False}}),
             partial=partial, checkpoint_sha256="aa",
         )  # fmt: skip
+
+
+def test_resume_refuses_records_made_before_a_default_moved(model, items, tmp_path, monkeypatch):
+    partial = tmp_path / "run.partial.jsonl"
+    options = Options(["saliency"], limit=1, steps=2)
+    ev.run_evaluation(model, items, options, partial=partial, checkpoint_sha256="aa")
+    spec = REGISTRY["saliency"]
+    moved = tuple(
+        dataclasses.replace(p, default=False) if p.name == "abs" else p for p in spec.params
+    )
+    monkeypatch.setitem(REGISTRY, "saliency", dataclasses.replace(spec, params=moved))
+    with pytest.raises(ResumeMismatch, match=r"params of saliency: \{'abs': True, .*\{'abs': F"):
+        ev.run_evaluation(model, items, options, partial=partial, checkpoint_sha256="aa")
 
 
 def test_non_finite_maps_are_counted_and_left_out(model, items):
