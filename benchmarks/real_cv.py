@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.record import default_path, save
-from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, model_from_checkpoint
+from svhn_xai.model.checkpoint import load_checkpoint, model_from_checkpoint
 from svhn_xai.model.classification import presence_scores
 from svhn_xai.model.config import TrainConfig
 from svhn_xai.model.crossval import (
@@ -368,7 +368,7 @@ def main() -> None:
     p.add_argument(
         "--levers", default="all", help=f"all, none, or comma-separated: {', '.join(LEVERS)}"
     )
-    p.add_argument("--baseline", default=str(DEFAULT_CHECKPOINT), help="the shipped model")
+    p.add_argument("--baseline", default="checkpoints/default.pt", help="the shipped model")
     p.add_argument(
         "--final",
         default="best",

@@ -100,6 +100,18 @@ def shown_path(path: str | os.PathLike[str]) -> str:
         return Path(path).name
 
 
+def command_line() -> str:
+    """This process's command line as it was typed: ``python -m x …`` for a module, whose
+    ``sys.argv[0]`` would otherwise be the module file's full path on this server."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:  # python -m pkg runs pkg.__main__
+        argv = ["-m", spec.name.removesuffix(".__main__"), *sys.argv[1:]]
+    else:
+        argv = [shown_path(sys.argv[0]), *sys.argv[1:]] if sys.argv[:1] else []
+    return " ".join(["python", *argv])
+
+
 def provenance(
     command: str | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
@@ -112,16 +124,8 @@ def provenance(
     its SHA-256, which identifies the weights whatever the file is called. ``commit``, taken
     when the work started, defaults to the working tree's now.
     """
-    if command is None:
-        main = sys.modules.get("__main__")
-        spec = getattr(main, "__spec__", None)
-        if spec is not None and spec.name:  # python -m pkg runs pkg.__main__
-            argv = ["-m", spec.name.removesuffix(".__main__"), *sys.argv[1:]]
-        else:
-            argv = sys.argv
-        command = " ".join(["python", *argv])
     block: dict[str, Any] = {
-        "command": command,
+        "command": command or command_line(),
         "commit": commit or git_commit(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),

@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT
+from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT
 from svhn_xai.provenance import file_sha256, git_commit, machine, provenance
 
 
@@ -56,6 +56,8 @@ def test_provenance_command_defaults_to_this_process(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["bench.py", "--repeats", "2"])
     monkeypatch.delitem(sys.modules, "__main__")
     assert provenance()["command"] == "python bench.py --repeats 2"
+    monkeypatch.setattr(sys, "argv", [str(REPO_ROOT / "benchmarks" / "b.py"), "-n", "1"])
+    assert provenance()["command"] == "python benchmarks/b.py -n 1"  # not the server's path
 
 
 def test_a_benchmark_records_the_commit_it_started_on(tmp_path, monkeypatch):

@@ -9,8 +9,6 @@ its last completed epoch continues exactly as an uninterrupted one would.
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +40,7 @@ from svhn_xai.model.run_data import (
     start_process,
 )
 from svhn_xai.model.tracking import Tracker
-from svhn_xai.provenance import git_commit, machine
+from svhn_xai.provenance import command_line, git_commit, machine, shown_path
 from svhn_xai.shards import Shard, leave
 
 
@@ -97,7 +95,7 @@ def _build_model(cfg: TrainConfig, device: torch.device) -> tuple[DigitResNet18,
     if cfg.init is not None:
         start = load_checkpoint(cfg.init)
         init_card = {
-            "checkpoint": str(cfg.init),
+            "checkpoint": shown_path(cfg.init),
             "config": start["config"],
             "provenance": start.get("provenance"),
             "test": start["metrics"].get("test"),
@@ -196,7 +194,7 @@ def _provenance(
         **({"cue": cue.to_dict()} if cue is not None else {}),
         "commit": git_commit(),
         "machine": machine(),
-        "command": command or " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "command": command or command_line(),
         "torch": str(torch.__version__),
         "device": str(run.device),
         "bf16_autocast": amp,

@@ -154,6 +154,17 @@ def test_fine_tuning_mixes_synthetic_images_with_repeated_photos(tmp_path):
     assert ckpt["metrics"]["test"]["n_images"] == 8
 
 
+def test_fine_tuning_cards_its_start_and_command_without_server_paths(tmp_path, monkeypatch):
+    start = REPO / "checkpoints" / "default.pt"
+    monkeypatch.setattr(sys, "argv", [str(REPO / "benchmarks" / "real_cv.py"), "--keep"])
+    monkeypatch.delitem(sys.modules, "__main__")
+    main(_fine_tuning(tmp_path, init=str(start)))
+    card = load_checkpoint(tmp_path / "run.pt")["provenance"]
+    assert card["init"]["checkpoint"] == "checkpoints/default.pt"
+    assert card["init"]["provenance"]["n_train"] == 64000  # the shipped model's own card
+    assert card["command"] == "python benchmarks/real_cv.py --keep"
+
+
 def test_recomposed_digits_and_the_generators_options_join_the_mix_and_the_card(tmp_path):
     from svhn_xai.model.run_data import load_data
 
