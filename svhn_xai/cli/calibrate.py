@@ -60,6 +60,14 @@ def run(args: argparse.Namespace) -> int:
         )
     commit = git_commit()
     model, card = load_model(args.checkpoint)
+    trained = card.get("provenance") or {}
+    same_split = (args.data, args.split) == (trained.get("data"), trained.get("split"))
+    if same_split and overlap(args.indices, trained.get("indices"), None):
+        raise SvhnXaiError(
+            f"--indices overlap {trained.get('indices') or 'all'}, the {args.split} photos this "
+            "model was trained on: its maps there are of photos it has learnt, so calibrate on "
+            "images it never saw (e.g. --data synthetic --split extra)"
+        )
     methods = method_keys(args.methods)
     margin = card["config"].get("margin", 0.15)
     items = ModelInputs(args.data, args.split, args.root, args.indices, model.input_size, margin)

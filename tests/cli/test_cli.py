@@ -74,3 +74,18 @@ def test_calibration_overlap_is_found_across_several_slices_and_a_limit():
     assert _overlap("0:10", None, None) is True
     assert _overlap("50:60", "0:10,40:", 25) is True  # the 25 evaluated: 0-9 and 40-54
     assert _overlap("50:60", "0:10,40:", 20) is False  # 0-9 and 40-49
+
+
+def test_calibrating_on_the_photos_a_model_trained_on_is_refused(tmp_path, capsys):
+    from tests.models import random_model, write_checkpoint
+
+    trained = {"data": "svhn", "split": "train", "indices": "0:4"}
+    ckpt = write_checkpoint(tmp_path / "tuned.pt", random_model(2), provenance=trained)
+    common = ["calibrate", "--data", "svhn", "--root", str(FIXTURES), "--split", "train",
+              "--methods", "saliency", "--checkpoint", str(ckpt), "--quiet", "--json"]  # fmt: skip
+    assert run([*common, "--indices", "3:5"]) == 2
+    assert "this model was trained on" in capsys.readouterr().err
+    assert not (tmp_path / "tuned.calibration.json").exists()
+    assert run([*common, "--indices", "4:6"]) == 0  # photos it never saw
+    made = json.loads((tmp_path / "tuned.calibration.json").read_text())
+    assert made["indices"] == "4:6" and made["n_pairs"] >= 2
