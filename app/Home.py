@@ -12,6 +12,7 @@ import streamlit as st
 from common import current, page_setup
 
 from svhn_xai.model.checkpoint import REPO_ROOT
+from svhn_xai.report.words import photos, trained_on
 
 page_setup("svhn-xai", "🔢")
 
@@ -84,12 +85,14 @@ if real.get("balanced_accuracy") is not None:
     cols[3].metric(
         f"Bal. acc., {n} real photos" if n else "Bal. acc., real photos",
         f"{real['balanced_accuracy']:.1%}",
-        help=BALANCED + " Measured when the model was exported, on these photos of the shared "
-        "sample, some of which may have chosen its settings; the README's figures over the "
-        "held-out photos 193–256 and cross-validated on 1–192 are the ones to quote.",
+        help=BALANCED
+        + " Measured when the model was exported, on "
+        + (photos(real["indices"]) if real.get("indices") else "every photo")
+        + " of the shared sample's train split. Quote it only where the model never trained "
+        "on them, as for the held-out photos 193–256 (see the README).",
     )
 st.caption(
-    f"Trained on {prov.get('data', '?')} data ({prov.get('n_train', '?')} images), stem "
+    f"Trained on {trained_on(prov)}; stem "
     f"{model.stem}, input {model.input_size}×{model.input_size}, commit {prov.get('commit', '?')}."
 )
 per_digit = test.get("per_digit", {})

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from svhn_xai.evaluation.summary import versus_baselines
+from svhn_xai.provenance import file_sha256
+from svhn_xai.report.words import photos
 from svhn_xai.scoring.registry import METRICS, directions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1085,10 +1087,16 @@ def _passes(lever: dict[str, Any]) -> bool:
     )
 
 
-def _photos(spec: str) -> str:
-    """``"0:192"`` (0-based indices) as the photos' own numbers, ``1–192``."""
-    start, _, stop = spec.partition(":")
-    return f"{int(start) + 1}–{stop}"
+def _baseline(cv: dict[str, Any]) -> str:
+    """How the tables name the model the levers were judged against (the results file's
+    "shipped", named for when it was measured): "shipped" while it still is, else the tracked
+    checkpoint that holds its weights."""
+    weights = cv["provenance"].get("checkpoint", {}).get("sha256")
+    for name in ("default.pt", "synthetic.pt"):
+        path = ROOT / "checkpoints" / name
+        if path.is_file() and file_sha256(path) == weights:
+            return "shipped" if name == "default.pt" else f"`{name}`"
+    return f"`{cv['baseline']}`"
 
 
 @renderer("real_cv_levers")
@@ -1097,13 +1105,13 @@ def real_cv_levers(data: Sequence[dict[str, Any]]) -> str:
     model (at 95 % and family-wise), its fold models' synthetic accuracy, and whether it meets
     the shipping rule."""
     (cv,) = data
-    shipped = cv["shipped"]
+    shipped, name = cv["shipped"], _baseline(cv)
     level = next(iter(cv["levers"].values()))["vs_shipped_familywise"]["level"]
     header = [
         "lever",
         "what it changes",
-        f"balanced accuracy ↑, photos {_photos(cv['dev'])}",
-        "minus shipped ↑, points, 95 % CI",
+        f"balanced accuracy ↑, {photos(cv['dev'])}",
+        f"minus {name} ↑, points, 95 % CI",
         f"same, family-wise {level:.1%} CI",
         "synthetic held-out ↑",
         "where, s",
@@ -1111,8 +1119,8 @@ def real_cv_levers(data: Sequence[dict[str, Any]]) -> str:
     ]
     rows = [
         [
-            "shipped",
-            "nothing: the shipped model, scored fold by fold",
+            name,
+            "nothing: the model the levers start from, scored fold by fold",
             _ci(shipped["balanced_accuracy"]),
             "",
             "",
@@ -1176,39 +1184,39 @@ def real_cv_heldout(data: Sequence[dict[str, Any]]) -> str:
     """The shipped model on each set of photos, with intervals; and the lever picked by its
     cross-validated score, trained on every development photo, scored once on the held-out."""
     (cv,) = data
-    shipped = cv["shipped"]
+    shipped, name = cv["shipped"], _baseline(cv)
     synthetic = f"synthetic test ({shipped['synthetic_test']['photos']:,} images)"
     header = [
         "model",
         "real photos trained on",
         "scored on",
         "balanced accuracy ↑ (95 % CI)",
-        "minus shipped ↑, points (paired 95 % CI)",
+        f"minus {name} ↑, points (paired 95 % CI)",
     ]
     rows = [
-        ["shipped", "none", f"photos {_photos(cv['dev'])}", _ci(shipped["balanced_accuracy"]), ""],
-        ["shipped", "none", f"photos {_photos(cv['heldout'])}", _ci(shipped["heldout"]), ""],
-        ["shipped", "none", synthetic, _ci(shipped["synthetic_test"]), ""],
+        [name, "none", photos(cv["dev"]), _ci(shipped["balanced_accuracy"]), ""],
+        [name, "none", photos(cv["heldout"]), _ci(shipped["heldout"]), ""],
+        [name, "none", synthetic, _ci(shipped["synthetic_test"]), ""],
     ]
     for tta in shipped.get("tta", {}).values():  # measured only: never in a plain score
         rows.append(
             [
-                "shipped, test-time augmentation (7 views)",
+                f"{name}, test-time augmentation (7 views)",
                 "none",
-                f"photos {_photos(tta['photos'])}",
+                photos(tta["photos"]),
                 _ci(tta["balanced_accuracy"]),
                 _ci(tta["vs_plain"], signed=True) + " (vs plain)",
             ]
         )
     final = cv.get("final")
     if final is not None:
-        trained = f"photos {_photos(cv['dev'])}"
+        trained = photos(cv["dev"])
         gain = final["synthetic_test"]["candidate"] - final["synthetic_test"]["shipped"]
         rows += [
             [
                 f"`{final['lever']}`",
                 trained,
-                f"photos {_photos(final['heldout'])}",
+                photos(final["heldout"]),
                 _ci(final["candidate"]),
                 _ci(final["candidate_vs_shipped"], signed=True),
             ],

@@ -11,6 +11,11 @@ held-out photos (193-256) are not touched here until ``--final`` has picked a le
 cross-validated score alone; then that lever is trained on all development photos and scored
 once on the held-out ones, beside the shipped model. The results file is rewritten after every
 lever, so a run stopped half way keeps what it measured.
+
+The baseline, called "shipped" in the results file because it was the shipped model when the
+levers were measured, is ``checkpoints/synthetic.pt``: the synthetic-only model that
+``default.pt`` was fine-tuned from. ``default.pt`` itself trained on photos 1-192, so scoring it
+on their folds would measure what it memorised; such a baseline is refused.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.record import default_path, save
+from svhn_xai.cli.options import overlap
 from svhn_xai.model.checkpoint import load_checkpoint, model_from_checkpoint
 from svhn_xai.model.classification import presence_scores
 from svhn_xai.model.config import TrainConfig
@@ -39,7 +45,7 @@ from svhn_xai.model.export import slim
 from svhn_xai.model.predict import predict, resolve_device
 from svhn_xai.model.run_data import load_tensors
 from svhn_xai.model.tta import predict_tta
-from svhn_xai.provenance import provenance
+from svhn_xai.provenance import file_sha256, provenance
 from svhn_xai.scoring.bootstrap import balanced_accuracy_interval, paired_difference
 
 
@@ -368,7 +374,12 @@ def main() -> None:
     p.add_argument(
         "--levers", default="all", help=f"all, none, or comma-separated: {', '.join(LEVERS)}"
     )
-    p.add_argument("--baseline", default="checkpoints/default.pt", help="the shipped model")
+    p.add_argument(
+        "--baseline",
+        default="checkpoints/synthetic.pt",
+        help="the model levers are judged against and fine-tune (it must not have trained on "
+        "--dev)",
+    )
     p.add_argument(
         "--final",
         default="best",
@@ -396,6 +407,12 @@ def main() -> None:
     if unknown:
         p.error(f"unknown lever(s) {', '.join(unknown)}; choose from {', '.join(LEVERS)}")
 
+    trained = load_checkpoint(args.baseline).get("provenance") or {}
+    if trained.get("data") == "svhn" and overlap(args.dev, trained.get("indices"), None):
+        p.error(
+            f"--baseline {Path(args.baseline).name} trained on photos {trained.get('indices')}, "
+            f"which overlap --dev {args.dev}: cross-validate against a model that never saw them"
+        )
     folds = kfold(args.dev, args.folds)
     plain = TrainConfig(data="svhn", root=args.root, split="train", device=args.device)
     tic = time.perf_counter()
@@ -417,9 +434,10 @@ def main() -> None:
     }
     if args.keep and Path(args.out).is_file():
         earlier = json.loads(Path(args.out).read_text())
-        same = ("root", "dev", "heldout", "folds", "resamples", "baseline", "overrides")
-        if any(earlier.get(k) != results[k] for k in same):
-            p.error(f"--keep: {args.out} differs in one of {', '.join(same)}")
+        same = ("root", "dev", "heldout", "folds", "resamples", "overrides")
+        weights = earlier["provenance"].get("checkpoint", {}).get("sha256")
+        if any(earlier.get(k) != results[k] for k in same) or weights != file_sha256(args.baseline):
+            p.error(f"--keep: {args.out} differs in the baseline's weights or one of {same}")
         results["levers"] = {
             # levers measured before carry the provenance of the run that measured them
             name: {"provenance": earlier["provenance"], **lever}
