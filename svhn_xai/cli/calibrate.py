@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if args.data == "svhn" and args.split == "train" and overlap(args.indices, HELD_OUT, None):
         raise SvhnXaiError(
             f"--indices overlap {HELD_OUT}, the held-out photos 193-256 of the shared sample "
-            "that every reported table scores: calibrate on development photos (e.g. 0:64)"
+            "that every reported table scores: calibrate on images the model never saw (e.g. "
+            "--data synthetic --split extra --indices 0:64)"
         )
     commit = git_commit()
     model, card = load_model(args.checkpoint)

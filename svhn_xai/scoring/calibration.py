@@ -3,7 +3,8 @@
 One fixed cut for every method misreads some of them (a 20 % mask cannot cover a digit that
 fills 60 % of the crop). As Choe et al. (CVPR 2020) recommend, each method, and each baseline
 alike, gets the threshold value that gave it the highest mean IoU_1 on a held-apart labelled
-set: development photos, never the photos a table reports. The result is a small JSON file
+set: images the model never trained on and no table reports (synthetic images, for a model
+fine-tuned on the development photos). The result is a small JSON file
 beside the checkpoint (``default.pt`` -> ``default.calibration.json``), tied to the
 checkpoint's SHA-256 and to the protocol's mode and sigma, made by ``python -m svhn_xai
 calibrate``. It is the default reading of ``explain``, ``evaluate`` and the app when no
