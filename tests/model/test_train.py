@@ -161,7 +161,7 @@ def test_fine_tuning_cards_its_start_and_command_without_server_paths(tmp_path, 
     main(_fine_tuning(tmp_path, init=str(start)))
     card = load_checkpoint(tmp_path / "run.pt")["provenance"]
     assert card["init"]["checkpoint"] == "checkpoints/default.pt"
-    assert card["init"]["provenance"]["n_train"] == 64000  # the shipped model's own card
+    assert card["init"]["provenance"] == load_checkpoint(start)["provenance"]  # its own card
     assert card["command"] == "python benchmarks/real_cv.py --keep"
 
 
