@@ -329,14 +329,14 @@ def _lime(ctx: Context) -> torch.Tensor:
         Param(
             "n_samples",
             "int",
-            512,
+            1024,
             "Random superpixel coalitions evaluated.",
             low=10,
             high=5000,
             cost=True,
         ),
         COARSE,
-        replace(SEGMENTS, default="slic"),
+        SEGMENTS,
         BASELINE,
         Param(
             "coalitions",
