@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.record import default_path, save
-from svhn_xai.cli.options import overlap
+from svhn_xai.cli.options import trained_on
 from svhn_xai.model.checkpoint import load_checkpoint, model_from_checkpoint
 from svhn_xai.model.classification import presence_scores
 from svhn_xai.model.config import TrainConfig
@@ -407,10 +407,11 @@ def main() -> None:
     if unknown:
         p.error(f"unknown lever(s) {', '.join(unknown)}; choose from {', '.join(LEVERS)}")
 
-    trained = load_checkpoint(args.baseline).get("provenance") or {}
-    if trained.get("data") == "svhn" and overlap(args.dev, trained.get("indices"), None):
+    card = load_checkpoint(args.baseline)
+    if trained_on(card, "svhn", "train", args.dev):
         p.error(
-            f"--baseline {Path(args.baseline).name} trained on photos {trained.get('indices')}, "
+            f"--baseline {Path(args.baseline).name} trained on photos "
+            f"{card['provenance'].get('indices') or 'all'}, "
             f"which overlap --dev {args.dev}: cross-validate against a model that never saw them"
         )
     folds = kfold(args.dev, args.folds)

@@ -17,6 +17,7 @@ from svhn_xai.cli.options import (
     overlap,
     positive_int,
     protocol_of,
+    trained_on,
 )
 from svhn_xai.errors import SvhnXaiError
 
@@ -61,11 +62,10 @@ def run(args: argparse.Namespace) -> int:
         )
     commit = git_commit()
     model, card = load_model(args.checkpoint)
-    trained = card.get("provenance") or {}
-    same_split = (args.data, args.split) == (trained.get("data"), trained.get("split"))
-    if same_split and overlap(args.indices, trained.get("indices"), None):
+    if trained_on(card, args.data, args.split, args.indices):
+        learnt = card["provenance"].get("indices") or "all"
         raise SvhnXaiError(
-            f"--indices overlap {trained.get('indices') or 'all'}, the {args.split} photos this "
+            f"--indices overlap {learnt}, the {args.split} photos this "
             "model was trained on: its maps there are of photos it has learnt, so calibrate on "
             "images it never saw (e.g. --data synthetic --split extra)"
         )

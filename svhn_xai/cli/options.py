@@ -220,3 +220,12 @@ def overlap(a: str | None, b: str | None, limit: int | None) -> bool:
                 left -= min(b1, b0 + left) - b0
         b_spans = capped
     return any(a0 < b1 and b0 < a1 for a0, a1 in spans(a) for b0, b1 in b_spans)
+
+
+def trained_on(card: dict[str, Any], data: str, split: str, indices: str | None) -> bool:
+    """Whether the model of ``card`` trained on any of ``data``'s ``split`` images at
+    ``indices`` (its provenance names the data, split and indices it learnt from): scores or
+    choices made on those images would measure what it memorised."""
+    learnt = card.get("provenance") or {}
+    same_split = (data, split) == (learnt.get("data"), learnt.get("split"))
+    return same_split and overlap(indices, learnt.get("indices"), None)
