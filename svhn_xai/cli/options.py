@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from svhn_xai.data.indices import index_spans
 from svhn_xai.errors import SvhnXaiError
 
 DIGITS_ALL = tuple(range(10))
@@ -205,11 +206,10 @@ def overlap(a: str | None, b: str | None, limit: int | None) -> bool:
     def spans(text: str | None) -> list[tuple[int, float]]:
         if text is None:
             return [(0, float("inf"))]
-        out = []
-        for part in text.split(","):
-            start, _, stop = part.partition(":")
-            out.append((int(start or 0), float(stop) if stop.strip() else float("inf")))
-        return out
+        return [
+            (start or 0, float("inf") if stop is None else stop)
+            for start, stop in index_spans(text)
+        ]
 
     b_spans = spans(b)
     if limit is not None:  # only the first `limit` images of b, span by span

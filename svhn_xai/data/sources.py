@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+from svhn_xai.data.indices import parse_indices
 from svhn_xai.data.item import HouseNumber
 from svhn_xai.data.svhn import SPLITS, SVHNFolder, split_folder
 from svhn_xai.data.synthetic import SyntheticHouseNumbers
@@ -34,36 +35,6 @@ class Subset:
         (an AttributeError, so ``hasattr`` is false, where it cannot)."""
         of_source = self.source.labels  # type: ignore[attr-defined]
         return lambda index: of_source(self.indices[index])
-
-
-def parse_indices(text: str | None, length: int) -> Sequence[int]:
-    """``"a:b"`` (Python slice, 0-based, either end optional) to a range within ``length``.
-
-    Several disjoint slices joined by commas (``"0:64,128:192"``, how a cross-validation fold
-    names the photos it trains on) give their indices in that order.
-    """
-    if text is None:
-        return range(length)
-    picked: list[range] = []
-    for part in text.split(","):
-        try:
-            start, stop = (int(p) if p.strip() else None for p in part.split(":"))
-        except ValueError:
-            raise DataError(
-                f"indices must look like 'START:STOP' (e.g. 0:128), or several joined by commas, "
-                f"got {text!r}"
-            ) from None
-        selected = range(length)[slice(start, stop)]
-        if len(selected) == 0:
-            raise DataError(f"indices {part!r} select no images out of {length}")
-        if any(
-            max(selected.start, e.start) < min(selected.stop, e.stop) for e in picked
-        ):  # slices of a range keep step 1, so two overlap where their bounds interleave
-            raise DataError(f"indices {text!r}: the slices overlap")
-        picked.append(selected)
-    if len(picked) == 1:
-        return picked[0]
-    return tuple(i for span in picked for i in span)
 
 
 def open_source(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from svhn_xai.data.sources import parse_indices
+from svhn_xai.data.indices import parse_indices
 from svhn_xai.errors import ParameterError
 from svhn_xai.model.checkpoint import load_checkpoint, model_from_checkpoint
 from svhn_xai.model.classification import presence_scores

@@ -12,13 +12,13 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset
 
+from svhn_xai.data.indices import parse_indices
 from svhn_xai.data.item import HouseNumber
 from svhn_xai.data.sources import (
     SYNTHETIC_SEEDS,
     SYNTHETIC_SIZES,
     Subset,
     open_source,
-    parse_indices,
 )
 from svhn_xai.data.svhn import SVHNFolder
 from svhn_xai.data.synthetic import (

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from svhn_xai.data.indices import index_spans
+
 
 def a_digit(digit: int) -> str:
     """``"a 3"``, ``"an 8"``: the article as the digit is spoken ("eight" starts with a vowel)."""
@@ -18,13 +20,13 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
 
 
 def photos(indices: str) -> str:
-    """A 0-based index spec of a split as the photos' own numbers: ``"192:256"`` is
-    ``"photos 193–256"``; several spans are joined (``"0:64,128:192"``)."""
-    spans = []
-    for part in indices.split(","):
-        start, _, stop = part.partition(":")
-        first = int(start or 0) + 1
-        spans.append(f"{first}–{stop}" if stop.strip() else f"{first} on")
+    """A 0-based index spec of a split (:func:`~svhn_xai.data.sources.index_spans`) as the
+    photos' own numbers: ``"192:256"`` is ``"photos 193–256"``; several spans are joined
+    (``"0:64,128:192"``)."""
+    spans = [
+        f"{(start or 0) + 1}–{stop}" if stop is not None else f"{(start or 0) + 1} on"
+        for start, stop in index_spans(indices)
+    ]
     return "photos " + ", ".join(spans)
 
 

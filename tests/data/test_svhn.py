@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from svhn_xai.data.sources import open_source, parse_indices
+from svhn_xai.data.sources import open_source
 from svhn_xai.data.svhn import SVHNFolder
 from svhn_xai.errors import DataError
 from tests.svhn_files import SMALL_ENTRIES, SMALL_SIZES, write_split
@@ -77,19 +77,6 @@ def test_corrupt_png_is_a_clear_error(tmp_path):
         folder[0]
 
 
-def test_indices_slice_the_split():
-    assert parse_indices("2:5", 10) == range(2, 5)
-    assert parse_indices(":3", 10) == range(0, 3)
-    with pytest.raises(DataError):
-        parse_indices("5:2", 10)
+def test_indices_select_their_photos():
     source = open_source("svhn", "train", FIXTURES, indices="1:3")
     assert [source[i].name for i in range(len(source))] == ["train/2.png", "train/3.png"]
-
-
-def test_several_slices_select_their_photos_in_order_and_may_not_overlap():
-    assert list(parse_indices("0:2,5:7", 10)) == [0, 1, 5, 6]
-    assert list(parse_indices("8:,0:1", 10)) == [8, 9, 0]
-    with pytest.raises(DataError, match="overlap"):
-        parse_indices("0:5,4:6", 10)
-    with pytest.raises(DataError, match="select no images"):
-        parse_indices("0:2,20:30", 10)

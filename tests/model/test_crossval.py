@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from svhn_xai.data.sources import parse_indices
+from svhn_xai.data.indices import parse_indices
 from svhn_xai.errors import ParameterError
 from svhn_xai.model.checkpoint import load_checkpoint
 from svhn_xai.model.config import TrainConfig
