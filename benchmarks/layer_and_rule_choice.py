@@ -1,5 +1,6 @@
 """Why Guided GradCAM defaults to layer3 and LRP to its default rule: localisation of each
-choice on held-out images, beside the whole-image baseline.
+choice on synthetic images the model never saw and on real development photos, beside the
+whole-image baseline.
 
     python -m benchmarks.layer_and_rule_choice [--limit 30] [--data synthetic|svhn --root DIR
         --split train --indices 0:192] [--out results/layer_and_rule_choice_DATA.json]
@@ -10,7 +11,8 @@ rule (epsilon 1e-6) and for the epsilon and gamma rules at other strengths, over
 digit present) pair, and writes them to ``--out``. None of these depends on a threshold, and
 no faithfulness curve is computed: the choice is about where the relevance lands. This is a
 choice, so real photos come from the development part of the shared sample (0-based indices
-0:192), never from the held-out photos.
+0:192), never from the held-out photos; the shipped model was fine-tuned on them, so the
+synthetic images are the ones it never saw.
 """
 
 from __future__ import annotations
