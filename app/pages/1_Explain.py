@@ -196,7 +196,7 @@ def _mask_rule(result: dict) -> str:
     said = f"Mask: {cut}, on the map smoothed at σ {rule['sigma']:g} px ({how})."
     if calibrated and rule["mode"] == "topk" and rule["value"] >= 100:
         said += (
-            " On the calibration photos no smaller share of this method's map covered the "
+            " On the calibration images no smaller share of this method's map covered the "
             "digits better than the whole image: its map does not single out the digit there."
         )
     return said
