@@ -20,6 +20,18 @@ def _more_draws(key: str, draws: int, settings: tuple) -> None:
     approve_slow_run(settings)
 
 
+def shown_rho(rho: float, stable: bool) -> str:
+    """ρ to two decimals, or three where two would round an unstable map up to the line (0.897
+    is "0.897", not a "0.90" that reads as stable beside a warning that it is not)."""
+    return f"{rho:.3f}" if not stable and round(rho, 2) >= STABLE_RHO else f"{rho:.2f}"
+
+
+def times(k: float) -> str:
+    """A budget multiple in words: whole above 2 ("4×"), else rounded up to a tenth ("1.1×"),
+    so that a small raise never reads as "about 1×", no raise at all."""
+    return f"{k:.0f}×" if k >= 2 else f"{math.ceil(k * 10) / 10:.1f}×"
+
+
 def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
     """Whether a sampling method's map holds from one draw to the next, in words, with a button
     that averages four times as many draws where it does not. ``settings``: (model digest,
@@ -30,15 +42,15 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
     budget = next(iter(spec.cost.budgets[0]), "") if spec.cost.budgets else ""
     budget = budget or next(p.name for p in spec.params if p.cost)
     text = (
-        f"Seed to seed: ρ {found['rho']:.2f} between this map and a second draw with the next "
-        "seeds (Spearman, 1 = the same ranking of pixels)."
+        f"Seed to seed: ρ {shown_rho(found['rho'], found['stable'])} between this map and a "
+        "second draw with the next seeds (Spearman, 1 = the same ranking of pixels)."
     )
     if found["stable"]:
         st.caption(text + " The map holds from one draw to the next.")
     else:
         k = found["budget_multiple"]  # Spearman-Brown: the mean of k draws of agreement ρ
         how = (
-            f"raise “{param_label(budget)}” about {k:.0f}×, or average {math.ceil(k)} "
+            f"raise “{param_label(budget)}” about {times(k)}, or average {math.ceil(k)} "
             f"“{param_label('draws')}” (under Parameters): that would bring ρ to about {STABLE_RHO}"
             if k
             else f"raise “{param_label(budget)}”, or average more “{param_label('draws')}” "

@@ -407,8 +407,10 @@ def test_a_sampling_methods_map_says_how_much_a_second_draw_agrees(synthetic_cas
     assert len(said) == 1 and f"ρ {expected['rho']:.2f}" in said[0], said
     assert ("varies between runs" in said[0]) == (not expected["stable"])
     assert not expected["stable"]
+    from stability_panel import times
+
     k = expected["budget_multiple"]  # what it would take, by Spearman-Brown
-    assert f"about {k:.0f}×, or average {math.ceil(k)} “Draws”" in said[0], said
+    assert f"about {times(k)}, or average {math.ceil(k)} “Draws”" in said[0], said
     # the button names its time: consent enough, however slow the run is deemed
     monkeypatch.setattr(common, "SLOW_SECONDS", 1e-3)
     at.button(key="more_draws").click().run()  # "Average 4 draws"
@@ -445,3 +447,11 @@ def test_choosing_upload_before_any_photo_is_in_the_link():
     at = opened_at(str(APP / "pages/1_Explain.py"), {})
     at.radio(key="source").set_value("upload").run()
     assert dict(at.query_params)["source"] == "upload"
+
+
+def test_a_small_raise_and_a_near_miss_read_as_what_they_are():
+    from stability_panel import shown_rho, times
+
+    assert times(1.04) == "1.1×" and times(1.5) == "1.5×" and times(3.6) == "4×"
+    assert shown_rho(0.897, stable=False) == "0.897"  # not a "0.90" beside "varies"
+    assert shown_rho(0.83, stable=False) == "0.83" and shown_rho(0.93, stable=True) == "0.93"
