@@ -60,7 +60,11 @@ def estimated_passes(method: str, params: dict[str, Any], size: int = 64) -> int
     smoothing = p["smooth_samples"] if p.get("smooth", "none") != "none" else 1
     draws = p.get("draws", 1)
     clean = draws if spec.cost.clean_first else int(smoothing > 1)
-    return int(spec.cost.passes(p, size)) * smoothing * draws + clean
+    # each draw its own seed: an estimator that plays each distinct sample once plays as many
+    # as that seed's draw holds
+    per_draw = [spec.cost.passes({**p, "seed": p["seed"] + r} if "seed" in p else p, size)
+                for r in range(draws)]  # fmt: skip
+    return int(sum(per_draw)) * smoothing + clean
 
 
 def seconds_per_image(model: torch.nn.Module, backward: bool = False) -> float:

@@ -23,7 +23,12 @@ from svhn_xai.explain.gradient import BASELINE, SEED
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import baseline, dataset_images, seeded
 from svhn_xai.explain.registry import Cost, register
-from svhn_xai.explain.shapley import antithetic_permutation_shapley, paired_kernel_shap
+from svhn_xai.explain.shapley import (
+    antithetic_permutation_shapley,
+    antithetic_shapley_passes,
+    paired_kernel_shap,
+    paired_kernel_shap_passes,
+)
 from svhn_xai.explain.superpixels import (
     PER_EVAL,
     SEGMENTS,
@@ -260,10 +265,11 @@ def _own_estimate(ctx: Context, mask: torch.Tensor, n: int, passes: int, estimat
 
 def _svs_passes(p: dict[str, Any], features: int) -> int:
     """Captum's sampler evaluates every order's d coalitions and the baseline once; ours the
-    d - 1 inner ones of each order, and the empty and the full coalition once."""
+    distinct ones among the d - 1 inner coalitions of its orders, and the empty and the full
+    coalition once."""
     if p["orders"] == "independent":
         return p["n_samples"] * features + 1
-    return p["n_samples"] * (features - 1) + 2
+    return antithetic_shapley_passes(features, p["n_samples"], p["seed"])
 
 
 @register(
@@ -352,7 +358,7 @@ def _lime(ctx: Context) -> torch.Tensor:
     ),
     batched=True,
     cost=Cost(
-        lambda p, size: p["n_samples"] + (2 if p["coalitions"] == "paired" else 0),
+        lambda p, size: _kernel_shap_passes(p, cells(p, size)),
         gradient_free=True,
         budgets=({"n_samples": 32}, {"n_samples": 128}),
     ),
@@ -366,4 +372,12 @@ def _kernel_shap(ctx: Context) -> torch.Tensor:
     mask, n = features(ctx)
     if p["coalitions"] == "independent":
         return _sampled(ca.KernelShap(forward(ctx, p["n_samples"])), ctx, mask)
-    return _own_estimate(ctx, mask, n, p["n_samples"] + 2, paired_kernel_shap)
+    return _own_estimate(ctx, mask, n, _kernel_shap_passes(p, n), paired_kernel_shap)
+
+
+def _kernel_shap_passes(p: dict[str, Any], features: int) -> int:
+    """Captum's KernelShap evaluates each of its coalitions; the paired estimator the distinct
+    ones among its coalitions, and the empty and the full coalition once."""
+    if p["coalitions"] == "independent":
+        return p["n_samples"]
+    return paired_kernel_shap_passes(features, p["n_samples"], p["seed"])

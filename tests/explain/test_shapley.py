@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from svhn_xai.explain import shapley
 from svhn_xai.explain.shapley import (
     antithetic_permutation_shapley,
+    antithetic_shapley_passes,
     constrained_least_squares,
     paired_coalitions,
     paired_kernel_shap,
+    paired_kernel_shap_passes,
     shapley_kernel_sizes,
 )
 
@@ -129,9 +132,39 @@ def test_antithetic_orders_are_unbiased_and_efficient_on_a_game_with_higher_inte
 
 
 @pytest.mark.parametrize(
+    "estimator, count, passes",
+    [
+        (paired_kernel_shap, 200, paired_kernel_shap_passes),
+        (antithetic_permutation_shapley, 40, antithetic_shapley_passes),
+    ],
+)
+def test_a_coalition_drawn_twice_is_played_once_and_the_estimate_is_unchanged(
+    monkeypatch, estimator, count, passes
+):
+    """On 5 features, 200 kernel-drawn coalitions or 40 orders' prefixes repeat: each distinct
+    one is played once (as many as the cost counts), and the estimate is bit for bit the one
+    that plays every draw."""
+    played = []
+
+    def game(z: torch.Tensor) -> torch.Tensor:
+        played.append(len(z))
+        return cubic(z)
+
+    phi = estimator(game, D, count, torch.Generator().manual_seed(7))
+    distinct = sum(played)
+    assert distinct == passes(D, count, 7)
+    monkeypatch.setattr(shapley, "play_distinct", shapley.play_in_batches)
+    played.clear()
+    every = estimator(game, D, count, torch.Generator().manual_seed(7))
+    assert sum(played) > 1.5 * distinct  # the repeats are many: 2 + 200, or 2 + 40 x 4 rows
+    assert torch.equal(phi, every)
+
+
+@pytest.mark.parametrize(
     "method, options",
     [
         ("kernel_shap", {"coalitions": "paired", "n_samples": 40}),
+        ("kernel_shap", {"coalitions": "paired", "n_samples": 40, "draws": 3}),
         ("shapley_value_sampling", {"orders": "antithetic", "n_samples": 2}),
     ],
 )
