@@ -300,6 +300,15 @@ def _svs_passes(p: dict[str, Any], features: int) -> int:
             low=0.01,
             high=10.0,
         ),
+        Param(
+            "samples",
+            "choice",
+            "independent",
+            "How the random subsets are drawn: independently (Captum's sampler), or paired, "
+            "each followed by its complement, so that no two superpixels' interaction reads as "
+            "either one's effect (see svhn_xai.explain.surrogate).",
+            choices=("independent", "paired"),
+        ),
         SEED,
         PER_EVAL,
     ),
@@ -321,7 +330,7 @@ def _lime(ctx: Context) -> torch.Tensor:
     play = game(ctx, mask, p["n_samples"], clean=True)
     sums = surrogate.feature_sums(ctx.x, baseline(ctx.x, p["baseline"]), mask)
     with seeded(p["seed"]):  # the rows Captum's Lime draws, from the same global generator
-        coalitions = surrogate.lime_coalitions(n, p["n_samples"])
+        coalitions = surrogate.lime_coalitions(n, p["n_samples"], p["samples"] == "paired")
     phi = surrogate.lime(play, coalitions, sums, p["alpha"], p["kernel_width"], per_eval(ctx))
     return per_feature(ctx, phi, mask)
 

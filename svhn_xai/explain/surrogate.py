@@ -11,6 +11,8 @@ coalitions are drawn once and played by every image of a batch in shared model p
 distances) and its own Lasso. The rows are drawn as Captum draws them — one Bernoulli(½) row
 at a time from torch's global generator — and the weights follow Captum's kernel, so under the
 same seed the estimate is Captum's (``tests/explain/test_surrogate.py`` holds them together).
+``samples="paired"`` draws half the rows and follows each by its complement instead
+(:func:`lime_coalitions`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,21 @@ from svhn_xai.explain.shapley import play_in_batches
 COSINE_EPS = 1e-8  # torch's CosineSimilarity: a zero vector has similarity 0 to any other
 
 
-def lime_coalitions(d: int, count: int) -> torch.Tensor:
+def lime_coalitions(d: int, count: int, paired: bool = False) -> torch.Tensor:
     """``count`` coalitions (count, d) of 0/1 as float, each feature kept with probability ½,
-    drawn row by row from torch's global generator (Captum's default perturbation)."""
+    drawn row by row from torch's global generator (Captum's default perturbation). ``paired``:
+    half as many drawn, each followed by its complement (an odd ``count`` ends on a drawn row).
+
+    Pairing is a foldover design: every feature is kept in exactly half the rows, and each
+    feature's column is orthogonal to the product of any two (a pair's rows agree on it and
+    disagree on the feature). A fit with equal weights then reads no pairwise interaction as
+    a main effect: on a game without interactions of three or more superpixels, the least-
+    squares coefficients are its Shapley values, whatever the draw."""
     half = torch.full((1, d), 0.5)
-    return torch.cat([torch.bernoulli(half) for _ in range(count)])
+    if not paired:
+        return torch.cat([torch.bernoulli(half) for _ in range(count)])
+    first = torch.cat([torch.bernoulli(half) for _ in range((count + 1) // 2)])
+    return torch.stack([first, 1 - first], 1).reshape(-1, d)[:count]
 
 
 def feature_sums(x: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

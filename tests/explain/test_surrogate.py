@@ -11,7 +11,7 @@ from captum.attr._core.lime import get_exp_kernel_similarity_function
 from svhn_xai.explain import explain
 from svhn_xai.explain.references import baseline, grid_mask, seeded
 from svhn_xai.explain.superpixels import spread
-from svhn_xai.explain.surrogate import feature_sums, kernel_weights, lime_coalitions
+from svhn_xai.explain.surrogate import feature_sums, kernel_weights, lime, lime_coalitions
 from svhn_xai.model.checkpoint import load_model
 
 
@@ -87,3 +87,31 @@ def test_lime_is_captums_lime_given_the_same_seed(shipped, house, image_tensor, 
     assert np.abs(theirs).max() > 0, "a map of zeros would agree with anything"
     scale = float(np.abs(theirs).max())
     np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-3 * scale)
+
+
+def test_paired_subsets_come_with_their_complements_and_keep_each_feature_in_half_the_rows():
+    with seeded(3):
+        rows = lime_coalitions(6, 41, paired=True)
+    assert rows.shape == (41, 6)
+    assert torch.equal(rows[1::2], 1 - rows[0:40:2])
+    assert torch.equal(rows[:40].sum(0), torch.full((6,), 20.0))  # exactly half, every feature
+
+
+def test_paired_subsets_read_a_game_without_three_way_interactions_exactly():
+    """A game of 5 superpixels with pairwise interactions, equal weights (a kernel too wide to
+    tell rows apart) and no penalty to speak of: the fit to paired subsets is the game's
+    Shapley values (each interaction split evenly between its two superpixels) whatever the
+    draw; to independent subsets of the same number it is not."""
+    from tests.explain.test_shapley import LINEAR, PAIRWISE, quadratic
+
+    exact = LINEAR + 0.5 * (PAIRWISE.sum(0) + PAIRWISE.sum(1))
+    sums = torch.ones(3, 1, 5, dtype=torch.float64)  # any image: the kernel is flat here
+    errors = {}
+    for paired in (True, False):
+        for seed in range(3):
+            with seeded(seed):
+                rows = lime_coalitions(5, 64, paired=paired)
+            phi = lime(lambda z: quadratic(z.double())[:, None], rows, sums, 1e-9, 1e6)[:, 0]
+            errors.setdefault(paired, []).append(float((phi - exact).abs().max()))
+    assert max(errors[True]) < 1e-3
+    assert min(errors[False]) > 1e-2
