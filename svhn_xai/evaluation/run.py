@@ -27,8 +27,8 @@ from typing import Any, TextIO
 
 from svhn_xai.data.item import HouseNumber
 from svhn_xai.evaluation.records import pair_records
-from svhn_xai.evaluation.resume import reusable_records, stale
-from svhn_xai.evaluation.sanity import randomisation_check
+from svhn_xai.evaluation.resume import Resumed, reusable_records, sanity_line, stale
+from svhn_xai.evaluation.sanity import RANDOMISATION_ORDER, randomisation_check
 from svhn_xai.evaluation.summary import summarise
 from svhn_xai.explain import REGISTRY
 from svhn_xai.explain.params import validate
@@ -135,8 +135,11 @@ def run_evaluation(
             ``labels(i)`` method names item ``i``'s digits without decoding its photo.
         partial: JSONL file of per-pair records, headed by the conditions they were made under
             (:meth:`EvaluationOptions.conditions`); with ``resume`` the records of an
-            interrupted run are reused when its conditions are these, and
-            :class:`~.resume.ResumeMismatch` is raised, naming what differs, when they are not.
+            interrupted run are reused when its conditions are these (a method whose settings
+            moved is made again, the others' records kept), and
+            :class:`~.resume.ResumeMismatch` is raised, naming what differs, when another
+            checkpoint, protocol or imputation made them. The randomisation check's results
+            are kept there too, per method, and reused the same way.
         progress: called with (pairs done, pairs in all).
         checkpoint_sha256: the model file's digest, recorded and checked on resume.
         shard: under torchrun, this process's :class:`~svhn_xai.shards.Shard`: it does the
@@ -154,13 +157,13 @@ def run_evaluation(
     pairs = [(i, d) for i in range(count) for d in sorted(set(reader.labels(i))) if d in digits]
     path = Path(shard.name(partial)) if partial is not None else None
     conditions = options.conditions(checkpoint_sha256)
-    done, has_header = reusable_records(conditions, path, resume) if path else ({}, False)
-    if path is not None and not has_header:
+    resumed = reusable_records(conditions, path, resume) if path else Resumed()
+    if path is not None and not resumed.header:
         path.write_text(json.dumps({"conditions": conditions}) + "\n")
     tic = time.perf_counter()
     out = open(path, "a") if path is not None else None  # noqa: SIM115  (closed in finally)
     try:
-        records = _score_pairs(model, reader, pairs, options, done, out, shard, progress)
+        records = _score_pairs(model, reader, pairs, options, resumed.records, out, shard, progress)
     finally:
         if out is not None:
             out.close()
@@ -178,12 +181,32 @@ def run_evaluation(
         peak_rss_mb=max(peaks),
     )
     if options.sanity:
-        chosen = [items[i] for i in range(min(options.sanity, len(items)))]
-        checked = [(item.image, item.labels[0]) for item in chosen]
-        summary["sanity"] = randomisation_check(
-            model, checked, options.methods, batch_size=options.batch_size
-        )
+        summary["sanity"] = _sanity(model, items, options, resumed, path)
     return summary
+
+
+def _sanity(
+    model: DigitResNet18,
+    items: Sequence[HouseNumber],
+    options: EvaluationOptions,
+    resumed: Resumed,
+    path: Path | None,
+) -> dict[str, Any]:
+    """The randomisation check of ``options.methods`` on the first ``options.sanity`` images
+    (one pair each), reusing an interrupted run's results per method where it checked as many
+    images under the same settings, and appending what it checks to the partial file."""
+    chosen = [items[i] for i in range(min(options.sanity, len(items)))]
+    reuse = resumed.sanity if resumed.sanity_images == len(chosen) else {}
+    todo = [m for m in options.methods if m not in reuse]
+    result = {"layers": list(RANDOMISATION_ORDER), "methods": {}}
+    if todo:
+        checked = [(item.image, item.labels[0]) for item in chosen]
+        result = randomisation_check(model, checked, todo, batch_size=options.batch_size)
+        if path is not None:
+            with open(path, "a") as out:
+                out.write(sanity_line(len(chosen), result) + "\n")
+    every = {**reuse, **result["methods"]}
+    return {**result, "methods": {m: every[m] for m in options.methods}}
 
 
 class _Reader:
@@ -231,21 +254,32 @@ def _score_pairs(
     records: list[dict[str, Any]] = []
     for start in mine:
         batch = pairs[start : start + size]
-        kept = {
-            pair: done[pair]
+        kept = {pair: done[pair] for pair in batch if pair in done}
+        # each pair's methods without a usable entry; a pair with none is made whole
+        missing = {
+            pair: tuple(m for m in options.methods if stale(kept[pair]["methods"].get(m)))
+            if pair in kept
+            else tuple(options.methods)
             for pair in batch
-            if pair in done
-            and not any(stale(done[pair]["methods"].get(m)) for m in options.methods)
         }
-        fresh = [(i, reader[i], d) for i, d in batch if (i, d) not in kept]
-        made = pair_records(
-            model, fresh, options.methods, options.protocol, options.params, options.road,
-            options.calibrated, options.steps, options.curves,
-        )  # fmt: skip
-        for record in made:
-            kept[record["index"], record["digit"]] = record
-            if out is not None:
-                out.write(json.dumps(record) + "\n")
+        for methods in dict.fromkeys(missing.values()):
+            todo = [(i, reader[i], d) for i, d in batch if methods and missing[i, d] == methods]
+            if not todo:
+                continue
+            made = pair_records(
+                model, todo, methods, options.protocol, options.params, options.road,
+                options.calibrated, options.steps, options.curves,
+            )  # fmt: skip
+            for record in made:
+                pair = record["index"], record["digit"]
+                if pair in kept:  # keep what was reusable: its baselines, its other methods
+                    record = {
+                        **kept[pair],
+                        "methods": {**kept[pair]["methods"], **record["methods"]},
+                    }
+                kept[pair] = record
+                if out is not None:
+                    out.write(json.dumps(record) + "\n")
         if out is not None:
             out.flush()
         records += [kept[pair] for pair in batch]

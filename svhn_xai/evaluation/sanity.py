@@ -101,7 +101,10 @@ def randomisation_check(
         randomise(getattr(scrambled, name))
         scrambled.eval()
         for m in methods:
-            maps = _maps(scrambled, items, m, params.get(m, {}), batch_size)
+            # a method's draws must not move the next layers' weights: each method's result is
+            # then the one it gets alone, and a resumed run can keep it (evaluate --resume)
+            with torch.random.fork_rng():
+                maps = _maps(scrambled, items, m, params.get(m, {}), batch_size)
             compared = list(zip(original[m], maps))
             rho = [spearman(a, b) for a, b in compared]
             # a NaN says the pair has no correlation; its maps say why

@@ -123,3 +123,19 @@ def test_explaining_the_pairs_together_gives_the_correlations_of_one_at_a_time(s
         assert np.asarray(together["methods"][m]["pairs"]) == pytest.approx(
             np.asarray(alone["methods"][m]["pairs"]), abs=1e-4
         ), m
+
+
+def test_a_method_that_draws_at_random_does_not_move_the_others_results(shipped, temporary_methods):
+    """A method that draws from torch's global generator, checked before Saliency, leaves
+    Saliency's correlations those of Saliency checked alone: the weights each layer is
+    re-initialised with do not depend on which methods ran, so results can be kept per method
+    (``evaluate --resume``)."""
+    model, pairs = shipped
+
+    def noisy(ctx):
+        return torch.rand(ctx.x.shape)  # a draw from the global generator
+
+    temporary_methods("_draws", noisy)
+    both = ev.randomisation_check(model, pairs, ["_draws", "saliency"])
+    alone = ev.randomisation_check(model, pairs, ["saliency"])
+    assert both["methods"]["saliency"]["pairs"] == alone["methods"]["saliency"]["pairs"]

@@ -86,7 +86,7 @@ def test_summary_keys_and_baselines(model, items):
     assert s["directions"]["iou_1"] == "higher" and "road_morf" not in s["directions"]
 
 
-def test_resume_refuses_other_conditions_saying_what_differs(model, items, tmp_path):
+def test_resume_refuses_another_checkpoint_or_protocol_saying_what_differs(model, items, tmp_path):
     partial = tmp_path / "run.partial.jsonl"
     options = Options(["saliency"], limit=1, steps=2)
     ev.run_evaluation(model, items, options, partial=partial, checkpoint_sha256="aa")
@@ -97,25 +97,48 @@ def test_resume_refuses_other_conditions_saying_what_differs(model, items, tmp_p
             model, items, Options(["saliency"], protocol=Protocol("topk", 5.0), limit=1, steps=2),
             partial=partial, checkpoint_sha256="aa",
         )  # fmt: skip
-    with pytest.raises(ResumeMismatch, match="params"):
-        ev.run_evaluation(
-            model, items,
-            Options(["saliency"], limit=1, steps=2, params={"saliency": {"abs": False}}),
-            partial=partial, checkpoint_sha256="aa",
-        )  # fmt: skip
 
 
-def test_resume_refuses_records_made_before_a_default_moved(model, items, tmp_path, monkeypatch):
+def _moved(monkeypatch, key: str, name: str, default) -> None:
+    """Move ``key``'s default of ``name`` to ``default``, as a later commit would."""
+    spec = REGISTRY[key]
+    params = tuple(dataclasses.replace(p, default=default) if p.name == name else p
+                   for p in spec.params)  # fmt: skip
+    monkeypatch.setitem(REGISTRY, key, dataclasses.replace(spec, params=params))
+
+
+def test_a_moved_default_makes_its_method_again_and_keeps_the_others(
+    model, items, tmp_path, monkeypatch
+):
+    """Records made before Occlusion's default moved are not read as Occlusion's; Saliency's
+    are reused as they are, and the file is rewritten under the new settings, so a second
+    resume reuses everything."""
     partial = tmp_path / "run.partial.jsonl"
-    options = Options(["saliency"], limit=1, steps=2)
-    ev.run_evaluation(model, items, options, partial=partial, checkpoint_sha256="aa")
-    spec = REGISTRY["saliency"]
-    moved = tuple(
-        dataclasses.replace(p, default=False) if p.name == "abs" else p for p in spec.params
+    options = Options(["saliency", "occlusion"], limit=2, steps=2, sanity=1)
+    first = ev.run_evaluation(model, items, options, partial=partial, checkpoint_sha256="aa")
+    _moved(monkeypatch, "occlusion", "window", 8)
+    made, checked = [], []
+    real, real_check = ev.pair_records, ev.randomisation_check
+    monkeypatch.setattr(ev, "pair_records", lambda *a, **k: made.append(a[2]) or real(*a, **k))
+    monkeypatch.setattr(
+        ev, "randomisation_check", lambda *a, **k: checked.append(a[2]) or real_check(*a, **k)
     )
-    monkeypatch.setitem(REGISTRY, "saliency", dataclasses.replace(spec, params=moved))
-    with pytest.raises(ResumeMismatch, match=r"params of saliency: \{'abs': True, .*\{'abs': F"):
-        ev.run_evaluation(model, items, options, partial=partial, checkpoint_sha256="aa")
+    again = ev.run_evaluation(model, items, options, partial=partial, checkpoint_sha256="aa")
+    assert made and all(methods == ("occlusion",) for methods in made)
+    assert checked == [["occlusion"]]
+    assert again["methods"]["saliency"] == first["methods"]["saliency"]
+    assert again["sanity"]["methods"]["saliency"] == first["sanity"]["methods"]["saliency"]
+    fresh = ev.run_evaluation(model, items, options)  # the moved default, from scratch
+    for metric in ("iou_1", "pxap", "auc_deletion_black"):
+        assert again["methods"]["occlusion"][metric] == pytest.approx(
+            fresh["methods"]["occlusion"][metric]
+        )
+    assert again["methods"]["occlusion"]["pxap"] != first["methods"]["occlusion"]["pxap"]
+    header = json.loads(partial.read_text().splitlines()[0])["conditions"]
+    assert header["params"]["occlusion"]["window"] == 8
+    made.clear(), checked.clear()
+    ev.run_evaluation(model, items, options, partial=partial, checkpoint_sha256="aa")
+    assert made == [] and checked == []
 
 
 def test_non_finite_maps_are_counted_and_left_out(model, items):
@@ -325,3 +348,21 @@ def test_evaluate_scores_each_pair_as_localise_does(model, items, calibrated):
         assert records[0]["baselines"]["centre_gaussian"]["active_fraction"] == pytest.approx(
             0.2, abs=1e-3
         )
+
+
+def test_a_moved_calibrated_threshold_makes_its_method_again_a_baselines_refuses(
+    model, items, tmp_path, monkeypatch
+):
+    partial = tmp_path / "run.partial.jsonl"
+    values = {"saliency": 20.0, "occlusion": 20.0, "whole_image": 20.0}
+    options = Options(["saliency", "occlusion"], limit=1, steps=2, calibrated=values)
+    ev.run_evaluation(model, items, options, partial=partial, checkpoint_sha256="aa")
+    made = []
+    real = ev.pair_records
+    monkeypatch.setattr(ev, "pair_records", lambda *a, **k: made.append(a[2]) or real(*a, **k))
+    moved = dataclasses.replace(options, calibrated={**values, "occlusion": 10.0})
+    ev.run_evaluation(model, items, moved, partial=partial, checkpoint_sha256="aa")
+    assert made == [("occlusion",)]
+    baseline = dataclasses.replace(options, calibrated={**values, "whole_image": 10.0})
+    with pytest.raises(ResumeMismatch, match="calibrated of whole_image"):
+        ev.run_evaluation(model, items, baseline, partial=partial, checkpoint_sha256="aa")
