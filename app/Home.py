@@ -12,7 +12,7 @@ import streamlit as st
 from common import current, page_setup
 
 from svhn_xai.model.checkpoint import REPO_ROOT
-from svhn_xai.report.words import photos, trained_on
+from svhn_xai.report.words import photos, real_score_label, trained_on
 
 page_setup("svhn-xai", "🔢")
 
@@ -81,9 +81,8 @@ BALANCED = (
 if test.get("balanced_accuracy") is not None:
     cols[2].metric("Bal. acc., synthetic test", f"{test['balanced_accuracy']:.1%}", help=BALANCED)
 if real.get("balanced_accuracy") is not None:
-    n = real.get("n_images")
     cols[3].metric(
-        f"Bal. acc., {n} real photos" if n else "Bal. acc., real photos",
+        real_score_label(real, prov),
         f"{real['balanced_accuracy']:.1%}",
         help=BALANCED
         + " Measured when the model was exported, on "

@@ -212,7 +212,7 @@ def threshold_controls(
     chosen = remembered(f"{prefix}_mode", CALIBRATED if calibration else DEFAULT_PROTOCOL.mode)
     calibrated_help = (
         "Calibrated per method: each method and each baseline cut at the value that gave it "
-        f"the best mean IoU₁ on {calibration.made.get('data_description', 'images set apart')}"
+        f"the best mean IoU₁ on {calibration.chosen_on()}"
         ", never on the photo shown. "
         if calibration
         else ""

@@ -49,10 +49,11 @@ link.restore(
 page_setup("Shortcut lab · svhn-xai", "🧪", with_model=False)
 st.title("Shortcut lab")
 st.caption(
-    "A model trained on synthetic house numbers where a small magenta patch (the *cue*) "
-    "appears in most (or all) of the training photos that contain one digit D. It learns to "
-    'answer "D is here" from the patch. Which explanation methods show that? Compare each map '
-    "on the cheating model with the same method on the default model, which never saw the cue."
+    "A model trained on synthetic house numbers with a planted *cue*: a small magenta patch in "
+    "the training images that contain one digit D (in what share of them, and of the others, "
+    'the checkpoint\'s line below says). It learns to answer "D is here" from the patch. Which '
+    "explanation methods show that? Compare each map on the cheating model with the same "
+    "method on the default model, which never saw the cue."
 )
 
 
@@ -103,7 +104,7 @@ with left:
     digit = cue.digit
     st.markdown(
         f"Cue for digit **{digit}**: a {cue.size}×{cue.size}-pixel patch (at "
-        f"{cue.input_size}×{cue.input_size}) in {cue.rate:.0%} of the training photos with "
+        f"{cue.input_size}×{cue.input_size}) in {cue.rate:.0%} of the training images with "
         f"{digit} and {cue.false_rate:.0%} of the others."
     )
     examples = _examples(json.dumps(cue.to_dict(), sort_keys=True), EXAMPLES)

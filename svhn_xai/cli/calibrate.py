@@ -14,12 +14,13 @@ from svhn_xai.cli.options import (
     add_threshold_options,
     emit,
     method_keys,
-    overlap,
     positive_int,
     protocol_of,
     trained_on,
 )
+from svhn_xai.data.indices import overlap
 from svhn_xai.errors import SvhnXaiError
+from svhn_xai.report.words import images_of
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         model, items, methods, protocol, progress=progress, batch_size=args.batch_size
     )
     bar.close()
-    where = f"{args.data} {args.split}" + (f" [{args.indices}]" if args.indices else "")
+    where = images_of(args.data, args.split, args.indices)
     made = {
         "data": args.data,
         "split": args.split,

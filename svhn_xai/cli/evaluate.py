@@ -13,11 +13,11 @@ from svhn_xai.cli.options import (
     add_threshold_options,
     digit,
     method_keys,
-    overlap,
     positive_int,
     protocol_of,
     reading,
 )
+from svhn_xai.data.indices import overlap
 from svhn_xai.errors import SvhnXaiError
 
 

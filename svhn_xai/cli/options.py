@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from svhn_xai.data.indices import index_spans
+from svhn_xai.data.indices import overlap
 from svhn_xai.errors import SvhnXaiError
 
 DIGITS_ALL = tuple(range(10))
@@ -197,29 +197,6 @@ class ModelInputs:
 
 
 HELD_OUT = "192:256"  # 0-based: photos 193-256 of the shared sample, held out for every table
-
-
-def overlap(a: str | None, b: str | None, limit: int | None) -> bool:
-    """Whether two index specs of one split ('START:STOP', several joined by commas; None: all
-    of it) share an image; ``limit`` caps ``b`` to its first images, as evaluate's --limit does."""
-
-    def spans(text: str | None) -> list[tuple[int, float]]:
-        if text is None:
-            return [(0, float("inf"))]
-        return [
-            (start or 0, float("inf") if stop is None else stop)
-            for start, stop in index_spans(text)
-        ]
-
-    b_spans = spans(b)
-    if limit is not None:  # only the first `limit` images of b, span by span
-        capped, left = [], float(limit)
-        for b0, b1 in b_spans:
-            if left > 0:
-                capped.append((b0, min(b1, b0 + left)))
-                left -= min(b1, b0 + left) - b0
-        b_spans = capped
-    return any(a0 < b1 and b0 < a1 for a0, a1 in spans(a) for b0, b1 in b_spans)
 
 
 def trained_on(card: dict[str, Any], data: str, split: str, indices: str | None) -> bool:

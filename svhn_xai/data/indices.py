@@ -46,3 +46,26 @@ def parse_indices(text: str | None, length: int) -> Sequence[int]:
     if len(picked) == 1:
         return picked[0]
     return tuple(i for span in picked for i in span)
+
+
+def overlap(a: str | None, b: str | None, limit: int | None) -> bool:
+    """Whether two index specs of one split ('START:STOP', several joined by commas; None: all
+    of it) share an image; ``limit`` caps ``b`` to its first images, as evaluate's --limit does."""
+
+    def spans(text: str | None) -> list[tuple[int, float]]:
+        if text is None:
+            return [(0, float("inf"))]
+        return [
+            (start or 0, float("inf") if stop is None else stop)
+            for start, stop in index_spans(text)
+        ]
+
+    b_spans = spans(b)
+    if limit is not None:  # only the first `limit` images of b, span by span
+        capped, left = [], float(limit)
+        for b0, b1 in b_spans:
+            if left > 0:
+                capped.append((b0, min(b1, b0 + left)))
+                left -= min(b1, b0 + left) - b0
+        b_spans = capped
+    return any(a0 < b1 and b0 < a1 for a0, a1 in spans(a) for b0, b1 in b_spans)

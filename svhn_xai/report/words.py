@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from svhn_xai.data.indices import index_spans
+from svhn_xai.data.indices import index_spans, overlap
 
 
 def a_digit(digit: int) -> str:
@@ -30,11 +30,47 @@ def photos(indices: str) -> str:
     return "photos " + ", ".join(spans)
 
 
+def images_of(data: str | None, split: str | None, indices: str | None) -> str:
+    """Images named by a data source, split and index spec, in words: SVHN's as ``"SVHN train
+    photos 1–64"``, the generator's as ``"synthetic house numbers 1–64 of the generator's extra
+    stream"`` (its splits are seeded streams of its own, not SVHN's splits of the same name)."""
+    if data == "synthetic":
+        numbers = photos(indices).removeprefix("photos ") + " " if indices else ""
+        return f"synthetic house numbers {numbers}of the generator's {split} stream"
+    what = f"SVHN {split} photos" if data == "svhn" else f"{data} {split} images"
+    return what + (" " + photos(indices).removeprefix("photos ") if indices else "")
+
+
+def real_score_label(real: dict[str, Any], provenance: dict[str, Any]) -> str:
+    """The label of a model card's score on real photos (``metrics.real``): which photos, and
+    whether the model trained on them (then the score is not a test of it)."""
+    indices = real.get("indices")
+    if not indices:
+        return "Bal. acc., real photos"
+    learnt = provenance.get("data") == "svhn" and overlap(indices, provenance.get("indices"), None)
+    return f"Bal. acc., {photos(indices)}" + (" (trained on)" if learnt else ", held out")
+
+
 def trained_on(provenance: dict[str, Any]) -> str:
     """What a model card's ``provenance`` says the weights learnt from, in one phrase; a
-    fine-tuned model names the model it started from the same way."""
+    fine-tuned model names the model it started from the same way, and a mix says what each
+    epoch holds besides the photos."""
     parts = [photos(provenance["indices"])] if provenance.get("indices") else []
-    if "n_train" in provenance:
+    mixed = {
+        "recomposed": provenance.get("mix_recomposed"),
+        "synthetic": provenance.get("mix_synthetic"),
+    }
+    mixed = {k: v for k, v in mixed.items() if v}
+    if "n_train" in provenance and parts and mixed:
+        own = provenance["n_train"] - sum(mixed.values())
+        added = " and ".join(
+            count(n, "house number recomposed from their digits", "house numbers recomposed "
+                  "from their digits") if k == "recomposed" else f"{n:,} synthetic ones"
+            for k, n in mixed.items()
+        )  # fmt: skip
+        parts = [f"{parts[0]} repeated to {count(own, 'image')}, with {added}: "
+                 f"{count(provenance['n_train'], 'image')} an epoch"]  # fmt: skip
+    elif "n_train" in provenance:
         images = count(provenance["n_train"], "image")
         parts.append(f"{images} an epoch" if parts else images)  # photos repeat, with others
     what = f"{provenance.get('data', '?')} data" + (f" ({', '.join(parts)})" if parts else "")

@@ -24,6 +24,7 @@ import numpy as np
 from svhn_xai.data.item import HouseNumber
 from svhn_xai.explain import explain_batch
 from svhn_xai.model.network import DigitResNet18
+from svhn_xai.report.words import images_of
 from svhn_xai.scoring.heatmap import normalise, reduce_channels, smooth, threshold
 from svhn_xai.scoring.localisation import baseline_maps
 from svhn_xai.scoring.metrics import BASELINES, box_mask, iou_pixels
@@ -76,9 +77,19 @@ class Calibration:
         values = {k: float(v) for k, v in d["values"].items()}
         return cls(protocol, values, str(d["checkpoint_sha256"]), made)
 
+    def chosen_on(self) -> str:
+        """The images the values were chosen on, in words (today's words, whichever the file
+        was written with): "synthetic house numbers 1–64 of the generator's extra stream, 150
+        (image, digit) pairs"."""
+        made = self.made
+        if not made.get("data"):
+            return made.get("data_description", "development images")
+        where = images_of(made["data"], made.get("split"), made.get("indices"))
+        return where + (f", {made['n_pairs']} (image, digit) pairs" if made.get("n_pairs") else "")
+
     def describe(self) -> str:
         """One line for tables and pages."""
-        where = self.made.get("data_description", "development images")
+        where = self.chosen_on()
         what = {"topk": "share of pixels (top-k %)", "value": "threshold value"}
         return (
             f"each method and baseline cut at its own {what.get(self.protocol.mode, 'threshold')},"

@@ -48,6 +48,9 @@ def test_home_shows_the_model_card():
     _, card = load_model()
     shown = _metric(at, "Bal. acc., synthetic test")
     assert shown == f"{card['metrics']['test']['balanced_accuracy']:.1%}"
+    # the shipped model learnt photos 1-192: its score on real photos says they are others
+    real = _metric(at, "Bal. acc., photos 193–256, held out")
+    assert real == f"{card['metrics']['real']['balanced_accuracy']:.1%}"
 
 
 def test_the_first_result_is_scored_without_any_choice():

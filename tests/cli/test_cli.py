@@ -67,7 +67,7 @@ def test_module_entry_point_prints_no_traceback(tmp_path):
 
 
 def test_calibration_overlap_is_found_across_several_slices_and_a_limit():
-    from svhn_xai.cli.options import overlap as _overlap
+    from svhn_xai.data.indices import overlap as _overlap
 
     assert _overlap("0:64,128:192", "64:128", None) is False  # a fold's training photos
     assert _overlap("0:64,128:192", "100:140", None) is True

@@ -1,7 +1,6 @@
 import pytest
 
-from svhn_xai.cli.options import overlap
-from svhn_xai.data.indices import index_spans, parse_indices
+from svhn_xai.data.indices import index_spans, overlap, parse_indices
 from svhn_xai.errors import DataError
 from svhn_xai.report.words import photos
 

@@ -1,4 +1,4 @@
-from svhn_xai.report.words import a_digit, count, photos, trained_on
+from svhn_xai.report.words import a_digit, count, images_of, photos, real_score_label, trained_on
 
 
 def test_every_digit_takes_the_article_it_is_spoken_with():
@@ -28,3 +28,31 @@ def test_a_fine_tuned_model_names_what_it_started_from():
         "synthetic data (64,000 images)"
     )
     assert trained_on({}) == "? data"
+
+
+def test_a_mix_says_what_an_epoch_holds_besides_the_photos():
+    """The shipped model's provenance: 192 photos repeated to 4,224 images beside 2,048 of each
+    kind added (4,224 + 2 x 2,048 = 8,320)."""
+    mixed = {"data": "svhn", "indices": "0:192", "n_train": 8320, "mix_recomposed": 2048,
+             "mix_synthetic": 2048}  # fmt: skip
+    assert trained_on(mixed) == (
+        "svhn data (photos 1–192 repeated to 4,224 images, with 2,048 house numbers recomposed "
+        "from their digits and 2,048 synthetic ones: 8,320 images an epoch)"
+    )
+
+
+def test_the_generators_streams_are_not_read_as_svhns_splits():
+    assert images_of("synthetic", "extra", "0:64") == (
+        "synthetic house numbers 1–64 of the generator's extra stream"
+    )
+    assert images_of("svhn", "train", "0:64") == "SVHN train photos 1–64"
+    assert images_of("svhn", "test", None) == "SVHN test photos"
+
+
+def test_a_score_on_real_photos_says_which_and_whether_the_model_learnt_them():
+    tuned = {"data": "svhn", "indices": "0:192"}
+    assert real_score_label({"indices": "192:256"}, tuned) == "Bal. acc., photos 193–256, held out"
+    assert real_score_label({"indices": "0:64"}, tuned) == "Bal. acc., photos 1–64 (trained on)"
+    synthetic = {"data": "synthetic"}
+    assert real_score_label({"indices": "0:64"}, synthetic) == "Bal. acc., photos 1–64, held out"
+    assert real_score_label({}, tuned) == "Bal. acc., real photos"
