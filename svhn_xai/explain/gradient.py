@@ -204,7 +204,7 @@ def deep_lift_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
         DISTRIBUTION,
         N_BASELINES,
         Param(
-            "n_samples", "int", 256, "Random points sampled per image.", low=1, high=512, cost=True
+            "n_samples", "int", 192, "Random points sampled per image.", low=1, high=512, cost=True
         ),
         Param(
             "stdevs",

@@ -282,7 +282,7 @@ def _svs_passes(p: dict[str, Any], features: int) -> int:
         Param(
             "n_samples",
             "int",
-            1024,
+            512,
             "Random superpixel subsets evaluated.",
             low=10,
             high=5000,
@@ -344,7 +344,7 @@ def _lime(ctx: Context) -> torch.Tensor:
         Param(
             "n_samples",
             "int",
-            1024,
+            768,
             "Random superpixel coalitions evaluated.",
             low=10,
             high=5000,
