@@ -14,7 +14,8 @@ method that uses it, with the plain one (Captum's) left as it was:
   mean is unbiased; it is exact for games without interactions of three or more features
   (a pair's marginal contributions average to half of each pairwise interaction).
 
-Both spend one model pass per *distinct* coalition (:func:`play_distinct`): a game is a
+Both spend one model pass per *distinct* coalition (:func:`play_distinct`; on up to
+:data:`MAX_DEDUPLICATED` features, beyond which repeats are rare): a game is a
 function of its coalition, so a coalition drawn twice is played once and its value used twice,
 and the estimate is the one every draw played would give. Kernel-drawn coalitions repeat often
 (a third of them have one feature or all but one: on 16 features, 1,024 paired coalitions are
@@ -29,6 +30,10 @@ from collections.abc import Callable
 import torch
 
 Game = Callable[[torch.Tensor], torch.Tensor]
+# features up to which repeated coalitions are found and played once: on more, a coalition
+# rarely repeats (a draw has too many to choose from), and finding the repeats of d-feature
+# coalitions costs memory that grows as d² per order (a 1 px grid has 4,096 features)
+MAX_DEDUPLICATED = 64
 
 
 def shapley_kernel_sizes(d: int) -> torch.Tensor:
@@ -91,7 +96,10 @@ def paired_kernel_shap(
 
 def paired_kernel_shap_passes(d: int, count: int, seed: int) -> int:
     """Games played by :func:`paired_kernel_shap` with a generator seeded ``seed``: the
-    distinct coalitions among its ``count``, and the empty and the full one."""
+    distinct coalitions among its ``count`` (each one, beyond :data:`MAX_DEDUPLICATED`
+    features), and the empty and the full one."""
+    if d > MAX_DEDUPLICATED:
+        return count + 2
     drawn = paired_coalitions(d, count, torch.Generator().manual_seed(seed))
     return len(torch.unique(drawn, dim=0)) + 2
 
@@ -132,14 +140,20 @@ def antithetic_orders(
 
 def antithetic_shapley_passes(d: int, orders: int, seed: int) -> int:
     """Games played by :func:`antithetic_permutation_shapley` with a generator seeded ``seed``:
-    the distinct inner coalitions of its orders, and the empty and the full one."""
+    the distinct inner coalitions of its orders (each one, beyond :data:`MAX_DEDUPLICATED`
+    features), and the empty and the full one."""
+    if d > MAX_DEDUPLICATED:
+        return orders * (d - 1) + 2
     _, inner = antithetic_orders(d, orders, torch.Generator().manual_seed(seed))
     return len(torch.unique(inner, dim=0)) + 2
 
 
 def play_distinct(game: Game, coalitions: torch.Tensor, batch: int) -> torch.Tensor:
-    """:func:`play_in_batches` of ``coalitions`` (n, d), each distinct coalition played once:
-    the same values (n,) or (n, N), in fewer passes where coalitions repeat."""
+    """:func:`play_in_batches` of ``coalitions`` (n, d), each distinct coalition played once
+    (up to :data:`MAX_DEDUPLICATED` features): the same values (n,) or (n, N), in fewer passes
+    where coalitions repeat."""
+    if coalitions.shape[1] > MAX_DEDUPLICATED:
+        return play_in_batches(game, coalitions, batch)
     distinct, which = torch.unique(coalitions, dim=0, return_inverse=True)
     return play_in_batches(game, distinct, batch)[which]
 

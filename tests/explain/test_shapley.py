@@ -188,3 +188,27 @@ def test_the_options_on_a_model_add_up_to_the_images_gain_in_the_passes_estimate
     assert np.array_equal(again.attribution, e.attribution)  # the seed selects the draw
     other = explain(model, image, digit, method, **options, seed=1)
     assert not np.array_equal(other.attribution, e.attribution)
+
+
+@pytest.mark.parametrize(
+    "method, params, expected",
+    [
+        ("shapley_value_sampling", {"superpixel": 1}, 64 * 4095 + 2),
+        ("kernel_shap", {"superpixel": 1}, 768 + 2),
+    ],
+)
+def test_a_fine_grids_passes_are_counted_without_drawing_its_coalitions(
+    monkeypatch, method, params, expected
+):
+    """On a 1 px grid (4,096 features) every draw is played: the estimate is arithmetic, since
+    drawing 64 orders' prefixes to find repeats would take 8 GB (the app estimates every
+    setting a user picks before running it)."""
+    from svhn_xai.explain.cost import estimated_passes
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("coalitions drawn to count passes")
+
+    monkeypatch.setattr(shapley, "antithetic_orders", refuse)
+    monkeypatch.setattr(shapley, "paired_coalitions", refuse)
+    params = {**params, "segments": "grid"}
+    assert estimated_passes(method, params) == expected
