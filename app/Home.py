@@ -68,12 +68,17 @@ st.subheader("Model card")
 metrics = card["metrics"]
 test, real = metrics.get("test", {}), metrics.get("real", {})
 prov = card.get("provenance") or {}
-cols = st.columns(4)
+cols = st.columns([1, 1, 1.2, 1.7])  # the last label names its photos: room to read it
 digits = list(model.digits)
 contiguous = len(digits) > 2 and digits == list(range(digits[0], digits[-1] + 1))
 heads = f"{len(digits)} ({digits[0]}–{digits[-1]})" if contiguous else ", ".join(map(str, digits))
 cols[0].metric("Heads (digits)", heads, help="One presence head per digit.")
-cols[1].metric("Epochs", card["epoch"], help="Passes over the training images.")
+cols[1].metric(
+    "Epochs",
+    card["epoch"],
+    help="Passes over this run's training images (a fine-tuned model's earlier training, "
+    "named under the card, is not counted).",
+)
 BALANCED = (
     "Mean over the digit heads of (true-positive rate + true-negative rate) / 2: 50 % is "
     "guessing, higher is better."
@@ -87,19 +92,24 @@ if real.get("balanced_accuracy") is not None:
         help=BALANCED
         + " Measured when the model was exported, on "
         + (photos(real["indices"]) if real.get("indices") else "every photo")
-        + " of the shared sample's train split. Quote it only where the model never trained "
-        "on them, as for the held-out photos 193–256 (see the README).",
+        + " of the shared sample's train split"
+        + (
+            ": the model trained on them, so this is no test of it."
+            if real_score_label(real, prov).endswith("(trained on)")
+            else ", which the model never trained on."
+        ),
     )
 st.caption(
     f"Trained on {trained_on(prov)}; stem "
     f"{model.stem}, input {model.input_size}×{model.input_size}, commit {prov.get('commit', '?')}."
 )
 per_digit = test.get("per_digit", {})
+real_photos = photos(real["indices"]) if real.get("indices") else "real photos"
 if per_digit:
     rows = {
         d: {
-            "held-out test": s["balanced_accuracy"],
-            "real photos": real.get("per_digit", {}).get(d, {}).get("balanced_accuracy"),
+            "synthetic test": s["balanced_accuracy"],
+            real_photos: real.get("per_digit", {}).get(d, {}).get("balanced_accuracy"),
         }
         for d, s in per_digit.items()
     }

@@ -21,9 +21,12 @@ def _more_draws(key: str, draws: int, settings: tuple) -> None:
 
 
 def shown_rho(rho: float, stable: bool) -> str:
-    """ρ to two decimals, or three where two would round an unstable map up to the line (0.897
-    is "0.897", not a "0.90" that reads as stable beside a warning that it is not)."""
-    return f"{rho:.3f}" if not stable and round(rho, 2) >= STABLE_RHO else f"{rho:.2f}"
+    """ρ to two decimals, or, where two would round an unstable map up to the line, three
+    rounded down (0.897 is "0.897" and 0.8996 "0.899", never a "0.90" or "0.900" that reads as
+    stable beside a warning that it is not)."""
+    if not stable and round(rho, 2) >= STABLE_RHO:
+        return f"{math.floor(rho * 1000) / 1000:.3f}"
+    return f"{rho:.2f}"
 
 
 def times(k: float) -> str:
@@ -34,7 +37,7 @@ def times(k: float) -> str:
 
 def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
     """Whether a sampling method's map holds from one draw to the next, in words, with a button
-    that averages four times as many draws where it does not. ``settings``: (model digest,
+    that averages as many draws as it would take where it does not. ``settings``: (model digest,
     image, digit, method, params, contrast) of the map."""
     if found is None:
         return
@@ -49,16 +52,17 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
         st.caption(text + " The map holds from one draw to the next.")
     else:
         k = found["budget_multiple"]  # Spearman-Brown: the mean of k draws of agreement ρ
+        draws = e.params.get("draws", 1)
+        # this map is already the mean of `draws` draws: k times as many reach the line
+        more = min(math.ceil(k * draws) if k else 4 * draws, int(DRAWS.high))
         how = (
-            f"raise “{param_label(budget)}” about {times(k)}, or average {math.ceil(k)} "
+            f"raise “{param_label(budget)}” about {times(k)}, or average {more} "
             f"“{param_label('draws')}” (under Parameters): that would bring ρ to about {STABLE_RHO}"
             if k
             else f"raise “{param_label(budget)}”, or average more “{param_label('draws')}” "
             "(under Parameters)"
         )
         st.warning(f"{text} The map varies between runs. Before reading it, {how}.")
-        draws = e.params.get("draws", 1)
-        more = min(4 * draws, int(DRAWS.high))
         if more > draws:
             wider = (*settings[:4], {**settings[4], "draws": more}, settings[5])
             seconds = f"about {2 * more / draws * e.seconds:.0f} s, with its checking draw"

@@ -68,7 +68,7 @@ LEVERS = {
     "lime": {
         "4 x 4 grid": ({"superpixel": 16}, (1, 2, 4)),
         "16 SLIC segments": ({"superpixel": 16, "segments": "slic"}, (1, 2, 4)),
-        "paired subsets, 4 x 4 grid": ({"superpixel": 16, "samples": "paired"}, (1, 2, 4)),
+        "paired subsets, 4 x 4 grid": ({"superpixel": 16, "subsets": "paired"}, (1, 2, 4)),
     },
     "kernel_shap": {
         "paired coalitions": ({"coalitions": "paired"}, (1, 8)),
@@ -89,7 +89,7 @@ PREVIOUS_DEFAULTS = {
     "deep_lift_shap": {"n_baselines": 4},
     "shapley_value_sampling": {
         "n_samples": 4, "superpixel": 8, "segments": "grid", "orders": "independent"},
-    "lime": {"n_samples": 256, "superpixel": 8, "segments": "grid", "samples": "independent"},
+    "lime": {"n_samples": 256, "superpixel": 8, "segments": "grid", "subsets": "independent"},
     "kernel_shap": {
         "n_samples": 256, "superpixel": 8, "segments": "grid", "coalitions": "independent"},
     "rise": {"n_masks": 512, "cell": 8, "sampling": "independent", "centre": False},

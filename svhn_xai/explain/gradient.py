@@ -52,7 +52,14 @@ N_BASELINES = Param(
     high=64,
     cost=True,
 )
-SEED = Param("seed", "int", 0, "Seed for random references and samples.", low=0, high=2**31 - 1)
+SEED = Param(
+    "seed",
+    "int",
+    0,
+    "Seed of the random draws (samples, orders or masks, and references where they are drawn).",
+    low=0,
+    high=2**31 - 1,
+)
 
 
 def register_gradient(

@@ -301,7 +301,7 @@ def _svs_passes(p: dict[str, Any], features: int) -> int:
             high=10.0,
         ),
         Param(
-            "samples",
+            "subsets",
             "choice",
             "independent",
             "How the random subsets are drawn: independently (Captum's sampler), or paired, "
@@ -330,7 +330,7 @@ def _lime(ctx: Context) -> torch.Tensor:
     play = game(ctx, mask, p["n_samples"], clean=True)
     sums = surrogate.feature_sums(ctx.x, baseline(ctx.x, p["baseline"]), mask)
     with seeded(p["seed"]):  # the rows Captum's Lime draws, from the same global generator
-        coalitions = surrogate.lime_coalitions(n, p["n_samples"], p["samples"] == "paired")
+        coalitions = surrogate.lime_coalitions(n, p["n_samples"], p["subsets"] == "paired")
     phi = surrogate.lime(play, coalitions, sums, p["alpha"], p["kernel_width"], per_eval(ctx))
     return per_feature(ctx, phi, mask)
 

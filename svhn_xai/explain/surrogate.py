@@ -11,7 +11,7 @@ coalitions are drawn once and played by every image of a batch in shared model p
 distances) and its own Lasso. The rows are drawn as Captum draws them — one Bernoulli(½) row
 at a time from torch's global generator — and the weights follow Captum's kernel, so under the
 same seed the estimate is Captum's (``tests/explain/test_surrogate.py`` holds them together).
-``samples="paired"`` draws half the rows and follows each by its complement instead
+``subsets="paired"`` draws half the rows and follows each by its complement instead
 (:func:`lime_coalitions`).
 """
 
