@@ -109,12 +109,12 @@ with left:
     )
     examples = _examples(json.dumps(cue.to_dict(), sort_keys=True), EXAMPLES)
     k = st.number_input(
-        f"Held-out photo (1–{len(examples)})",
+        f"Held-out image (1–{len(examples)})",
         1,
         len(examples),
         min(max(int(remembered("shortcut_example", 1)), 1), len(examples)),
         key="shortcut_example",
-        help=f"Synthetic test photos that contain {digit} and carry the cue; never trained on.",
+        help=f"Synthetic test images that contain {digit} and carry the cue; never trained on.",
     )
     example = examples[k - 1]
     removed = st.toggle(
@@ -222,7 +222,7 @@ with right:
             ref_model, _ = cached_model(str(DEFAULT_CHECKPOINT), file_digest(DEFAULT_CHECKPOINT))
             rows += _maps(ref_model, file_digest(DEFAULT_CHECKPOINT), "default")
         if rows:
-            st.caption("This photo: share of each map's positive relevance (higher = more on it).")
+            st.caption("This image: share of each map's positive relevance (higher = more on it).")
             st.dataframe(
                 pd.DataFrame(rows).set_index(["model", "method"]).style.format("{:.3f}"),
                 key="shortcut_photo_table",
@@ -303,16 +303,12 @@ for key, m in result["baselines"].items():
         }
     )
 # two tables, each narrow enough for its titles: who catches the cue, and where maps peak
+# numbers as text: Streamlit draws a missing number as "None" whatever the Styler says
 frame = pd.DataFrame(table).set_index("method")
+frame = frame.map(lambda v: v if isinstance(v, str) else "–" if v != v else f"{v:.3f}")
 peaks = [f"share on the {digit}", "peak on cue", "peak on cue, default"]
-st.dataframe(
-    frame.drop(columns=peaks).style.format(precision=3, na_rep="–"),
-    height="content",
-    key="shortcut_table",
-)
-st.dataframe(
-    frame[peaks].style.format(precision=3, na_rep="–"), height="content", key="shortcut_peaks"
-)
+st.dataframe(frame.drop(columns=peaks), height="content", key="shortcut_table")
+st.dataframe(frame[peaks], height="content", key="shortcut_peaks")
 st.caption(
     f"{result['n_images']} held-out photos with {digit} and the cue; shares of positive "
     "relevance, higher = more on that region; the cue covers about "

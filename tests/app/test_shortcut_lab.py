@@ -72,9 +72,13 @@ def test_the_shipped_model_shows_its_committed_table_and_survives_a_rerun():
     table = next(d.value for d in at.dataframe if "catches it" in d.value.columns)
     assert len(table) == len(committed["methods"]) + len(committed["baselines"])
     lrp = table.loc["LRP"]
-    assert lrp["cue share"] == committed["methods"]["lrp"]["cue_mass"]
+    assert lrp["cue share"] == f"{committed['methods']['lrp']['cue_mass']:.3f}"
     peaks = next(d.value for d in at.dataframe if "peak on cue" in d.value.columns)
-    assert peaks.loc["LRP", "peak on cue"] == committed["methods"]["lrp"]["cue_pointing"]
+    assert peaks.loc["LRP", "peak on cue"] == f"{committed['methods']['lrp']['cue_pointing']:.3f}"
+    # a baseline looks at no model: its "default" cells read "–", never Python's "None"
+    baseline = next(i for i in peaks.index if i.startswith("Baseline"))
+    assert peaks.loc[baseline, "peak on cue, default"] == "–"
+    assert table.loc[baseline, "cue share, default"] == "–"
     for shown in (table, peaks):  # each fits the page: about 6 px a character, 16 px padding
         text = [[c, *(v if isinstance(v, str) else f"{v:.3f}" for v in shown[c])] for c in shown]
         widths = [max(map(len, column)) * 6 + 16 for column in text]
