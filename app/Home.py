@@ -12,7 +12,7 @@ import streamlit as st
 from common import current, page_setup
 
 from svhn_xai.model.checkpoint import REPO_ROOT
-from svhn_xai.report.words import photos, real_score_label, trained_on
+from svhn_xai.report.words import learnt_photos, photos, real_score_label, trained_on
 
 page_setup("svhn-xai", "🔢")
 
@@ -95,7 +95,7 @@ if real.get("balanced_accuracy") is not None:
         + " of the shared sample's train split"
         + (
             ": the model trained on them, so this is no test of it."
-            if real_score_label(real, prov).endswith("(trained on)")
+            if learnt_photos(real, prov)
             else ", which the model never trained on."
         ),
     )

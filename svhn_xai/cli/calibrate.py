@@ -16,9 +16,8 @@ from svhn_xai.cli.options import (
     method_keys,
     positive_int,
     protocol_of,
-    trained_on,
 )
-from svhn_xai.data.indices import overlap
+from svhn_xai.data.indices import learnt, overlap
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.report.words import images_of
 
@@ -63,10 +62,10 @@ def run(args: argparse.Namespace) -> int:
         )
     commit = git_commit()
     model, card = load_model(args.checkpoint)
-    if trained_on(card, args.data, args.split, args.indices):
-        learnt = card["provenance"].get("indices") or "all"
+    if learnt(card.get("provenance") or {}, args.data, args.split, args.indices):
+        seen = card["provenance"].get("indices") or "all"
         raise SvhnXaiError(
-            f"--indices overlap {learnt}, the {args.split} photos this "
+            f"--indices overlap {seen}, the {args.split} photos this "
             "model was trained on: its maps there are of photos it has learnt, so calibrate on "
             "images it never saw (e.g. --data synthetic --split extra)"
         )

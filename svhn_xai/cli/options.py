@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from svhn_xai.data.indices import overlap
 from svhn_xai.errors import SvhnXaiError
 
 DIGITS_ALL = tuple(range(10))
@@ -197,12 +196,3 @@ class ModelInputs:
 
 
 HELD_OUT = "192:256"  # 0-based: photos 193-256 of the shared sample, held out for every table
-
-
-def trained_on(card: dict[str, Any], data: str, split: str, indices: str | None) -> bool:
-    """Whether the model of ``card`` trained on any of ``data``'s ``split`` images at
-    ``indices`` (its provenance names the data, split and indices it learnt from): scores or
-    choices made on those images would measure what it memorised."""
-    learnt = card.get("provenance") or {}
-    same_split = (data, split) == (learnt.get("data"), learnt.get("split"))
-    return same_split and overlap(indices, learnt.get("indices"), None)

@@ -4,6 +4,7 @@ model cards and the cross-validation folds name the images they use."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from svhn_xai.errors import DataError
 
@@ -69,3 +70,11 @@ def overlap(a: str | None, b: str | None, limit: int | None) -> bool:
                 left -= min(b1, b0 + left) - b0
         b_spans = capped
     return any(a0 < b1 and b0 < a1 for a0, a1 in spans(a) for b0, b1 in b_spans)
+
+
+def learnt(provenance: dict[str, Any], data: str, split: str, indices: str | None) -> bool:
+    """Whether a model whose card's ``provenance`` names the data, split and indices it learnt
+    from trained on any of ``data``'s ``split`` images at ``indices``: scores or choices made
+    on those images would measure what it memorised."""
+    same_split = (data, split) == (provenance.get("data"), provenance.get("split"))
+    return same_split and overlap(indices, provenance.get("indices"), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from svhn_xai.data.indices import index_spans, overlap
+from svhn_xai.data.indices import index_spans, learnt
 
 
 def a_digit(digit: int) -> str:
@@ -34,11 +34,11 @@ def images_of(data: str | None, split: str | None, indices: str | None) -> str:
     """Images named by a data source, split and index spec, in words: SVHN's as ``"SVHN train
     photos 1–64"``, the generator's as ``"synthetic house numbers 1–64 of the generator's extra
     stream"`` (its splits are seeded streams of its own, not SVHN's splits of the same name)."""
+    numbers = " " + photos(indices).removeprefix("photos ") if indices else ""
     if data == "synthetic":
-        numbers = photos(indices).removeprefix("photos ") + " " if indices else ""
-        return f"synthetic house numbers {numbers}of the generator's {split} stream"
+        return f"synthetic house numbers{numbers} of the generator's {split} stream"
     what = f"SVHN {split} photos" if data == "svhn" else f"{data} {split} images"
-    return what + (" " + photos(indices).removeprefix("photos ") if indices else "")
+    return what + numbers
 
 
 def real_score_label(real: dict[str, Any], provenance: dict[str, Any]) -> str:
@@ -47,8 +47,14 @@ def real_score_label(real: dict[str, Any], provenance: dict[str, Any]) -> str:
     indices = real.get("indices")
     if not indices:
         return "Bal. acc., real photos"
-    learnt = provenance.get("data") == "svhn" and overlap(indices, provenance.get("indices"), None)
-    return f"Bal. acc., {photos(indices)}" + (" (trained on)" if learnt else ", held out")
+    seen = learnt_photos(real, provenance)
+    return f"Bal. acc., {photos(indices)}" + (" (trained on)" if seen else ", held out")
+
+
+def learnt_photos(real: dict[str, Any], provenance: dict[str, Any]) -> bool:
+    """Whether the model trained on the shared sample's train photos its card's real-photo
+    score (``metrics.real``) was measured on."""
+    return learnt(provenance, "svhn", "train", real.get("indices"))
 
 
 def trained_on(provenance: dict[str, Any]) -> str:

@@ -50,7 +50,7 @@ def test_the_generators_streams_are_not_read_as_svhns_splits():
 
 
 def test_a_score_on_real_photos_says_which_and_whether_the_model_learnt_them():
-    tuned = {"data": "svhn", "indices": "0:192"}
+    tuned = {"data": "svhn", "split": "train", "indices": "0:192"}  # as a card names them
     assert real_score_label({"indices": "192:256"}, tuned) == "Bal. acc., photos 193–256, held out"
     assert real_score_label({"indices": "0:64"}, tuned) == "Bal. acc., photos 1–64 (trained on)"
     synthetic = {"data": "synthetic"}
