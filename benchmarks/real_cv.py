@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.record import default_path, save
-from svhn_xai.cli.options import trained_on
+from svhn_xai.data.indices import learnt
 from svhn_xai.model.checkpoint import load_checkpoint, model_from_checkpoint
 from svhn_xai.model.classification import presence_scores
 from svhn_xai.model.config import TrainConfig
@@ -408,7 +408,7 @@ def main() -> None:
         p.error(f"unknown lever(s) {', '.join(unknown)}; choose from {', '.join(LEVERS)}")
 
     card = load_checkpoint(args.baseline)
-    if trained_on(card, "svhn", "train", args.dev):
+    if learnt(card.get("provenance") or {}, "svhn", "train", args.dev):
         p.error(
             f"--baseline {Path(args.baseline).name} trained on photos "
             f"{card['provenance'].get('indices') or 'all'}, "
