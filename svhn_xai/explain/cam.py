@@ -31,6 +31,7 @@ from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import GRADCAM_LAYER
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.registry import ONE_PASS, Cost, register
+from svhn_xai.explain.sharing import distinct_rows
 from svhn_xai.model.network import STAGES
 
 STAGE_CHANNELS = {"layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512}
@@ -54,9 +55,10 @@ EIGEN_SMOOTH = Param(
 
 
 class _Score:
-    """The explained score of one output row (K,) as pytorch-grad-cam's target callable, for
-    the image whose logit weights (K,) are ``weights``; ``calls`` ([done], shared by a batch's
-    targets) over ``expected`` is the progress reported."""
+    """The explained score of an output row (K,), or of each of the rows (B, K) of a Score-CAM
+    pass, as pytorch-grad-cam's target callable, for the image whose logit weights (K,) are
+    ``weights``; ``calls`` (rows [done], shared by a batch's targets) over ``expected`` is the
+    progress reported."""
 
     def __init__(
         self, ctx: Context, weights: torch.Tensor, calls: list[int], expected: int
@@ -67,7 +69,7 @@ class _Score:
         self.expected = expected
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
-        self.calls[0] += 1
+        self.calls[0] += len(output) if output.ndim > 1 else 1
         if self.ctx.progress is not None:
             self.ctx.progress(min(self.calls[0] / self.expected, 1.0))
         return output @ self.weights.to(output.dtype)
@@ -98,12 +100,42 @@ def _library() -> dict[str, Any]:
                           grads, eigen_smooth):  # fmt: skip
             return first_component(activations)
 
-    names = ("GradCAM", "GradCAMPlusPlus", "XGradCAM", "LayerCAM", "ScoreCAM")
-    return {**{name: getattr(pgc, name) for name in names}, "EigenCAM": EigenCAM}
+    class ScoreCAM(pgc.ScoreCAM):
+        """pytorch-grad-cam's Score-CAM with each distinct image of a batch masked and run
+        once. A batch of pairs holds a photo once per digit explained, and its masks come from
+        its feature maps alone: the copies share the passes and read their own scores from
+        them. The weights are the library's (checked against its own class in the tests)."""
+
+        def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
+            with torch.no_grad():
+                maps = torch.from_numpy(activations).to(self.device)
+                up = torch.nn.UpsamplingBilinear2d(size=input_tensor.shape[-2:])(maps)
+                low = up.flatten(2).min(-1)[0][..., None, None]
+                high = up.flatten(2).max(-1)[0][..., None, None]
+                up = (up - low) / (high - low + 1e-8)  # (N, C, S, S): each map in [0, 1]
+                n, channels = activations.shape[:2]
+                first, group = distinct_rows(input_tensor) or (torch.arange(n),) * 2
+                size = getattr(self, "batch_size", 16)
+                scores = torch.empty(n, channels)
+                for i, image in enumerate(first.tolist()):
+                    rows = (group == i).nonzero()[:, 0].tolist()  # the copies of this image
+                    for j in range(0, channels, size):
+                        maps = up[image, j : j + size, None]  # (B, 1, S, S)
+                        out = self.model(input_tensor[image, None] * maps)
+                        for row in rows:
+                            scores[row, j : j + size] = targets[row](out).float().cpu()
+                return torch.softmax(scores, dim=-1).numpy()
+
+    names = ("GradCAM", "GradCAMPlusPlus", "XGradCAM", "LayerCAM")
+    return {
+        **{name: getattr(pgc, name) for name in names},
+        "EigenCAM": EigenCAM,
+        "ScoreCAM": ScoreCAM,
+    }
 
 
-def _run(cam: str, ctx: Context, **options: object) -> torch.Tensor:
-    """The CAM ``cam`` (a pytorch-grad-cam class name) of ``ctx``'s images."""
+def _run(name: str, ctx: Context, **options: object) -> torch.Tensor:
+    """The CAM ``name`` (a pytorch-grad-cam class name) of ``ctx``'s images."""
     network = ctx.network
     layer = getattr(network, ctx.params["layer"])
     # The maps need the score's gradient at the stage and nothing below it: with the graph cut
@@ -112,15 +144,15 @@ def _run(cam: str, ctx: Context, **options: object) -> torch.Tensor:
     # weight of the network (more than a whole input gradient), and the gradient-free methods
     # build no graph at all. The gradient at the stage, and so the map, is the same.
     frozen = [p for p in network.parameters() if p.requires_grad]
-    cam_class = _library()[cam]
-    cam = cam_class(network, [layer])
+    cam = _library()[name](network, [layer])
     # prepended: the library's hooks, registered before it, must see the cut output
     cut = (
         layer.register_forward_hook(_graph_from_here, prepend=True) if cam.uses_gradients else None
     )
     if "batch_size" in ctx.params:
         cam.batch_size = ctx.params["batch_size"]
-    expected = STAGE_CHANNELS[ctx.params["layer"]] if cam == "ScoreCAM" else 1
+    # rows scored: Score-CAM's masked images, one per channel, else the image itself
+    expected = STAGE_CHANNELS[ctx.params["layer"]] if name == "ScoreCAM" else 1
     weights = ctx.output_weights(len(ctx.model.digits)).expand(len(ctx.x), -1)
     calls = [0]
     targets = [_Score(ctx, w, calls, expected * len(ctx.x)) for w in weights]

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from svhn_xai.explain.sharing import distinct_rows
 from svhn_xai.model.network import DigitResNet18
 
 
@@ -106,6 +107,13 @@ class Context:
         Gradients), so that :attr:`observe` never saw them."""
         if self.observe is not None:
             self.observe(self.network, (images,), logits)
+
+    @cached_property
+    def distinct_images(self) -> int:
+        """How many different images :attr:`x` holds: a batch of pairs holds a photo once per
+        digit explained in it."""
+        shared = distinct_rows(self.x)
+        return len(self.x) if shared is None else len(shared[0])
 
     def net_with_clean_pass(self) -> torch.nn.Module:
         """:attr:`net` for a method none of whose passes sees ``x`` unchanged (see

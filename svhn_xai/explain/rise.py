@@ -33,7 +33,7 @@ from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import SEED
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.registry import Cost, register
-from svhn_xai.explain.superpixels import PER_EVAL, forward
+from svhn_xai.explain.superpixels import PER_EVAL, forward, per_eval
 
 TARGET_SCORES = ("probability", "logit")
 
@@ -132,7 +132,7 @@ def rise(ctx: Context) -> torch.Tensor:
     saliency = torch.zeros(n, 1, size, size, dtype=ctx.x.dtype, device=ctx.x.device)
     coverage = torch.zeros_like(saliency[0])  # sum_i M_i, for the control variate
     total = torch.zeros(n, dtype=ctx.x.dtype, device=ctx.x.device)  # sum_i f_i per image
-    per_pass = max(1, p["perturbations_per_eval"] // n)  # masks per pass for each image
+    per_pass = per_eval(ctx)  # masks per pass for each image
     for start in range(0, p["n_masks"], per_pass):
         batch = slice(start, start + per_pass)
         masks = rise_masks(binary[batch], offsets[batch], size, p["cell"]).to(ctx.x)

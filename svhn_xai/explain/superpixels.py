@@ -23,9 +23,10 @@ from typing import Any
 
 import torch
 
-from svhn_xai.explain.context import Context
+from svhn_xai.explain.context import CleanFirst, Context
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import baseline, grid_mask, slic_mask
+from svhn_xai.explain.sharing import OncePerDistinctRow, distinct_rows
 
 SUPERPIXEL = Param(
     "superpixel",
@@ -75,8 +76,10 @@ def features(ctx: Context) -> tuple[torch.Tensor, int]:
 
 def per_eval(ctx: Context) -> int:
     """Perturbations per model pass for each image of the batch: the parameter counts images
-    per pass, so a batch of N images shares it (the pass size, and so memory, stay the same)."""
-    return max(1, ctx.params["perturbations_per_eval"] // len(ctx.x))
+    per pass, so the batch's distinct images share it (the pass size, and so memory, stay the
+    same; the copies of an image explained for several digits share its passes, see
+    :func:`forward`)."""
+    return max(1, ctx.params["perturbations_per_eval"] // ctx.distinct_images)
 
 
 def spread(attribution: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -90,9 +93,12 @@ def forward(
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """The no-grad logits of ``ctx.net``, reporting progress as a fraction of ``expected``
     images; ``clean`` for a method none of whose samples is the image itself (see
-    ``Context.net_with_clean_pass``)."""
+    ``Context.net_with_clean_pass``). Where the batch holds an image more than once (one copy
+    per digit explained), each pass runs its distinct images once
+    (:class:`~svhn_xai.explain.sharing.OncePerDistinctRow`)."""
     seen = [0]
-    net = ctx.net_with_clean_pass() if clean else ctx.net
+    net = ctx.net if ctx.distinct_images == len(ctx.x) else OncePerDistinctRow(ctx.net)
+    net = CleanFirst(net, ctx.x) if clean else net
 
     def run(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -140,25 +146,40 @@ def sharing_samples(
     ctx: Context, shared: bool, run: Callable[[Context], torch.Tensor]
 ) -> torch.Tensor:
     """``run`` on the whole batch where its estimator ``shared`` its samples across images and
-    the features are the grid's; else on each image alone (:func:`one_by_one`)."""
+    the features are the grid's; with SLIC segments, which follow one photo, on each photo
+    with its copies (one per digit explained); else on each image alone."""
     if shared and ctx.params.get("segments", "grid") == "grid":
         return run(ctx)
-    return one_by_one(ctx, run)
+    return one_by_one(ctx, run, copies_together=shared)
 
 
-def one_by_one(ctx: Context, run: Callable[[Context], torch.Tensor]) -> torch.Tensor:
+def one_by_one(
+    ctx: Context, run: Callable[[Context], torch.Tensor], copies_together: bool = False
+) -> torch.Tensor:
     """``run`` on each image of ``ctx`` alone, their attributions stacked (N, 3, S, S): for a
-    batch that cannot share its samples (Captum's estimators, SLIC's per-image segments)."""
+    batch that cannot share its samples (Captum's estimators draw them per image) or its
+    features (SLIC's segments). ``copies_together``: an image the batch holds more than once
+    goes with its copies, which then share its passes (see :func:`forward`)."""
     if len(ctx.x) == 1:
         return run(ctx)
     heads = ctx.heads or (ctx.head,) * len(ctx.x)
+    shared = distinct_rows(ctx.x) if copies_together else None
+    first, group = shared or (torch.arange(len(ctx.x)),) * 2
     report = ctx.progress
-    outs = []
-    for i, head in enumerate(heads):
-        share = None if report is None else _share(report, i, len(heads))
-        one = dataclasses.replace(ctx, x=ctx.x[i : i + 1], head=head, heads=None, progress=share)
-        outs.append(run(one))
-    return torch.cat(outs)
+    out = torch.empty_like(ctx.x)
+    for i in range(len(first)):
+        rows = (group == i).nonzero()[:, 0].tolist()
+        share = None if report is None else _share(report, i, len(first))
+        rows_heads = tuple(heads[r] for r in rows)
+        one = dataclasses.replace(
+            ctx,
+            x=ctx.x[rows],
+            head=rows_heads[0],
+            heads=rows_heads if len(rows) > 1 else None,
+            progress=share,
+        )
+        out[rows] = run(one)
+    return out
 
 
 def _share(report: Callable[[float], None], i: int, n: int) -> Callable[[float], None]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.sampling_stability import PREVIOUS_DEFAULTS, TIE, choose
+from benchmarks.sampling_stability import PREVIOUS_DEFAULTS, TIE, choose, refine
 from svhn_xai.explain import REGISTRY
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "sampling_stability.json"
@@ -60,3 +60,31 @@ def test_times_within_run_to_run_noise_are_a_tie_that_the_fewest_changes_win():
     entry = {"parameter": "n", "previous_default": before, "curve": [before, larger],
              "levers": {"x": {"curve": [other]}}}  # fmt: skip
     assert choose(entry) == larger["params"]
+
+
+def test_the_choice_is_made_on_more_photos_for_every_setting_it_could_fall_on():
+    """Screened on a few photos, the cheapest setting that held (A) fails on more; one that
+    fell just short (B) holds there and is taken; one far short (D) is never tried, nor one
+    slower than B's tie window (C)."""
+    before = _point({"n": 1}, 1.0, 0.1, 0.80, 0.85)
+    screened = {
+        "A": _point({"n": 2}, 1.0, 0.92, 0.80, 0.85),
+        "B": _point({"n": 3}, 1.1, 0.87, 0.80, 0.85),
+        "C": _point({"n": 4}, 2.0, 0.95, 0.80, 0.85),
+        "D": _point({"n": 5}, 0.5, 0.80, 0.80, 0.85),
+    }
+    on_more = {2: 0.88, 3: 0.91, 4: 0.95, 5: 0.99}
+    entry = {"parameter": "n", "previous_default": before, "curve": [before],
+             "levers": {k: {"curve": [p]} for k, p in screened.items()}}  # fmt: skip
+    assert choose(entry) == {"n": 2}, "on the screening photos alone"
+    measured = []
+
+    def measure(params):
+        measured.append(params["n"])
+        return {**_point(params, 1.05, on_more[params["n"]], 0.80, 0.85), "passes": 1,
+                "rho_ci": [0.8, 1.0], "photos": 24}  # fmt: skip
+
+    assert refine(entry, measure) == 2
+    assert measured == [2, 3]
+    assert choose(entry) == {"n": 3}
+    assert screened["A"]["rho"] == 0.88 and screened["A"]["photos"] == 24

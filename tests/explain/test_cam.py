@@ -112,7 +112,8 @@ def test_the_cut_backward_gives_the_librarys_own_map(house, key):
 def test_score_cam_reports_progress(model, house):
     seen = []
     explain(model, house[0], house[1], "score_cam", layer="layer4", progress=seen.append)
-    assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+    # one report per pass of 64 masked images, of 512 (one per channel at layer4)
+    assert seen == [k / 8 for k in range(1, 9)]
 
 
 def test_eigen_cam_is_the_librarys_eigen_cam(model, house):
@@ -134,3 +135,23 @@ def test_eigen_cam_is_the_librarys_eigen_cam(model, house):
             with pgc.EigenCAM(net, [net.layer3]) as cam:
                 theirs = cam(x, targets=None)[0]
             np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_score_cam_is_the_librarys_score_cam_and_shares_a_photos_passes(model, house):
+    """Our Score-CAM gives pytorch-grad-cam's own maps, each photo of a batch masked once: the
+    photo explained for two digits costs the passes of one, each digit its own map."""
+    import pytorch_grad_cam as pgc
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from svhn_xai.explain import explain_batch
+
+    image = house[0]
+    batch = explain_batch(model, [image, image], [3, 5], "score_cam", layer="layer4")
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    with pgc.ScoreCAM(model, [model.layer4]) as cam:
+        cam.batch_size = 64
+        for e, digit in zip(batch, (3, 5)):
+            theirs = cam(x, targets=[ClassifierOutputTarget(digit)])[0]
+            np.testing.assert_allclose(e.attribution.sum(0), theirs, atol=1e-5)
+            assert e.model_passes == (1 + 512) // 2 + 1  # the photo's 512 masks, shared
+    assert not np.allclose(batch[0].relevance, batch[1].relevance), "two digits, two maps"
