@@ -661,7 +661,7 @@ def sampling_stability(data: Sequence[dict[str, Any]]) -> str:
     """For each sampling method and lever (the plain estimator, each variance-reduction option
     or coarser grid): the seed-to-seed agreement of its map (median Spearman ρ over photos,
     95 % bootstrap interval) and the PxAP of its maps at each budget, with passes and seconds."""
-    from benchmarks.sampling_stability import MAX_SLOWDOWN, PREVIOUS_DEFAULTS, TIE, choose
+    from benchmarks.sampling_stability import MAX_SLOWDOWN, PREVIOUS_DEFAULTS, SCREEN, TIE, choose
     from svhn_xai.explain import method_name  # torch and captum: imported only when needed
     from svhn_xai.explain.stability import STABLE_RHO
 
@@ -679,10 +679,11 @@ def sampling_stability(data: Sequence[dict[str, Any]]) -> str:
                     budget += " (before)"
                 rows.append(
                     [method_name(key), lever, budget, str(point["passes"]),
-                     f"{point['seconds']:.2f}", _with_ci(point, "rho"), _with_ci(point, "pxap")]
+                     f"{point['seconds']:.2f}", str(point.get("photos", "–")),
+                     _with_ci(point, "rho"), _with_ci(point, "pxap")]
                 )  # fmt: skip
-    header = ["method", "lever", "budget", "passes", "s / call", "ρ seed 1 vs 2 ↑ [95 % CI]",
-              "PxAP ↑ [95 % CI]"]  # fmt: skip
+    header = ["method", "lever", "budget", "passes", "s / call", "photos",
+              "ρ seed 1 vs 2 ↑ [95 % CI]", "PxAP ↑ [95 % CI]"]  # fmt: skip
     rule = (
         f"**Default**: the fastest setting whose median ρ is at least {STABLE_RHO}, whose PxAP "
         "interval reaches the PxAP before, and whose time is within "
@@ -691,6 +692,12 @@ def sampling_stability(data: Sequence[dict[str, Any]]) -> str:
         "fewest settings besides the budget is taken; *before*: the defaults at commit af7e869."
     )
     caption = f"{d['data']}, seeds {' and '.join(map(str, d['seeds']))}. {rule}"
+    if "refined_on" in d:
+        caption += (
+            f" Every setting the choice could fall on (median ρ within {SCREEN} of "
+            f"{STABLE_RHO} on those photos) was measured again on {d['refined_on']}, cheapest "
+            "first, and the choice made on those (their rows count more photos)."
+        )
     out = caption + "\n\n" + _table(header, rows)
     if "confirmation" in d:  # files before the choice was re-measured on other photos
         out += "\n\n" + _confirmation(d)
