@@ -411,7 +411,7 @@ def slow_run_allowed(
     if key in approved or _explanations().get(key) is not None:
         return True
     with st.spinner("Timing a small run to estimate these settings…"):
-        eta = estimated_seconds(model, method, params) * draws
+        eta = estimated_seconds(model, method, params, image) * draws
     if eta <= SLOW_SECONDS:
         return True
     notice = st.empty()  # cleared once the user runs it: no warning beside the result

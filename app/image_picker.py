@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from common import remember, remembered
-from photos import DATA_ROOT, FOLDERS, available_folders, first_with, svhn_folder
+from photos import DATA_ROOT, FOLDERS, SPLIT_OF, available_folders, first_with, svhn_folder
 
 from svhn_xai.data.download import download_split
 from svhn_xai.data.image_io import load_rgb
@@ -23,7 +23,7 @@ from svhn_xai.data.uploads import UploadStore
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.model.checkpoint import REPO_ROOT
 from svhn_xai.report.figures import image_figure, preview, selected_box
-from svhn_xai.report.words import a_digit
+from svhn_xai.report.words import a_digit, learnt_image_note
 
 SOURCES = {"svhn": "Real photo", "synthetic": "Synthetic", "upload": "Upload"}
 PREVIEW_SIDE = 640  # px: an upload is shown (and sent to the browser) at most this large
@@ -111,8 +111,11 @@ def uploading() -> bool:
     return st.session_state.get("source", st.session_state.get("kept:source")) == "upload"
 
 
-def choose_input(size: int, margin: float, digit: int) -> Picked | None:
-    """The image widgets; returns the picked image, or None while there is none."""
+def choose_input(
+    size: int, margin: float, digit: int, provenance: dict[str, Any] | None = None
+) -> Picked | None:
+    """The image widgets; returns the picked image, or None while there is none. With the
+    model card's ``provenance``, a photo the model trained on is said to be one."""
     folders = available_folders()
     chosen = remembered("source", "svhn" if folders else "synthetic")
     source = st.radio(
@@ -127,16 +130,22 @@ def choose_input(size: int, margin: float, digit: int) -> Picked | None:
     )
     remember("source")
     if source == "synthetic":
-        return _synthetic(size, margin, digit)
+        return _synthetic(size, margin, digit, provenance or {})
     if source == "svhn":
         if not folders:
             _download_widget()
             return None
-        return _real(folders, size, margin, digit)
+        return _real(folders, size, margin, digit, provenance or {})
     return _upload(size, margin, digit)
 
 
-def _synthetic(size: int, margin: float, digit: int) -> Picked:
+def _say_if_learnt(provenance: dict[str, Any], data: str, split: str | None, index: int) -> None:
+    note = learnt_image_note(provenance, data, split, index) if split else None
+    if note:
+        st.warning(note)
+
+
+def _synthetic(size: int, margin: float, digit: int, provenance: dict[str, Any]) -> Picked:
     count = SYNTHETIC_SIZES["test"]
     start = remembered("synthetic_index", None)
     index = st.number_input(
@@ -148,6 +157,7 @@ def _synthetic(size: int, margin: float, digit: int) -> Picked:
         help="Held-out synthetic house numbers (never trained on).",
     )
     remember("synthetic_index")
+    _say_if_learnt(provenance, "synthetic", "test", int(index))
     cli = ("--data", "synthetic", "--split", "test", "--index", str(int(index)))
     return Picked(synthetic_input(int(index), size, margin), None, 1.0, True, cli)
 
@@ -158,7 +168,9 @@ def _next_with(name: str, digit: int) -> None:
     st.session_state["svhn_photo"] = st.session_state["kept:svhn_photo"] = following
 
 
-def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
+def _real(
+    folders: list[str], size: int, margin: float, digit: int, provenance: dict[str, Any]
+) -> Picked:
     chosen = remembered("svhn_folder", folders[0])
     name = st.selectbox(
         "Photos",
@@ -191,6 +203,7 @@ def _real(folders: list[str], size: int, margin: float, digit: int) -> Picked:
         args=(name, digit),
     )
     remember("svhn_photo")
+    _say_if_learnt(provenance, "svhn", SPLIT_OF.get(name), index)
     model_input, photo = svhn_input(name, index, size, margin)
     cli = (*_cli_root(name), "--index", str(int(index)))
     return Picked(model_input, photo, 1.0, True, cli)

@@ -16,6 +16,9 @@ FOLDERS = {
     "shared sample": REPO_ROOT.parent / "shared" / "svhn-sample" / "train",
     "fixtures": REPO_ROOT / "tests" / "fixtures" / "svhn" / "train",
 }
+# the SVHN split whose photo i each folder's photo i is (the shared sample is the first 256 of
+# the official train split); the fixtures are a pick of photos, numbered afresh
+SPLIT_OF = {**{f"downloaded {s}": s for s in SPLITS}, "shared sample": "train"}
 
 
 def available_folders() -> list[str]:

@@ -342,6 +342,12 @@ def baselines_panel(method: str, result: dict, mode: str, value: float) -> None:
             if result["threshold_source"] == "calibrated"
             else "Every row is cut by the same rule."
         )
+        + (
+            f" The random map is smoothed as the method's is (σ {result['protocol']['sigma']:g} "
+            "px): its noise evens out near its top, so a value threshold keeps most of it."
+            if mode == "value" and result["protocol"]["sigma"] > 0
+            else ""
+        )
     )
     st.plotly_chart(
         curve_figure({REGISTRY[method].name: result["curve"]}, result.get("cut_at")),
@@ -410,7 +416,7 @@ else:
     left, right = st.columns([1, 2], gap="large")
     controls = left
 with left:
-    picked = choose_input(model.input_size, margin, digit)
+    picked = choose_input(model.input_size, margin, digit, card.get("provenance"))
 with controls:
     method, params = method_panel()
     contrast = contrast_panel(digit)

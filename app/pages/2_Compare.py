@@ -70,7 +70,8 @@ methods = method_picker()
 # marking boxes on an upload wants room, as on Explain: half the page while uploading
 left, right = st.columns([1, 1] if uploading() else [1, 2.5], gap="large")
 with left:
-    picked = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
+    margin = card["config"].get("margin", 0.15)
+    picked = choose_input(model.input_size, margin, digit, card.get("provenance"))
     mode, value = threshold_controls("compare")
     rule, calibration = reading(mode, value)
 link.save(

@@ -56,7 +56,8 @@ st.caption(
 )
 left, right = st.columns([1, 3], gap="large")
 with left:
-    picked = choose_input(model.input_size, card["config"].get("margin", 0.15), digit)
+    margin = card["config"].get("margin", 0.15)
+    picked = choose_input(model.input_size, margin, digit, card.get("provenance"))
     keys = list(REGISTRY)
     method = st.selectbox(
         "Method (default parameters)",
@@ -80,7 +81,7 @@ if picked is None:
     st.stop()
 item = picked.model_input.item
 
-seconds = estimated_seconds(model, method, {}) * len(model.digits)
+seconds = estimated_seconds(model, method, {}, item.image) * len(model.digits)
 if seconds > 30 and not st.button(
     f"Run {REGISTRY[method].name} for every digit (about {seconds:.0f} s)", key="all_digits_slow"
 ):

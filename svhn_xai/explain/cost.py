@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from svhn_xai.explain.base import Explanation, explain
+from svhn_xai.explain.base import Explanation, as_input, explain
 from svhn_xai.explain.hooks import model_lock
 from svhn_xai.explain.params import validate
 from svhn_xai.explain.registry import get_spec
 from svhn_xai.explain.smoothing import SMOOTH_PARAMS
+from svhn_xai.explain.superpixels import feature_mask
 
 TIMED_PASSES = 64  # a method without budgets is timed itself when it takes at most this many
 
@@ -49,21 +50,29 @@ _POINTS: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, list[tuple[int, fl
 )
 
 
-def estimated_passes(method: str, params: dict[str, Any], size: int = 64) -> int:
+def estimated_passes(
+    method: str, params: dict[str, Any], size: int = 64, image: np.ndarray | None = None
+) -> int:
     """Images the method pushes through the model with these ``params`` (defaults filled):
     its declared :class:`~svhn_xai.explain.registry.Cost`, times smoothing's copies, plus the
     pass that reads the probability where the method's own first batch does not hold the
     image unchanged (noisy copies need a lone clean pass); all of it ``draws`` times for a
-    map averaged over draws (each draw's first batch holds the image again)."""
+    map averaged over draws (each draw's first batch holds the image again). With the model
+    input ``image`` (uint8 (S, S, 3)), a method on SLIC segments counts that image's."""
     spec = get_spec(method)
     p = validate(spec.params, params, method)
     smoothing = p["smooth_samples"] if p.get("smooth", "none") != "none" else 1
     draws = p.get("draws", 1)
     clean = draws if spec.cost.clean_first else int(smoothing > 1)
+    features = None  # the grid's cells, as the Cost assumes
+    if image is not None and spec.cost.per_feature_count and p.get("segments") == "slic":
+        features = int(feature_mask(as_input(image, size)[0], p).max()) + 1
     # each draw its own seed: an estimator that plays each distinct sample once plays as many
     # as that seed's draw holds
-    per_draw = [spec.cost.passes({**p, "seed": p["seed"] + r} if "seed" in p else p, size)
-                for r in range(draws)]  # fmt: skip
+    per_draw = [
+        spec.cost.passes(q, size) if features is None else spec.cost.per_feature_count(q, features)
+        for q in ({**p, "seed": p["seed"] + r} if "seed" in p else p for r in range(draws))
+    ]
     return int(sum(per_draw)) * smoothing + clean
 
 
@@ -160,15 +169,19 @@ def _unsmoothed(model: torch.nn.Module, method: str, plain: dict[str, Any], pass
     return median(s for _, s in points)
 
 
-def estimated_seconds(model: torch.nn.Module, method: str, params: dict[str, Any]) -> float:
+def estimated_seconds(
+    model: torch.nn.Module, method: str, params: dict[str, Any], image: np.ndarray | None = None
+) -> float:
     """Wall time of ``explain(model, image, digit, method, **params)`` on this machine, in
     seconds: what these very settings took when recorded (:func:`record`), else the budgeted
-    line (:func:`calibrated`) or the unsmoothed timing plus smoothing's copies."""
+    line (:func:`calibrated`) or the unsmoothed timing plus smoothing's copies. ``image``
+    (the model input, uint8 (S, S, 3)): the one to be explained, whose SLIC segments a method
+    on them plays (without it, as many as the grid has cells)."""
     spec = get_spec(method)
     seen = _points(model, "seen:" + _key(method, params))
     if seen:
         return median(s for _, s in seen)
-    passes = estimated_passes(method, params, model.input_size)
+    passes = estimated_passes(method, params, model.input_size, image)
     if spec.cost.budgets is not None:
         a, b = calibrated(model, method, params)
         return a + b * passes

@@ -37,6 +37,7 @@ from svhn_xai.explain.superpixels import (
     features,
     forward,
     game,
+    one_by_one,
     per_eval,
     per_feature,
     sharing_samples,
@@ -178,6 +179,7 @@ def occlusion(ctx: Context) -> torch.Tensor:
         ),
         PER_EVAL,
     ),
+    batched=True,
     cost=Cost(
         lambda p, size: cells(p, size) * (p["batch_size"] - 1) + 1,
         gradient_free=True,
@@ -185,6 +187,11 @@ def occlusion(ctx: Context) -> torch.Tensor:
     ),
 )
 def feature_permutation(ctx: Context) -> torch.Tensor:
+    # a batch goes photo by photo, the copies of a photo (one per digit) in the same passes
+    return one_by_one(ctx, _feature_permutation, copies_together=True)
+
+
+def _feature_permutation(ctx: Context) -> torch.Tensor:
     # Captum's FeaturePermutation shuffles a feature across the whole batch and attributes
     # every batch image; we need the explained image only. Its expected drop over the random
     # permutations is the mean over donors, computed here exactly: (features x donors) images
@@ -195,19 +202,20 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
     mask, n = features(ctx)
     cells = mask[0, 0]
     device = ctx.x.device
+    image = ctx.x[:1]  # ctx holds one photo, once per head explained in it
+    columns = ctx.target if isinstance(ctx.target, list) else [ctx.target]
     pairs = torch.cartesian_prod(
         torch.arange(n, device=device), torch.arange(len(donors), device=device)
     )  # (feature, donor)
     run = forward(ctx, len(pairs) + 1)
-    logit = run(ctx.x)[0, ctx.target]
-    drops = torch.empty(len(pairs), dtype=ctx.x.dtype, device=device)
+    logits = run(image)[0, columns]  # (N,)
+    drops = torch.empty(len(pairs), len(columns), dtype=ctx.x.dtype, device=device)
     for start in range(0, len(pairs), p["perturbations_per_eval"]):
         feature, donor = pairs[start : start + p["perturbations_per_eval"]].T
         swapped = (cells[None] == feature[:, None, None])[:, None]  # (B, 1, S, S)
-        batch = torch.where(swapped, donors[donor], ctx.x)
-        drops[start : start + len(feature)] = logit - run(batch)[:, ctx.target]
-    per_feature = drops.view(n, len(donors)).mean(1)
-    return spread(per_feature[mask].expand_as(ctx.x).clone(), mask)
+        batch = torch.where(swapped, donors[donor], image)
+        drops[start : start + len(feature)] = logits - run(batch)[:, columns]
+    return per_feature(ctx, drops.view(n, len(donors), -1).mean(1), mask)
 
 
 @register(
@@ -239,6 +247,7 @@ def feature_permutation(ctx: Context) -> torch.Tensor:
         lambda p, size: _svs_passes(p, cells(p, size)),
         gradient_free=True,
         budgets=({"n_samples": 1, "superpixel": 8}, {"n_samples": 1, "superpixel": 4}),
+        per_feature_count=lambda p, n: _svs_passes(p, n),
     ),
 )
 def shapley_value_sampling(ctx: Context) -> torch.Tensor:
@@ -370,6 +379,7 @@ def _lime(ctx: Context) -> torch.Tensor:
         lambda p, size: _kernel_shap_passes(p, cells(p, size)),
         gradient_free=True,
         budgets=({"n_samples": 32}, {"n_samples": 128}),
+        per_feature_count=lambda p, n: _kernel_shap_passes(p, n),
     ),
 )
 def kernel_shap(ctx: Context) -> torch.Tensor:

@@ -31,12 +31,17 @@ class Cost:
         budgets: for a method whose cost grows with a parameter, two small settings of it that
             the estimate is timed at (``a + b x passes``, since not all of its time is passes);
             None: passes x the measured time of one pass.
+        per_feature_count: for a method whose features can follow the image (SLIC segments),
+            its passes as a function of the parameters and the number of features, so that an
+            estimate for a given image counts that image's segments (``passes`` assumes as
+            many as the grid has cells).
     """
 
     passes: Callable[[dict[str, Any], int], int]
     clean_first: bool = False
     gradient_free: bool = False
     budgets: tuple[dict[str, Any], dict[str, Any]] | None = None
+    per_feature_count: Callable[[dict[str, Any], int], int] | None = None
 
 
 ONE_PASS = Cost(lambda p, size: 1)

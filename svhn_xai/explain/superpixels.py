@@ -61,16 +61,23 @@ def cells(p: dict[str, Any], size: int) -> int:
     return math.ceil(size / p["superpixel"]) ** 2
 
 
+def feature_mask(image: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
+    """The feature mask (1, 1, S, S) of ``image`` (3, S, S) in [0, 1] under the method's
+    validated parameters ``p``: the grid's cells, or with ``segments="slic"`` the image's SLIC
+    segments, as many as the grid has cells (the grid itself where SLIC finds fewer than half
+    that many: a flat or noisy image can leave it one segment, no game to play)."""
+    size = image.shape[-1]
+    if p.get("segments", "grid") == "slic":
+        mask = slic_mask(image, cells(p, size))
+        if 2 * (int(mask.max()) + 1) >= cells(p, size):
+            return mask
+    return grid_mask(size, p["superpixel"]).to(image.device)
+
+
 def features(ctx: Context) -> tuple[torch.Tensor, int]:
     """The feature mask (1, 1, S, S) shared by ``ctx``'s images and its number of features
     (SLIC segments follow one image: :func:`one_by_one` explains a batch with them)."""
-    p, size = ctx.params, ctx.x.shape[-1]
-    if p.get("segments", "grid") == "slic":
-        mask = slic_mask(ctx.x[0], cells(p, size))
-        # a flat or noisy image can leave SLIC with one segment: no game to play; the grid then
-        if 2 * (int(mask.max()) + 1) >= cells(p, size):
-            return mask, int(mask.max()) + 1
-    mask = grid_mask(size, p["superpixel"]).to(ctx.x.device)
+    mask = feature_mask(ctx.x[0], ctx.params)
     return mask, int(mask.max()) + 1
 
 

@@ -57,6 +57,19 @@ def learnt_photos(real: dict[str, Any], provenance: dict[str, Any]) -> bool:
     return learnt(provenance, "svhn", "train", real.get("indices"))
 
 
+def learnt_image_note(provenance: dict[str, Any], data: str, split: str, index: int) -> str | None:
+    """A warning, in words, when the model whose card's ``provenance`` this is trained on
+    image ``index`` (0-based) of ``data``'s ``split``; None when it did not."""
+    if not learnt(provenance, data, split, f"{index}:{index + 1}"):
+        return None
+    learnt_from = images_of(data, split, provenance.get("indices"))
+    return (
+        f"The model trained on this {'photo' if data == 'svhn' else 'image'} (it learnt from "
+        f"{learnt_from}): its map shows what it memorised here, and its scores test nothing. "
+        "One it never saw tests it."
+    )
+
+
 def trained_on(provenance: dict[str, Any]) -> str:
     """What a model card's ``provenance`` says the weights learnt from, in one phrase; a
     fine-tuned model names the model it started from the same way, and a mix says what each

@@ -199,3 +199,14 @@ def test_a_calibrated_mask_of_every_pixel_says_why(monkeypatch):
     at.selectbox(key="method").set_value("saliency").run()
     rule = next(c.value for c in at.caption if c.value.startswith("Mask:"))
     assert "single out" not in rule
+
+
+def test_a_photo_the_model_trained_on_is_said_to_be_one():
+    at = _explain()
+    if at.selectbox(key="svhn_folder").value != "shared sample":
+        pytest.skip("the shared sample, whose photos 1-192 the shipped model learnt, is not here")
+    learnt = "The model trained on this photo (it learnt from SVHN train photos 1–192)"
+    at.number_input(key="svhn_photo").set_value(1).run()
+    assert [w.value for w in at.warning if w.value.startswith(learnt)]
+    at.number_input(key="svhn_photo").set_value(193).run()
+    assert not [w.value for w in at.warning if "trained on this" in w.value]

@@ -29,9 +29,9 @@ def photo_pairs(pairs):
     return [images[0], *images], [8, *digits]
 
 
-def test_every_method_explains_a_batch_but_two_that_draw_per_image():
+def test_every_method_explains_a_batch_but_the_one_that_draws_per_image():
     unbatched = {k for k in KEYS if not REGISTRY[k].batched}
-    assert unbatched == {"gradient_shap", "feature_permutation"}
+    assert unbatched == {"gradient_shap"}
 
 
 # the estimators that share their samples across a batch, beside each method's defaults

@@ -102,3 +102,25 @@ def test_where_slic_finds_one_segment_the_grid_takes_its_place(model, method):
     cells = e.relevance.reshape(4, 16, 4, 16)
     assert np.allclose(cells, cells[:, :1, :, :1], rtol=1e-4, atol=1e-7)
     assert len(np.unique(cells[:, 0, :, 0].round(7))) > 1  # more than one feature played
+
+
+@pytest.mark.parametrize("method", ["kernel_shap", "shapley_value_sampling"])
+def test_the_estimate_for_an_image_counts_its_slic_segments(model, house, method):
+    """SLIC cuts the test house into 13 segments, not the grid's 16: the estimate for that
+    image counts 13, as the explanation plays them (Shapley Value Sampling's passes grow with
+    them; KernelShap's distinct coalitions hardly notice)."""
+    from svhn_xai.explain import explain
+    from svhn_xai.explain.cost import estimated_passes
+
+    image, digit, _ = house
+    options = {"segments": "slic", "superpixel": 16, "n_samples": 12}
+    e = explain(model, image, digit, method, **options)
+    assert e.model_passes == estimated_passes(method, options, 64, image)
+
+
+def test_without_the_image_the_grids_cells_are_assumed(house):
+    from svhn_xai.explain.cost import estimated_passes
+
+    options = {"segments": "slic", "superpixel": 16, "n_samples": 1, "orders": "independent"}
+    assert estimated_passes("shapley_value_sampling", options, 64) == 16 + 1
+    assert estimated_passes("shapley_value_sampling", options, 64, house[0]) == 13 + 1

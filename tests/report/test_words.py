@@ -1,4 +1,12 @@
-from svhn_xai.report.words import a_digit, count, images_of, photos, real_score_label, trained_on
+from svhn_xai.report.words import (
+    a_digit,
+    count,
+    images_of,
+    learnt_image_note,
+    photos,
+    real_score_label,
+    trained_on,
+)
 
 
 def test_every_digit_takes_the_article_it_is_spoken_with():
@@ -56,3 +64,18 @@ def test_a_score_on_real_photos_says_which_and_whether_the_model_learnt_them():
     synthetic = {"data": "synthetic"}
     assert real_score_label({"indices": "0:64"}, synthetic) == "Bal. acc., photos 1–64, held out"
     assert real_score_label({}, tuned) == "Bal. acc., real photos"
+
+
+def test_an_image_the_model_learnt_is_said_to_be_one():
+    tuned = {"data": "svhn", "split": "train", "indices": "0:192"}
+    assert learnt_image_note(tuned, "svhn", "train", 0).startswith(
+        "The model trained on this photo (it learnt from SVHN train photos 1–192)"
+    )
+    assert learnt_image_note(tuned, "svhn", "train", 191) is not None
+    assert learnt_image_note(tuned, "svhn", "train", 192) is None, "photo 193 is held out"
+    assert learnt_image_note(tuned, "svhn", "test", 0) is None, "another split"
+    everything = {"data": "synthetic", "split": "train", "indices": None}
+    assert (
+        "this image (it learnt from synthetic house numbers of the generator's train stream)"
+        in (learnt_image_note(everything, "synthetic", "train", 5))
+    )
