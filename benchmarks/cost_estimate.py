@@ -5,11 +5,12 @@
 For each method: its defaults, then each of its cost parameters (``Param.cost``) one at a time
 at its most expensive end (the largest budget, or the smallest superpixel, window or stride),
 brought back towards the default until the method accepts it and the estimate is under ``--cap``
-seconds (smoothing's parameters with smoothing on). Each setting
-is estimated as the app estimates it (:func:`svhn_xai.explain.cost.estimated_seconds`: two small
-timed runs, ``a + b x passes``, or passes x the measured pass time), then run on one real photo
-and timed. Prints estimate / measured for every row and writes them, with the command, commit,
-checkpoint SHA-256 and machine, to ``--out``. The app's target is a ratio within [0.5, 2].
+seconds (smoothing's parameters with smoothing on). Each setting is estimated as the app
+estimates it for the photo in view (:func:`svhn_xai.explain.cost.estimated_seconds`: two small
+timed runs, ``a + b x passes``, or passes x the measured pass time; SLIC methods count that
+photo's segments), then run on one real photo and timed. Prints estimate / measured for every
+row and writes them, with the command, commit, checkpoint SHA-256 and machine, to ``--out``.
+The app's target is a ratio within [0.5, 2].
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def main() -> None:
     rows = []
     for method in methods:
         for params in expensive_settings(method, args.cap, model):
-            estimate = estimated_seconds(model, method, params)
+            estimate = estimated_seconds(model, method, params, item.image)
             tic = time.perf_counter()
             explain(model, item.image, digit, method, **params)
             measured = time.perf_counter() - tic
@@ -83,7 +84,7 @@ def main() -> None:
                 {
                     "method": method,
                     "params": params,
-                    "passes": estimated_passes(method, params, model.input_size),
+                    "passes": estimated_passes(method, params, model.input_size, item.image),
                     "estimate_s": round(estimate, 3),
                     "measured_s": round(measured, 3),
                     "ratio": round(estimate / measured, 2),

@@ -70,12 +70,12 @@ LEVERS = {
         "antithetic orders, 4 x 4 grid": (
             {"orders": "antithetic", "superpixel": 16}, (1, 4, 8, 16)),
         "antithetic orders, 16 SLIC segments": (
-            {"orders": "antithetic", "superpixel": 16, "segments": "slic"}, (4, 8, 16)),
+            {"orders": "antithetic", "superpixel": 16, "segments": "slic"}, (4, 8, 16, 32)),
     },
     "lime": {
-        "4 x 4 grid": ({"superpixel": 16}, (1, 2, 4)),
+        "4 x 4 grid": ({"superpixel": 16}, (1, 2, 4, 8)),
         "16 SLIC segments": ({"superpixel": 16, "segments": "slic"}, (1, 2, 4)),
-        "paired subsets, 4 x 4 grid": ({"superpixel": 16, "subsets": "paired"}, (1, 2, 4)),
+        "paired subsets, 4 x 4 grid": ({"superpixel": 16, "subsets": "paired"}, (1, 2, 4, 8)),
     },
     "kernel_shap": {
         "paired coalitions": ({"coalitions": "paired"}, (1, 8)),
@@ -184,57 +184,80 @@ def points(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return [*entry["curve"], *(p for lever in entry["levers"].values() for p in lever["curve"])]
 
 
-def _qualifies(p: dict[str, Any], before: dict[str, Any], rho: float = STABLE_RHO) -> bool:
-    """The map holds (median ρ at least ``rho``), its PxAP interval reaches the previous
-    default's PxAP, and it takes at most ``MAX_SLOWDOWN`` times the previous default's time."""
-    return (
-        p["rho"] >= rho
-        and p["pxap_ci"][1] >= before["pxap"]
-        and p["seconds"] <= MAX_SLOWDOWN * before["seconds"]
-    )
+def _within(p: dict[str, Any], before: dict[str, Any]) -> bool:
+    """The point takes at most ``MAX_SLOWDOWN`` times the previous default's time."""
+    return p["seconds"] <= MAX_SLOWDOWN * before["seconds"]
+
+
+def _keeps_the_digit(p: dict[str, Any], before: dict[str, Any]) -> bool:
+    """The point's PxAP does not drop beyond its interval: the interval's top reaches the
+    previous default's PxAP."""
+    return p["pxap_ci"][1] >= before["pxap"]
+
+
+def _tie_rule(pool: list[dict[str, Any]], entry: dict[str, Any]) -> dict[str, Any]:
+    """The fastest point of ``pool``; points within ``TIE`` of its time count as equally fast,
+    and of those the one that changes fewest of the previous default's settings besides the
+    budget is taken, then the faster."""
+    before, budget = entry["previous_default"]["params"], entry.get("parameter")
+    fastest = min(p["seconds"] for p in pool)
+
+    def changes(p: dict[str, Any]) -> int:
+        return sum(v != before.get(k) for k, v in p["params"].items() if k != budget)
+
+    ties = [p for p in pool if p["seconds"] <= (1 + TIE) * fastest]
+    return min(ties, key=lambda p: (changes(p), p["seconds"]))
 
 
 def choose(entry: dict[str, Any]) -> dict[str, Any]:
-    """The settings the defaults move to: the fastest measured point whose map holds (median
-    ρ ≥ ``STABLE_RHO``), whose PxAP does not drop beyond its interval (the interval's top
-    reaches the previous default's PxAP) and whose time is within ``MAX_SLOWDOWN`` of the
-    previous default's; the previous default itself where no point qualifies.
+    """The settings the defaults move to, among the measured points within ``MAX_SLOWDOWN`` of
+    the previous default's time:
 
-    Points within ``TIE`` of the fastest one's time count as equally fast (timing noise alone
-    reorders them from run to run); of those, the one that changes fewest of the previous
-    default's settings besides the budget, then the faster."""
+    1. the fastest whose map holds (median ρ ≥ ``STABLE_RHO``) and whose PxAP does not drop
+       beyond its interval (the interval's top reaches the previous default's PxAP);
+    2. where none keeps its PxAP, the fastest whose map holds: a map that is the same map
+       twice comes first, and its PxAP is reported beside the previous one's;
+    3. where none holds, the most stable (of the points measured on the most photos).
+
+    "Fastest" counts times within ``TIE`` of each other as equal (timing noise alone reorders
+    them from run to run) and then takes the setting that changes fewest of the previous
+    default's settings besides the budget."""
     before = entry["previous_default"]
-    qualified = [p for p in points(entry) if _qualifies(p, before)]
-    if not qualified:
-        return before["params"]
-    fastest = min(p["seconds"] for p in qualified)
-    budget = entry.get("parameter")
-
-    def changes(p: dict[str, Any]) -> int:
-        return sum(v != before["params"].get(k) for k, v in p["params"].items() if k != budget)
-
-    ties = [p for p in qualified if p["seconds"] <= (1 + TIE) * fastest]
-    return min(ties, key=lambda p: (changes(p), p["seconds"]))["params"]
+    within = [p for p in points(entry) if _within(p, before)]
+    stable = [p for p in within if p["rho"] >= STABLE_RHO]
+    kept = [p for p in stable if _keeps_the_digit(p, before)]
+    if kept or stable:
+        return _tie_rule(kept or stable, entry)["params"]
+    most = max((p.get("photos", 0) for p in within), default=0)
+    widest = [p for p in within if p.get("photos", 0) == most]
+    return max(widest, key=lambda p: (p["rho"], -p["seconds"]), default=before)["params"]
 
 
 def refine(entry: dict[str, Any], measure: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
-    """Replace, in ``entry``, the screening measurement of each point that :func:`choose` could
-    take by ``measure(params)`` on more photos, cheapest first, until every point that could
-    beat or tie the fastest re-measured one that qualifies has been re-measured; returns how
-    many were. A point short of ``STABLE_RHO`` by more than ``SCREEN`` on the screening photos
-    is not tried. Afterwards :func:`choose` takes a re-measured point or the previous default:
-    every point faster than the tie window of the fastest re-measured qualifier was either
-    re-measured or screened out."""
+    """Replace, in ``entry``, the screening measurement of the previous default and of each
+    point that :func:`choose` could take by ``measure(params)`` on more photos (the previous
+    default first, so that PxAP and time are compared on the same photos; then the points
+    cheapest first), until every point that could beat or tie the fastest re-measured one that
+    keeps both its map and its PxAP has been re-measured (all of them where none does); returns
+    how many points were. A point short of ``STABLE_RHO`` by more than ``SCREEN`` on the
+    screening photos, or slower than ``MAX_SLOWDOWN`` allows, is not tried."""
     before = entry["previous_default"]
+    before.update(_point(measure(before["params"])))
     remeasured: list[dict[str, Any]] = []
     while True:
-        held = [p for p in remeasured if _qualifies(p, before)]
+        held = [
+            p
+            for p in remeasured
+            if p["rho"] >= STABLE_RHO and _within(p, before) and _keeps_the_digit(p, before)
+        ]
         window = (1 + TIE) * min((p["seconds"] for p in held), default=math.inf)
         todo = [
             p
             for p in points(entry)
             if all(p is not q for q in remeasured)
-            and _qualifies(p, before, STABLE_RHO - SCREEN)
+            and p["params"] != before["params"]
+            and p["rho"] >= STABLE_RHO - SCREEN
+            and _within(p, before)
             and p["seconds"] <= window
         ]
         if not todo:
@@ -242,6 +265,9 @@ def refine(entry: dict[str, Any], measure: Callable[[dict[str, Any]], dict[str, 
         point = min(todo, key=lambda p: p["seconds"])
         point.update(_point(measure(point["params"])))
         remeasured.append(point)
+        print(f"  re-measured on {point['photos']} photos: {json.dumps(point['params'])}  "
+              f"{point['seconds']:.3f} s  rho {point['rho']:.3f} {point['rho_ci']}  "
+              f"PxAP {point['pxap']:.3f}", flush=True)  # fmt: skip
 
 
 def _point(row: dict) -> dict:

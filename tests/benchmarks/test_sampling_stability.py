@@ -40,7 +40,9 @@ def test_choose_takes_the_fastest_setting_that_holds_without_losing_the_digit():
     entry["levers"].pop("coarse")
     assert choose(entry) == {"n": 8}
     entry["curve"].pop()
-    assert choose(entry) == {"n": 1}  # nothing qualifies: the defaults stay
+    assert choose(entry) == {"n": 2, "x": 2}, "no stable map keeps the digit: the stable one"
+    entry["levers"].pop("off the digit")
+    assert choose(entry) == {"n": 2, "x": 1}, "none holds: the most stable in time"
 
 
 def test_times_within_run_to_run_noise_are_a_tie_that_the_fewest_changes_win():
@@ -65,7 +67,8 @@ def test_times_within_run_to_run_noise_are_a_tie_that_the_fewest_changes_win():
 def test_the_choice_is_made_on_more_photos_for_every_setting_it_could_fall_on():
     """Screened on a few photos, the cheapest setting that held (A) fails on more; one that
     fell just short (B) holds there and is taken; one far short (D) is never tried, nor one
-    slower than B's tie window (C)."""
+    slower than B's tie window (C). The previous default is measured again first, so that
+    PxAP and time are compared on the same photos."""
     before = _point({"n": 1}, 1.0, 0.1, 0.80, 0.85)
     screened = {
         "A": _point({"n": 2}, 1.0, 0.92, 0.80, 0.85),
@@ -73,18 +76,37 @@ def test_the_choice_is_made_on_more_photos_for_every_setting_it_could_fall_on():
         "C": _point({"n": 4}, 2.0, 0.95, 0.80, 0.85),
         "D": _point({"n": 5}, 0.5, 0.80, 0.80, 0.85),
     }
-    on_more = {2: 0.88, 3: 0.91, 4: 0.95, 5: 0.99}
-    entry = {"parameter": "n", "previous_default": before, "curve": [before],
+    on_more = {1: 0.12, 2: 0.88, 3: 0.91, 4: 0.95, 5: 0.99}
+    entry = {"parameter": "n", "previous_default": before, "curve": [dict(before)],
              "levers": {k: {"curve": [p]} for k, p in screened.items()}}  # fmt: skip
     assert choose(entry) == {"n": 2}, "on the screening photos alone"
     measured = []
 
     def measure(params):
         measured.append(params["n"])
-        return {**_point(params, 1.05, on_more[params["n"]], 0.80, 0.85), "passes": 1,
+        return {**_point(params, 1.05, on_more[params["n"]], 0.78, 0.83), "passes": 1,
                 "rho_ci": [0.8, 1.0], "photos": 24}  # fmt: skip
 
     assert refine(entry, measure) == 2
-    assert measured == [2, 3]
+    assert measured == [1, 2, 3]
+    assert before["photos"] == 24 and before["pxap"] == 0.78
     assert choose(entry) == {"n": 3}
     assert screened["A"]["rho"] == 0.88 and screened["A"]["photos"] == 24
+
+
+def test_where_none_keeps_its_pxap_every_candidate_is_measured_again():
+    """No re-measured point both holds and keeps its PxAP: any slower candidate might, so all
+    are measured again, and a stable one is taken if none does."""
+    before = _point({"n": 1}, 1.0, 0.1, 0.80, 0.85)
+    fast = _point({"n": 2}, 1.0, 0.95, 0.60, 0.70)
+    slow = _point({"n": 3}, 3.0, 0.95, 0.60, 0.70)
+    entry = {"parameter": "n", "previous_default": before, "curve": [dict(before)],
+             "levers": {"fast": {"curve": [fast]}, "slow": {"curve": [slow]}}}  # fmt: skip
+
+    def measure(params):
+        pxap = 0.80 if params == before["params"] else 0.60
+        return {**_point(params, 1.0 * params["n"], 0.95, pxap, pxap + 0.1), "passes": 1,
+                "rho_ci": [0.9, 1.0], "photos": 24}  # fmt: skip
+
+    assert refine(entry, measure) == 2
+    assert choose(entry) == {"n": 2}
