@@ -228,7 +228,7 @@ def _feature_permutation(ctx: Context) -> torch.Tensor:
             "n_samples", "int", 64, "Random feature orderings averaged.", low=1, high=200, cost=True
         ),
         COARSE,
-        replace(SEGMENTS, default="slic"),
+        SEGMENTS,
         BASELINE,
         Param(
             "orders",
@@ -360,7 +360,7 @@ def _lime(ctx: Context) -> torch.Tensor:
             cost=True,
         ),
         COARSE,
-        SEGMENTS,
+        replace(SEGMENTS, default="slic"),
         BASELINE,
         Param(
             "coalitions",

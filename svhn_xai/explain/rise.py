@@ -76,7 +76,7 @@ def rise_masks(binary: torch.Tensor, offsets: torch.Tensor, size: int, cell: int
         Param(
             "n_masks",
             "int",
-            1024,
+            2048,
             "Random masks averaged (one masked image each).",
             low=8,
             high=8000,

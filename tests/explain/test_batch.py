@@ -36,8 +36,8 @@ def test_every_method_explains_a_batch_but_the_one_that_draws_per_image():
 
 # the estimators that share their samples across a batch, beside each method's defaults
 SHARED = [
-    ("kernel_shap", {"superpixel": 16, "n_samples": 24, "coalitions": "paired"}),
-    ("shapley_value_sampling", {"superpixel": 16, "n_samples": 2, "orders": "antithetic"}),
+    ("kernel_shap", {"superpixel": 16, "n_samples": 24, "segments": "grid"}),
+    ("shapley_value_sampling", {"superpixel": 16, "n_samples": 2, "segments": "slic"}),
     ("kernel_shap", {"superpixel": 16, "n_samples": 24, "segments": "slic"}),
 ]
 
