@@ -293,6 +293,7 @@ def _summary(
     records: list[dict[str, Any]], options: EvaluationOptions, digits: Sequence[int]
 ) -> dict[str, Any]:
     rule = options.protocol
+    settings = options.conditions(None)["params"]
     summary = summarise(records, list(options.methods))
     summary["class_sensitivity"] = class_sensitivity(records, options.methods, BASELINES)
     summary.update(
@@ -306,6 +307,8 @@ def _summary(
             ),
             "batch_size": options.batch_size,
             "threshold_source": "calibrated" if options.calibrated else "fixed",
+            # each method's settings as run, defaults filled in: a row is read at these
+            "method_params": {key: settings[key] for key in options.methods},
         }
     )
     if options.calibrated:

@@ -84,6 +84,10 @@ def test_summary_keys_and_baselines(model, items):
     assert s["directions"]["auc_deletion_black"] == "lower"
     assert s["directions"]["auc_insertion_blur"] == "higher"
     assert s["directions"]["iou_1"] == "higher" and "road_morf" not in s["directions"]
+    # the settings each row was made at, defaults filled in
+    assert s["method_params"]["occlusion"] == {
+        "window": 12, "stride": 4, "baseline": "black", "perturbations_per_eval": 64}  # fmt: skip
+    assert set(s["method_params"]) == {"saliency", "occlusion"}
 
 
 def test_resume_refuses_another_checkpoint_or_protocol_saying_what_differs(model, items, tmp_path):
