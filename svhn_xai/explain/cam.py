@@ -120,8 +120,8 @@ def _library() -> dict[str, Any]:
                 for i, image in enumerate(first.tolist()):
                     rows = (group == i).nonzero()[:, 0].tolist()  # the copies of this image
                     for j in range(0, channels, size):
-                        maps = up[image, j : j + size, None]  # (B, 1, S, S)
-                        out = self.model(input_tensor[image, None] * maps)
+                        masks = up[image, j : j + size, None]  # (B, 1, S, S)
+                        out = self.model(input_tensor[image, None] * masks)
                         for row in rows:
                             scores[row, j : j + size] = targets[row](out).float().cpu()
                 return torch.softmax(scores, dim=-1).numpy()
