@@ -109,11 +109,16 @@ class Context:
             self.observe(self.network, (images,), logits)
 
     @cached_property
+    def copies(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The copies of one image that :attr:`x` holds (a batch of pairs holds a photo once
+        per digit explained in it), as :func:`~svhn_xai.explain.sharing.distinct_rows` groups
+        them: ``(first, group)``, or None when every image is distinct."""
+        return distinct_rows(self.x)
+
+    @property
     def distinct_images(self) -> int:
-        """How many different images :attr:`x` holds: a batch of pairs holds a photo once per
-        digit explained in it."""
-        shared = distinct_rows(self.x)
-        return len(self.x) if shared is None else len(shared[0])
+        """How many different images :attr:`x` holds."""
+        return len(self.x) if self.copies is None else len(self.copies[0])
 
     def net_with_clean_pass(self) -> torch.nn.Module:
         """:attr:`net` for a method none of whose passes sees ``x`` unchanged (see

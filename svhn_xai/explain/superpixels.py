@@ -26,7 +26,7 @@ import torch
 from svhn_xai.explain.context import CleanFirst, Context
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import baseline, grid_mask, slic_mask
-from svhn_xai.explain.sharing import OncePerDistinctRow, distinct_rows
+from svhn_xai.explain.sharing import OncePerDistinctRow
 
 SUPERPIXEL = Param(
     "superpixel",
@@ -170,7 +170,7 @@ def one_by_one(
     if len(ctx.x) == 1:
         return run(ctx)
     heads = ctx.heads or (ctx.head,) * len(ctx.x)
-    shared = distinct_rows(ctx.x) if copies_together else None
+    shared = ctx.copies if copies_together else None
     first, group = shared or (torch.arange(len(ctx.x)),) * 2
     report = ctx.progress
     out = torch.empty_like(ctx.x)
