@@ -687,7 +687,8 @@ def sampling_stability(data: Sequence[dict[str, Any]]) -> str:
               "ρ seed 1 vs 2 ↑ [95 % CI]", "PxAP ↑ [95 % CI]"]  # fmt: skip
     rule = (
         f"**Default**: of the settings within {MAX_SLOWDOWN:.0f}× the time before, the fastest "
-        f"whose median ρ is at least {STABLE_RHO} and whose PxAP interval reaches the PxAP "
+        f"whose median ρ holds (its 95 % interval lies at or above {STABLE_RHO}) and whose PxAP "
+        "interval reaches the PxAP "
         "before; where none keeps its PxAP, the fastest whose ρ holds (a map that is the same "
         "map twice comes first); where none holds, the most stable. Settings within "
         f"{TIE:.0%} of the fastest one's time count as equally fast (run-to-run noise), and of "
@@ -716,10 +717,11 @@ def _confirmation(d: dict[str, Any]) -> str:
     for key, m in d["methods"].items():
         got = m["default"]
         budget = f"`{m['parameter']}` {got['params'][m['parameter']]}"
+        commit = m.get("commit", d["provenance"]["commit"])[:7]
         rows.append([method_name(key), budget, str(got["passes"]), f"{got['seconds']:.2f}",
-                     _with_ci(got, "rho"), _with_ci(got, "pxap")])  # fmt: skip
+                     _with_ci(got, "rho"), _with_ci(got, "pxap"), f"`{commit}`"])  # fmt: skip
     header = ["method", "default", "passes", "s / call", "ρ seed 1 vs 2 ↑ [95 % CI]",
-              "PxAP ↑ [95 % CI]"]  # fmt: skip
+              "PxAP ↑ [95 % CI]", "measured at"]  # fmt: skip
     caption = (
         f"The defaults chosen above, measured again on {d['confirmation']}: photos the choice "
         "was not made on, so that a setting that held on the first photos by luck shows here."

@@ -12,8 +12,9 @@ RESULTS = Path(__file__).resolve().parents[2] / "results" / "sampling_stability.
 
 
 def _point(params: dict, seconds: float, rho: float, pxap: float, high: float) -> dict:
-    return {"params": params, "seconds": seconds, "rho": rho, "pxap": pxap,
-            "pxap_ci": [pxap - 0.1, high]}  # fmt: skip
+    """A measured point whose ρ interval is narrow: it holds where its median reaches 0.9."""
+    return {"params": params, "seconds": seconds, "rho": rho, "rho_ci": [rho, rho + 0.02],
+            "pxap": pxap, "pxap_ci": [pxap - 0.1, high]}  # fmt: skip
 
 
 @pytest.mark.parametrize("method", list(PREVIOUS_DEFAULTS))
@@ -43,6 +44,20 @@ def test_choose_takes_the_fastest_setting_that_holds_without_losing_the_digit():
     assert choose(entry) == {"n": 2, "x": 2}, "no stable map keeps the digit: the stable one"
     entry["levers"].pop("off the digit")
     assert choose(entry) == {"n": 2, "x": 1}, "none holds: the most stable in time"
+
+
+def test_a_median_above_the_bar_whose_interval_reaches_below_it_does_not_hold():
+    """0.91 on these photos, but an interval down to 0.86: the photos do not support a median
+    of 0.9, and the slower setting whose whole interval clears it is taken."""
+    before = _point({"n": 1}, 1.0, 0.1, 0.80, 0.85)
+    lucky = {**_point({"n": 2}, 2.0, 0.91, 0.80, 0.85), "rho_ci": [0.86, 0.93]}
+    sure = {**_point({"n": 4}, 4.0, 0.93, 0.80, 0.85), "rho_ci": [0.90, 0.95]}
+    entry = {"previous_default": before, "curve": [before, lucky, sure], "levers": {}}
+    assert choose(entry) == {"n": 4}
+    sure["rho_ci"] = [0.89, 0.95]
+    assert choose(entry) == {"n": 4}, "none holds: the most stable"
+    sure["rho"] = 0.905
+    assert choose(entry) == {"n": 2}, "none holds: the most stable"
 
 
 def test_times_within_run_to_run_noise_are_a_tie_that_the_fewest_changes_win():
@@ -85,7 +100,7 @@ def test_the_choice_is_made_on_more_photos_for_every_setting_it_could_fall_on():
     def measure(params):
         measured.append(params["n"])
         return {**_point(params, 1.05, on_more[params["n"]], 0.78, 0.83), "passes": 1,
-                "rho_ci": [0.8, 1.0], "photos": 24}  # fmt: skip
+                "photos": 24}  # fmt: skip
 
     assert refine(entry, measure) == 2
     assert measured == [1, 2, 3]
@@ -106,7 +121,7 @@ def test_where_none_keeps_its_pxap_every_candidate_is_measured_again():
     def measure(params):
         pxap = 0.80 if params == before["params"] else 0.60
         return {**_point(params, 1.0 * params["n"], 0.95, pxap, pxap + 0.1), "passes": 1,
-                "rho_ci": [0.9, 1.0], "photos": 24}  # fmt: skip
+                "photos": 24}  # fmt: skip
 
     assert refine(entry, measure) == 2
     assert choose(entry) == {"n": 2}
