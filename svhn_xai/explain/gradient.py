@@ -224,7 +224,7 @@ def deep_lift_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
         Param(
             "points",
             "choice",
-            "independent",
+            "stratified",
             "How the points are drawn: independently (Captum's), or stratified, one point in "
             "each 1/n_samples of the path and the references taken in turn (the same "
             "expectation, less variance; exact for a linear model without noise).",

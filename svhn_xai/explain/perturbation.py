@@ -291,7 +291,7 @@ def _svs_passes(p: dict[str, Any], features: int) -> int:
         Param(
             "n_samples",
             "int",
-            512,
+            1024,
             "Random superpixel subsets evaluated.",
             low=10,
             high=5000,

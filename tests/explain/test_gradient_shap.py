@@ -43,7 +43,7 @@ def test_stratified_points_are_exact_on_a_linear_model_without_noise():
     for seed in (0, 1):
         got = _shap(model, X, seed, points="stratified", n_samples=8, stdevs=0.0)
         torch.testing.assert_close(got, expected)
-    plain = _shap(model, X, 0, n_samples=8, stdevs=0.0)  # Captum's: references drawn at random
+    plain = _shap(model, X, 0, points="independent", n_samples=8, stdevs=0.0)  # Captum's draws
     assert not torch.allclose(plain, expected)
 
 
@@ -53,7 +53,7 @@ def test_stratified_and_independent_points_have_the_same_mean_and_less_spread(st
     noise's share (``stdevs``) stays."""
     model = Curved(W * 0.1, V).double()
     given = {"n_samples": 8, "stdevs": stdevs}
-    plain = torch.stack([_shap(model, X, s, **given) for s in range(150)])
+    plain = torch.stack([_shap(model, X, s, points="independent", **given) for s in range(150)])
     strat = torch.stack([_shap(model, X, s, points="stratified", **given) for s in range(150)])
     gap = (plain.mean(0) - strat.mean(0)).abs()
     error = (plain.var(0) / len(plain) + strat.var(0) / len(strat)).sqrt()
