@@ -22,6 +22,7 @@ from svhn_xai.explain.context import Context
 from svhn_xai.explain.copies import folded
 from svhn_xai.explain.hooks import hooks_released, model_lock
 from svhn_xai.explain.params import validate
+from svhn_xai.explain.precision import check_precision
 from svhn_xai.explain.registry import ExplainerSpec, get_spec
 from svhn_xai.model.network import DigitResNet18
 from svhn_xai.scoring.heatmap import normalise, reduce_channels, smooth
@@ -98,6 +99,7 @@ def _find_rows(
         and inputs.shape[1:] == x.shape[1:]
         and inputs.device == x.device
         and inputs.dtype == x.dtype
+        and out.dtype == x.dtype  # a bfloat16 pass (precision): the probability needs float32
         and out.ndim == 2
     ):
         return
@@ -143,6 +145,7 @@ def _explain(
     weight = next(model.parameters())
     x = torch.cat([as_input(image, model.input_size) for image in images])
     x = x.to(weight.device, weight.dtype)
+    check_precision(values.get("precision", "float32"), x)
     found: dict[int, torch.Tensor] = {}  # row of x -> its logits, from the method's passes
 
     def observe(_module: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:

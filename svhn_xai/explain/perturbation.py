@@ -21,6 +21,7 @@ from svhn_xai.explain import surrogate
 from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import BASELINE, SEED
 from svhn_xai.explain.params import Param
+from svhn_xai.explain.precision import PRECISION
 from svhn_xai.explain.references import baseline, dataset_images, seeded
 from svhn_xai.explain.registry import Cost, register
 from svhn_xai.explain.shapley import (
@@ -88,7 +89,7 @@ COARSE = replace(SUPERPIXEL, default=16)
     "Feature Ablation",
     "perturbation",
     "Replace each superpixel by the baseline, one at a time; attribution = drop in the logit.",
-    (SUPERPIXEL, BASELINE, PER_EVAL),
+    (SUPERPIXEL, BASELINE, PER_EVAL, PRECISION),
     batched=True,
     cost=Cost(
         lambda p, size: cells(p, size) + 1,
@@ -135,6 +136,7 @@ def feature_ablation(ctx: Context) -> torch.Tensor:
         ),
         BASELINE,
         PER_EVAL,
+        PRECISION,
     ),
     batched=True,
     cost=Cost(
@@ -178,6 +180,7 @@ def occlusion(ctx: Context) -> torch.Tensor:
             cost=True,
         ),
         PER_EVAL,
+        PRECISION,
     ),
     batched=True,
     cost=Cost(
@@ -241,6 +244,7 @@ def _feature_permutation(ctx: Context) -> torch.Tensor:
         ),
         SEED,
         PER_EVAL,
+        PRECISION,
     ),
     batched=True,
     cost=Cost(
@@ -320,6 +324,7 @@ def _svs_passes(p: dict[str, Any], features: int) -> int:
         ),
         SEED,
         PER_EVAL,
+        PRECISION,
     ),
     batched=True,
     cost=Cost(
@@ -373,6 +378,7 @@ def _lime(ctx: Context) -> torch.Tensor:
         ),
         SEED,
         PER_EVAL,
+        PRECISION,
     ),
     batched=True,
     cost=Cost(

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import SEED
 from svhn_xai.explain.params import Param
+from svhn_xai.explain.precision import PRECISION
 from svhn_xai.explain.registry import Cost, register
 from svhn_xai.explain.superpixels import PER_EVAL, forward, per_eval
 
@@ -116,6 +117,7 @@ def rise_masks(binary: torch.Tensor, offsets: torch.Tensor, size: int, cell: int
         ),
         SEED,
         PER_EVAL,
+        PRECISION,
     ),
     batched=True,
     cost=Cost(lambda p, size: p["n_masks"], clean_first=True, gradient_free=True),

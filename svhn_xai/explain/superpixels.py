@@ -25,6 +25,7 @@ import torch
 
 from svhn_xai.explain.context import CleanFirst, Context
 from svhn_xai.explain.params import Param
+from svhn_xai.explain.precision import in_precision
 from svhn_xai.explain.references import baseline, grid_mask, slic_mask
 from svhn_xai.explain.sharing import OncePerDistinctRow
 
@@ -98,13 +99,14 @@ def spread(attribution: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def forward(
     ctx: Context, expected: int, clean: bool = False
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The no-grad logits of ``ctx.net``, reporting progress as a fraction of ``expected``
-    images; ``clean`` for a method none of whose samples is the image itself (see
-    ``Context.net_with_clean_pass``). Where the batch holds an image more than once (one copy
-    per digit explained), each pass runs its distinct images once
+    """The no-grad logits of ``ctx.net``, its passes in the method's ``precision``, reporting
+    progress as a fraction of ``expected`` images; ``clean`` for a method none of whose samples
+    is the image itself (see ``Context.net_with_clean_pass``). Where the batch holds an image
+    more than once (one copy per digit explained), each pass runs its distinct images once
     (:class:`~svhn_xai.explain.sharing.OncePerDistinctRow`)."""
     seen = [0]
-    net = ctx.net if ctx.distinct_images == len(ctx.x) else OncePerDistinctRow(ctx.net)
+    net = in_precision(ctx.net, ctx.params["precision"])
+    net = net if ctx.distinct_images == len(ctx.x) else OncePerDistinctRow(net)
     net = CleanFirst(net, ctx.x) if clean else net
 
     def run(x: torch.Tensor) -> torch.Tensor:

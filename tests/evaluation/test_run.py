@@ -86,7 +86,8 @@ def test_summary_keys_and_baselines(model, items):
     assert s["directions"]["iou_1"] == "higher" and "road_morf" not in s["directions"]
     # the settings each row was made at, defaults filled in
     assert s["method_params"]["occlusion"] == {
-        "window": 12, "stride": 4, "baseline": "black", "perturbations_per_eval": 64}  # fmt: skip
+        "window": 12, "stride": 4, "baseline": "black", "perturbations_per_eval": 64,
+        "precision": "float32"}  # fmt: skip
     assert set(s["method_params"]) == {"saliency", "occlusion"}
 
 
