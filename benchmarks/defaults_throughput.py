@@ -1,14 +1,16 @@
 """The all-methods group before and after a change of the methods' defaults, in one run.
 
     python -m benchmarks.defaults_throughput [--before af7e869] [--photos 8] [--batch-size 32]
-        [--repeats 1] [--out results/defaults_throughput.json]
+        [--repeats 1] [--bfloat16] [--out results/defaults_throughput.json]
 
 ``evaluate`` as users run it (the CLI, every method, localisation scores only), batched, on the
 shared sample's first ``--photos`` development photos, once from a git worktree of commit
 ``--before`` (the sampling defaults before they were moved for stable maps) and once from this
 checkout, in turn ``--repeats`` times (a slow spell of the machine hits both). Reports pairs per
 second and peak memory of each, and each method's seconds per pair before and after, from the
-runs' own summaries (no interpreter start-up).
+runs' own summaries (no interpreter start-up). With ``--bfloat16``, this checkout runs a third
+time in each turn with ``--precision bfloat16`` (the perturbation methods' passes in bfloat16,
+``svhn_xai/explain/precision.py``), and its row follows.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--bfloat16", action="store_true", help="also this checkout with --precision bfloat16"
+    )
     parser.add_argument("--out", default=str(default_path("defaults_throughput")))
     args = parser.parse_args()
     if not (SAMPLE / "train").is_dir():
@@ -76,24 +81,32 @@ def main() -> None:
     common = ["--data", "svhn", "--root", str(SAMPLE), "--split", "train"]
     common += ["--indices", f"0:{args.photos}", "--sanity", "0", "--methods", "all"]
     common += ["--faithfulness", "none", "--batch-size", str(args.batch_size)]
-    runs: dict[str, list[dict]] = {"before": [], "after": []}
+    labels = ["before", "after", *(["after, bfloat16 passes"] if args.bfloat16 else [])]
+    runs: dict[str, list[dict]] = {label: [] for label in labels}
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "before"
         subprocess.run(["git", "worktree", "add", "--detach", str(tree), before], cwd=REPO,
                        check=True, capture_output=True)  # fmt: skip
+        turn = {
+            "before": (tree, common),
+            "after": (REPO, common),
+            "after, bfloat16 passes": (REPO, [*common, "--precision", "bfloat16"]),
+        }
         try:
             for _ in range(args.repeats):
-                for label, cwd in (("before", tree), ("after", REPO)):
-                    runs[label].append(_evaluate(cwd, common, Path(tmp) / f"{label}.json"))
+                for i, label in enumerate(labels):
+                    cwd, given = turn[label]
+                    runs[label].append(_evaluate(cwd, given, Path(tmp) / f"{i}.json"))
                     print(f"  {label}: {runs[label][-1]['seconds']:.1f} s", flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
                            check=True, capture_output=True)  # fmt: skip
-    rows = [_row("before", before, runs["before"]), _row("after", after, runs["after"])]
+    commits = {"before": before, "after": after, "after, bfloat16 passes": after}
+    rows = [_row(label, commits[label], runs[label]) for label in labels]
     for row in rows:
         rate, peak = row["pairs_per_second"], row["peak_rss_mb"]
-        print(f"{row['label']:6s} {row['commit'][:7]}  {row['pairs']} pairs  {rate:.3f} pairs/s  "
-              f"peak {peak:.0f} MB")  # fmt: skip
+        print(f"{row['label']:22s} {row['commit'][:7]}  {row['pairs']} pairs  {rate:.3f} pairs/s"
+              f"  peak {peak:.0f} MB")  # fmt: skip
     slower = {
         key: rows[1]["seconds_per_pair"][key] / rows[0]["seconds_per_pair"][key]
         for key in rows[1]["seconds_per_pair"]

@@ -899,26 +899,47 @@ def defaults_throughput(data: Sequence[dict[str, Any]]) -> str:
     pairs per second and peak memory, then every method whose time per pair moved by 10 %
     or more."""
     (run,) = data
-    before, after = run["rows"]
+    before, after, *half = run["rows"]  # half: the run with --precision bfloat16, if any
     header = ["", "commit", "pairs", "pairs/s ↑", "peak MB"]
     rows = [
         [r["label"], f"`{r['commit'][:7]}`", str(r["pairs"]), f"{r['pairs_per_second']:.3f}",
          f"{r['peak_rss_mb']:.0f}"]
-        for r in (before, after)
+        for r in run["rows"]
     ]  # fmt: skip
     moved = sorted(
         ((k, v) for k, v in run["ratio_after_to_before"].items() if abs(v - 1) >= 0.1),
         key=lambda kv: -kv[1],
     )
+    columns = ["method", "s/pair before", "s/pair after", "after / before"]
+    columns += [f"s/pair {h['label']}" for h in half]
     per_method = _table(
-        ["method", "s/pair before", "s/pair after", "after / before"],
+        columns,
         [
             [k, f"{before['seconds_per_pair'][k]:.3f}", f"{after['seconds_per_pair'][k]:.3f}",
-             f"{v:.2f}×"]
+             f"{v:.2f}×", *(f"{h['seconds_per_pair'][k]:.3f}" for h in half)]
             for k, v in moved
         ],
     )  # fmt: skip
     return _table(header, rows) + "\n\n" + per_method
+
+
+@renderer("precision_agreement")
+def precision_agreement(data: Sequence[dict[str, Any]]) -> str:
+    """Each perturbation method's map in bfloat16 against its float32 map: rank agreement over
+    photos, and the seconds of one call in each precision."""
+    from svhn_xai.explain import method_name
+
+    (d,) = data
+    rows = [
+        [method_name(key), f"{m['rho']:.3f} [{m['rho_ci'][0]:.3f}, {m['rho_ci'][1]:.3f}]",
+         f"{m['rho_min']:.3f}",
+         f"{m['seconds_float32']:.2f}", f"{m['seconds_bfloat16']:.2f}", f"{m['speed_up']:.2f}×"]
+        for key, m in d["methods"].items()
+    ]  # fmt: skip
+    header = ["method", "ρ float32 vs bfloat16 ↑ [95 % CI]", "lowest ρ", "s float32",
+              "s bfloat16", "speed-up"]  # fmt: skip
+    caption = f"{d['data']}, the first digit of each, defaults, seed {d['seed']}."
+    return caption + "\n\n" + _table(header, rows)
 
 
 @renderer("evaluate_per_method")
