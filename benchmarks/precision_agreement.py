@@ -50,10 +50,9 @@ def main() -> None:
     items = [to_model_input(source[i], model.input_size, margin).item for i in range(len(source))]
     methods = {}
     for key, spec in REGISTRY.items():
-        names = {p.name for p in spec.params}
-        if "precision" not in names:
+        if not spec.takes("precision"):
             continue
-        given = {"seed": 1} if "seed" in names else {}
+        given = {"seed": 1} if spec.takes("seed") else {}
         explain(model, items[0].image, items[0].labels[0], key, **given)  # lazy imports, warm-up
         rhos, seconds = [], {"float32": [], "bfloat16": []}
         for item in items:

@@ -202,8 +202,7 @@ def _in_precision(methods: list[str], precision: str, device: Any) -> dict[str, 
     from svhn_xai.explain.precision import check_precision
 
     check_precision(precision, torch.empty(0, device=device))
-    takes = [k for k in methods if any(p.name == "precision" for p in REGISTRY[k].params)]
-    return {key: {"precision": precision} for key in takes}
+    return {key: {"precision": precision} for key in methods if REGISTRY[key].takes("precision")}
 
 
 def _calibrate_on(args, model, card, methods, protocol, digits, bar, progress) -> dict[str, Any]:

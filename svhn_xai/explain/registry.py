@@ -59,6 +59,11 @@ class ExplainerSpec:
     batched: bool = False  # run() takes a batch of images, one head each (see Context)
     cost: Cost = ONE_PASS
 
+    def takes(self, name: str) -> bool:
+        """Whether the method has a parameter called ``name`` (``seed``: it draws at random;
+        ``precision``: its passes can run in bfloat16)."""
+        return any(p.name == name for p in self.params)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

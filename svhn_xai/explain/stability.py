@@ -25,7 +25,7 @@ STABLE_RHO = 0.9  # ρ between two draws at or above which a map reads the same 
 
 def is_sampled(method: str) -> bool:
     """True for a method whose map depends on the draw of its random samples."""
-    return any(p.name == "seed" for p in get_spec(method).params)
+    return get_spec(method).takes("seed")
 
 
 def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:

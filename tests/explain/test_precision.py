@@ -46,7 +46,7 @@ def photos():
 
 
 def test_every_method_that_only_reads_outputs_takes_a_precision():
-    takes = {k for k, spec in REGISTRY.items() if any(p.name == "precision" for p in spec.params)}
+    takes = {k for k, spec in REGISTRY.items() if spec.takes("precision")}
     assert takes == set(CHEAP)
 
 
