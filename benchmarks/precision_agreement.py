@@ -23,9 +23,12 @@ import warnings
 import torch
 
 from benchmarks.record import default_path, save
-from benchmarks.sampling_stability import SHARED_SAMPLE, median_ci
-from svhn_xai.data.sources import open_source
-from svhn_xai.data.target import to_model_input
+from benchmarks.sampling_stability import (
+    SHARED_SAMPLE,
+    development_photos,
+    development_span,
+    median_ci,
+)
 from svhn_xai.explain import REGISTRY, explain
 from svhn_xai.explain.precision import native_bfloat16
 from svhn_xai.explain.stability import rank_agreement
@@ -39,15 +42,11 @@ def main() -> None:
     parser.add_argument("--out", default=str(default_path("precision_agreement")))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    start, stop = (int(v) for v in args.photos.split(":"))
-    if not 0 <= start < stop <= 192:
-        parser.error("--photos must lie within the development photos 0:192")
+    start, stop = development_span(args.photos, parser, "--photos")
     if not native_bfloat16(torch.device("cpu")):
         raise SystemExit("this CPU has no native bfloat16: nothing to measure")
     model, card = load_model()
-    source = open_source("svhn", "train", args.root, indices=args.photos)
-    margin = card["config"].get("margin", 0.15)
-    items = [to_model_input(source[i], model.input_size, margin).item for i in range(len(source))]
+    items = development_photos(args.root, args.photos, model, card)
     methods = {}
     for key, spec in REGISTRY.items():
         if not spec.takes("precision"):

@@ -286,7 +286,15 @@ def _point(row: dict) -> dict:
     return {k: row[k] for k in keys}
 
 
-def _span(spec: str, parser: argparse.ArgumentParser, flag: str) -> tuple[int, int]:
+def development_photos(root: str, spec: str, model, card: dict[str, Any]) -> list:
+    """The shared sample's photos ``spec`` (a 0-based slice of the training split) as
+    ``model`` sees them, each a :class:`~svhn_xai.data.item.HouseNumber`."""
+    source = open_source("svhn", "train", root, indices=spec)
+    margin = card["config"].get("margin", 0.15)
+    return [to_model_input(source[i], model.input_size, margin).item for i in range(len(source))]
+
+
+def development_span(spec: str, parser: argparse.ArgumentParser, flag: str) -> tuple[int, int]:
     start, stop = (int(v) for v in spec.split(":"))
     if not 0 <= start < stop <= 192:
         parser.error(f"{flag} must lie within the development photos 0:192")
@@ -309,7 +317,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    spans = {flag: _span(getattr(args, flag[2:]), parser, flag)
+    spans = {flag: development_span(getattr(args, flag[2:]), parser, flag)
              for flag in ("--photos", "--refine", "--confirm")}  # fmt: skip
     for (a, (a0, a1)), (b, (b0, b1)) in itertools.combinations(spans.items(), 2):
         if a0 < b1 and b0 < a1:
@@ -324,15 +332,8 @@ def main() -> None:
     }
     methods = _kept(args.out, measured, parser) if args.update else {}
     model, card = load_model()
-    margin = card["config"].get("margin", 0.15)
-
-    def photos(spec: str) -> list:
-        source = open_source("svhn", "train", args.root, indices=spec)
-        return [
-            to_model_input(source[i], model.input_size, margin).item for i in range(len(source))
-        ]
-
-    items, more, fresh = photos(args.photos), photos(args.refine), photos(args.confirm)
+    items, more, fresh = (development_photos(args.root, spec, model, card)
+                          for spec in (args.photos, args.refine, args.confirm))  # fmt: skip
     print(f"{len(items)} development photos to screen on, {len(more)} more to choose on, "
           f"{len(fresh)} to confirm on; rho = median Spearman between seeds 1 and 2")  # fmt: skip
     for method in args.methods.split(","):
