@@ -81,28 +81,26 @@ def main() -> None:
     common = ["--data", "svhn", "--root", str(SAMPLE), "--split", "train"]
     common += ["--indices", f"0:{args.photos}", "--sanity", "0", "--methods", "all"]
     common += ["--faithfulness", "none", "--batch-size", str(args.batch_size)]
-    labels = ["before", "after", *(["after, bfloat16 passes"] if args.bfloat16 else [])]
-    runs: dict[str, list[dict]] = {label: [] for label in labels}
+    runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "before"
         subprocess.run(["git", "worktree", "add", "--detach", str(tree), before], cwd=REPO,
                        check=True, capture_output=True)  # fmt: skip
-        turn = {
-            "before": (tree, common),
-            "after": (REPO, common),
-            "after, bfloat16 passes": (REPO, [*common, "--precision", "bfloat16"]),
-        }
+        # (label, checkout, arguments, commit) of each run in a turn
+        turn = [("before", tree, common, before), ("after", REPO, common, after)]
+        if args.bfloat16:
+            half = [*common, "--precision", "bfloat16"]
+            turn.append(("after, bfloat16 passes", REPO, half, after))
         try:
             for _ in range(args.repeats):
-                for i, label in enumerate(labels):
-                    cwd, given = turn[label]
-                    runs[label].append(_evaluate(cwd, given, Path(tmp) / f"{i}.json"))
+                for i, (label, cwd, given, _commit) in enumerate(turn):
+                    got = _evaluate(cwd, given, Path(tmp) / f"{i}.json")
+                    runs.setdefault(label, []).append(got)
                     print(f"  {label}: {runs[label][-1]['seconds']:.1f} s", flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
                            check=True, capture_output=True)  # fmt: skip
-    commits = {"before": before, "after": after, "after, bfloat16 passes": after}
-    rows = [_row(label, commits[label], runs[label]) for label in labels]
+    rows = [_row(label, commit, runs[label]) for label, _cwd, _given, commit in turn]
     for row in rows:
         rate, peak = row["pairs_per_second"], row["peak_rss_mb"]
         print(f"{row['label']:22s} {row['commit'][:7]}  {row['pairs']} pairs  {rate:.3f} pairs/s"
