@@ -66,7 +66,11 @@ LADDERS = {
 }
 # method: {lever: (options over the previous defaults, multiples of the previous budget)}
 LEVERS = {
-    "gradient_shap": {"stratified points": ({"points": "stratified"}, (1, 2, 4, 6, 8))},
+    "gradient_shap": {
+        "stratified points": ({"points": "stratified"}, (1, 2, 4, 6, 8)),
+        # expected gradients as published (Erion et al. 2021) and Captum's default: no noise
+        "stratified points, no noise": ({"points": "stratified", "stdevs": 0.0}, (1, 2, 4)),
+    },
     "shapley_value_sampling": {
         "antithetic orders": ({"orders": "antithetic"}, (1, 8)),
         "antithetic orders, 4 x 4 grid": (
@@ -94,7 +98,7 @@ LEVERS = {
 }  # fmt: skip
 # the defaults when the instability was reported (commit af7e869): every ladder starts here
 PREVIOUS_DEFAULTS = {
-    "gradient_shap": {"n_samples": 32, "points": "independent"},
+    "gradient_shap": {"n_samples": 32, "points": "independent", "stdevs": 0.09},
     "deep_lift_shap": {"n_baselines": 4},
     "shapley_value_sampling": {
         "n_samples": 4, "superpixel": 8, "segments": "grid", "orders": "independent"},
