@@ -718,10 +718,12 @@ def _confirmation(d: dict[str, Any]) -> str:
         got = m["default"]
         budget = f"`{m['parameter']}` {got['params'][m['parameter']]}"
         commit = m.get("commit", d["provenance"]["commit"])[:7]
+        machine = m.get("machine", d["provenance"]["machine"])
+        where = f"`{commit}`, {', '.join(machine.get('cpu_features', [])) or 'CPU'}"
         rows.append([method_name(key), budget, str(got["passes"]), f"{got['seconds']:.2f}",
-                     _with_ci(got, "rho"), _with_ci(got, "pxap"), f"`{commit}`"])  # fmt: skip
+                     _with_ci(got, "rho"), _with_ci(got, "pxap"), where])  # fmt: skip
     header = ["method", "default", "passes", "s / call", "ρ seed 1 vs 2 ↑ [95 % CI]",
-              "PxAP ↑ [95 % CI]", "measured at"]  # fmt: skip
+              "PxAP ↑ [95 % CI]", "measured at (commit, CPU)"]  # fmt: skip
     caption = (
         f"The defaults chosen above, measured again on {d['confirmation']}: photos the choice "
         "was not made on, so that a setting that held on the first photos by luck shows here."

@@ -27,8 +27,10 @@ existed (commit af7e869), where every ladder starts; ``curve`` the plain estimat
 ladder from there, ``levers`` every lever's ladder by name, ``default`` the setting
 :func:`choose` picks from the ladders, measured on the confirmation photos. The registry's
 defaults are that choice (``tests/benchmarks/test_sampling_stability.py`` holds them to it).
-Each entry names the ``commit`` it was measured at: ``--update`` measures ``--methods`` again
-and keeps the other methods' entries as they were.
+Each entry names the ``commit`` it was measured at (and, once kept by ``--update``, the
+``machine``): ``--update`` measures ``--methods`` again and keeps the other methods' entries as
+they were. The times of one entry come from one run on one machine, so its ratios hold however
+the machines of different entries differ.
 """
 
 from __future__ import annotations
@@ -93,7 +95,9 @@ LEVERS = {
     "rise": {
         "centred scores": ({"centre": True}, (1, 8)),
         "centred scores, balanced grids": ({"centre": True, "sampling": "balanced"}, (1,)),
-        "centred scores, 16 px cells": ({"centre": True, "cell": 16}, (1, 1.5, 2, 4)),
+        "centred scores, 16 px cells": ({"centre": True, "cell": 16}, (1, 1.5, 2, 3, 4)),
+        "centred scores, balanced grids, 16 px cells": (
+            {"centre": True, "sampling": "balanced", "cell": 16}, (1, 2, 3, 4)),
     },
 }  # fmt: skip
 # the defaults when the instability was reported (commit af7e869): every ladder starts here
@@ -374,16 +378,17 @@ def main() -> None:
 
 
 def _kept(out: str, measured: dict[str, Any], parser: argparse.ArgumentParser) -> dict:
-    """The entries of an earlier results file at ``out``, each with the commit it was measured
-    at, for ``--update``: only a file measured on the same photos and seeds can be added to."""
+    """The entries of an earlier results file at ``out``, each with the commit and machine it
+    was measured on, for ``--update``: only a file measured on the same photos and seeds can be
+    added to."""
     try:
         earlier = json.loads(Path(out).read_text())
     except (OSError, ValueError) as error:
         parser.error(f"--update needs an earlier results file at {out}: {error}")
     if any(earlier.get(k) != v for k, v in measured.items()):
         parser.error(f"--update: {out} was measured on other photos or seeds; run it whole")
-    commit = earlier["provenance"]["commit"]
-    return {m: {"commit": commit, **e} for m, e in earlier["methods"].items()}
+    commit, machine = earlier["provenance"]["commit"], earlier["provenance"]["machine"]
+    return {m: {"commit": commit, "machine": machine, **e} for m, e in earlier["methods"].items()}
 
 
 if __name__ == "__main__":

@@ -206,18 +206,21 @@ def deep_lift_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
 @register_gradient(
     "gradient_shap",
     "GradientShap",
-    "Expected gradients x (input - baseline) over noisy points between baselines and image.",
+    "Expected gradients x (input - baseline) over points between baselines and image "
+    "(optionally noisy).",
     (
         DISTRIBUTION,
         N_BASELINES,
         Param(
-            "n_samples", "int", 192, "Random points sampled per image.", low=1, high=512, cost=True
+            "n_samples", "int", 32, "Random points sampled per image.", low=1, high=512, cost=True
         ),
         Param(
             "stdevs",
             "float",
-            0.09,
-            "Std. dev. of the Gaussian noise added to each sample.",
+            0.0,
+            "Std. dev. of the Gaussian noise added to each point (0: expected gradients as "
+            "published; noise smooths the map like SmoothGrad and makes it vary from seed to "
+            "seed).",
             low=0.0,
             high=1.0,
         ),
