@@ -45,7 +45,7 @@ from svhn_xai.model.export import slim
 from svhn_xai.model.predict import predict, resolve_device
 from svhn_xai.model.run_data import load_tensors
 from svhn_xai.model.tta import predict_tta
-from svhn_xai.provenance import file_sha256, provenance
+from svhn_xai.provenance import file_sha256, provenance, shown_path
 from svhn_xai.scoring.bootstrap import balanced_accuracy_interval, paired_difference
 
 
@@ -325,7 +325,7 @@ def _final(args: argparse.Namespace, name: str) -> dict[str, Any]:
         test_indices=args.heldout,
         test_split="train",
         out=str(out),
-        extra={"lever": name, "cross_validation": str(args.out)},
+        extra={"lever": name, "cross_validation": shown_path(args.out)},
     )
     from svhn_xai.model.train import main as train
 

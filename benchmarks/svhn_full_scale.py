@@ -310,6 +310,8 @@ def phase_loader(root: Path) -> dict[str, Any]:
 
 
 def _cli(root: Path, out: Path, epochs: int, resume: bool, more: list[str]) -> dict[str, Any]:
+    from svhn_xai.provenance import shown_arguments, shown_path
+
     cmd = [
         sys.executable, "-m", "svhn_xai", "train", "--data", "svhn", "--root", str(root),
         "--split", "train", "--epochs", str(epochs), "--out", str(out), *more,
@@ -319,12 +321,15 @@ def _cli(root: Path, out: Path, epochs: int, resume: bool, more: list[str]) -> d
     tic = time.perf_counter()
     run = subprocess.run(cmd, capture_output=True, text=True)
     code, log = run.returncode, run.stdout + run.stderr
-    shown = " ".join(cmd[1:]).replace(sys.executable, "python")
     return {
-        "command": "python " + shown,
+        "command": " ".join(["python", *shown_arguments(cmd[1:])]),
         "exit_code": code,
         "wall_seconds": round(time.perf_counter() - tic, 1),
-        "log_tail": [line for line in log.splitlines() if "\r" not in line][-6:],
+        "log_tail": [
+            line.replace(str(root), shown_path(root))
+            for line in log.splitlines()
+            if "\r" not in line
+        ][-6:],
         **memory(),
     }
 
@@ -556,6 +561,8 @@ def run_phase(name: str, root: Path) -> dict[str, Any]:
 
 
 def main() -> None:
+    from svhn_xai.provenance import shown_arguments
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("data/full_scale"))
     parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
@@ -588,7 +595,9 @@ def main() -> None:
         record.setdefault("command", results.get("command"))
     results.update(
         {
-            "command": "python -m benchmarks.svhn_full_scale " + " ".join(sys.argv[1:]),
+            "command": " ".join(
+                ["python -m benchmarks.svhn_full_scale", *shown_arguments(sys.argv[1:])]
+            ),
             "commit": commit(),
             "machine": machine(),
         }

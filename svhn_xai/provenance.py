@@ -12,6 +12,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -100,16 +101,30 @@ def shown_path(path: str | os.PathLike[str]) -> str:
         return Path(path).name
 
 
+def shown_arguments(args: Iterable[str]) -> list[str]:
+    """``args`` with each absolute path (alone, or after ``--flag=``) as :func:`shown_path`:
+    ``--root /srv/data/svhn`` is recorded as ``--root svhn``."""
+
+    def shown(arg: str) -> str:
+        flag, eq, value = arg.partition("=")
+        if not (eq and flag.startswith("-")):
+            flag, eq, value = "", "", arg
+        return flag + eq + shown_path(value) if os.path.isabs(value) else arg
+
+    return [shown(arg) for arg in args]
+
+
 def command_line() -> str:
     """This process's command line as it was typed: ``python -m x …`` for a module, whose
-    ``sys.argv[0]`` would otherwise be the module file's full path on this server."""
+    ``sys.argv[0]`` would otherwise be the module file's full path on this server, with the
+    arguments' absolute paths as :func:`shown_arguments` records them."""
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     if spec is not None and spec.name:  # python -m pkg runs pkg.__main__
         argv = ["-m", spec.name.removesuffix(".__main__"), *sys.argv[1:]]
     else:
-        argv = [shown_path(sys.argv[0]), *sys.argv[1:]] if sys.argv[:1] else []
-    return " ".join(["python", *argv])
+        argv = [sys.argv[0], *sys.argv[1:]] if sys.argv[:1] else []
+    return " ".join(["python", *shown_arguments(argv)])
 
 
 def provenance(

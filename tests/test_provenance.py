@@ -60,6 +60,16 @@ def test_provenance_command_defaults_to_this_process(monkeypatch):
     assert provenance()["command"] == "python benchmarks/b.py -n 1"  # not the server's path
 
 
+def test_absolute_paths_among_the_arguments_are_recorded_without_the_server_part(monkeypatch):
+    inside = REPO_ROOT / "results" / "cv.json"
+    argv = ["b.py", "--root", "/srv/data/full_scale", f"--out={inside}", "--n", "3", "../shared"]
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.delitem(sys.modules, "__main__")
+    assert provenance()["command"] == (
+        "python b.py --root full_scale --out=results/cv.json --n 3 ../shared"
+    )
+
+
 def test_a_benchmark_records_the_commit_it_started_on(tmp_path, monkeypatch):
     """An edit of the working tree during a long run must not change the recorded commit."""
     from benchmarks import record
@@ -69,3 +79,27 @@ def test_a_benchmark_records_the_commit_it_started_on(tmp_path, monkeypatch):
     saved = json.loads(record.save(tmp_path / "r.json", {"x": 1}).read_text())
     assert saved["provenance"]["commit"] == "0" * 40 and saved["x"] == 1
     assert provenance(command="x")["commit"] == "1" * 40 + "-dirty"  # no start given: now's
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def test_no_committed_results_file_or_model_card_names_a_path_of_the_machine_that_wrote_it():
+    absolute = re.compile(r"(?<![\w.])/(?:[\w.-]+/)+[\w.-]*")  # /a/b or /a/b/c.json, not 1/2
+    files = [*REPO_ROOT.glob("results/**/*.json"), *REPO_ROOT.glob("checkpoints/*.json")]
+    assert len(files) > 10
+    found = {
+        f"{path.relative_to(REPO_ROOT)}: {hit}"
+        for path in files
+        for text in _strings(json.loads(path.read_text()))
+        for hit in absolute.findall(text)
+    }
+    assert not found
