@@ -95,9 +95,7 @@ LEVERS = {
     "rise": {
         "centred scores": ({"centre": True}, (1, 8)),
         "centred scores, balanced grids": ({"centre": True, "sampling": "balanced"}, (1,)),
-        "centred scores, 16 px cells": ({"centre": True, "cell": 16}, (1, 1.5, 2, 3, 4)),
-        "centred scores, balanced grids, 16 px cells": (
-            {"centre": True, "sampling": "balanced", "cell": 16}, (1, 2, 3, 4)),
+        "centred scores, 16 px cells": ({"centre": True, "cell": 16}, (1, 1.5, 2, 4)),
     },
 }  # fmt: skip
 # the defaults when the instability was reported (commit af7e869): every ladder starts here
