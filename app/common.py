@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 from photos import default_digit
 
-from svhn_xai.errors import CheckpointError
+from svhn_xai.errors import CheckpointError, SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation, explain
 from svhn_xai.explain.cost import estimated_seconds, record
 from svhn_xai.explain.params import Param
@@ -410,8 +410,11 @@ def slow_run_allowed(
     approved = st.session_state.setdefault("slow_runs_approved", set())
     if key in approved or _explanations().get(key) is not None:
         return True
-    with st.spinner("Timing a small run to estimate these settings…"):
-        eta = estimated_seconds(model, method, params, image) * draws
+    try:
+        with st.spinner("Timing a small run to estimate these settings…"):
+            eta = estimated_seconds(model, method, params, image) * draws
+    except SvhnXaiError:
+        return True  # settings that cannot run: the explanation fails with the reason, shown
     if eta <= SLOW_SECONDS:
         return True
     notice = st.empty()  # cleared once the user runs it: no warning beside the result

@@ -210,3 +210,33 @@ def test_a_photo_the_model_trained_on_is_said_to_be_one():
     assert [w.value for w in at.warning if w.value.startswith(learnt)]
     at.number_input(key="svhn_photo").set_value(193).run()
     assert not [w.value for w in at.warning if "trained on this" in w.value]
+
+
+def test_bfloat16_passes_are_refused_with_the_reason_where_the_hardware_lacks_them(monkeypatch):
+    """The choice is kept in the link and the page says why no map came; float32 again brings
+    the map back."""
+    monkeypatch.setattr("svhn_xai.explain.precision.native_bfloat16", lambda device: False)
+    at = _explain()
+    at.selectbox(key="method").set_value("occlusion").run()
+    at.selectbox(key="explain:occlusion:precision").set_value("bfloat16").run()
+    assert not at.exception and not at.json
+    assert "no native bfloat16" in at.error[0].value
+    assert at.query_params["p.precision"] == "bfloat16"
+    at.selectbox(key="explain:occlusion:precision").set_value("float32").run()
+    assert not at.error and json.loads(at.json[0].value)["method"] == "occlusion"
+
+
+@pytest.mark.slow
+def test_bfloat16_passes_give_the_map_and_the_float32_probability(monkeypatch):
+    """Where bfloat16 runs (forced here: emulated on a CPU without it), the page shows the map
+    of the bfloat16 passes with the probability of the float32 pass, as the CLI does."""
+    monkeypatch.setattr("svhn_xai.explain.precision.native_bfloat16", lambda device: True)
+    at = _explain()
+    at.selectbox(key="method").set_value("occlusion").run()
+    full = json.loads(at.json[0].value)
+    at.selectbox(key="explain:occlusion:precision").set_value("bfloat16").run()
+    assert not at.exception and not at.error
+    half = json.loads(at.json[0].value)
+    assert half["params"]["precision"] == "bfloat16" and full["params"]["precision"] == "float32"
+    assert half["probability"] == full["probability"]
+    assert half["relevance_mass"] != full["relevance_mass"]  # the passes were rounded
