@@ -100,7 +100,9 @@ def _download_widget() -> None:
         try:
             download_split(split, DATA_ROOT, progress=progress)
         except SvhnXaiError as exc:
-            st.error(str(exc))
+            bar.empty()  # no "connecting…" left under the error
+            here = os.path.relpath(DATA_ROOT, REPO_ROOT)
+            st.error(f"{exc}. The app's data folder is `{here}/` in the project's folder.")
         else:
             st.success(f"{split} is ready")
             st.rerun()

@@ -35,7 +35,7 @@ from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
 from svhn_xai.explain.stability import is_sampled
 from svhn_xai.report.figures import curve_figure, image_figure, overlay, photo_overlay
-from svhn_xai.report.words import a_digit
+from svhn_xai.report.words import a_digit, probability
 from svhn_xai.scoring.heatmap import REDUCTIONS
 from svhn_xai.scoring.localisation import PER_PHOTO_TIE, localise_with_mask
 from svhn_xai.scoring.protocol import THRESHOLD_MODES
@@ -230,7 +230,13 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
             "Compute time",
             f"{e.seconds:.2f} s",
             None,
-            f"{e.model_passes} images went through the model (forward passes × batch).",
+            f"This map's time: {e.model_passes} images went through the model (forward "
+            "passes × batch)."
+            + (
+                " The second draw that measures whether the map holds took about as long again."
+                if is_sampled(e.method)
+                else ""
+            ),
             False,
         )
     )
@@ -250,8 +256,8 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
             )
     if e.probability < 0.5:
         st.warning(
-            f"The model does not see {a_digit(digit)} here (P = {e.probability:.2f}): this "
-            "explains a no."
+            f"The model does not see {a_digit(digit)} here (P = {probability(e.probability)}): "
+            "this explains a no."
         )
     # an empty mask with nothing scored is a rule that could not cut (no box to size it by):
     # the page says so elsewhere, and "loosen the threshold" would be the wrong advice

@@ -133,7 +133,7 @@ def fetch(
         reason = getattr(exc, "reason", exc)
         raise DownloadError(
             f"cannot reach {url} ({reason}); check the network, or download the archive by hand "
-            "and unpack it under --root"
+            "and unpack it into the data folder (the commands' --root)"
         ) from exc
     total = None
     if response is not None:

@@ -19,6 +19,12 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
+def probability(p: float) -> str:
+    """A probability as a page shows it: two decimals, three where two would round it onto or
+    across 0.5 (``0.496`` -> ``"0.496"``, not ``"0.50"`` beside "the model does not see")."""
+    return f"{p:.3f}" if 0.495 <= p < 0.505 else f"{p:.2f}"
+
+
 def photos(indices: str) -> str:
     """A 0-based index spec of a split (:func:`~svhn_xai.data.sources.index_spans`) as the
     photos' own numbers: ``"192:256"`` is ``"photos 193–256"``; several spans are joined

@@ -240,3 +240,15 @@ def test_bfloat16_passes_give_the_map_and_the_float32_probability(monkeypatch):
     assert half["params"]["precision"] == "bfloat16" and full["params"]["precision"] == "float32"
     assert half["probability"] == full["probability"]
     assert half["relevance_mass"] != full["relevance_mass"]  # the passes were rounded
+
+
+def test_compute_time_says_what_it_counts():
+    """A sampling method's page also draws a second map to measure whether the map holds: the
+    time shown is the map's own, and its help says the check took about as long again."""
+    at = _explain()
+    at.selectbox(key="method").set_value("gradient_shap").run()
+    sampled = next(m for m in at.metric if m.label == "Compute time")
+    assert "second draw" in sampled.help
+    at.selectbox(key="method").set_value("saliency").run()
+    plain = next(m for m in at.metric if m.label == "Compute time")
+    assert "second draw" not in plain.help and "This map's time" in plain.help

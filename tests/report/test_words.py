@@ -4,6 +4,7 @@ from svhn_xai.report.words import (
     images_of,
     learnt_image_note,
     photos,
+    probability,
     real_score_label,
     trained_on,
 )
@@ -79,3 +80,9 @@ def test_an_image_the_model_learnt_is_said_to_be_one():
         "this image (it learnt from synthetic house numbers of the generator's train stream)"
         in (learnt_image_note(everything, "synthetic", "train", 5))
     )
+
+
+def test_a_probability_near_one_half_keeps_the_decimal_that_tells_its_side():
+    assert probability(0.496) == "0.496" and probability(0.504) == "0.504"
+    assert probability(0.4949) == "0.49" and probability(0.5051) == "0.51"
+    assert probability(0.7) == "0.70" and probability(0.5) == "0.500"
