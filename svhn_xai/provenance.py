@@ -123,7 +123,7 @@ def command_line() -> str:
     if spec is not None and spec.name:  # python -m pkg runs pkg.__main__
         argv = ["-m", spec.name.removesuffix(".__main__"), *sys.argv[1:]]
     else:
-        argv = [sys.argv[0], *sys.argv[1:]] if sys.argv[:1] else []
+        argv = list(sys.argv)
     return " ".join(["python", *shown_arguments(argv)])
 
 

@@ -25,6 +25,7 @@ from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY
 from svhn_xai.explain.cost import estimated_seconds
 from svhn_xai.report.figures import image_figure
+from svhn_xai.report.words import probability
 from svhn_xai.scoring.class_sensitivity import DIRECTION, class_sensitivity, pair_outcomes
 from svhn_xai.scoring.localisation import localise
 
@@ -112,7 +113,7 @@ with right:
                     "Jet",
                     boxes[d],
                     r.get("heatmap_box"),
-                    title=f"{d} · p = {r['probability']:.2f}",
+                    title=f"{d} · p = {probability(r['probability'])}",
                     height=220,
                 ),
                 key=f"all_digits_fig_{d}",
