@@ -8,10 +8,12 @@ from svhn_xai.model.checkpoint import save_checkpoint
 from svhn_xai.model.network import DigitResNet18
 
 
-def random_model(seed: int = 0, biases: bool = True, stem: str = "imagenet") -> DigitResNet18:
+def random_model(
+    seed: int = 0, biases: bool = True, stem: str = "imagenet", input_size: int = 64
+) -> DigitResNet18:
     """A ResNet-18 whose every BatchNorm does something (untrained ones are the identity)."""
     torch.manual_seed(seed)
-    model = DigitResNet18(stem=stem)
+    model = DigitResNet18(stem=stem, input_size=input_size)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):

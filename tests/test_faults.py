@@ -149,15 +149,19 @@ def _extreme_params(spec):
 @pytest.mark.slow
 @pytest.mark.parametrize("key", list(REGISTRY))
 def test_every_parameter_at_its_limits_runs_or_is_refused(key):
-    model = random_model(0)
-    image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    # a model of 32 px inputs (as --input-size 32 trains): a window or a superpixel at its
+    # largest covers the whole input, and one pass per pixel is a quarter of 64 px's, each pass
+    # a quarter of the work
+    size = 32
+    model = random_model(0, input_size=size)
+    image = np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8)
     for params in _extreme_params(REGISTRY[key]):
         p = REGISTRY[key]
         # Up to one pass per pixel (Feature Ablation at superpixel 1) runs; beyond that (Shapley
-        # at superpixel 1: 40,961 passes, LIME at 5,000 samples) only validation is checked, as
+        # at superpixel 1: 10,241 passes, LIME at 5,000 samples) only validation is checked, as
         # the app asks before running them.
         try:  # refused by its estimate or its run, with a message naming what is wrong
-            if estimated_passes(key, params) > 64 * 64 + 1:
+            if estimated_passes(key, params, size) > size * size + 1:
                 assert all(
                     q.parse(params[q.name]) == params[q.name] for q in p.params if q.name in params
                 )

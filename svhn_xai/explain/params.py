@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,8 @@ class Param:
 
     ``kind`` is ``int``, ``float``, ``bool`` or ``choice``; numbers have an inclusive
     ``[low, high]`` range, choices a tuple of allowed strings. ``cost`` marks parameters that
-    scale the run time linearly (the UI warns before slow settings).
+    scale the run time linearly (the UI warns before slow settings). ``runs_on(choice,
+    device)``, for a choice that needs hardware, says whether it runs on a ``torch.device``.
     """
 
     name: str
@@ -25,6 +27,13 @@ class Param:
     high: float | None = None
     choices: tuple[str, ...] = field(default_factory=tuple)
     cost: bool = False
+    runs_on: Callable[[str, Any], bool] | None = None
+
+    def choices_on(self, device: Any) -> tuple[str, ...]:
+        """The choices that run on ``device`` (a ``torch.device``), in their order."""
+        if self.runs_on is None:
+            return self.choices
+        return tuple(c for c in self.choices if self.runs_on(c, device))
 
     def parse(self, value: Any) -> Any:
         """Coerce ``value`` (also from a CLI string) and check it; raise ParameterError."""

@@ -276,10 +276,21 @@ def _own_estimate(ctx: Context, mask: torch.Tensor, n: int, passes: int, estimat
     return per_feature(ctx, phi, mask)
 
 
+def _players(p: dict[str, Any], features: int) -> None:
+    """Refuse a Shapley game of fewer than two players (a superpixel as large as a small input
+    leaves it one), before its cost is estimated or a pass is run."""
+    if features < 2:
+        raise ParameterError(
+            f"superpixel={p['superpixel']} leaves the input one feature: Shapley values need two "
+            "at least; use a smaller superpixel"
+        )
+
+
 def _svs_passes(p: dict[str, Any], features: int) -> int:
     """Captum's sampler evaluates every order's d coalitions and the baseline once; ours the
     distinct ones among the d - 1 inner coalitions of its orders, and the empty and the full
     coalition once."""
+    _players(p, features)
     if p["orders"] == "independent":
         return p["n_samples"] * features + 1
     return antithetic_shapley_passes(features, p["n_samples"], p["seed"])
@@ -403,6 +414,7 @@ def _kernel_shap(ctx: Context) -> torch.Tensor:
 def _kernel_shap_passes(p: dict[str, Any], features: int) -> int:
     """Captum's KernelShap evaluates each of its coalitions; the paired estimator the distinct
     ones among its coalitions, and the empty and the full coalition once."""
+    _players(p, features)
     if p["coalitions"] == "independent":
         return p["n_samples"]
     return paired_kernel_shap_passes(features, p["n_samples"], p["seed"])

@@ -21,16 +21,6 @@ import torch
 from svhn_xai.errors import ParameterError
 from svhn_xai.explain.params import Param
 
-PRECISION = Param(
-    "precision",
-    "choice",
-    "float32",
-    "Number format of the model passes: float32, or bfloat16 (about twice as fast on a CPU with "
-    "AVX512-BF16 or AMX and on recent GPUs; each map is still computed in float32 from the "
-    "passes' outputs, and the reported probability comes from a float32 pass).",
-    choices=("float32", "bfloat16"),
-)
-
 
 def native_bfloat16(device: torch.device) -> bool:
     """Whether ``device`` computes bfloat16 convolutions natively, so that they are faster than
@@ -40,6 +30,18 @@ def native_bfloat16(device: torch.device) -> bool:
     if device.type == "cpu":
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return False
+
+
+PRECISION = Param(
+    "precision",
+    "choice",
+    "float32",
+    "Number format of the model passes: float32, or bfloat16 (about twice as fast on a CPU with "
+    "AVX512-BF16 or AMX and on recent GPUs; each map is still computed in float32 from the "
+    "passes' outputs, and the reported probability comes from a float32 pass).",
+    choices=("float32", "bfloat16"),
+    runs_on=lambda choice, device: choice == "float32" or native_bfloat16(device),
+)
 
 
 def check_precision(precision: str, x: torch.Tensor) -> None:

@@ -76,6 +76,22 @@ def learnt_image_note(provenance: dict[str, Any], data: str, split: str, index: 
     )
 
 
+GUESSING = 0.6  # balanced accuracy under which a model is said to guess (chance is 0.5)
+
+
+def guessing_note(test: dict[str, Any]) -> str | None:
+    """A warning, in words, when a model's ``test`` scores (a card's ``metrics["test"]``, or an
+    epoch's) put its balanced accuracy on held-out images under :data:`GUESSING`: its maps then
+    explain guesses. None when it reads digits, or was never scored."""
+    score = test.get("balanced_accuracy")
+    if score is None or score >= GUESSING:
+        return None
+    return (
+        f"A balanced accuracy of {score:.1%} on held-out images is close to chance (50 %): this "
+        "model has not learnt to read digits yet, and its explanations explain guesses."
+    )
+
+
 def trained_on(provenance: dict[str, Any]) -> str:
     """What a model card's ``provenance`` says the weights learnt from, in one phrase; a
     fine-tuned model names the model it started from the same way, and a mix says what each

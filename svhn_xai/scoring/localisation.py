@@ -4,7 +4,8 @@ This is the one place where an :class:`~svhn_xai.explain.Explanation` meets the 
 CLI, the app and the dataset evaluation all report what :func:`localise` returns. A method's map
 and every baseline map go through the same :func:`score_map`: same smoothing, normalisation,
 mask rule and metrics. Which baseline a method must beat is the strongest one on each score
-(:func:`strongest_baselines`), never a fixed one.
+(:func:`strongest_baselines`), never a fixed one; on one image, the strongest of those that do
+not draw at random (the random map's one draw is luck there, its mean over photos chance).
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import numpy as np
 
 from svhn_xai.explain import Explanation
 from svhn_xai.scoring.heatmap import normalise, reduce_channels, smooth, threshold
-from svhn_xai.scoring.metrics import BASELINES, BOX_ACC_GRID, baseline_heatmap, box_mask, iou_curves
+from svhn_xai.scoring.metrics import (
+    BASELINES,
+    BOX_ACC_GRID,
+    DRAWN_BASELINES,
+    baseline_heatmap,
+    box_mask,
+    iou_curves,
+)
 from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL, Protocol
 from svhn_xai.scoring.registry import METRICS, directions, score
 
@@ -109,14 +117,20 @@ def baseline_maps(boxes: np.ndarray, shape: tuple[int, int]) -> dict[str, np.nda
 def strongest_baselines(
     scores: dict[str, Any], baselines: dict[str, dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
-    """For each scored metric with a direction, the baseline that does best on it and how the
-    method compares: ``{key: {"baseline", "value", "difference"}}`` (difference = method minus
-    that baseline; its sign reads with the metric's direction)."""
+    """For each scored metric with a direction, the baseline that does best on it on this one
+    image and how the method compares: ``{key: {"baseline", "value", "difference"}}``
+    (difference = method minus that baseline; its sign reads with the metric's direction).
+    Baselines that draw at random (:data:`DRAWN_BASELINES`) are left out: on one image their
+    score is one draw's luck (a random peak lands on a large digit as often as not)."""
     out = {}
     for key, metric in METRICS.items():
         if metric.direction == "neither" or key not in scores:
             continue
-        values = {name: b[key] for name, b in baselines.items() if key in b}
+        values = {
+            name: b[key]
+            for name, b in baselines.items()
+            if key in b and name not in DRAWN_BASELINES
+        }
         if not values:
             continue
         name = metric.best(values)

@@ -285,6 +285,9 @@ def iou_curves(
 
 
 BASELINES = ("whole_image", "centre_gaussian", "uniform_random")
+# baselines whose score on one image is one random draw: over many images their mean is chance,
+# on one image their pointing-game hit or miss is luck, no bar for a method to clear there
+DRAWN_BASELINES = frozenset({"uniform_random"})
 
 
 def baseline_heatmap(name: str, shape: tuple[int, int], seed: int = 0) -> np.ndarray:

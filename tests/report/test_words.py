@@ -1,6 +1,7 @@
 from svhn_xai.report.words import (
     a_digit,
     count,
+    guessing_note,
     images_of,
     learnt_image_note,
     photos,
@@ -86,3 +87,12 @@ def test_a_probability_near_one_half_keeps_the_decimal_that_tells_its_side():
     assert probability(0.496) == "0.496" and probability(0.504) == "0.504"
     assert probability(0.4949) == "0.49" and probability(0.5051) == "0.51"
     assert probability(0.7) == "0.70" and probability(0.5) == "0.500"
+
+
+def test_a_model_near_chance_is_said_to_guess_and_one_that_reads_is_not():
+    assert guessing_note({"balanced_accuracy": 0.523}).startswith(
+        "A balanced accuracy of 52.3% on held-out images is close to chance (50 %)"
+    )
+    assert guessing_note({"balanced_accuracy": 0.6}) is None  # the bar itself reads digits
+    assert guessing_note({"balanced_accuracy": 0.99}) is None
+    assert guessing_note({}) is None  # never scored: nothing to say

@@ -7,7 +7,7 @@ from svhn_xai.data.sources import open_source
 from svhn_xai.data.target import to_model_input
 from svhn_xai.explain import Explanation, explain
 from svhn_xai.model.checkpoint import load_model
-from svhn_xai.scoring.localisation import localise, localise_with_mask
+from svhn_xai.scoring.localisation import localise, localise_with_mask, strongest_baselines
 from svhn_xai.scoring.metrics import BASELINES
 
 
@@ -36,6 +36,20 @@ def test_random_baseline_points_at_chance_not_at_one_fixed_pixel():
         box = np.array([[0.0, 0.0, right, 64.0]])
         hits.append(localise(e, box)["baselines"]["uniform_random"]["pointing_game"])
     assert abs(np.mean(hits) - 0.5) < 0.1  # 4 standard errors of 400 draws
+
+
+def test_one_photos_arrows_never_weigh_the_random_maps_lucky_draw():
+    """On one photo the random map's peak hits a large digit by luck: the bar a method must
+    clear there is the strongest map that does not draw, here the centre one."""
+    baselines = {
+        "whole_image": {"pointing_game": 0.0, "pxap": 0.30},
+        "centre_gaussian": {"pointing_game": 0.0, "pxap": 0.40},
+        "uniform_random": {"pointing_game": 1.0, "pxap": 0.45},
+    }
+    versus = strongest_baselines({"pointing_game": 0.0, "pxap": 0.50}, baselines)
+    assert versus["pointing_game"] == {"baseline": "whole_image", "value": 0.0, "difference": 0.0}
+    assert versus["pxap"]["baseline"] == "centre_gaussian"
+    assert versus["pxap"]["difference"] == pytest.approx(0.10)
 
 
 def test_the_same_boxes_get_the_same_baselines():
