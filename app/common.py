@@ -21,10 +21,10 @@ from photos import default_digit
 from svhn_xai.errors import CheckpointError, SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation, explain
 from svhn_xai.explain.cost import estimated_seconds, record
-from svhn_xai.explain.params import Param
 from svhn_xai.explain.stability import agreement, is_sampled, second_draw
 from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, load_model
 from svhn_xai.provenance import file_sha256
+from svhn_xai.report.words import guessing_note
 from svhn_xai.scoring.calibration import Calibration, load_calibration
 from svhn_xai.scoring.localisation import resolve_protocol
 from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL, THRESHOLD_MODES, Protocol
@@ -113,11 +113,16 @@ def sidebar() -> tuple[Any, dict, str, int] | None:
         path = DEFAULT_CHECKPOINT
         digest = file_digest(path)
         model, card = cached_model(str(path), digest)
+    guessing = guessing_note(card.get("metrics", {}).get("test", {}))
+    if guessing:  # on every page that explains: the maps of a guessing model explain guesses
+        st.sidebar.warning(guessing)
     digits = list(model.digits)
     # the widget's value is set through its key alone (a callback may have set it): a default
     # passed beside it would make Streamlit warn on every start
     current = st.session_state.get("sidebar_digit", st.session_state.get("digit"))
-    st.session_state["sidebar_digit"] = current if current in digits else default_digit(digits)
+    st.session_state["sidebar_digit"] = (
+        current if current in digits else default_digit(digits, card.get("provenance", {}))
+    )
     digit = st.sidebar.selectbox(
         "Target digit",
         digits,
@@ -131,6 +136,13 @@ def sidebar() -> tuple[Any, dict, str, int] | None:
 def page_setup(title: str, icon: str, with_model: bool = True) -> None:
     """Every page's first call: page config, and the shared sidebar."""
     st.set_page_config(page_title=title, page_icon=icon, layout="wide")
+    refused = st.session_state.pop("link_refused", None)  # set by link.restore, said once
+    if refused:
+        st.warning(
+            f"This link's {', '.join(f'`{r}`' for r in refused)} could not be used (unknown or "
+            "out of range); the page's defaults stand in for "
+            f"{'it' if len(refused) == 1 else 'them'}."
+        )
     st.session_state["loaded"] = sidebar() if with_model else None
 
 
@@ -148,47 +160,6 @@ def current() -> tuple[Any, dict, str, int]:
         st.page_link("pages/3_Train.py", label="Go to the Train page", icon="🏋️")
         st.stop()
     return loaded
-
-
-def param_widgets(method: str, key_prefix: str) -> dict[str, Any]:
-    """One widget per registry parameter, with its range, default and help; keys
-    ``{key_prefix}:{method}:{name}`` (a link or a test may set them before they are drawn)."""
-    values = {}
-    for p in REGISTRY[method].params:
-        key = f"{key_prefix}:{method}:{p.name}"
-        values[p.name] = _widget(p, key, remembered(key, p.default))
-        remember(key)
-    return values
-
-
-def param_label(name: str) -> str:
-    """A parameter's widget label: ``n_samples`` → "N samples"."""
-    return name.replace("_", " ").capitalize()
-
-
-def _widget(p: Param, key: str, value: Any) -> Any:
-    label = param_label(p.name)
-    if p.kind == "choice":
-        index = p.choices.index(value) if value in p.choices else 0
-        return st.selectbox(label, p.choices, index=index, key=key, help=p.help)
-    if p.kind == "bool":
-        return st.checkbox(label, value=bool(value), key=key, help=p.help)
-    if p.kind == "int":
-        low, high = int(p.low), int(p.high)
-        if p.high - p.low <= 64:
-            return st.slider(label, low, high, int(value), key=key, help=p.help)
-        return st.number_input(label, low, high, int(value), key=key, help=p.help)
-    step = 10 ** np.floor(np.log10(abs(p.default))) if p.default else 0.01
-    return st.number_input(
-        label,
-        float(p.low),
-        float(p.high),
-        float(value),
-        step=float(step),
-        format="%g",
-        key=key,
-        help=p.help,
-    )
 
 
 def current_calibration() -> tuple[Calibration | None, str]:

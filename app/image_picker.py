@@ -11,7 +11,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from common import remember, remembered
-from photos import DATA_ROOT, FOLDERS, SPLIT_OF, available_folders, first_with, svhn_folder
+from photos import (
+    DATA_ROOT,
+    FOLDERS,
+    SPLIT_OF,
+    available_folders,
+    first_unseen,
+    first_with,
+    svhn_folder,
+)
 
 from svhn_xai.data.download import download_split
 from svhn_xai.data.image_io import load_rgb
@@ -191,7 +199,7 @@ def _real(
     # photos are numbered as their files are (1.png is photo 1); the CLI's --index counts from 0
     start = st.session_state.get("svhn_photo", remembered("svhn_photo", None))
     if start is None or not 1 <= start <= count or name != remembered("indexed_folder", name):
-        start = first_with(name, digit) + 1
+        start = first_unseen(name, provenance, digit) + 1  # a photo that tests the model
     st.session_state["kept:indexed_folder"] = name
     st.session_state["svhn_photo"] = start  # through the key alone, as the button sets it
     photo_number = st.number_input(

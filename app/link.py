@@ -6,7 +6,8 @@ that pick a photo; an upload is ``upload``, its SHA-256 in the server's store, `
 the file's own name), ``mode``, ``t`` (the threshold mode and its parameter), and per page:
 ``contrast, method, p.NAME`` (the method's parameters), ``channels``, ``clip``, ``opacity``,
 ``scale`` on Explain; ``methods`` (comma-separated) on Compare. A value that does not fit
-(unknown method, out-of-range number) is left out, and the page's default stands.
+(unknown method, out-of-range number) is left out, the page's default stands, and the page
+says which of the link's values it could not use.
 """
 
 from __future__ import annotations
@@ -28,13 +29,21 @@ CLIP_RANGE = (90.0, 100.0)
 COLOUR_SCALES = ("Jet", "Inferno", "Viridis", "RdBu_r", "Hot")  # Explain's heatmap colours
 
 
-def _parsed(query: dict[str, str], prefix: str = "threshold") -> dict[str, Any]:
-    """Widget values by widget key, from the query; invalid entries are dropped. ``prefix``
-    names the page's threshold widgets (``{prefix}_mode``, ``{prefix}_{mode}``)."""
+def _parsed(query: dict[str, str], prefix: str = "threshold") -> tuple[dict[str, Any], list[str]]:
+    """Widget values by widget key, from the query, and the ``key=value`` entries it refused
+    (an unknown method, an out-of-range number), which the page names. ``prefix`` names the
+    page's threshold widgets (``{prefix}_mode``, ``{prefix}_{mode}``)."""
     out: dict[str, Any] = {}
+    refused: list[str] = []
+
+    def refuse(key: str) -> None:
+        refused.append(f"{key}={query[key]}")
+
     source = query.get("source")
     if source in ("svhn", "synthetic", "upload"):
         out["source"] = source
+    elif "source" in query:
+        refuse("source")
     if "folder" in query:
         out["svhn_folder"] = query["folder"]
     if source in ("svhn", "synthetic") and query.get("index", "").isdigit():
@@ -44,20 +53,30 @@ def _parsed(query: dict[str, str], prefix: str = "threshold") -> dict[str, Any]:
         out.update(
             {"synthetic_index": index} if source == "synthetic" else {"svhn_photo": index + 1}
         )
-    if query.get("digit", "").isdigit() and 0 <= int(query["digit"]) <= 9:
-        out["digit"] = int(query["digit"])
-    if query.get("contrast", "").isdigit() and 0 <= int(query["contrast"]) <= 9:
-        out["contrast"] = int(query["contrast"])
+    elif "index" in query:
+        refuse("index")
+    for key in ("digit", "contrast"):
+        if query.get(key, "").isdigit() and 0 <= int(query[key]) <= 9:
+            out[key] = int(query[key])
+        elif key in query:
+            refuse(key)
     method = query.get("method")
     if method in REGISTRY:
         out["method"] = method
-        for p in REGISTRY[method].params:
-            if f"p.{p.name}" in query:
-                with contextlib.suppress(ValueError):
-                    out[f"explain:{method}:{p.name}"] = p.parse(query[f"p.{p.name}"])
+        params = {f"p.{p.name}": p for p in REGISTRY[method].params}
+        for key in (k for k in query if k.startswith("p.")):
+            try:
+                out[f"explain:{method}:{params[key].name}"] = params[key].parse(query[key])
+            except (KeyError, ValueError):  # a parameter this method lacks, or out of range
+                refuse(key)
+    elif method is not None:
+        refuse("method")
     methods = [m for m in query.get("methods", "").split(",") if m in REGISTRY]
     if methods:
         out["methods"] = methods
+    unknown = [m for m in query.get("methods", "").split(",") if m and m not in REGISTRY]
+    if unknown:
+        refused.append(f"methods={','.join(unknown)}")
     if query.get("mode") == CALIBRATED:  # each method at its own calibrated value
         out[f"{prefix}_mode"] = CALIBRATED
     mode = THRESHOLD_MODES.get(query.get("mode", ""))
@@ -67,24 +86,38 @@ def _parsed(query: dict[str, str], prefix: str = "threshold") -> dict[str, Any]:
             value = float(query.get("t", "nan"))
             mode.check(value)
         except ValueError:
-            pass
+            if "t" in query:
+                refuse("t")
         else:
             if mode.param is not None and value == value:
                 out[f"{prefix}_{mode.key}"] = value
+    elif query.get("mode") not in (None, CALIBRATED):
+        refuse("mode")
+    out.update(_display(query, method, refuse))
+    return out, refused
+
+
+def _display(query: dict[str, str], method: str | None, refuse: Callable[[str], None]) -> dict:
+    """How Explain draws the map (``channels``, ``clip``, ``opacity``, ``scale``), by widget
+    key; ``refuse(key)`` is told of each value that does not fit."""
+    out: dict[str, Any] = {}
     if method in REGISTRY and query.get("channels") in REDUCTIONS:
         out[f"reduction:{method}"] = query["channels"]
-    try:
-        clip = float(query.get("clip", "nan"))
-    except ValueError:
-        clip = float("nan")
-    if CLIP_RANGE[0] <= clip <= CLIP_RANGE[1]:
-        out["clip"] = clip
-    with contextlib.suppress(ValueError):
-        opacity = float(query.get("opacity", "nan"))
-        if 0.0 <= opacity <= 1.0:
-            out["opacity"] = opacity
+    elif "channels" in query:
+        refuse("channels")
+    for key, (low, high) in (("clip", CLIP_RANGE), ("opacity", (0.0, 1.0))):
+        try:
+            value = float(query.get(key, "nan"))
+        except ValueError:
+            value = float("nan")
+        if low <= value <= high:
+            out[key] = value
+        elif key in query:
+            refuse(key)
     if query.get("scale") in COLOUR_SCALES:
         out["colorscale"] = query["scale"]
+    elif "scale" in query:
+        refuse("scale")
     return out
 
 
@@ -103,11 +136,15 @@ def restore(
         return
     st.session_state[flag] = True
     query = {k: st.query_params.get(k) for k in st.query_params}
-    parsed = _parsed({k: v for k, v in query.items() if v is not None}, prefix)
+    parsed, refused = _parsed({k: v for k, v in query.items() if v is not None}, prefix)
     for name, (key, parse) in (plain or {}).items():
         if query.get(name) is not None:
-            with contextlib.suppress(ValueError):
+            try:
                 parsed[key] = parse(query[name])
+            except ValueError:
+                refused.append(f"{name}={query[name]}")
+    # said once, under the page's title (common.page_setup): the link did not open as sent
+    st.session_state["link_refused"] = refused
     for key, value in parsed.items():
         key = (rename or {}).get(key, key)
         # the sidebar's digit is its widget's own key (set before the sidebar is drawn); the

@@ -1,11 +1,15 @@
 """The real photo folders this server has, read once: the official splits when downloaded, the
 shared sample beside the repository, the test fixtures; which photo first shows a digit, and
-the digit a newcomer is first shown."""
+the photo and digit a newcomer is first shown: one the model never trained on, so that the
+first scores a newcomer reads test it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
+from svhn_xai.data.indices import learnt
 from svhn_xai.data.svhn import SPLITS, SVHNFolder
 from svhn_xai.model.checkpoint import REPO_ROOT
 
@@ -41,14 +45,30 @@ def first_with(name: str, digit: int, after: int = -1) -> int:
     return next((i for i in order if any(d["label"] == digit for d in table[i][1])), 0)
 
 
-def default_digit(digits: list[int]) -> int:
+def first_unseen(name: str, provenance: dict[str, Any], digit: int | None = None) -> int:
+    """The first photo of folder ``name`` that the model whose card's ``provenance`` this is
+    never trained on (and that shows ``digit``, when given); where it trained on them all, the
+    first one (that shows ``digit``)."""
+    table = svhn_folder(name).table
+    split = SPLIT_OF.get(name)
+    shown = [i for i, (_, boxes) in enumerate(table)
+             if digit is None or any(d["label"] == digit for d in boxes)]  # fmt: skip
+    unseen = (
+        i for i in shown if split is None or not learnt(provenance, "svhn", split, f"{i}:{i + 1}")
+    )
+    return next(unseen, shown[0] if shown else 0)
+
+
+def default_digit(digits: list[int], provenance: dict[str, Any]) -> int:
     """The target a new session starts with: the first digit of the first photo of the first
-    folder, so that the first page already scores a box wherever the app runs (the fixtures
-    hold no 0); the first head where there is no real photo."""
+    folder that the model never trained on, so that the first page already scores a box, and
+    tests the model, wherever the app runs (the fixtures hold no 0); the first head where there
+    is no real photo."""
     folders = available_folders()
     if folders:
         table = svhn_folder(folders[0]).table
-        for box in table[0][1] if table else []:
+        boxes = table[first_unseen(folders[0], provenance)][1] if table else []
+        for box in boxes:
             if box["label"] in digits:
                 return int(box["label"])
     return digits[0]

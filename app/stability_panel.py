@@ -3,7 +3,8 @@
 import math
 
 import streamlit as st
-from common import approve_slow_run, param_label
+from common import approve_slow_run
+from param_widgets import param_label
 
 from svhn_xai.explain import REGISTRY, Explanation
 from svhn_xai.explain.draws import DRAWS

@@ -15,7 +15,6 @@ from common import (
     current,
     explanation,
     page_setup,
-    param_widgets,
     reading,
     remember,
     remembered,
@@ -27,6 +26,7 @@ from common import (
     use_digit,
 )
 from image_picker import Picked, choose_input, uploading
+from param_widgets import param_widgets
 from PIL import Image
 from stability_panel import stability_line
 
@@ -151,7 +151,7 @@ def view_controls(method: str) -> tuple[str, float, str, float]:
 
 # the scores on the first screen: threshold-free ones first, then the mask's
 FIRST_SCREEN = ("pxap", "relevance_mass", "pointing_game", "iou_1", "iou_2")
-CHIP_NAMES = {"centre_gaussian": "centre", "uniform_random": "random"}
+CHIP_NAMES = {"centre_gaussian": "centre", "whole_image": "whole image"}
 
 
 def _score_tile(key: str, result: dict) -> tuple:
@@ -167,8 +167,9 @@ def _score_tile(key: str, result: dict) -> tuple:
     tie = abs(versus["difference"]) < PER_PHOTO_TIE or "capped" in versus
     why = (
         f" Arrow: the difference from the strongest baseline on this score for this photo, the "
-        f"{name} map ({m.format(versus['value'])}); grey when it is under {PER_PHOTO_TIE:g}, a "
-        "tie on one photo"
+        f"{name} map ({m.format(versus['value'])}; the random map, one draw, is luck on one "
+        f"photo and is weighed over many on Evaluate); grey when it is under "
+        f"{PER_PHOTO_TIE:g}, a tie on one photo"
     )
     if "capped" in versus:
         why += (
@@ -342,7 +343,8 @@ def baselines_panel(method: str, result: dict, mode: str, value: float) -> None:
     st.caption(
         "Baselines know nothing about the image: a method that does not beat the strongest of "
         "them on a score has not shown, on that score, that it found the digit. The arrows "
-        "above compare with the strongest baseline on each score. "
+        "above compare with the strongest of the whole-image and centre maps on each score; "
+        "the random map's row is one draw, luck on one photo (Evaluate weighs it over many). "
         + (
             "Each row is cut at its own calibrated threshold."
             if result["threshold_source"] == "calibrated"

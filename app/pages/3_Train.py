@@ -14,11 +14,10 @@ from svhn_xai.errors import DataError, SvhnXaiError
 from svhn_xai.model import jobs
 from svhn_xai.model.checkpoint import REPO_ROOT
 from svhn_xai.report.figures import training_figure
-from svhn_xai.report.words import count
+from svhn_xai.report.words import count, guessing_note
 
 RUNS = CHECKPOINTS / "runs"  # one folder per run: its log, progress and resumable checkpoint
 REFRESH_SECONDS = 1.5
-UNTRAINED = 0.6  # balanced accuracy below which a model is said to guess (chance is 0.5)
 # the settings in the page's URL: query name -> (widget key, parser); the widgets check ranges
 SETTINGS = {
     "train_data": ("data", str),
@@ -215,12 +214,9 @@ def run_panel(folder: Path) -> None:
             f"{s.checkpoint.name} is in the sidebar's Checkpoint list (after epoch "
             f"{len(s.history)}{score})."
         )
-        if last is not None and last < UNTRAINED:
-            st.warning(
-                f"A balanced accuracy of {last:.1%} is close to chance (50 %): this model has "
-                "not learnt to read digits yet, and its explanations explain guesses. Train "
-                "on more images or for more epochs."
-            )
+        guessing = guessing_note(s.history[-1]["test"]) if s.history else None
+        if guessing:
+            st.warning(f"{guessing} Train on more images or for more epochs.")
         st.button(
             f"Use {s.checkpoint.name}",
             key="train_use",

@@ -65,12 +65,20 @@ def test_real_photos_are_numbered_as_their_files_and_the_link_and_cli_count_from
     assert _metrics(again) == _metrics(at)
 
 
-def test_a_link_with_bad_values_falls_back_to_the_defaults():
-    at = _explain({"method": "magic", "mode": "topk", "t": "500", "index": "-3", "clip": "x"})
+def test_a_link_with_bad_values_falls_back_to_the_defaults_and_says_which():
+    query = {"method": "magic", "mode": "topk", "t": "500", "index": "-3", "clip": "x"}
+    at = _explain({**query, "opacity": "0.4"})
     assert at.selectbox(key="method").value != "magic"
     assert at.radio(key="threshold_mode").value == "topk"
     slider = at.slider(key="threshold_topk")
     assert slider.min <= slider.value <= slider.max
+    assert at.slider(key="opacity").value == 0.4  # what fits is used
+    said = [w.value for w in at.warning if "could not be used" in w.value]
+    assert len(said) == 1
+    assert all(f"`{k}={v}`" in said[0] for k, v in query.items() if k != "mode"), said
+    assert "opacity" not in said[0] and "mode=" not in said[0]
+    at.slider(key="opacity").set_value(0.5).run()  # said once, not on every rerun
+    assert not [w for w in at.warning if "could not be used" in w.value]
 
 
 @pytest.mark.slow
@@ -168,12 +176,12 @@ def test_a_link_reads_every_threshold_mode_the_page_offers_the_calibrated_one_in
     import link
     from common import CALIBRATED
 
-    assert link._parsed({"mode": CALIBRATED})["threshold_mode"] == CALIBRATED
-    assert link._parsed({"mode": "topk", "t": "9.0"}) == {
-        "threshold_mode": "topk",
-        "threshold_topk": 9.0,
-    }
-    assert "threshold_mode" not in link._parsed({"mode": "no such mode"})
+    assert link._parsed({"mode": CALIBRATED}) == ({"threshold_mode": CALIBRATED}, [])
+    assert link._parsed({"mode": "topk", "t": "9.0"}) == (
+        {"threshold_mode": "topk", "threshold_topk": 9.0},
+        [],
+    )
+    assert link._parsed({"mode": "no such mode"}) == ({}, ["mode=no such mode"])
 
 
 def test_a_calibrated_mask_of_every_pixel_says_why(monkeypatch):
@@ -201,10 +209,13 @@ def test_a_calibrated_mask_of_every_pixel_says_why(monkeypatch):
     assert "single out" not in rule
 
 
-def test_a_photo_the_model_trained_on_is_said_to_be_one():
+def test_a_new_session_opens_on_a_photo_the_model_never_saw_and_a_learnt_one_is_said_to_be():
     at = _explain()
     if at.selectbox(key="svhn_folder").value != "shared sample":
         pytest.skip("the shared sample, whose photos 1-192 the shipped model learnt, is not here")
+    assert at.number_input(key="svhn_photo").value == 193  # the first held-out photo, a 1
+    assert at.selectbox(key="sidebar_digit").value == 1
+    assert not [w.value for w in at.warning if "trained on this" in w.value]
     learnt = "The model trained on this photo (it learnt from SVHN train photos 1–192)"
     at.number_input(key="svhn_photo").set_value(1).run()
     assert [w.value for w in at.warning if w.value.startswith(learnt)]
@@ -212,18 +223,20 @@ def test_a_photo_the_model_trained_on_is_said_to_be_one():
     assert not [w.value for w in at.warning if "trained on this" in w.value]
 
 
-def test_bfloat16_passes_are_refused_with_the_reason_where_the_hardware_lacks_them(monkeypatch):
-    """The choice is kept in the link and the page says why no map came; float32 again brings
-    the map back."""
+def test_bfloat16_is_not_offered_where_the_hardware_lacks_it_and_a_link_asking_for_it_says_so(
+    monkeypatch,
+):
+    """Without native bfloat16 the choice is not offered (its help says why); a link made on a
+    machine that has it opens with float32 and a one-line reason, never a failed map."""
     monkeypatch.setattr("svhn_xai.explain.precision.native_bfloat16", lambda device: False)
-    at = _explain()
-    at.selectbox(key="method").set_value("occlusion").run()
-    at.selectbox(key="explain:occlusion:precision").set_value("bfloat16").run()
-    assert not at.exception and not at.json
-    assert "no native bfloat16" in at.error[0].value
-    assert at.query_params["p.precision"] == "bfloat16"
-    at.selectbox(key="explain:occlusion:precision").set_value("float32").run()
-    assert not at.error and json.loads(at.json[0].value)["method"] == "occlusion"
+    at = _explain({"source": "svhn", "method": "occlusion", "p.precision": "bfloat16"})
+    choice = at.selectbox(key="explain:occlusion:precision")
+    assert choice.options == ["float32"] and "Not offered here: bfloat16" in choice.help
+    assert not at.exception and not at.error
+    assert [i for i in at.info if "does not run on this CPU" in i.value]
+    page = json.loads(at.json[0].value)
+    assert page["method"] == "occlusion" and page["params"]["precision"] == "float32"
+    assert at.query_params["p.precision"] == "float32"  # the link now names what ran
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from svhn_xai.scoring.localisation import localise
 from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL
 from svhn_xai.scoring.registry import METRICS
 from tests.app.links import opened_at
+from tests.models import random_model, write_checkpoint
 
 APP = Path(__file__).resolve().parents[2] / "app"
 HOME = str(APP / "Home.py")
@@ -312,6 +313,21 @@ def test_broken_checkpoint_falls_back_to_the_default(tmp_path, monkeypatch):
     assert _metric(at, "Epochs")  # the default model's card is shown
 
 
+def test_a_model_near_chance_is_said_to_explain_guesses_on_the_explain_page(tmp_path, monkeypatch):
+    import common
+
+    for name, score in (("guessing.pt", 0.52), ("reading.pt", 0.9)):
+        card = {"test": {"balanced_accuracy": score}}
+        write_checkpoint(tmp_path / name, random_model(0), metrics=card)
+    monkeypatch.setattr(common, "CHECKPOINTS", tmp_path)
+    at = _app("pages/1_Explain.py")
+    at.selectbox(key="sidebar_checkpoint").set_value("guessing.pt").run()
+    assert not at.exception
+    assert [w for w in at.sidebar.warning if "close to chance" in w.value and "52.0%" in w.value]
+    at.selectbox(key="sidebar_checkpoint").set_value("reading.pt").run()
+    assert not [w for w in at.sidebar.warning if "close to chance" in w.value]
+
+
 def test_absent_digit_offers_the_digits_present(synthetic_case):
     _, item, _ = synthetic_case
     absent = next(d for d in range(10) if d not in item.labels)
@@ -400,9 +416,11 @@ def test_a_sampling_methods_map_says_how_much_a_second_draw_agrees(synthetic_cas
     at = _app("pages/1_Explain.py")
     _synthetic(at)
     at.selectbox(key="sidebar_digit").set_value(digit).run()
+    # a budget at which a second draw differs (RISE's defaults hold from draw to draw), set as a
+    # link sets it: the default's 2 x 2,048 passes never run
+    at.session_state["kept:explain:rise:n_masks"] = 64
     at.selectbox(key="method").set_value("rise").run()
-    # a budget at which a second draw differs (RISE's defaults hold from draw to draw)
-    at.number_input(key="explain:rise:n_masks").set_value(64).run()
+    assert at.number_input(key="explain:rise:n_masks").value == 64
     assert not at.exception, [x.value for x in at.exception]
     few = {"n_masks": 64}
     expected = stability(model, item.image, explain(model, item.image, digit, "rise", **few))
