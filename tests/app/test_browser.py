@@ -158,7 +158,8 @@ def test_occlusion_survives_threshold_move_and_method_round_trip(server, browser
         move_threshold(page, 5)
         assert_healthy(page)
         assert metric_value(page, "IoU₁")
-        page.goto(url + "/Compare", timeout=120_000)
+        # Occlusion beside a gradient method: the table's other defaults are other tests' work
+        page.goto(url + "/Compare?methods=saliency,occlusion", timeout=120_000)
         page.get_by_text("Compare methods", exact=True).first.wait_for(timeout=120_000)
         wait_idle(page)
         run_if_asked(page, '[data-testid="stDataFrame"]', "")

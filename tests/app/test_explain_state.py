@@ -200,7 +200,8 @@ def test_a_calibrated_mask_of_every_pixel_says_why(monkeypatch):
     monkeypatch.setattr(common, "calibration_of", rise_at_100)
     # RISE's two draws near the slow-run limit on a busy machine: this test is about the caption
     monkeypatch.setattr(common, "SLOW_SECONDS", float("inf"))
-    at = _explain({"source": "synthetic", "method": "rise"})
+    # the rule is RISE's whatever its budget: 128 masks, not the default's 2 x 2,048 passes
+    at = _explain({"source": "synthetic", "method": "rise", "p.n_masks": "128"})
     assert at.radio(key="threshold_mode").value == "calibrated"
     rule = next(c.value for c in at.caption if c.value.startswith("Mask:"))
     assert "top 100 %" in rule and "does not single out the digit" in rule
@@ -244,8 +245,7 @@ def test_bfloat16_passes_give_the_map_and_the_float32_probability(monkeypatch):
     """Where bfloat16 runs (forced here: emulated on a CPU without it), the page shows the map
     of the bfloat16 passes with the probability of the float32 pass, as the CLI does."""
     monkeypatch.setattr("svhn_xai.explain.precision.native_bfloat16", lambda device: True)
-    at = _explain()
-    at.selectbox(key="method").set_value("occlusion").run()
+    at = _explain({"source": "svhn", "method": "occlusion", "p.stride": "12"})  # 26 passes
     full = json.loads(at.json[0].value)
     at.selectbox(key="explain:occlusion:precision").set_value("bfloat16").run()
     assert not at.exception and not at.error

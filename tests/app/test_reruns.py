@@ -21,6 +21,7 @@ SMALL_BUDGETS = {
     "shapley_value_sampling": {"superpixel": 16},
     "lime": {"n_samples": 32},
     "kernel_shap": {"n_samples": 32},
+    "rise": {"n_masks": 128},
 }
 
 

@@ -120,8 +120,9 @@ def test_a_moved_default_makes_its_method_again_and_keeps_the_others(
     resume reuses everything."""
     partial = tmp_path / "run.partial.jsonl"
     options = Options(["saliency", "occlusion"], limit=2, steps=2, sanity=1)
+    _moved(monkeypatch, "occlusion", "stride", 12)  # the defaults of the day: 26 passes a map
     first = ev.run_evaluation(model, items, options, partial=partial, checkpoint_sha256="aa")
-    _moved(monkeypatch, "occlusion", "window", 8)
+    _moved(monkeypatch, "occlusion", "window", 16)
     made, checked = [], []
     real, real_check = ev.pair_records, ev.randomisation_check
     monkeypatch.setattr(ev, "pair_records", lambda *a, **k: made.append(a[2]) or real(*a, **k))
@@ -140,7 +141,7 @@ def test_a_moved_default_makes_its_method_again_and_keeps_the_others(
         )
     assert again["methods"]["occlusion"]["pxap"] != first["methods"]["occlusion"]["pxap"]
     header = json.loads(partial.read_text().splitlines()[0])["conditions"]
-    assert header["params"]["occlusion"]["window"] == 8
+    assert header["params"]["occlusion"]["window"] == 16
     made.clear(), checked.clear()
     ev.run_evaluation(model, items, options, partial=partial, checkpoint_sha256="aa")
     assert made == [] and checked == []
@@ -260,7 +261,9 @@ def test_calibrating_on_the_evaluated_images_is_refused(random_checkpoint, capsy
 
 def test_batched_evaluation_equals_one_pair_at_a_time(model, items):
     methods = ["saliency", "occlusion", "gradient_shap"]
-    params = {"gradient_shap": {"n_samples": 16}}  # drawn per pair: the same draws either way
+    # GradientShap's points are drawn per pair: the same draws either way; Occlusion at 26
+    # passes a map, batched all the same
+    params = {"gradient_shap": {"n_samples": 16}, "occlusion": {"stride": 12}}
     alone = ev.run_evaluation(model, items, Options(methods, params=params, steps=2, batch_size=1))
     batched = ev.run_evaluation(
         model, items, Options(methods, params=params, steps=2, batch_size=4)
