@@ -18,7 +18,7 @@ SMALL_BUDGETS = {
     "gradient_shap": {"n_samples": 4},
     "occlusion": {"stride": 8},
     "feature_permutation": {"batch_size": 2},
-    "shapley_value_sampling": {"superpixel": 16},
+    "shapley_value_sampling": {"superpixel": 16, "n_samples": 4},
     "lime": {"n_samples": 32},
     "kernel_shap": {"n_samples": 32},
     "rise": {"n_masks": 128},
