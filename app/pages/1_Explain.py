@@ -151,7 +151,7 @@ def view_controls(method: str) -> tuple[str, float, str, float]:
 
 # the scores on the first screen: threshold-free ones first, then the mask's
 FIRST_SCREEN = ("pxap", "relevance_mass", "pointing_game", "iou_1", "iou_2")
-CHIP_NAMES = {"centre_gaussian": "centre", "whole_image": "whole image"}
+CHIP_NAMES = {"centre_gaussian": "centre"}
 
 
 def _score_tile(key: str, result: dict) -> tuple:
