@@ -16,6 +16,7 @@ ARGS = [
     "evaluate",
     "--data", "synthetic", "--split", "test", "--limit", "3",
     "--methods", "saliency,feature_ablation", "--batch-size", "2", "--sanity", "0", "--quiet",
+    "--steps", "4",  # the curves are merged as any record is: 4 steps show it as 16 do
 ]  # fmt: skip
 
 

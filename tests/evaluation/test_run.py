@@ -221,11 +221,13 @@ def test_evaluate_command_json(tmp_path, capsys, monkeypatch):
     save_checkpoint(ckpt, {"architecture": m.architecture(), "model_state": m.state_dict(),
                            "epoch": 0, "config": {}, "metrics": {}})  # fmt: skip
     out = tmp_path / "ev.json"
-    code = run(["evaluate", "--limit", "2", "--methods", "saliency", "--sanity", "1",
-                "--checkpoint", str(ckpt), "--json", str(out), "--quiet"])  # fmt: skip
+    code = run(["evaluate", "--limit", "2", "--methods", "saliency", "--sanity", "1", "--steps",
+                "4", "--checkpoint", str(ckpt), "--json", str(out), "--quiet"])  # fmt: skip
     assert code == 0
     data = json.loads(out.read_text())
     assert data["n_images"] == 2
+    curve = data["methods"]["saliency"]["faithfulness_curves"]["black"]
+    assert curve["fractions"] == [0.0, 0.25, 0.5, 0.75, 1.0]  # --steps 4
     assert {"iou_1", "iou_2", "pointing_game", "seconds_per_image"} <= set(
         data["methods"]["saliency"]
     )

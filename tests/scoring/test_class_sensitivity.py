@@ -91,7 +91,8 @@ def test_evaluate_command_reports_class_sensitivity(tmp_path, capsys):
     ckpt = write_checkpoint(tmp_path / "m.pt", random_model(2))
     out = tmp_path / "ev.json"
     code = run(["evaluate", "--limit", "3", "--methods", "saliency,input_x_gradient",
-                "--checkpoint", str(ckpt), "--json", str(out), "--quiet"])  # fmt: skip
+                "--checkpoint", str(ckpt), "--json", str(out), "--quiet",
+                "--faithfulness", "none"])  # fmt: skip
     assert code == 0
     cs = json.loads(out.read_text())["class_sensitivity"]
     assert set(cs["methods"]) == {"saliency", "input_x_gradient"}
