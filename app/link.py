@@ -37,7 +37,7 @@ def _parsed(query: dict[str, str], prefix: str = "threshold") -> tuple[dict[str,
     refused: list[str] = []
 
     def refuse(key: str) -> None:
-        refused.append(f"{key}={query[key]}")
+        refused.append(_as_sent(key, query[key]))
 
     source = query.get("source")
     if source in ("svhn", "synthetic", "upload"):
@@ -97,6 +97,13 @@ def _parsed(query: dict[str, str], prefix: str = "threshold") -> tuple[dict[str,
     return out, refused
 
 
+def _as_sent(key: str, value: str) -> str:
+    """``key=value`` as the page names a refused entry: cut short, without backticks (a link
+    is anyone's text, and the page shows it as code)."""
+    value = value.replace("`", "'")
+    return f"{key}={value if len(value) <= 40 else value[:39] + '…'}"
+
+
 def _display(query: dict[str, str], method: str | None, refuse: Callable[[str], None]) -> dict:
     """How Explain draws the map (``channels``, ``clip``, ``opacity``, ``scale``), by widget
     key; ``refuse(key)`` is told of each value that does not fit."""
@@ -142,7 +149,7 @@ def restore(
             try:
                 parsed[key] = parse(query[name])
             except ValueError:
-                refused.append(f"{name}={query[name]}")
+                refused.append(_as_sent(name, query[name]))
     # said once, under the page's title (common.page_setup): the link did not open as sent
     st.session_state["link_refused"] = refused
     for key, value in parsed.items():

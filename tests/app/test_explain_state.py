@@ -67,7 +67,7 @@ def test_real_photos_are_numbered_as_their_files_and_the_link_and_cli_count_from
 
 def test_a_link_with_bad_values_falls_back_to_the_defaults_and_says_which():
     query = {"method": "magic", "mode": "topk", "t": "500", "index": "-3", "clip": "x"}
-    at = _explain({**query, "opacity": "0.4"})
+    at = _explain({**query, "opacity": "0.4", "scale": "`" + "x" * 100})
     assert at.selectbox(key="method").value != "magic"
     assert at.radio(key="threshold_mode").value == "topk"
     slider = at.slider(key="threshold_topk")
@@ -77,6 +77,7 @@ def test_a_link_with_bad_values_falls_back_to_the_defaults_and_says_which():
     assert len(said) == 1
     assert all(f"`{k}={v}`" in said[0] for k, v in query.items() if k != "mode"), said
     assert "opacity" not in said[0] and "mode=" not in said[0]
+    assert f"`scale='{'x' * 38}…`" in said[0]  # anyone's text: cut short, no backticks
     at.slider(key="opacity").set_value(0.5).run()  # said once, not on every rerun
     assert not [w for w in at.warning if "could not be used" in w.value]
 
