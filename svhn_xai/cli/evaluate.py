@@ -158,9 +158,8 @@ def run(args: argparse.Namespace) -> int:
         protocol, calibration, why = _evaluation_reading(args, card)
     options = EvaluationOptions(
         methods, digits, protocol, calibration["values"] if calibration else None,
-        params=_in_precision(methods, args.precision, device), limit=args.limit,
+        params=_in_precision(methods, args.precision, device), limit=args.limit, steps=args.steps,
         faithfulness=args.faithfulness, batch_size=args.batch_size, sanity=args.sanity,
-        steps=args.steps,
     )  # fmt: skip
     partial = Path(args.json).with_suffix(".partial.jsonl") if args.json else None
     if partial is not None and not args.resume:
