@@ -76,7 +76,7 @@ def _parsed(query: dict[str, str], prefix: str = "threshold") -> tuple[dict[str,
         out["methods"] = methods
     unknown = [m for m in query.get("methods", "").split(",") if m and m not in REGISTRY]
     if unknown:
-        refused.append(f"methods={','.join(unknown)}")
+        refused.append(_as_sent("methods", ",".join(unknown)))
     if query.get("mode") == CALIBRATED:  # each method at its own calibrated value
         out[f"{prefix}_mode"] = CALIBRATED
     mode = THRESHOLD_MODES.get(query.get("mode", ""))

@@ -38,11 +38,16 @@ def svhn_folder(name: str) -> SVHNFolder:
     return SVHNFolder(FOLDERS[name])
 
 
+def _shows(boxes: list[dict], digit: int) -> bool:
+    """Whether a photo's ``boxes`` (its annotation rows) hold ``digit``."""
+    return any(d["label"] == digit for d in boxes)
+
+
 def first_with(name: str, digit: int, after: int = -1) -> int:
     """The first photo after ``after`` of folder ``name`` that shows ``digit`` (wrapping)."""
     table = svhn_folder(name).table
     order = [*range(after + 1, len(table)), *range(after + 1)]
-    return next((i for i in order if any(d["label"] == digit for d in table[i][1])), 0)
+    return next((i for i in order if _shows(table[i][1], digit)), 0)
 
 
 def first_unseen(name: str, provenance: dict[str, Any], digit: int | None = None) -> int:
@@ -51,8 +56,7 @@ def first_unseen(name: str, provenance: dict[str, Any], digit: int | None = None
     first one (that shows ``digit``)."""
     table = svhn_folder(name).table
     split = SPLIT_OF.get(name)
-    shown = [i for i, (_, boxes) in enumerate(table)
-             if digit is None or any(d["label"] == digit for d in boxes)]  # fmt: skip
+    shown = [i for i, (_, boxes) in enumerate(table) if digit is None or _shows(boxes, digit)]
     unseen = (
         i for i in shown if split is None or not learnt(provenance, "svhn", split, f"{i}:{i + 1}")
     )
