@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -33,6 +32,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from benchmarks.record import COMMIT_AT_START
+from svhn_xai.provenance import machine as provenance_machine
 
 TRAIN_IMAGES = 33_402
 EXTRA_IMAGES = 202_353
@@ -74,30 +76,13 @@ def memory() -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    """The provenance's machine, with what a memory and loader benchmark also needs: the
+    memory and the load average it started at."""
     return {
-        "cpu": model,
-        "cores": os.cpu_count(),
+        **provenance_machine(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
-
-
-def commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-    )
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 # ---------------------------------------------------------------- building the split
@@ -598,7 +583,7 @@ def main() -> None:
             "command": " ".join(
                 ["python -m benchmarks.svhn_full_scale", *shown_arguments(sys.argv[1:])]
             ),
-            "commit": commit(),
+            "commit": COMMIT_AT_START,
             "machine": machine(),
         }
     )

@@ -212,38 +212,23 @@ def test_threads_get_their_own_results_from_one_shared_model():
 
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
-    env = {**os.environ, "SVHN_XAI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    args = [
-        "--train-size",
-        "96",
-        "--test-size",
-        "16",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "16",
-        "--workers",
-        "1",
-        "--device",
-        "cpu",
-        "--seed",
-        "7",
-    ]
-    straight = tmp_path / "straight.pt"
+    """The uninterrupted run and the one to be killed go side by side, one thread each (the
+    machine's two cores), each with its own image cache: the images are the same by seed."""
+    args = ["--train-size", "96", "--test-size", "16", "--epochs", "3", "--batch-size", "16",
+            "--input-size", "32", "--workers", "1", "--device", "cpu", "--seed", "7"]  # fmt: skip
     cmd = [sys.executable, "-m", "svhn_xai", "train", *args]
-    subprocess.run(
-        [*cmd, "--out", str(straight)],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    broken = tmp_path / "broken.pt"
+
+    def env(name: str) -> dict:
+        return {**os.environ, "SVHN_XAI_CACHE": str(tmp_path / name), "OMP_NUM_THREADS": "1"}
+
+    straight, broken = tmp_path / "straight.pt", tmp_path / "broken.pt"
+    log = (tmp_path / "straight.log").open("w")  # a file: a pipe nobody reads could fill up
+    uninterrupted = subprocess.Popen([*cmd, "--out", str(straight)], cwd=REPO,
+                                     env=env("straight"), stdout=log, stderr=log)  # fmt: skip
     proc = subprocess.Popen(
         [*cmd, "--out", str(broken)],
         cwd=REPO,
-        env=env,
+        env=env("broken"),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -255,14 +240,18 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     proc.wait(60)
     assert proc.returncode == -signal.SIGKILL
     assert load_checkpoint(broken)["epoch"] == 1
-    subprocess.run(
+    resumed = subprocess.run(
         [*cmd, "--out", str(broken), "--resume"],
         cwd=REPO,
-        env=env,
-        check=True,
+        env=env("broken"),
         capture_output=True,
+        text=True,
         timeout=600,
     )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    uninterrupted.wait(600)
+    log.close()
+    assert uninterrupted.returncode == 0, (tmp_path / "straight.log").read_text()[-2000:]
     a, b = load_checkpoint(straight), load_checkpoint(broken)
     assert b["epoch"] == 3
     for key, value in a["model_state"].items():

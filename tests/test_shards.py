@@ -45,23 +45,34 @@ def _torchrun() -> list[str]:
     ]  # fmt: skip
 
 
-def _run(prefix: list[str], args: list[str]) -> subprocess.CompletedProcess:
+def _side_by_side(*commands: tuple[list[str], list[str]], log: Path) -> list[str]:
+    """Run ``commands`` ((prefix, args): ``[*prefix, "-m", "svhn_xai", *args]``) at the same
+    time, one thread per process (each is mostly start-up and imports); returns their outputs,
+    in order. Their stderr goes to files beside ``log``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [*prefix, "-m", "svhn_xai", *args], capture_output=True, text=True, timeout=600, env=env
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done
+    procs = []
+    for i, (prefix, args) in enumerate(commands):
+        err = log.with_name(f"{log.name}.{i}.err")
+        with err.open("w") as sink:  # the child keeps its own copy of the descriptor
+            cmd = [*prefix, "-m", "svhn_xai", *args]
+            procs.append((subprocess.Popen(cmd, env=env, text=True, stdout=subprocess.PIPE,
+                                           stderr=sink), err))  # fmt: skip
+    outputs = []
+    for proc, err in procs:
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.read_text()[-2000:]
+        outputs.append(out)
+    return outputs
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_score_a_checkpoint_as_one(random_checkpoint):
+def test_two_gloo_processes_score_a_checkpoint_as_one(random_checkpoint, tmp_path):
     """`test` under torchrun: 5 batches of 8 (the last one short), 3 on rank 0 and 2 on rank 1;
     rank 0 alone prints, with the single process's numbers."""
     args = ["test", "--checkpoint", str(random_checkpoint), "--size", "36"]
     args += ["--batch-size", "8", "--json"]
-    alone = json.loads(_run([sys.executable], args).stdout)
-    two = json.loads(_run(_torchrun(), args).stdout)  # one JSON document: rank 1 prints nothing
+    outputs = _side_by_side(([sys.executable], args), (_torchrun(), args), log=tmp_path / "test")
+    alone, two = map(json.loads, outputs)  # one JSON document each: rank 1 prints nothing
     assert (alone["processes"], two["processes"]) == (1, 2)
     assert two["n_images"] == alone["n_images"] == 36
     assert two["per_digit"] == alone["per_digit"]
@@ -69,23 +80,14 @@ def test_two_gloo_processes_score_a_checkpoint_as_one(random_checkpoint):
     assert two["loss"] == pytest.approx(alone["loss"], rel=1e-6)
 
 
-def _evaluate(prefix: list[str], out: Path) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [*prefix, "-m", "svhn_xai", *ARGS, "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(out.read_text())
-
-
 @pytest.mark.slow
 def test_two_gloo_processes_give_the_single_process_records(tmp_path):
-    alone = _evaluate([sys.executable], tmp_path / "alone.json")
-    two = _evaluate(_torchrun(), tmp_path / "two.json")
+    runs = {"alone": [sys.executable], "two": _torchrun()}
+    commands = [
+        (prefix, [*ARGS, "--json", str(tmp_path / f"{n}.json")]) for n, prefix in runs.items()
+    ]
+    _side_by_side(*commands, log=tmp_path / "evaluate")
+    alone, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("alone", "two"))
     assert two["processes"] == 2 and alone["processes"] == 1
     assert two["n_pairs"] == alone["n_pairs"] >= 3  # more pairs than one batch of 2
     for key in ("saliency", "feature_ablation"):

@@ -418,11 +418,11 @@ def test_a_sampling_methods_map_says_how_much_a_second_draw_agrees(synthetic_cas
     at.selectbox(key="sidebar_digit").set_value(digit).run()
     # a budget at which a second draw differs (RISE's defaults hold from draw to draw), set as a
     # link sets it: the default's 2 x 2,048 passes never run
-    at.session_state["kept:explain:rise:n_masks"] = 64
+    at.session_state["kept:explain:rise:n_masks"] = 16
     at.selectbox(key="method").set_value("rise").run()
-    assert at.number_input(key="explain:rise:n_masks").value == 64
+    assert at.number_input(key="explain:rise:n_masks").value == 16
     assert not at.exception, [x.value for x in at.exception]
-    few = {"n_masks": 64}
+    few = {"n_masks": 16}
     expected = stability(model, item.image, explain(model, item.image, digit, "rise", **few))
     said = [x.value for x in [*at.caption, *at.warning] if x.value.startswith("Seed to seed")]
     assert len(said) == 1 and f"ρ {expected['rho']:.2f}" in said[0], said

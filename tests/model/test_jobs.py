@@ -11,7 +11,7 @@ from svhn_xai.model import jobs
 from svhn_xai.model.checkpoint import load_checkpoint, load_model
 
 TINY = ["--train-size", "32", "--test-size", "16", "--batch-size", "16", "--workers", "1",
-        "--amp", "off", "--seed", "3"]  # fmt: skip
+        "--input-size", "32", "--amp", "off", "--seed", "3"]  # fmt: skip
 
 
 def _fake_run(folder: Path, events: list[dict], log: str = "", pid: int | None = None) -> Path:

@@ -25,6 +25,7 @@ def _tiny(tmp_path: Path, **overrides) -> TrainConfig:
         epochs=2,
         batch_size=16,
         workers=1,
+        input_size=32,  # what these tests check holds at any size; 32 px trains 4x faster
         out=str(tmp_path / "run.pt"),
         seed=3,
     )
@@ -106,6 +107,8 @@ def test_two_process_gloo_ranks_agree(tmp_path):
         "1",
         "--batch-size",
         "16",
+        "--input-size",
+        "32",
         "--workers",
         "1",
         "--device",
@@ -158,7 +161,7 @@ def test_fine_tuning_cards_its_start_and_command_without_server_paths(tmp_path, 
     start = REPO / "checkpoints" / "default.pt"
     monkeypatch.setattr(sys, "argv", [str(REPO / "benchmarks" / "real_cv.py"), "--keep"])
     monkeypatch.delitem(sys.modules, "__main__")
-    main(_fine_tuning(tmp_path, init=str(start)))
+    main(_fine_tuning(tmp_path, init=str(start), input_size=64))  # the shipped model's size
     card = load_checkpoint(tmp_path / "run.pt")["provenance"]
     assert card["init"]["checkpoint"] == "checkpoints/default.pt"
     assert card["init"]["provenance"] == load_checkpoint(start)["provenance"]  # its own card

@@ -71,12 +71,13 @@ def test_cue_follows_its_rates_and_a_forced_cue_sits_where_the_rates_put_it():
     forced = SyntheticHouseNumbers(
         400, seed=6, cue=Cue(digit=3, rate=0.8, false_rate=0.1), force_cue=True
     )
-    with_d = [len(ds[i].cue) for i in range(400) if 3 in ds[i].labels]
-    without = [len(ds[i].cue) for i in range(400) if 3 not in ds[i].labels]
+    items = [ds[i] for i in range(400)]  # each drawn once: an item is rendered on access
+    with_d = [len(item.cue) for item in items if 3 in item.labels]
+    without = [len(item.cue) for item in items if 3 not in item.labels]
     assert 0.7 < np.mean(with_d) < 0.9 and 0.05 < np.mean(without) < 0.15
-    for i in range(400):
-        if len(ds[i].cue):
-            assert np.array_equal(ds[i].cue, forced[i].cue)
+    for i, item in enumerate(items):
+        if len(item.cue):
+            assert np.array_equal(item.cue, forced[i].cue)
 
 
 @pytest.mark.parametrize(
