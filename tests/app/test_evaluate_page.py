@@ -27,20 +27,26 @@ def _run(at: AppTest) -> AppTest:
     return at
 
 
-def _library(n: int, mode: str | None, value: float | None) -> dict:
+def _library(n: int, mode: str | None, value: float | None, faithfulness: str = "basic") -> dict:
     """The library's leaderboard of the page's first ``n`` synthetic images; ``mode`` None: the
-    default reading, each method at its calibrated threshold where the checkpoint has a file."""
+    default reading, each method at its calibrated threshold where the checkpoint has a file;
+    ``faithfulness="none"`` where only the localisation scores are compared (the curves do not
+    move them)."""
     model, card = load_model()
     source = open_source("synthetic", "test")
     items = [to_model_input(source[i], model.input_size).item for i in range(n)]
     calibration, _ = load_calibration(card["path"], file_sha256(card["path"]))
     if mode is None and calibration is not None:
         options = EvaluationOptions(
-            ["saliency"], protocol=calibration.protocol, calibrated=calibration.values
+            ["saliency"],
+            protocol=calibration.protocol,
+            calibrated=calibration.values,
+            faithfulness=faithfulness,
         )
         return run_evaluation(model, items, options)
     protocol = resolve_protocol(mode, value)
-    return run_evaluation(model, items, EvaluationOptions(["saliency"], protocol=protocol))
+    options = EvaluationOptions(["saliency"], protocol=protocol, faithfulness=faithfulness)
+    return run_evaluation(model, items, options)
 
 
 def _calibrated() -> bool:
@@ -154,7 +160,7 @@ def test_a_computed_result_survives_the_next_click_and_is_cached_per_setting():
     at = _compute_page(2)
     at.button(key="eval_run").click()
     first = _board(_run(at))
-    expected = _library(2, None, None)  # the page's default reading
+    expected = _library(2, None, None, "none")  # the page's default reading
     assert first.loc["Saliency", IOU_1] == pytest.approx(expected["methods"]["saliency"]["iou_1"])
     # the next click changes a setting: the last result stays, marked as such
     default = at.radio(key="eval_threshold_mode").value
@@ -165,7 +171,7 @@ def test_a_computed_result_survives_the_next_click_and_is_cached_per_setting():
     assert any("settings changed" in i.value for i in at.info)
     at.button(key="eval_run").click()
     topk = _board(_run(at))
-    expected = _library(2, other, THRESHOLD_MODES[other].default)
+    expected = _library(2, other, THRESHOLD_MODES[other].default, "none")
     assert topk.loc["Saliency", IOU_1] == pytest.approx(expected["methods"]["saliency"]["iou_1"])
     assert not at.info
     # back to the first setting: served from the cache, no click needed
