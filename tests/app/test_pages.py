@@ -18,6 +18,7 @@ from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, load_model
 from svhn_xai.provenance import file_sha256
 from svhn_xai.scoring.calibration import load_calibration
 from svhn_xai.scoring.localisation import localise
+from svhn_xai.scoring.metrics import BASELINES, DRAWN_BASELINES
 from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL
 from svhn_xai.scoring.registry import METRICS
 from tests.app.links import opened_at
@@ -86,6 +87,36 @@ def test_explain_shows_the_library_iou_and_moves_with_the_threshold(synthetic_ca
         seconds = seconds or _metric(at, "Compute time")
         assert _metric(at, "Compute time") == seconds
     assert count_hooks(model) == 0
+
+
+def test_the_arrows_are_the_librarys_and_the_caption_names_the_baselines_they_weigh(
+    synthetic_case,
+):
+    """Each arrow is the library's difference from the strongest baseline that does not draw;
+    the baselines caption names, from the library, those the arrows weigh and those they
+    leave out, so that it cannot go stale when the baselines change."""
+    model, item, digit = synthetic_case
+    at = _app("pages/1_Explain.py")
+    _synthetic(at)
+    at.radio(key="threshold_mode").set_value("value").run()
+    at.selectbox(key="sidebar_digit").set_value(digit).run()
+    at.selectbox(key="method").set_value("saliency").run()
+    at.slider(key="threshold_value").set_value(0.3).run()
+    expected = localise(explain(model, item.image, digit, "saliency"), item.boxes_of(digit),
+                        "value", 0.3)["versus"]  # fmt: skip
+    shown = {m.label: m.delta for m in at.metric}
+    tiles = [key for key in expected if METRICS[key].label in shown]  # the first screen's
+    assert len(tiles) >= 4, tiles
+    for key in tiles:
+        m, versus = METRICS[key], expected[key]
+        assert shown[m.label].startswith(f"{versus['difference']:+.{m.digits}f} vs "), key
+    assert not DRAWN_BASELINES & {versus["baseline"] for versus in expected.values()}
+    caption = next(c.value for c in at.caption if c.value.startswith("Baselines know nothing"))
+    weighed, rest = caption.split(" maps on each score")
+    for name in BASELINES:
+        words = name.replace("_", " ")
+        assert (words in weighed) == (name not in DRAWN_BASELINES), name
+        assert (words in rest) == (name in DRAWN_BASELINES), name
 
 
 def test_every_threshold_mode_matches_the_library(synthetic_case):
