@@ -67,7 +67,12 @@ def _synthetic(at: AppTest, index: int = 0) -> None:
     at.number_input(key="synthetic_index").set_value(index).run()
 
 
-def test_explain_shows_the_library_iou_and_moves_with_the_threshold(synthetic_case):
+def test_explain_shows_the_library_scores_and_arrows_and_moves_with_the_threshold(
+    synthetic_case,
+):
+    """The scores are the library's, and so is each arrow: the difference from the strongest
+    baseline that draws nothing at random. The baselines caption names, from the library, the
+    baselines the arrows weigh and those they leave out, so that it cannot go stale."""
     model, item, digit = synthetic_case
     at = _app("pages/1_Explain.py")
     _synthetic(at)
@@ -86,37 +91,20 @@ def test_explain_shows_the_library_iou_and_moves_with_the_threshold(synthetic_ca
         # the attribution comes from the cache: the same compute time both times
         seconds = seconds or _metric(at, "Compute time")
         assert _metric(at, "Compute time") == seconds
-    assert count_hooks(model) == 0
-
-
-def test_the_arrows_are_the_librarys_and_the_caption_names_the_baselines_they_weigh(
-    synthetic_case,
-):
-    """Each arrow is the library's difference from the strongest baseline that does not draw;
-    the baselines caption names, from the library, those the arrows weigh and those they
-    leave out, so that it cannot go stale when the baselines change."""
-    model, item, digit = synthetic_case
-    at = _app("pages/1_Explain.py")
-    _synthetic(at)
-    at.radio(key="threshold_mode").set_value("value").run()
-    at.selectbox(key="sidebar_digit").set_value(digit).run()
-    at.selectbox(key="method").set_value("saliency").run()
-    at.slider(key="threshold_value").set_value(0.3).run()
-    expected = localise(explain(model, item.image, digit, "saliency"), item.boxes_of(digit),
-                        "value", 0.3)["versus"]  # fmt: skip
-    shown = {m.label: m.delta for m in at.metric}
-    tiles = [key for key in expected if METRICS[key].label in shown]  # the first screen's
-    assert len(tiles) >= 4, tiles
-    for key in tiles:
-        m, versus = METRICS[key], expected[key]
-        assert shown[m.label].startswith(f"{versus['difference']:+.{m.digits}f} vs "), key
-    assert not DRAWN_BASELINES & {versus["baseline"] for versus in expected.values()}
+        arrows = {m.label: m.delta for m in at.metric}
+        tiles = [key for key in expected["versus"] if METRICS[key].label in arrows]
+        assert len(tiles) >= 4, tiles  # the first screen's scores
+        for key in tiles:
+            m, versus = METRICS[key], expected["versus"][key]
+            assert arrows[m.label].startswith(f"{versus['difference']:+.{m.digits}f} vs "), key
+        assert not DRAWN_BASELINES & {v["baseline"] for v in expected["versus"].values()}
     caption = next(c.value for c in at.caption if c.value.startswith("Baselines know nothing"))
     weighed, rest = caption.split(" maps on each score")
     for name in BASELINES:
         words = name.replace("_", " ")
         assert (words in weighed) == (name not in DRAWN_BASELINES), name
         assert (words in rest) == (name in DRAWN_BASELINES), name
+    assert count_hooks(model) == 0
 
 
 def test_every_threshold_mode_matches_the_library(synthetic_case):
