@@ -35,10 +35,9 @@ from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
 from svhn_xai.explain.stability import is_sampled
 from svhn_xai.report.figures import curve_figure, image_figure, overlay, photo_overlay
-from svhn_xai.report.words import a_digit, probability
+from svhn_xai.report.words import a_digit, baselines, probability
 from svhn_xai.scoring.heatmap import REDUCTIONS
 from svhn_xai.scoring.localisation import PER_PHOTO_TIE, localise_with_mask
-from svhn_xai.scoring.metrics import BASELINES, DRAWN_BASELINES
 from svhn_xai.scoring.protocol import THRESHOLD_MODES
 from svhn_xai.scoring.registry import METRICS
 
@@ -153,9 +152,6 @@ def view_controls(method: str) -> tuple[str, float, str, float]:
 # the scores on the first screen: threshold-free ones first, then the mask's
 FIRST_SCREEN = ("pxap", "relevance_mass", "pointing_game", "iou_1", "iou_2")
 CHIP_NAMES = {"centre_gaussian": "centre"}
-# the baselines an arrow compares with on one photo, and those it leaves out (one draw is luck)
-COMPARED = " and ".join(b.replace("_", " ") for b in BASELINES if b not in DRAWN_BASELINES)
-DRAWN = " and ".join(b.replace("_", " ") for b in BASELINES if b in DRAWN_BASELINES)
 
 
 def _score_tile(key: str, result: dict) -> tuple:
@@ -171,8 +167,8 @@ def _score_tile(key: str, result: dict) -> tuple:
     tie = abs(versus["difference"]) < PER_PHOTO_TIE or "capped" in versus
     why = (
         f" Arrow: the difference from the strongest baseline on this score for this photo, the "
-        f"{name} map ({m.format(versus['value'])}; the {DRAWN} map, one draw, is luck on one "
-        f"photo and is weighed over many on Evaluate); grey when it is under "
+        f"{name} map ({m.format(versus['value'])}; the {baselines(drawn=True)} map, one draw, is "
+        f"luck on one photo and is weighed over many on Evaluate); grey when it is under "
         f"{PER_PHOTO_TIE:g}, a tie on one photo"
     )
     if "capped" in versus:
@@ -347,8 +343,9 @@ def baselines_panel(method: str, result: dict, mode: str, value: float) -> None:
     st.caption(
         "Baselines know nothing about the image: a method that does not beat the strongest of "
         "them on a score has not shown, on that score, that it found the digit. The arrows "
-        f"above compare with the strongest of the {COMPARED} maps on each score; the {DRAWN} "
-        "map's row is one draw, luck on one photo (Evaluate weighs it over many). "
+        f"above compare with the strongest of the {baselines(drawn=False)} maps on each score; "
+        f"the {baselines(drawn=True)} map's row is one draw, luck on one photo (Evaluate weighs "
+        "it over many). "
         + (
             "Each row is cut at its own calibrated threshold."
             if result["threshold_source"] == "calibrated"

@@ -6,11 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from svhn_xai.data.indices import index_spans, learnt
+from svhn_xai.scoring.metrics import BASELINES, DRAWN_BASELINES
 
 
 def a_digit(digit: int) -> str:
     """``"a 3"``, ``"an 8"``: the article as the digit is spoken ("eight" starts with a vowel)."""
     return f"{'an' if digit == 8 else 'a'} {digit}"
+
+
+def baselines(drawn: bool) -> str:
+    """The baselines that draw at random (``drawn``), or those that do not, in words: the
+    ones an arrow on one photo weighs, and the ones it leaves to dataset scale."""
+    return " and ".join(b.replace("_", " ") for b in BASELINES if (b in DRAWN_BASELINES) == drawn)
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:

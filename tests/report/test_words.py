@@ -1,5 +1,6 @@
 from svhn_xai.report.words import (
     a_digit,
+    baselines,
     count,
     guessing_note,
     images_of,
@@ -96,3 +97,8 @@ def test_a_model_near_chance_is_said_to_guess_and_one_that_reads_is_not():
     assert guessing_note({"balanced_accuracy": 0.6}) is None  # the bar itself reads digits
     assert guessing_note({"balanced_accuracy": 0.99}) is None
     assert guessing_note({}) is None  # never scored: nothing to say
+
+
+def test_the_baselines_are_named_by_whether_they_draw_at_random():
+    assert baselines(drawn=False) == "whole image and centre gaussian"
+    assert baselines(drawn=True) == "uniform random"
