@@ -162,12 +162,22 @@ def reading_notes(scores: dict[str, Any], box_share: float) -> list[str]:
     on_digit = scores["relevance_mass"] >= 0.5 and scores["pointing_game"] == 1.0
     if on_digit and mass is not None and mass["difference"] < PER_PHOTO_TIE:
         name = mass["baseline"].replace("_", " ")
-        notes.append(
+        heat = (
             f"The heat lies on the digit ({scores['relevance_mass']:.0%} of the positive "
             f"relevance inside its box, the peak on it). The {name} map, which never looks at "
-            "the photo, does about as well here, so this photo cannot separate the method from "
-            "it: the leaderboard over many photos can."
+            "the photo, "
         )
+        if mass["difference"] <= -PER_PHOTO_TIE:  # a clear loss is no tie: say who won
+            notes.append(
+                heat + f"does better here ({scores['relevance_mass'] - mass['difference']:.0%}"
+                " in the box): a digit this large and central is found without looking, and "
+                "only the leaderboard over many photos can tell the method from it."
+            )
+        else:
+            notes.append(
+                heat + "does about as well here, so this photo cannot separate the method from "
+                "it: the leaderboard over many photos can."
+            )
     return notes
 
 
