@@ -242,10 +242,10 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
         )
     )
     for start in range(0, len(shown), 3):
-        for col, (label, value, delta, help_text, tie) in zip(
-            st.columns(3), shown[start : start + 3]
-        ):
-            col.metric(label, value, delta, help=help_text, delta_color="off" if tie else "normal")
+        row = shown[start : start + 3]
+        for col, (label, value, delta, help_text, tie) in zip(st.columns(3), row):
+            grey = {"delta_color": "off", "delta_arrow": "off"} if tie else {}  # a tie: no arrow
+            col.metric(label, value, delta, help=help_text, **grey)
     if result["scored"]:
         st.caption(_mask_rule(result))
         point = result.get("pointing_game")

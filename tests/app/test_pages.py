@@ -17,7 +17,7 @@ from svhn_xai.explain import count_hooks, explain
 from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, load_model
 from svhn_xai.provenance import file_sha256
 from svhn_xai.scoring.calibration import load_calibration
-from svhn_xai.scoring.localisation import localise
+from svhn_xai.scoring.localisation import PER_PHOTO_TIE, localise
 from svhn_xai.scoring.metrics import BASELINES, DRAWN_BASELINES
 from svhn_xai.scoring.protocol import DEFAULT_PROTOCOL
 from svhn_xai.scoring.registry import METRICS
@@ -67,6 +67,24 @@ def _synthetic(at: AppTest, index: int = 0) -> None:
     at.number_input(key="synthetic_index").set_value(index).run()
 
 
+def _arrows_are(at: AppTest, versus: dict) -> list[str]:
+    """Each first-screen arrow is the library's ``versus``: its difference, grey with no arrow
+    for a tie, else pointing its way; returns the scores that tie."""
+    tiles = {m.label: m.proto for m in at.metric}
+    keys = [key for key in versus if METRICS[key].label in tiles]
+    assert len(keys) >= 4, keys  # the first screen's scores
+    for key in keys:
+        m, tile = METRICS[key], tiles[METRICS[key].label]
+        assert tile.delta.startswith(f"{versus[key]['difference']:+.{m.digits}f} vs "), key
+        if abs(versus[key]["difference"]) < PER_PHOTO_TIE:
+            assert tile.direction == tile.MetricDirection.NONE, key
+        elif "capped" not in versus[key] and key != "pointing_game":  # grey for other reasons
+            way = "UP" if versus[key]["difference"] > 0 else "DOWN"
+            assert tile.direction == tile.MetricDirection.Value(way), key
+    assert not DRAWN_BASELINES & {v["baseline"] for v in versus.values()}
+    return [key for key in keys if abs(versus[key]["difference"]) < PER_PHOTO_TIE]
+
+
 def test_explain_shows_the_library_scores_and_arrows_and_moves_with_the_threshold(
     synthetic_case,
 ):
@@ -91,19 +109,18 @@ def test_explain_shows_the_library_scores_and_arrows_and_moves_with_the_threshol
         # the attribution comes from the cache: the same compute time both times
         seconds = seconds or _metric(at, "Compute time")
         assert _metric(at, "Compute time") == seconds
-        arrows = {m.label: m.delta for m in at.metric}
-        tiles = [key for key in expected["versus"] if METRICS[key].label in arrows]
-        assert len(tiles) >= 4, tiles  # the first screen's scores
-        for key in tiles:
-            m, versus = METRICS[key], expected["versus"][key]
-            assert arrows[m.label].startswith(f"{versus['difference']:+.{m.digits}f} vs "), key
-        assert not DRAWN_BASELINES & {v["baseline"] for v in expected["versus"].values()}
+        _arrows_are(at, expected["versus"])
     caption = next(c.value for c in at.caption if c.value.startswith("Baselines know nothing"))
     weighed, rest = caption.split(" maps on each score")
     for name in BASELINES:
         words = name.replace("_", " ")
         assert (words in weighed) == (name not in DRAWN_BASELINES), name
         assert (words in rest) == (name in DRAWN_BASELINES), name
+    # Grad-CAM on this photo ties the centre map on a score or two: grey, and no arrow
+    at.selectbox(key="method").set_value("grad_cam").run()
+    cam = localise(explain(model, item.image, digit, "grad_cam"), item.boxes_of(digit), "value",
+                   0.6)  # fmt: skip
+    assert _arrows_are(at, cam["versus"]), "no tie to show"
     assert count_hooks(model) == 0
 
 
