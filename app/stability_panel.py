@@ -58,7 +58,9 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
         more = min(math.ceil(k * draws) if k else 4 * draws, int(DRAWS.high))
         how = (
             f"raise “{param_label(budget)}” about {times(k)}, or average {more} "
-            f"“{param_label('draws')}” (under Parameters): that would bring ρ to about {STABLE_RHO}"
+            f"“{param_label('draws')}” (under Parameters): that should bring ρ to about "
+            f"{STABLE_RHO}, a forecast from this one pair of draws, whose ρ itself moves from "
+            "run to run"
             if k
             else f"raise “{param_label(budget)}”, or average more “{param_label('draws')}” "
             "(under Parameters)"

@@ -469,6 +469,7 @@ def test_a_sampling_methods_map_says_how_much_a_second_draw_agrees(synthetic_cas
     k = expected["budget_multiple"]  # what it would take, by Spearman-Brown
     needed = min(math.ceil(k), 16)
     assert f"about {times(k)}, or average {needed} “Draws”" in said[0], said
+    assert "a forecast from this one pair of draws" in said[0]  # ρ at R draws is one sample
     # the button offers the draws the line names, and names its time: consent enough
     assert at.button(key="more_draws").label.startswith(f"Average {needed} draws")
     monkeypatch.setattr(common, "SLOW_SECONDS", 1e-3)
