@@ -222,9 +222,9 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
         return {**os.environ, "SVHN_XAI_CACHE": str(tmp_path / name), "OMP_NUM_THREADS": "1"}
 
     straight, broken = tmp_path / "straight.pt", tmp_path / "broken.pt"
-    log = (tmp_path / "straight.log").open("w")  # a file: a pipe nobody reads could fill up
-    uninterrupted = subprocess.Popen([*cmd, "--out", str(straight)], cwd=REPO,
-                                     env=env("straight"), stdout=log, stderr=log)  # fmt: skip
+    with (tmp_path / "straight.log").open("w") as log:  # a pipe nobody reads could fill up
+        uninterrupted = subprocess.Popen([*cmd, "--out", str(straight)], cwd=REPO,
+                                         env=env("straight"), stdout=log, stderr=log)  # fmt: skip
     proc = subprocess.Popen(
         [*cmd, "--out", str(broken)],
         cwd=REPO,
@@ -250,7 +250,6 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     uninterrupted.wait(600)
-    log.close()
     assert uninterrupted.returncode == 0, (tmp_path / "straight.log").read_text()[-2000:]
     a, b = load_checkpoint(straight), load_checkpoint(broken)
     assert b["epoch"] == 3

@@ -169,9 +169,9 @@ def reading_notes(scores: dict[str, Any], box_share: float) -> list[str]:
         )
         if mass["difference"] <= -PER_PHOTO_TIE:  # a clear loss is no tie: say who won
             notes.append(
-                heat + f"does better here ({scores['relevance_mass'] - mass['difference']:.0%}"
-                " in the box): a digit this large and central is found without looking, and "
-                "only the leaderboard over many photos can tell the method from it."
+                heat + f"does better here ({mass['value']:.0%} in the box): a large or central "
+                "digit is found without looking, and only the leaderboard over many photos can "
+                "tell the method from it."
             )
         else:
             notes.append(

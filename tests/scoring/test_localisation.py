@@ -210,8 +210,8 @@ def test_a_large_digit_found_by_the_map_and_the_centre_prior_reads_as_a_tie_not_
     assert "84% of the positive relevance" in tie and "centre gaussian map" in tie
     assert "does about as well here" in tie
     # a prior that clearly beats the map (mass 0.84 against 0.97) is said to do better
-    lost = {**scores, "versus": {"relevance_mass": {"baseline": "centre_gaussian",
-                                                    "difference": -0.13}}}  # fmt: skip
+    prior = {"baseline": "centre_gaussian", "value": 0.97, "difference": -0.13}
+    lost = {**scores, "versus": {"relevance_mass": prior}}
     (worse,) = reading_notes(lost, box_share=0.2)
     assert "does better here (97% in the box)" in worse and "about as well" not in worse
     # a small box, or a map that clearly beats the prior: nothing to excuse
