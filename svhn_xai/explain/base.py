@@ -44,6 +44,9 @@ class Explanation:
         finite: whether every attribution value is finite; a non-finite map is shown with its
             non-finite values at 0 but never scored
             (:func:`svhn_xai.scoring.localisation.localise`).
+        halves: for a sampling method that can split its samples, the maps (3, S, S) that each
+            half of them gives (:mod:`svhn_xai.explain.halves`), in the attribution's units;
+            None otherwise (and in a batch).
     """
 
     method: str
@@ -59,6 +62,7 @@ class Explanation:
     notes: list[str] = field(default_factory=list)
     contrast: int | None = None  # the digit E of "why D and not E"
     finite: bool = True  # False when the method produced NaN or inf anywhere
+    halves: tuple[np.ndarray, np.ndarray] | None = None
 
     def heatmap(
         self, reduction: str | None = None, clip_percentile: float = 100.0, sigma: float = 0.0
@@ -164,6 +168,8 @@ def _explain(
         observe=observe,
         heads=tuple(heads) if len(heads) > 1 else None,
     )
+    if len(x) == 1 and spec.splits(values):  # one map: its samples' halves, recorded
+        ctx.halves = []
     with model_lock(model):
         if model.training:
             raise ParameterError("the model must be in eval() mode to be explained")
@@ -180,7 +186,7 @@ def _explain(
                 with torch.no_grad():
                     found.update(zip(missing, ctx.runner(x[missing]).float()))
     attributions = attribution.detach().float().reshape(len(x), 3, *x.shape[-2:]).cpu().numpy()
-    return [
+    explanations = [
         _explanation(
             spec,
             digits[i],
@@ -195,6 +201,21 @@ def _explain(
         )
         for i in range(len(x))
     ]
+    explanations[0].halves = _halves(ctx.halves, attributions.shape[1:])  # one image only
+    return explanations
+
+
+def _halves(
+    recorded: list[tuple[torch.Tensor, torch.Tensor]] | None, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two half-sample maps (3, S, S) of one image, each the mean of those recorded (one
+    pair per draw); None where none were."""
+    if not recorded:
+        return None
+    return tuple(
+        torch.stack([pair[k] for pair in recorded]).float().mean(0).reshape(shape).cpu().numpy()
+        for k in (0, 1)
+    )
 
 
 def _explanation(

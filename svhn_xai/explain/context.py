@@ -77,6 +77,9 @@ class Context:
     # what the methods run: the model with its BatchNorms folded (:func:`folded`), set by
     # explain() under the model's lock; the model itself where it is not set
     runner: torch.nn.Module | None = None
+    # set by explain() to a list for one image: a sampling method that can appends, with
+    # :meth:`split`, the estimates each half of its samples gives (svhn_xai.explain.halves)
+    halves: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     @property
     def network(self) -> torch.nn.Module:
@@ -100,6 +103,12 @@ class Context:
         finally:
             if handle is not None:
                 handle.remove()
+
+    def split(self, first: torch.Tensor, second: torch.Tensor) -> None:
+        """Record the maps (N, 3, S, S) that each half of the samples just drawn gives, in the
+        units of the method's map, where :attr:`halves` asks for them."""
+        if self.halves is not None:
+            self.halves.append((first.detach(), second.detach()))
 
     def saw(self, images: torch.Tensor, logits: torch.Tensor) -> None:
         """Count ``images`` (B, 3, S, S), with their ``logits`` (B, outputs), as a pass of the

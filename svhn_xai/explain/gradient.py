@@ -8,12 +8,14 @@ distribution come from the clean image ``ctx.x``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import captum.attr as ca
 import torch
 
 from svhn_xai.explain import deeplift, integrated
 from svhn_xai.explain.context import Context
+from svhn_xai.explain.halves import can_split, second_half
 from svhn_xai.explain.modified_relu import modified_gradient
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.references import (
@@ -71,13 +73,15 @@ def register_gradient(
     batched: bool = True,
     *,
     cost: Cost,
+    splits: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Callable[[BatchRun], BatchRun]:
     """Register ``run(ctx, x)`` in family ``gradient``, with the smoothing parameters;
-    ``batched`` unless it draws random samples of its own (see ``explain_batch``)."""
+    ``batched`` unless it draws random samples of its own (see ``explain_batch``); ``splits``
+    as :func:`~svhn_xai.explain.registry.register` takes it."""
 
     def decorate(run: BatchRun) -> BatchRun:
         params_all = (*params, *SMOOTH_PARAMS)
-        register(key, name, "gradient", description, params_all, reduction, batched, cost)(
+        register(key, name, "gradient", description, params_all, reduction, batched, cost, splits)(
             smoothable(run, cost.passes)
         )
         return run
@@ -241,6 +245,7 @@ def deep_lift_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
         clean_first=True,
         budgets=({"n_samples": 4}, {"n_samples": 16}),
     ),
+    splits=lambda p: p["points"] == "stratified" and can_split(p["n_samples"]),
 )
 def gradient_shap(ctx: Context, x: torch.Tensor) -> torch.Tensor:
     p = ctx.params
@@ -260,7 +265,8 @@ def _stratified_gradient_shap(ctx: Context, x: torch.Tensor, refs: torch.Tensor)
     start: each point drawn as Captum's, so the mean is unchanged."""
     p = ctx.params
     n, generator = p["n_samples"], torch.Generator().manual_seed(p["seed"])
-    alpha = (torch.randperm(n, generator=generator) + torch.rand(n, generator=generator)) / n
+    strata = torch.randperm(n, generator=generator)  # the slice of [0, 1] of each point
+    alpha = (strata + torch.rand(n, generator=generator)) / n
     which = (torch.arange(n) + torch.randint(len(refs), (1,), generator=generator)) % len(refs)
     noise = torch.randn((len(x), n, *x.shape[1:]), generator=generator, dtype=x.dtype)
     noisy = x[:, None] + p["stdevs"] * noise.to(x.device)  # (N, n, 3, S, S)
@@ -271,7 +277,11 @@ def _stratified_gradient_shap(ctx: Context, x: torch.Tensor, refs: torch.Tensor)
     heads = torch.tensor(target).repeat_interleave(n) if isinstance(target, list) else None
     chosen = out[:, target] if heads is None else out.gather(1, heads.to(x.device)[:, None])
     (grads,) = torch.autograd.grad(chosen.sum(), points)
-    return (grads * step).mean(1)
+    each = grads * step  # (N, n, 3, S, S): one estimate per point
+    if can_split(n):  # every other slice: each half is spread over the whole path
+        later = second_half(n)[strata].to(x.device)
+        ctx.split(each[:, ~later].mean(1), each[:, later].mean(1))
+    return each.mean(1)
 
 
 @register_gradient(

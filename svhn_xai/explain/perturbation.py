@@ -20,6 +20,7 @@ from svhn_xai.errors import ParameterError
 from svhn_xai.explain import surrogate
 from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import BASELINE, SEED
+from svhn_xai.explain.halves import can_split
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.precision import PRECISION
 from svhn_xai.explain.references import baseline, dataset_images, seeded
@@ -253,6 +254,7 @@ def _feature_permutation(ctx: Context) -> torch.Tensor:
         budgets=({"n_samples": 1, "superpixel": 8}, {"n_samples": 1, "superpixel": 4}),
         per_feature_count=lambda p, n: _svs_passes(p, n),
     ),
+    splits=lambda p: p["orders"] == "antithetic" and can_split(p["n_samples"], paired=True),
 )
 def shapley_value_sampling(ctx: Context) -> torch.Tensor:
     antithetic = ctx.params["orders"] == "antithetic"
@@ -272,8 +274,16 @@ def _own_estimate(ctx: Context, mask: torch.Tensor, n: int, passes: int, estimat
     images, ``n_samples`` of its samples drawn from ``seed``, spread over the features."""
     play = game(ctx, mask, passes)
     generator = torch.Generator().manual_seed(ctx.params["seed"])
-    phi = estimator(play, n, ctx.params["n_samples"], generator, per_eval(ctx))
+    halves = None if ctx.halves is None else []
+    phi = estimator(play, n, ctx.params["n_samples"], generator, per_eval(ctx), halves)
+    _split_features(ctx, halves, mask)
     return per_feature(ctx, phi, mask)
+
+
+def _split_features(ctx: Context, halves: list | None, mask: torch.Tensor) -> None:
+    """Record each pair of half-sample feature values (d, N) in ``halves`` as maps."""
+    for first, second in halves or ():
+        ctx.split(per_feature(ctx, first, mask), per_feature(ctx, second, mask))
 
 
 def _players(p: dict[str, Any], features: int) -> None:
@@ -344,6 +354,7 @@ def _svs_passes(p: dict[str, Any], features: int) -> int:
         gradient_free=True,
         budgets=({"n_samples": 32}, {"n_samples": 128}),
     ),
+    splits=lambda p: can_split(p["n_samples"], paired=p["subsets"] == "paired"),
 )
 def lime(ctx: Context) -> torch.Tensor:
     return sharing_samples(ctx, True, _lime)
@@ -354,9 +365,14 @@ def _lime(ctx: Context) -> torch.Tensor:
     mask, n = features(ctx)
     play = game(ctx, mask, p["n_samples"], clean=True)
     sums = surrogate.feature_sums(ctx.x, baseline(ctx.x, p["baseline"]), mask)
+    paired = p["subsets"] == "paired"
     with seeded(p["seed"]):  # the rows Captum's Lime draws, from the same global generator
-        coalitions = surrogate.lime_coalitions(n, p["n_samples"], p["subsets"] == "paired")
-    phi = surrogate.lime(play, coalitions, sums, p["alpha"], p["kernel_width"], per_eval(ctx))
+        coalitions = surrogate.lime_coalitions(n, p["n_samples"], paired)
+    halves = None if ctx.halves is None else []
+    phi = surrogate.lime(
+        play, coalitions, sums, p["alpha"], p["kernel_width"], per_eval(ctx), halves, paired
+    )
+    _split_features(ctx, halves, mask)
     return per_feature(ctx, phi, mask)
 
 
@@ -398,6 +414,7 @@ def _lime(ctx: Context) -> torch.Tensor:
         budgets=({"n_samples": 32}, {"n_samples": 128}),
         per_feature_count=lambda p, n: _kernel_shap_passes(p, n),
     ),
+    splits=lambda p: p["coalitions"] == "paired" and can_split(p["n_samples"], paired=True),
 )
 def kernel_shap(ctx: Context) -> torch.Tensor:
     return sharing_samples(ctx, ctx.params["coalitions"] == "paired", _kernel_shap)

@@ -3,6 +3,7 @@ name, family, parameters, default heatmap reduction and cost (:class:`Cost`)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ import torch
 
 from svhn_xai.errors import ParameterError
 from svhn_xai.explain.context import Context
-from svhn_xai.explain.draws import DRAWS, with_draws
+from svhn_xai.explain.draws import DRAWS, splits_draws, with_draws
 from svhn_xai.explain.params import Param
 
 FAMILIES = ("gradient", "cam", "perturbation", "relevance propagation")
@@ -58,6 +59,9 @@ class ExplainerSpec:
     reduction: str  # default channel reduction for the heatmap (see heatmap.reduce_channels)
     batched: bool = False  # run() takes a batch of images, one head each (see Context)
     cost: Cost = ONE_PASS
+    # for a sampling method, whether its map of one image at these (validated) parameters comes
+    # with the maps of each half of its samples (Explanation.halves; svhn_xai.explain.halves)
+    splits: Callable[[dict[str, Any]], bool] = lambda p: False
 
     def takes(self, name: str) -> bool:
         """Whether the method has a parameter called ``name`` (``seed``: it draws at random;
@@ -86,25 +90,40 @@ def register(
     reduction: str = "positive",
     batched: bool = False,
     cost: Cost | None = None,
+    splits: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Callable[[Callable[[Context], torch.Tensor]], Callable[[Context], torch.Tensor]]:
     """Decorator: add ``run`` to :data:`REGISTRY` under ``key``; ``batched`` when ``run``
     explains a batch of images in one go (:func:`explain_batch`); ``cost`` says what one
     explanation costs (:data:`ONE_PASS` for a method of one forward and backward pass), and a
-    method without it is refused, so that no estimate silently counts it as one pass."""
+    method without it is refused, so that no estimate silently counts it as one pass.
+    ``splits``: for a sampling method, the settings at which ``run`` records the maps of each
+    half of its samples (:meth:`Context.split`); an even number of ``draws`` always does."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}")
     if not isinstance(cost, Cost):
         raise ValueError(f"method {key!r} declares no cost: give cost=Cost(passes=...)")
 
     def decorate(run: Callable[[Context], torch.Tensor]) -> Callable[[Context], torch.Tensor]:
-        given, runs = params, run
+        given, runs, split = params, run, splits or (lambda p: False)
         if any(p.name == "seed" for p in params):  # a sampling method: its draws can be averaged
             given, runs = (*params, DRAWS), with_draws(run)
-        spec = ExplainerSpec(key, name, description, family, given, runs, reduction, batched, cost)
+            split = functools.partial(_splits, splits)
+        spec = ExplainerSpec(
+            key, name, description, family, given, runs, reduction, batched, cost, split
+        )
         REGISTRY[key] = spec
         return run
 
     return decorate
+
+
+def _splits(own: Callable[[dict[str, Any]], bool] | None, params: dict[str, Any]) -> bool:
+    """Whether a sampling method's map at ``params`` comes with its halves: never under
+    smoothing (its noisy copies are noise both halves would share), else where its even draws
+    or its ``own`` rule split."""
+    if params.get("smooth", "none") != "none":
+        return False
+    return splits_draws(params) or bool(own and own(params))
 
 
 def method_name(key: str) -> str:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from svhn_xai.explain.context import Context
 from svhn_xai.explain.gradient import SEED
+from svhn_xai.explain.halves import can_split, second_half
 from svhn_xai.explain.params import Param
 from svhn_xai.explain.precision import PRECISION
 from svhn_xai.explain.registry import Cost, register
@@ -121,6 +122,7 @@ def rise_masks(binary: torch.Tensor, offsets: torch.Tensor, size: int, cell: int
     ),
     batched=True,
     cost=Cost(lambda p, size: p["n_masks"], clean_first=True, gradient_free=True),
+    splits=lambda p: can_split(p["n_masks"]),
 )
 def rise(ctx: Context) -> torch.Tensor:
     p = ctx.params
@@ -131,9 +133,13 @@ def rise(ctx: Context) -> torch.Tensor:
     binary, offsets = sample_grids(p["n_masks"], size, p["cell"], p["p"], generator, balanced)
     run = forward(ctx, p["n_masks"] * n, clean=True)
     heads = torch.tensor(ctx.target, device=ctx.x.device).view(-1, 1).expand(n, 1)  # (N, 1)
-    saliency = torch.zeros(n, 1, size, size, dtype=ctx.x.dtype, device=ctx.x.device)
-    coverage = torch.zeros_like(saliency[0])  # sum_i M_i, for the control variate
-    total = torch.zeros(n, dtype=ctx.x.dtype, device=ctx.x.device)  # sum_i f_i per image
+    # the sums over the masks, kept apart for each half of them where the halves are asked for
+    halves = ctx.halves is not None and can_split(p["n_masks"])
+    parts = 2 if halves else 1
+    saliency = torch.zeros(parts, n, 1, size, size, dtype=ctx.x.dtype, device=ctx.x.device)
+    coverage = torch.zeros(parts, 1, size, size, dtype=ctx.x.dtype, device=ctx.x.device)
+    total = torch.zeros(parts, n, dtype=ctx.x.dtype, device=ctx.x.device)  # sum_i f_i
+    part = second_half(p["n_masks"]).long() if halves else torch.zeros(p["n_masks"]).long()
     per_pass = per_eval(ctx)  # masks per pass for each image
     for start in range(0, p["n_masks"], per_pass):
         batch = slice(start, start + per_pass)
@@ -143,13 +149,28 @@ def rise(ctx: Context) -> torch.Tensor:
         score = out.gather(2, heads[:, None].expand(-1, len(masks), 1))[..., 0]  # (N, B)
         if p["score"] == "probability":
             score = torch.sigmoid(score)
-        saliency += (score[:, :, None, None, None] * masks[None]).sum(1)
-        coverage += masks.sum(0)
-        total += score.sum(1)
+        into = part[batch].to(ctx.x.device)
+        saliency.index_add_(0, into, score.T[:, :, None, None, None] * masks[:, None])
+        coverage.index_add_(0, into, masks)
+        total.index_add_(0, into, score.T)
+    counts = torch.bincount(part, minlength=parts).tolist()
+    whole = _saliency(saliency.sum(0), coverage.sum(0), total.sum(0), p["n_masks"], p)
+    if halves:
+        ctx.split(*(_saliency(saliency[h], coverage[h], total[h], counts[h], p) for h in (0, 1)))
+    return whole
+
+
+def _saliency(
+    saliency: torch.Tensor, coverage: torch.Tensor, total: torch.Tensor, count: int, p: dict
+) -> torch.Tensor:
+    """RISE's map (N, 3, S, S) from the sums over ``count`` masks of f_i M_i (N, 1, S, S), of
+    M_i (1, S, S) and of f_i (N,), centred where ``p["centre"]`` asks; the channel sum is the
+    saliency."""
+    n, size = len(saliency), saliency.shape[-1]
     if p["centre"]:  # sum_i c_i M_i with c_i = (F - f_i) / (N - 1), F = sum_i f_i
-        others = (total[:, None, None, None] * coverage - saliency) / max(p["n_masks"] - 1, 1)
-        saliency -= others
-    saliency /= p["n_masks"] * p["p"]
+        others = (total[:, None, None, None] * coverage - saliency) / max(count - 1, 1)
+        saliency = saliency - others
+    saliency = saliency / (count * p["p"])
     if p["centre"]:
-        saliency += (total / p["n_masks"])[:, None, None, None]
-    return (saliency / 3).expand(n, 3, size, size).clone()  # the channel sum is the saliency
+        saliency = saliency + (total / count)[:, None, None, None]
+    return (saliency / 3).expand(n, 3, size, size).clone()

@@ -29,6 +29,8 @@ from collections.abc import Callable
 
 import torch
 
+from svhn_xai.explain.halves import can_split, second_half
+
 Game = Callable[[torch.Tensor], torch.Tensor]
 # features up to which repeated coalitions are found and played once: on more, a coalition
 # rarely repeats (a draw has too many to choose from), and finding the repeats of d-feature
@@ -83,14 +85,28 @@ def constrained_least_squares(
 
 
 def paired_kernel_shap(
-    game: Game, d: int, count: int, generator: torch.Generator, batch: int = 64
+    game: Game,
+    d: int,
+    count: int,
+    generator: torch.Generator,
+    batch: int = 64,
+    halves: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> torch.Tensor:
     """KernelSHAP with paired sampling: φ (d,) float64 from ``count`` evaluated coalitions (and
     the empty and full ones), ``batch`` coalitions per call of ``game``; a game of N images
-    (values (B, N)) gets φ (d, N), every image from the same coalitions."""
+    (values (B, N)) gets φ (d, N), every image from the same coalitions. Where ``halves`` is a
+    list, the φ each half of the pairs gives alone is appended to it (no game played more)."""
     coalitions = paired_coalitions(d, count, generator)
     ends = play_in_batches(game, torch.stack([torch.zeros(d), torch.ones(d)]).double(), batch)
     values = play_distinct(game, coalitions, batch)
+    if halves is not None and can_split(count, paired=True):
+        later = second_half(count, paired=True)
+        halves.append(
+            tuple(
+                constrained_least_squares(coalitions[rows], values[rows], ends[0], ends[1])
+                for rows in (~later, later)
+            )
+        )
     return constrained_least_squares(coalitions, values, ends[0], ends[1])
 
 
@@ -105,11 +121,17 @@ def paired_kernel_shap_passes(d: int, count: int, seed: int) -> int:
 
 
 def antithetic_permutation_shapley(
-    game: Game, d: int, orders: int, generator: torch.Generator, batch: int = 64
+    game: Game,
+    d: int,
+    orders: int,
+    generator: torch.Generator,
+    batch: int = 64,
+    halves: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> torch.Tensor:
     """Permutation-sampling Shapley values φ (d,) float64 from ``orders`` random orders, each
     odd one the reverse of the one before; d - 1 coalitions evaluated per order, the empty and
-    the full one once. A game of N images (values (B, N)) gets φ (d, N), the same orders."""
+    the full one once. A game of N images (values (B, N)) gets φ (d, N), the same orders. Where
+    ``halves`` is a list, the φ each half of the pairs of orders gives alone is appended."""
     ranks, inner = antithetic_orders(d, orders, generator)
     ends = play_in_batches(game, torch.stack([torch.zeros(d), torch.ones(d)]).double(), batch)
     values = play_distinct(game, inner, batch)
@@ -118,7 +140,15 @@ def antithetic_permutation_shapley(
     chain = torch.cat([ends[:1].expand(orders, 1, -1), values, ends[1:].expand(orders, 1, -1)], 1)
     gains = chain[:, 1:] - chain[:, :-1]  # (orders, d, N): the gain of the j-th feature placed
     # feature i's gain, at its place in each order
-    phi = gains.gather(1, ranks[..., None].expand_as(gains)).mean(0)
+    each = gains.gather(1, ranks[..., None].expand_as(gains))  # (orders, d, N)
+    if halves is not None and can_split(orders, paired=True):
+        later = second_half(orders, paired=True)
+        halves.append(tuple(_one(each[rows].mean(0), one) for rows in (~later, later)))
+    return _one(each.mean(0), one)
+
+
+def _one(phi: torch.Tensor, one: bool) -> torch.Tensor:
+    """φ (d, N) as the game gave it: (d,) for a game of one image's values (B,)."""
     return phi[:, 0] if one else phi
 
 

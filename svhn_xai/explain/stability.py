@@ -2,11 +2,18 @@
 
 A method draws random samples when it has a ``seed`` parameter (GradientShap, DeepLiftShap,
 Shapley Value Sampling, LIME, KernelShap, RISE): two seeds give two maps, and a user who presses
-the button twice should know how much they differ. :func:`stability` draws the map once more
-with the next seed at the same settings and compares the two attributions (channels summed, as
-``explain --save-attribution`` writes them) by Spearman's rank correlation ρ: 1 is the same
+the button twice should know how much they differ, as Spearman's rank correlation ρ of the two
+attributions (channels summed, as ``explain --save-attribution`` writes them): 1 is the same
 ranking of pixels, 0 none in common. Where ρ is under :data:`STABLE_RHO`, the reading of the
-map depends on the draw.
+map depends on the draw. :func:`stability` estimates it in one of two ways:
+
+- split-half (:func:`split_half`), where the map comes with the maps of each half of its
+  samples (:mod:`svhn_xai.explain.halves`): ρ between the halves, stepped up to the whole
+  budget by the Spearman-Brown formula. No model pass more.
+- a second draw (:func:`agreement`) otherwise: the map drawn once more with the next seeds at
+  the same settings, and ρ between the two. Twice the passes.
+
+``benchmarks/split_half.py`` holds the first to the second on development photos.
 """
 
 from __future__ import annotations
@@ -53,6 +60,32 @@ def budget_multiple(rho: float, target: float = STABLE_RHO) -> float | None:
     return max(1.0, target * (1 - rho) / (rho * (1 - target)))
 
 
+def stepped_up(rho: float, k: float = 2.0) -> float:
+    """The Spearman-Brown prophecy: the agreement of two means of ``k`` draws each, from the
+    agreement ``rho`` of two single draws, kρ / (1 + (k - 1)ρ); ``rho`` itself where it is at
+    or below 0 (no common signal to sharpen)."""
+    return rho if rho <= 0 else k * rho / (1 + (k - 1) * rho)
+
+
+def split_half(e: Explanation) -> dict[str, Any]:
+    """``{"rho", "stable", "budget_multiple", "how", "half_rho"}`` of an :class:`Explanation`
+    with :attr:`~Explanation.halves`: ``half_rho`` the agreement of its two halves, ``rho`` that
+    stepped up to the whole map (:func:`stepped_up`), the agreement a second draw would show;
+    see :func:`budget_multiple`."""
+    half = rank_agreement(*e.halves)
+    rho = stepped_up(half)
+    return {
+        "rho": rho,
+        "stable": rho >= STABLE_RHO,
+        "budget_multiple": budget_multiple(rho),
+        "how": f"split-half: Spearman rho {half:.3f} between the maps of the two halves of this "
+        f"map's samples ({_seeds(e.params)}), stepped up to the whole map by Spearman-Brown "
+        f"(2r / (1 + r)), channels summed; budget_multiple: the samples or draws times which "
+        f"would reach rho {STABLE_RHO} (Spearman-Brown)",
+        "half_rho": half,
+    }
+
+
 def agreement(first: Explanation, second: Explanation) -> dict[str, Any]:
     """``{"rho", "stable", "budget_multiple", "how"}`` of two draws of the same map (their
     seeds differ); see :func:`budget_multiple`."""
@@ -73,14 +106,24 @@ def _seeds(params: dict[str, Any]) -> str:
     return f"seed {first}" if draws == 1 else f"seeds {first}-{first + draws - 1}"
 
 
+def needs_second_draw(method: str, params: dict[str, Any]) -> bool:
+    """Whether the stability of a map of ``method`` at ``params`` (validated) takes a second
+    draw: a sampling method whose map at these settings does not split in halves."""
+    spec = get_spec(method)
+    return spec.takes("seed") and not spec.splits(params)
+
+
 def stability(
     model: torch.nn.Module, image: np.ndarray | torch.Tensor, first: Explanation
 ) -> dict[str, Any] | None:
-    """The seed-to-seed agreement of ``first`` (an :class:`Explanation` of ``image``), from a
-    second draw with the seeds after its own at the same settings (digit, contrast and every
-    other parameter); None for a method that draws nothing at random."""
+    """The seed-to-seed agreement of ``first`` (an :class:`Explanation` of ``image``): from its
+    halves where it has them (:func:`split_half`), else from a second draw with the seeds after
+    its own at the same settings (digit, contrast and every other parameter); None for a method
+    that draws nothing at random."""
     if not is_sampled(first.method):
         return None
+    if first.halves is not None:
+        return split_half(first)
     params = second_draw(first.params, first.params["seed"])
     second = explain(model, image, first.digit, first.method, contrast=first.contrast, **params)
     return agreement(first, second)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from svhn_xai.explain.halves import can_split, second_half
 from svhn_xai.explain.shapley import play_in_batches
 
 COSINE_EPS = 1e-8  # torch's CosineSimilarity: a zero vector has similarity 0 to any other
@@ -93,10 +94,22 @@ def lime(
     alpha: float,
     kernel_width: float,
     batch: int = 64,
+    halves: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    paired: bool = False,
 ) -> torch.Tensor:
     """LIME's coefficients φ (d, N) for the N images of the game ``play`` (coalitions (B, d)
     to outputs (B, N)): every image plays the same ``coalitions`` (n, d), ``batch`` of them
-    per call, and is weighted by its own :func:`kernel_weights`."""
+    per call, and is weighted by its own :func:`kernel_weights`. Where ``halves`` is a list,
+    the coefficients of a surrogate fitted to each half of the rows (of the pairs, for
+    ``paired`` rows) are appended to it (no game played more)."""
     values = play_in_batches(play, coalitions, batch).reshape(len(coalitions), -1)
     weights = kernel_weights(coalitions, sums, kernel_width)
+    if halves is not None and can_split(len(coalitions), paired):
+        later = second_half(len(coalitions), paired)
+        halves.append(
+            tuple(
+                lasso_per_image(coalitions[rows], values[rows], weights[rows], alpha)
+                for rows in (~later, later)
+            )
+        )
     return lasso_per_image(coalitions, values, weights, alpha)

@@ -212,3 +212,42 @@ def test_a_fine_grids_passes_are_counted_without_drawing_its_coalitions(
     monkeypatch.setattr(shapley, "paired_coalitions", refuse)
     params = {**params, "segments": "grid"}
     assert estimated_passes(method, params) == expected
+
+
+def test_each_half_of_the_antithetic_orders_is_exact_without_three_way_interactions():
+    """Each half keeps whole pairs of orders, so on the quadratic game each half alone is exact;
+    on the cubic game the halves differ, and with equal halves their mean is the estimate."""
+    gen = torch.Generator().manual_seed(6)
+    halves = []
+    phi = antithetic_permutation_shapley(quadratic, D, 8, gen, halves=halves)
+    (first, second), exact = halves[0], exact_shapley(quadratic, D)
+    assert torch.allclose(first, exact) and torch.allclose(second, exact)
+    assert torch.allclose(phi, exact)
+    halves = []
+    phi = antithetic_permutation_shapley(cubic, D, 8, gen, halves=halves)
+    first, second = halves[0]
+    assert not torch.allclose(first, second)
+    assert torch.allclose((first + second) / 2, phi)
+
+
+def test_each_half_of_the_paired_coalitions_solves_the_additive_game_exactly():
+    """A game without interactions is solved exactly by any paired draw, so by each half of
+    one; on the cubic game the two halves' estimates differ (their samples do)."""
+    gen = torch.Generator().manual_seed(7)
+    additive = lambda z: z @ LINEAR  # noqa: E731
+    halves = []
+    paired_kernel_shap(additive, D, 16, gen, halves=halves)
+    for half in halves[0]:
+        assert torch.allclose(half, LINEAR)
+    halves = []
+    paired_kernel_shap(cubic, D, 16, gen, halves=halves)
+    assert not torch.allclose(*halves[0])
+    # every half's estimate stays efficient: its values sum to v(all) - v(none)
+    gain = float(cubic(torch.ones(1, D).double()) - cubic(torch.zeros(1, D).double()))
+    assert all(float(h.sum()) == pytest.approx(gain) for h in halves[0])
+
+
+def test_no_halves_are_recorded_where_a_half_would_be_empty():
+    halves = []
+    antithetic_permutation_shapley(quadratic, D, 2, torch.Generator(), halves=halves)
+    assert halves == []  # one pair of orders: the second half would hold none

@@ -115,3 +115,28 @@ def test_paired_subsets_read_a_game_without_three_way_interactions_exactly():
             errors.setdefault(paired, []).append(float((phi - exact).abs().max()))
     assert max(errors[True]) < 1e-3
     assert min(errors[False]) > 1e-2
+
+
+def test_each_half_of_paired_subsets_reads_the_game_exactly_and_fits_only_its_rows():
+    """Halves keep whole pairs, so each half of a paired draw is itself a foldover design:
+    on the game without three-way interactions each half's fit is its Shapley values too. On
+    the cubic game each half's fit is the fit to that half's rows alone."""
+    from tests.explain.test_shapley import LINEAR, PAIRWISE, cubic, quadratic
+
+    exact = LINEAR + 0.5 * (PAIRWISE.sum(0) + PAIRWISE.sum(1))
+    sums = torch.ones(3, 1, 5, dtype=torch.float64)
+    with seeded(0):
+        rows = lime_coalitions(5, 64, paired=True)
+    halves = []
+    lime(
+        lambda z: quadratic(z.double())[:, None], rows, sums, 1e-9, 1e6, halves=halves, paired=True
+    )
+    for half in halves[0]:
+        assert float((half[:, 0] - exact).abs().max()) < 1e-3
+    halves = []
+    play = lambda z: cubic(z.double())[:, None]  # noqa: E731
+    lime(play, rows, sums, 1e-9, 1e6, halves=halves, paired=True)
+    first_pairs = torch.arange(64) // 2 % 2 == 0
+    alone = lime(play, rows[first_pairs], sums, 1e-9, 1e6)
+    assert torch.allclose(halves[0][0], alone)
+    assert not torch.allclose(*halves[0])
