@@ -119,6 +119,23 @@ def _find_rows(
                 break
 
 
+def _heads(
+    model: DigitResNet18, digits: Sequence[int], contrast: int | None
+) -> tuple[list[int], int | None]:
+    """The model's head of each digit and of the ``contrast`` digit, each checked."""
+    for digit in digits:
+        if not isinstance(digit, int) or not 0 <= digit <= 9:
+            raise ParameterError(f"digit must be 0-9, got {digit!r}")
+    if contrast is not None and (
+        not isinstance(contrast, int) or not 0 <= contrast <= 9 or contrast in digits
+    ):
+        raise ParameterError(f"contrast must be a digit 0-9 other than {digits[0]}")
+    try:
+        return [model.head(d) for d in digits], None if contrast is None else model.head(contrast)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+
+
 def _explain(
     model: DigitResNet18,
     images: Sequence[np.ndarray | torch.Tensor],
@@ -132,18 +149,7 @@ def _explain(
     method, else one image), an :class:`Explanation` per image."""
     spec = get_spec(method)
     values = validate(spec.params, params, method)
-    for digit in digits:
-        if not isinstance(digit, int) or not 0 <= digit <= 9:
-            raise ParameterError(f"digit must be 0-9, got {digit!r}")
-    if contrast is not None and (
-        not isinstance(contrast, int) or not 0 <= contrast <= 9 or contrast in digits
-    ):
-        raise ParameterError(f"contrast must be a digit 0-9 other than {digits[0]}")
-    try:
-        heads = [model.head(d) for d in digits]
-        other = None if contrast is None else model.head(contrast)
-    except ValueError as exc:
-        raise ParameterError(str(exc)) from None
+    heads, other = _heads(model, digits, contrast)
     # on the model's device, in its own precision: a float64 copy gives exact-arithmetic
     # checks their answer
     weight = next(model.parameters())
