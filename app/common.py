@@ -21,7 +21,7 @@ from photos import default_digit
 from svhn_xai.errors import CheckpointError, SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation, explain
 from svhn_xai.explain.cost import estimated_seconds, record
-from svhn_xai.explain.stability import agreement, is_sampled, second_draw
+from svhn_xai.explain.stability import agreement, is_sampled, second_draw, split_half
 from svhn_xai.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, load_model
 from svhn_xai.provenance import file_sha256
 from svhn_xai.report.words import guessing_note
@@ -327,12 +327,14 @@ def seed_agreement(
     e: Explanation,
     params: dict[str, Any],
 ) -> dict[str, Any] | None:
-    """For a sampling method, how much a second draw (the seeds after its own, every other
-    setting the same) agrees with ``e`` (:func:`svhn_xai.explain.stability.agreement`); the
-    second draw is an explanation like any other, computed once and kept. None for other
-    methods."""
+    """For a sampling method, how much another draw would agree with ``e``: from the two
+    halves of its own samples where it has them (:func:`svhn_xai.explain.stability.split_half`),
+    else from a second draw (the seeds after its own, every other setting the same), an
+    explanation like any other, computed once and kept. None for other methods."""
     if not is_sampled(e.method):
         return None
+    if e.halves is not None:
+        return split_half(e)
     again = second_draw(params, e.params["seed"])
     with st.spinner("Drawing the map a second time, with the next seeds, to see if it holds…"):
         second = explanation(model, model_digest, image, e.digit, e.method, again, e.contrast)

@@ -8,7 +8,7 @@ from param_widgets import param_label
 
 from svhn_xai.explain import REGISTRY, Explanation
 from svhn_xai.explain.draws import DRAWS
-from svhn_xai.explain.stability import STABLE_RHO
+from svhn_xai.explain.stability import STABLE_RHO, is_sampled, needs_second_draw
 
 
 def _more_draws(key: str, draws: int, settings: tuple) -> None:
@@ -36,6 +36,31 @@ def times(k: float) -> str:
     return f"{k:.0f}×" if k >= 2 else f"{math.ceil(k * 10) / 10:.1f}×"
 
 
+def checking_time(e: Explanation) -> str:
+    """What measuring whether ``e`` holds cost, for its time's help ('' for a method that
+    draws nothing at random)."""
+    if not is_sampled(e.method):
+        return ""
+    if needs_second_draw(e.method, e.params):
+        return " The second draw that measures whether the map holds took about as long again."
+    return (
+        " Whether the map holds is measured from the two halves of its own samples: no image more."
+    )
+
+
+def _source(found: dict) -> str:
+    """Where ρ comes from, in words."""
+    if "half_rho" in found:
+        return (
+            f"from the two halves of this map's own samples (their ρ {found['half_rho']:.2f}, "
+            "stepped up to the whole map; Spearman, 1 = the same ranking of pixels)"
+        )
+    return (
+        "between this map and a second draw with the next seeds (Spearman, 1 = the same "
+        "ranking of pixels)"
+    )
+
+
 def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
     """Whether a sampling method's map holds from one draw to the next, in words, with a button
     that averages as many draws as it would take where it does not. ``settings``: (model digest,
@@ -45,10 +70,7 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
     spec = REGISTRY[e.method]  # its budget: what its cost is timed over, else its first cost
     budget = next(iter(spec.cost.budgets[0]), "") if spec.cost.budgets else ""
     budget = budget or next(p.name for p in spec.params if p.cost)
-    text = (
-        f"Seed to seed: ρ {shown_rho(found['rho'], found['stable'])} between this map and a "
-        "second draw with the next seeds (Spearman, 1 = the same ranking of pixels)."
-    )
+    text = f"Seed to seed: ρ {shown_rho(found['rho'], found['stable'])} {_source(found)}."
     if found["stable"]:
         st.caption(text + " The map holds from one draw to the next.")
     else:
@@ -59,8 +81,7 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
         how = (
             f"raise “{param_label(budget)}” about {times(k)}, or average {more} "
             f"“{param_label('draws')}” (under Parameters): that should bring ρ to about "
-            f"{STABLE_RHO}, a forecast from this one pair of draws, whose ρ itself moves from "
-            "run to run"
+            f"{STABLE_RHO}, a forecast from this one map, whose ρ itself moves from run to run"
             if k
             else f"raise “{param_label(budget)}”, or average more “{param_label('draws')}” "
             "(under Parameters)"
@@ -68,7 +89,10 @@ def stability_line(found: dict | None, e: Explanation, settings: tuple) -> None:
         st.warning(f"{text} The map varies between runs. Before reading it, {how}.")
         if more > draws:
             wider = (*settings[:4], {**settings[4], "draws": more}, settings[5])
-            seconds = f"about {2 * more / draws * e.seconds:.0f} s, with its checking draw"
+            checked = needs_second_draw(e.method, {**e.params, "draws": more})
+            seconds = f"about {(1 + checked) * more / draws * e.seconds:.0f} s" + (
+                ", with its checking draw" if checked else ""
+            )
             st.button(f"Average {more} draws ({seconds})", key="more_draws",
                       on_click=_more_draws, args=(f"explain:{e.method}:draws", more, wider),
                       help="Noise shrinks as one over the root of the draws.")  # fmt: skip

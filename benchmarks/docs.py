@@ -767,6 +767,38 @@ def _speed_rows(d: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     return rows, "plain library s"
 
 
+@renderer("split_half")
+def split_half(data: Sequence[dict[str, Any]]) -> str:
+    """A map's split-half stability against a second draw, per sampling method at its defaults
+    (``benchmarks.split_half``)."""
+    from svhn_xai.explain import method_name  # torch and captum: imported only when needed
+
+    (d,) = data
+    rows = []
+    for key, m in d["methods"].items():
+        first = m["photos"]
+        cells = [method_name(key), str(first)]
+        for estimate in ("split_half", "second_draw"):
+            e = m[estimate]
+            cells += [
+                f"{_num(e['median'])} [{_num(e['ci'][0])}, {_num(e['ci'][1])}]",
+                _num(e["gap_to_reference"]),
+                _num(e["run_to_run"]),
+                f"{e['same_verdict']} / {first}",
+            ]
+        cells.append(_num(m["reference"]["median"]))
+        rows.append(cells)
+    header = [
+        "method", "photos",
+        "split-half ρ [95 % CI]", "gap ↓", "run to run ↓", "same verdict ↑",
+        "second draw ρ [95 % CI]", "gap ↓", "run to run ↓", "same verdict ↑",
+        "reference ρ",
+    ]  # fmt: skip
+    return f"Photos: {d['data']}; seeds {', '.join(map(str, d['seeds']))}.\n\n" + _table(
+        header, rows
+    )
+
+
 @renderer("explainer_speed")
 def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
     """Seconds per explanation, model passes, the floor those passes cost, and the plain

@@ -28,12 +28,12 @@ from common import (
 from image_picker import Picked, choose_input, uploading
 from param_widgets import param_widgets
 from PIL import Image
-from stability_panel import stability_line
+from stability_panel import checking_time, stability_line
 
 from svhn_xai.data.target import window_to_photo
 from svhn_xai.errors import SvhnXaiError
 from svhn_xai.explain import REGISTRY, Explanation
-from svhn_xai.explain.stability import is_sampled
+from svhn_xai.explain.stability import needs_second_draw
 from svhn_xai.report.figures import curve_figure, image_figure, overlay, photo_overlay
 from svhn_xai.report.words import a_digit, baselines, probability
 from svhn_xai.scoring.heatmap import REDUCTIONS
@@ -232,12 +232,7 @@ def scores_panel(e: Explanation, result: dict, mask: np.ndarray, digit: int) -> 
             f"{e.seconds:.2f} s",
             None,
             f"This map's time: {e.model_passes} images went through the model (forward "
-            "passes × batch)."
-            + (
-                " The second draw that measures whether the map holds took about as long again."
-                if is_sampled(e.method)
-                else ""
-            ),
+            "passes × batch)." + checking_time(e),
             False,
         )
     )
@@ -438,7 +433,7 @@ with controls:
 with right:  # where the map will be: a slow run asks there, not below the parameters
     go = slow_run_allowed(
         model, digest, item.image, digit, method, params, "run_slow", contrast,
-        draws=2 if is_sampled(method) else 1,  # a sampling method's second draw, for its ρ
+        draws=2 if needs_second_draw(method, params) else 1,  # a second draw, for its ρ
     )  # fmt: skip
     mode, value, reduction, clip = view_controls(method)
 link.save(

@@ -25,6 +25,7 @@ import torch
 from scipy.stats import spearmanr
 
 from svhn_xai.explain.base import Explanation, explain
+from svhn_xai.explain.params import validate
 from svhn_xai.explain.registry import get_spec
 
 STABLE_RHO = 0.9  # ρ between two draws at or above which a map reads the same either way
@@ -110,7 +111,7 @@ def needs_second_draw(method: str, params: dict[str, Any]) -> bool:
     """Whether the stability of a map of ``method`` at ``params`` (validated) takes a second
     draw: a sampling method whose map at these settings does not split in halves."""
     spec = get_spec(method)
-    return spec.takes("seed") and not spec.splits(params)
+    return spec.takes("seed") and not spec.splits(validate(spec.params, params, method))
 
 
 def stability(

@@ -257,12 +257,19 @@ def test_bfloat16_passes_give_the_map_and_the_float32_probability(monkeypatch):
 
 
 def test_compute_time_says_what_it_counts():
-    """A sampling method's page also draws a second map to measure whether the map holds: the
-    time shown is the map's own, and its help says the check took about as long again."""
+    """A sampling method's map says whether it holds from the halves of its own samples, or,
+    where they are not kept apart (Captum's GradientShap points), from a second map: the time
+    shown is the map's own, and its help says what the check cost."""
     at = _explain()
     at.selectbox(key="method").set_value("gradient_shap").run()
+    split = next(m for m in at.metric if m.label == "Compute time")
+    assert "two halves of its own samples" in split.help and "second draw" not in split.help
+    at.selectbox(key="explain:gradient_shap:points").set_value("independent").run()
+    assert not at.exception, [x.value for x in at.exception]
     sampled = next(m for m in at.metric if m.label == "Compute time")
     assert "second draw" in sampled.help
+    said = [x.value for x in [*at.caption, *at.warning] if x.value.startswith("Seed to seed")]
+    assert len(said) == 1 and "a second draw with the next seeds" in said[0]
     at.selectbox(key="method").set_value("saliency").run()
     plain = next(m for m in at.metric if m.label == "Compute time")
     assert "second draw" not in plain.help and "This map's time" in plain.help

@@ -443,7 +443,7 @@ def test_compare_is_shareable_a_new_session_at_its_url_shows_the_same_view():
     assert again.dataframe[0].value.equals(at.dataframe[0].value)  # the same numbers
 
 
-def test_a_sampling_methods_map_says_how_much_a_second_draw_agrees(synthetic_case, monkeypatch):
+def test_a_sampling_methods_map_says_how_much_another_draw_would_agree(synthetic_case, monkeypatch):
     import common
 
     from svhn_xai.explain.stability import stability
@@ -462,6 +462,8 @@ def test_a_sampling_methods_map_says_how_much_a_second_draw_agrees(synthetic_cas
     expected = stability(model, item.image, explain(model, item.image, digit, "rise", **few))
     said = [x.value for x in [*at.caption, *at.warning] if x.value.startswith("Seed to seed")]
     assert len(said) == 1 and f"ρ {expected['rho']:.2f}" in said[0], said
+    # RISE splits its masks: the line says so, with the halves' own ρ, and draws nothing more
+    assert f"two halves of this map's own samples (their ρ {expected['half_rho']:.2f}" in said[0]
     assert ("varies between runs" in said[0]) == (not expected["stable"])
     assert not expected["stable"]
     from stability_panel import times
@@ -469,7 +471,7 @@ def test_a_sampling_methods_map_says_how_much_a_second_draw_agrees(synthetic_cas
     k = expected["budget_multiple"]  # what it would take, by Spearman-Brown
     needed = min(math.ceil(k), 16)
     assert f"about {times(k)}, or average {needed} “Draws”" in said[0], said
-    assert "a forecast from this one pair of draws" in said[0]  # ρ at R draws is one sample
+    assert "a forecast from this one map" in said[0]  # ρ at R draws is one sample
     # the button offers the draws the line names, and names its time: consent enough
     assert at.button(key="more_draws").label.startswith(f"Average {needed} draws")
     monkeypatch.setattr(common, "SLOW_SECONDS", 1e-3)
