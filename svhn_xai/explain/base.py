@@ -144,9 +144,11 @@ def _explain(
     progress: Callable[[float], None] | None,
     contrast: int | None,
     params: dict[str, Any],
+    halves: bool = False,
 ) -> list[Explanation]:
     """The one explanation path: ``images`` in one :class:`Context` (a batch for a ``batched``
-    method, else one image), an :class:`Explanation` per image."""
+    method, else one image), an :class:`Explanation` per image; with ``halves``, one image's
+    map keeps the maps of its samples' halves where its method splits them."""
     spec = get_spec(method)
     values = validate(spec.params, params, method)
     heads, other = _heads(model, digits, contrast)
@@ -174,7 +176,7 @@ def _explain(
         observe=observe,
         heads=tuple(heads) if len(heads) > 1 else None,
     )
-    if len(x) == 1 and spec.splits(values):  # one map: its samples' halves, recorded
+    if halves and len(x) == 1 and spec.splits(values):  # its samples' halves, recorded
         ctx.halves = []
     with model_lock(model):
         if model.training:
@@ -280,8 +282,11 @@ def explain(
         contrast: a second digit E: explain "why ``target_digit`` and not E", the difference
             of the two heads' logits (a function of the output, so any method explains it).
         **params: the method's parameters; unknown or out-of-range ones raise ParameterError.
+
+    A sampling method's map comes with the maps of each half of its samples where the method
+    keeps them apart (:attr:`Explanation.halves`, for its stability).
     """
-    return _explain(model, [image], [target_digit], method, progress, contrast, params)[0]
+    return _explain(model, [image], [target_digit], method, progress, contrast, params, True)[0]
 
 
 def explain_batch(
@@ -298,7 +303,8 @@ def explain_batch(
     (one backward for Saliency; every image's perturbations in the same model passes); each
     Explanation's ``seconds`` and ``model_passes`` are then the batch's divided by its size.
     The others, and any method with SmoothGrad on, explain one pair at a time; methods that
-    draw random samples seed them per call, so that the maps do not depend on the batch.
+    draw random samples seed them per call, so that the maps do not depend on the batch. No
+    map keeps its samples' halves (a dataset's maps are not each checked for stability).
     """
     if len(images) != len(digits):
         raise ParameterError(f"{len(images)} images but {len(digits)} digits")

@@ -114,10 +114,9 @@ def test_a_map_has_halves_exactly_where_its_method_says_it_splits(model, house, 
         ]
         for half, single in zip(e.halves, singles):
             np.testing.assert_allclose(half, single.attribution, rtol=1e-5, atol=1e-7)
-    # in a batch no map has halves: their cost is spent where a stability is asked
-    if REGISTRY[method].batched:
-        pair = explain_batch(model, [image, image], [digit, digit], method, seed=3, **params)
-        assert all(p.halves is None for p in pair)
+    # in a batch (one at a time or together) no map has halves: they are for a stability
+    pair = explain_batch(model, [image, image], [digit, digit], method, seed=3, **params)
+    assert all(p.halves is None for p in pair)
 
 
 def test_explain_json_carries_stability_for_a_sampling_method_only(random_checkpoint, capsys):
