@@ -799,6 +799,22 @@ def split_half(data: Sequence[dict[str, Any]]) -> str:
     )
 
 
+@renderer("stability_cost")
+def stability_cost(data: Sequence[dict[str, Any]]) -> str:
+    """Seconds of a sampling map with its stability, from its halves or a second draw
+    (``benchmarks.stability_cost``)."""
+    from svhn_xai.explain import method_name  # torch and captum: imported only when needed
+
+    (d,) = data
+    rows = [
+        [method_name(key), f"{m['split_half_s']:.2f}", f"{m['second_draw_s']:.2f}",
+         f"{m['ratio']:.2f}×"]
+        for key, m in d["methods"].items()
+    ]  # fmt: skip
+    header = ["method (defaults)", "map + split-half (s) ↓", "map + second draw (s) ↓", "saved"]
+    return f"Photos: {d['data']}; median of {d['repeats']} runs each.\n\n" + _table(header, rows)
+
+
 @renderer("explainer_speed")
 def explainer_speed(data: Sequence[dict[str, Any]]) -> str:
     """Seconds per explanation, model passes, the floor those passes cost, and the plain
